@@ -1,0 +1,269 @@
+//! The command line: parses arguments into engine options and prints results.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Result, anyhow, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::engine::{self, Options};
+use crate::plugin::{PackageClass, PatchLevel, PluginHost};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "copa-host",
+    version,
+    about = "Patch vulnerable packages inside container images, with sandboxed WebAssembly patchers"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Patch an image: install the fixed versions and add them as one new layer.
+    Patch(PatchArgs),
+    /// Work with patcher plugins.
+    Plugins {
+        #[command(subcommand)]
+        command: PluginsCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum PluginsCommand {
+    /// List the plugins copa-host would load.
+    List {
+        /// Also load every *.wasm in this directory (repeatable).
+        #[arg(long = "plugin-dir", value_name = "DIR")]
+        plugin_dirs: Vec<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Level {
+    Patch,
+    Minor,
+    Major,
+}
+
+#[derive(clap::Args, Debug)]
+struct PatchArgs {
+    /// The image to patch: a reference in the local Docker daemon (also `docker-daemon:REF`),
+    /// or an OCI layout `oci:DIR[:TAG]`.
+    #[arg(short, long, value_name = "IMAGE")]
+    image: String,
+    /// Vulnerability report of the image (Trivy JSON).
+    #[arg(short, long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Name of the patched image: a tag on the same repository, or a full reference.
+    #[arg(short, long)]
+    tag: Option<String>,
+    /// Suffix for the patched image's tag when -t is not given.
+    #[arg(long, default_value = "patched")]
+    tag_suffix: String,
+    /// Which packages to patch: os, library, or os,library.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "os",
+        value_name = "TYPES"
+    )]
+    pkg_types: Vec<String>,
+    /// The largest version jump allowed for a library.
+    #[arg(long, value_enum, default_value = "patch")]
+    library_patch_level: Level,
+    /// Report a package that fails and patch the rest, instead of failing the run.
+    #[arg(long)]
+    ignore_errors: bool,
+    /// Time limit of each step in a container, e.g. 300s, 5m.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Plan and show what would be done, run nothing, write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Write the summary as JSON to FILE (`-` for standard output).
+    #[arg(long, value_name = "FILE")]
+    summary: Option<String>,
+    /// Also load every *.wasm in this directory (repeatable); a plugin named like a built-in replaces it.
+    #[arg(long = "plugin-dir", value_name = "DIR")]
+    plugin_dirs: Vec<PathBuf>,
+    /// Python package index (simple API), used for planning and by pip in the container.
+    #[arg(
+        long,
+        env = "PIP_INDEX_URL",
+        default_value = "https://pypi.org/simple/",
+        value_name = "URL"
+    )]
+    pip_index_url: String,
+    /// A CA certificate (PEM) to trust for package indexes, during planning and in the run.
+    #[arg(long, value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text
+        .find(|c: char| !c.is_ascii_digit())
+        .map(|i| text.split_at(i))
+        .unwrap_or((text, "s"));
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("not a duration: {text} (e.g. 300s, 5m, 1h)"))?;
+    let seconds = match unit {
+        "s" | "" => value,
+        "m" => value * 60,
+        "h" => value * 3600,
+        _ => return Err(format!("not a duration: {text} (e.g. 300s, 5m, 1h)")),
+    };
+    Ok(Duration::from_secs(seconds))
+}
+
+fn plugin_dirs(extra: &[PathBuf]) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("COPA_HOST_PLUGIN_PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .filter(|d| !d.as_os_str().is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    dirs.extend(extra.iter().cloned());
+    dirs
+}
+
+impl PatchArgs {
+    fn options(&self) -> Result<Options> {
+        let mut package_classes = Vec::new();
+        for kind in &self.pkg_types {
+            match kind.trim() {
+                "os" => package_classes.push(PackageClass::Os),
+                "library" => package_classes.push(PackageClass::Library),
+                other => {
+                    bail!("--pkg-types: unknown type {other:?} (use os, library or os,library)")
+                }
+            }
+        }
+        Ok(Options {
+            image: self.image.parse()?,
+            report: self.report.clone(),
+            tag: self.tag.clone(),
+            tag_suffix: self.tag_suffix.clone(),
+            package_classes,
+            library_patch_level: match self.library_patch_level {
+                Level::Patch => PatchLevel::Patch,
+                Level::Minor => PatchLevel::Minor,
+                Level::Major => PatchLevel::Major,
+            },
+            ignore_errors: self.ignore_errors,
+            step_timeout: self.timeout,
+            dry_run: self.dry_run,
+            plugin_dirs: plugin_dirs(&self.plugin_dirs),
+            pip_index_url: self.pip_index_url.clone(),
+            ca_cert: self.ca_cert.clone(),
+            cache_dir: PluginHost::default_cache_dir(),
+        })
+    }
+}
+
+pub fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("COPA_HOST_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .without_time()
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Patch(args) => patch(&args).await,
+            Command::Plugins {
+                command: PluginsCommand::List { plugin_dirs: dirs },
+            } => list_plugins(&plugin_dirs(&dirs)),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the chain joined, so the cause is never lost nor spread over lines.
+            let message = format!("{e:#}").replace('\n', " ");
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn patch(args: &PatchArgs) -> Result<()> {
+    let options = args.options()?;
+    if options.report.is_none() {
+        bail!(
+            "-r/--report is required: patching without a report (update everything) is not supported yet"
+        );
+    }
+    let summary = engine::patch(&options).await?;
+    if let Some(path) = &args.summary {
+        let json = summary.to_json() + "\n";
+        if path == "-" {
+            std::io::stdout().write_all(json.as_bytes())?;
+        } else {
+            write_file_atomically(path, json.as_bytes())?;
+        }
+    }
+    eprint!("{}", summary.to_table());
+    if options.dry_run {
+        eprintln!("Dry run: nothing was run or written.");
+    } else if summary.patched_image.is_none() && summary.updates.is_empty() {
+        eprintln!("Nothing to patch: no planned update for this image.");
+    }
+    Ok(())
+}
+
+fn write_file_atomically(path: &str, bytes: &[u8]) -> Result<()> {
+    let path = std::path::Path::new(path);
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .map_err(|e| anyhow!("--summary {}: {e}", path.display()))?;
+    tmp.write_all(bytes)?;
+    tmp.persist(path)
+        .map_err(|e| anyhow!("--summary {}: {}", path.display(), e.error))?;
+    Ok(())
+}
+
+fn list_plugins(dirs: &[PathBuf]) -> Result<()> {
+    let host = PluginHost::new(Default::default(), PluginHost::default_cache_dir())?;
+    let plugins = host.load_all(dirs)?;
+    println!(
+        "{:<10} {:<9} {:<9} {:<8} {:<20} ORIGIN",
+        "NAME", "VERSION", "CONTRACT", "CLASS", "REPORT TYPES"
+    );
+    for plugin in plugins {
+        let class = match plugin.info.package_class {
+            PackageClass::Os => "os",
+            PackageClass::Library => "library",
+        };
+        println!(
+            "{:<10} {:<9} {:<9} {:<8} {:<20} {}",
+            plugin.info.name,
+            plugin.info.version,
+            plugin.contract,
+            class,
+            plugin.info.report_types.join(","),
+            plugin.origin
+        );
+    }
+    Ok(())
+}

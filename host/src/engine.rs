@@ -1,0 +1,653 @@
+//! The pipeline of one `copa-host patch`: report -> findings; image -> view; plugins detect,
+//! plan and emit steps; the executor runs them; the changes become one layer; the patched view
+//! is detected again to verify; the image is written.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use crate::exec::{Created, Executor, RunSettings, proxy_environment};
+use crate::image::{ImageRef, ImageView, PatchLayer, SourceImage, StepDiff, daemon, layer};
+use crate::index::{IndexSettings, PackageIndex};
+use crate::plugin::{
+    Capabilities, Finding, PackageClass, PatchLevel, Plan, Plugin, PluginHost, Policy, Step,
+    Target, Update,
+};
+use crate::report::{self, Report};
+use crate::summary::{SkipRecord, Status, Summary, UpdateRecord};
+
+/// Everything a patch run needs to know, free of any CLI type.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub image: ImageRef,
+    pub report: Option<PathBuf>,
+    pub tag: Option<String>,
+    pub tag_suffix: String,
+    pub package_classes: Vec<PackageClass>,
+    pub library_patch_level: PatchLevel,
+    pub ignore_errors: bool,
+    pub step_timeout: Duration,
+    pub dry_run: bool,
+    pub plugin_dirs: Vec<PathBuf>,
+    pub pip_index_url: String,
+    pub ca_cert: Option<PathBuf>,
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// One plugin's share of the run.
+struct PluginWork {
+    plugin: usize,
+    targets: Vec<Target>,
+    plan: Plan,
+    status: Vec<(Status, Option<String>)>,
+}
+
+pub async fn patch(options: &Options) -> Result<Summary> {
+    let report = match &options.report {
+        Some(path) => Some(report::parse_trivy_file(path)?),
+        None => None,
+    };
+    let extra_ca = match &options.ca_cert {
+        Some(path) => Some(read_ca(path)?),
+        None => None,
+    };
+    let needs_daemon = !options.dry_run || matches!(options.image, ImageRef::Daemon(_));
+    let docker = if needs_daemon {
+        Some(daemon::connect().await?)
+    } else {
+        None
+    };
+
+    let workdir = tempfile::Builder::new()
+        .prefix("copa-host-")
+        .tempdir()
+        .context("creating a work directory")?;
+    let source = SourceImage::open(&options.image, docker.as_ref(), workdir.path()).await?;
+    let view = Arc::new(source.view()?);
+    let index = Arc::new(PackageIndex::new(IndexSettings {
+        pypi_url: options.pip_index_url.clone(),
+        extra_ca_pem: extra_ca.clone(),
+    })?);
+    let host = Arc::new(PluginHost::new(
+        Default::default(),
+        options.cache_dir.clone(),
+    )?);
+    let plugins = {
+        let (host, dirs) = (host.clone(), options.plugin_dirs.clone());
+        Arc::new(tokio::task::spawn_blocking(move || host.load_all(&dirs)).await??)
+    };
+
+    let mut summary = Summary {
+        image: options.image.to_string(),
+        patched_image: None,
+        updates: Vec::new(),
+        skipped: Vec::new(),
+    };
+    let caps = Arc::new(Capabilities {
+        image: view.clone(),
+        index,
+    });
+    let mut work = {
+        let (host, plugins, caps, options) =
+            (host.clone(), plugins.clone(), caps.clone(), options.clone());
+        let report = report.clone();
+        let (work, skipped) = tokio::task::spawn_blocking(move || {
+            plan_all(&host, &plugins, &caps, report.as_ref(), &options)
+        })
+        .await??;
+        summary.skipped = skipped;
+        work
+    };
+    record_updates(&mut summary, &plugins, &work);
+    if options.dry_run || work.iter().all(|w| w.plan.updates.is_empty()) {
+        return Ok(summary);
+    }
+    let docker = docker.ok_or_else(|| anyhow!("the Docker daemon is needed to run the patch"))?;
+
+    let settings = RunSettings {
+        ca_bundle: extra_ca.map(|ca| ca_bundle(&view, &ca)),
+        index_env: [(
+            "pypi".to_string(),
+            vec![("PIP_INDEX_URL".to_string(), options.pip_index_url.clone())],
+        )]
+        .into(),
+        proxy_env: proxy_environment(),
+        source_date_epoch: source_date_epoch(),
+        host_network: is_loopback_url(&options.pip_index_url),
+        step_timeout: options.step_timeout,
+    };
+    let created = Created::default();
+    let executor = Executor::new(docker.clone(), settings, created.clone());
+    // Whatever way the run ends (done, failed, Ctrl-C), what it created in the daemon goes.
+    let result = tokio::select! {
+        result = async {
+            let (run_image, loaded) = source.ensure_in_daemon(&docker, workdir.path()).await?;
+            if loaded {
+                created.image(&run_image);
+            }
+            execute_and_write(options, &source, &view, &host, &plugins, &caps, &executor, &run_image, &mut work, workdir.path()).await
+        } => result,
+        _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted; removed the containers of this run")),
+    };
+    created.remove_all(&docker).await;
+    summary.updates.clear();
+    record_updates(&mut summary, &plugins, &work);
+    summary.patched_image = result?;
+    Ok(summary)
+}
+
+/// Runs the steps, builds and verifies the layer, writes the image. Returns the patched
+/// image's reference, or `None` when nothing was written.
+#[allow(clippy::too_many_arguments)]
+async fn execute_and_write(
+    options: &Options,
+    source: &SourceImage,
+    view: &Arc<ImageView>,
+    host: &Arc<PluginHost>,
+    plugins: &Arc<Vec<Plugin>>,
+    caps: &Arc<Capabilities>,
+    executor: &Executor,
+    run_image: &str,
+    work: &mut [PluginWork],
+    workdir: &std::path::Path,
+) -> Result<Option<String>> {
+    let mut diffs: Vec<StepDiff> = Vec::new();
+    let mut image = run_image.to_string();
+    for w in work.iter_mut() {
+        if w.plan.updates.is_empty() {
+            continue;
+        }
+        let plugin = &plugins[w.plugin];
+        let steps = emit(host, plugins, w.plugin, caps, &w.targets, &w.plan).await?;
+        let outcome = executor
+            .run(&image, &run_steps(&steps), options.ignore_errors, workdir)
+            .await?;
+        image = outcome.image.clone().unwrap_or(image);
+        diffs.extend(outcome.diffs);
+        let mut retry: Vec<Update> = Vec::new();
+        for (step_index, error) in &outcome.failures {
+            let Step::Run(step) = &steps[*step_index];
+            if !options.ignore_errors {
+                bail!("plugin {}: {}: {error}", plugin.info.name, step.description);
+            }
+            // One failing package must not sink the others it was installed with: retry each
+            // update of the failed step on its own.
+            if step.updates.len() > 1 {
+                retry.extend(
+                    step.updates
+                        .iter()
+                        .map(|&u| w.plan.updates[u as usize].clone()),
+                );
+            } else {
+                for &u in &step.updates {
+                    w.status[u as usize] = (Status::Failed, Some(error.clone()));
+                }
+            }
+        }
+        for update in retry {
+            let single = Plan {
+                updates: vec![update.clone()],
+                skips: Vec::new(),
+            };
+            let steps = emit(host, plugins, w.plugin, caps, &w.targets, &single).await?;
+            let outcome = executor
+                .run(&image, &run_steps(&steps), true, workdir)
+                .await?;
+            image = outcome.image.clone().unwrap_or(image);
+            diffs.extend(outcome.diffs);
+            if let Some((_, error)) = outcome.failures.first() {
+                let index = w
+                    .plan
+                    .updates
+                    .iter()
+                    .position(|u| u.target_id == update.target_id && u.package == update.package)
+                    .expect("retried update is in the plan");
+                w.status[index] = (Status::Failed, Some(error.clone()));
+            }
+        }
+    }
+
+    let epoch = source_date_epoch();
+    let layer = {
+        let (view, workdir) = (view.clone(), workdir.to_path_buf());
+        tokio::task::spawn_blocking(move || layer::squash(&diffs, &view, epoch, &workdir)).await??
+    };
+    let Some(layer) = layer else {
+        mark_unverified(work, "the package manager changed nothing in the image");
+        if options.ignore_errors {
+            return Ok(None);
+        }
+        bail!("the package manager changed nothing in the image");
+    };
+    verify(source, &layer, host, plugins, caps, work).await?;
+    let failed: Vec<String> = work
+        .iter()
+        .flat_map(|w| {
+            w.plan
+                .updates
+                .iter()
+                .zip(&w.status)
+                .filter(|(_, s)| s.0 == Status::Failed)
+                .map(|(u, s)| {
+                    format!(
+                        "{} in {}: {}",
+                        u.package,
+                        u.target_id,
+                        s.1.clone().unwrap_or_default()
+                    )
+                })
+        })
+        .collect();
+    if !failed.is_empty() && !options.ignore_errors {
+        bail!(
+            "not patched: {} (use --ignore-errors to write the image anyway)",
+            failed.join("; ")
+        );
+    }
+    if work
+        .iter()
+        .all(|w| w.status.iter().all(|s| s.0 != Status::Patched))
+    {
+        return Ok(None);
+    }
+    let target = options
+        .image
+        .patched(options.tag.as_deref(), &options.tag_suffix)?;
+    let created_by = format!("copa-host patch {}", patched_packages(work).join(" "));
+    let config = source.patched_config(&layer, &rfc3339(epoch), &created_by)?;
+    source
+        .write_patched(&target, &config, &layer, Some(executor.docker()), workdir)
+        .await?;
+    eprintln!(
+        "patch layer: {} entries, {} bytes ({} compressed), {}",
+        layer.entries, layer.uncompressed_size, layer.compressed_size, layer.digest
+    );
+    Ok(Some(target.to_string()))
+}
+
+fn run_steps(steps: &[Step]) -> Vec<crate::plugin::RunStep> {
+    steps.iter().map(|Step::Run(run)| run.clone()).collect()
+}
+
+async fn emit(
+    host: &Arc<PluginHost>,
+    plugins: &Arc<Vec<Plugin>>,
+    plugin: usize,
+    caps: &Arc<Capabilities>,
+    targets: &[Target],
+    plan: &Plan,
+) -> Result<Vec<Step>> {
+    let (host, plugins, caps, targets, plan) = (
+        host.clone(),
+        plugins.clone(),
+        caps.clone(),
+        targets.to_vec(),
+        plan.clone(),
+    );
+    tokio::task::spawn_blocking(move || {
+        host.emit_commands(&plugins[plugin], &caps, &targets, &plan)
+    })
+    .await?
+}
+
+/// Detects again on the original layers plus the patch layer; an update counts as patched only
+/// when the new version is really there.
+async fn verify(
+    source: &SourceImage,
+    layer: &PatchLayer,
+    host: &Arc<PluginHost>,
+    plugins: &Arc<Vec<Plugin>>,
+    caps: &Arc<Capabilities>,
+    work: &mut [PluginWork],
+) -> Result<()> {
+    let mut patched = source.view()?;
+    patched.push_layer(layer.tar.clone())?;
+    let patched_caps = Arc::new(Capabilities {
+        image: Arc::new(patched),
+        index: caps.index.clone(),
+    });
+    for w in work.iter_mut() {
+        if w.plan.updates.is_empty() {
+            continue;
+        }
+        let targets = {
+            let (host, plugins, caps, plugin) = (
+                host.clone(),
+                plugins.clone(),
+                patched_caps.clone(),
+                w.plugin,
+            );
+            tokio::task::spawn_blocking(move || host.detect(&plugins[plugin], &caps)).await??
+        };
+        for (update, status) in w.plan.updates.iter().zip(w.status.iter_mut()) {
+            if status.0 == Status::Failed {
+                continue;
+            }
+            let found = targets
+                .iter()
+                .filter(|t| t.id == update.target_id)
+                .flat_map(|t| &t.packages)
+                .find(|p| same_name(&p.name, &update.package))
+                .map(|p| p.version.clone());
+            *status = match found {
+                Some(version) if same_version(&version, &update.to_version) => {
+                    (Status::Patched, None)
+                }
+                Some(version) => (
+                    Status::Failed,
+                    Some(format!(
+                        "{version} is installed after the run, not {}",
+                        update.to_version
+                    )),
+                ),
+                None => (
+                    Status::Failed,
+                    Some("the package is gone after the run".into()),
+                ),
+            };
+        }
+    }
+    Ok(())
+}
+
+fn mark_unverified(work: &mut [PluginWork], reason: &str) {
+    for w in work {
+        for status in &mut w.status {
+            if status.0 != Status::Failed {
+                *status = (Status::Failed, Some(reason.to_string()));
+            }
+        }
+    }
+}
+
+fn patched_packages(work: &[PluginWork]) -> Vec<String> {
+    let mut packages: Vec<String> = work
+        .iter()
+        .flat_map(|w| {
+            w.plan
+                .updates
+                .iter()
+                .zip(&w.status)
+                .filter(|(_, s)| s.0 == Status::Patched)
+                .map(|(u, _)| format!("{}=={}", u.package, u.to_version))
+        })
+        .collect();
+    packages.sort();
+    packages.dedup();
+    packages
+}
+
+fn same_name(a: &str, b: &str) -> bool {
+    let normalize = |s: &str| s.to_ascii_lowercase().replace(['_', '.'], "-");
+    normalize(a) == normalize(b)
+}
+
+/// Equal as written, or equal under PEP 440 normalisation (`1.0` and `1.0.0`).
+fn same_version(installed: &str, wanted: &str) -> bool {
+    installed == wanted
+        || matches!((installed.parse::<pep440_rs::Version>(), wanted.parse::<pep440_rs::Version>()), (Ok(a), Ok(b)) if a == b)
+}
+
+/// Detect and plan with every plugin of the chosen classes; findings no plugin takes are
+/// reported as skipped with the reason.
+fn plan_all(
+    host: &PluginHost,
+    plugins: &[Plugin],
+    caps: &Arc<Capabilities>,
+    report: Option<&Report>,
+    options: &Options,
+) -> Result<(Vec<PluginWork>, Vec<SkipRecord>)> {
+    let mut skipped = Vec::new();
+    let findings: Vec<&report::Finding> = report
+        .map(|r| r.findings.iter().collect())
+        .unwrap_or_default();
+    let mut routed = vec![false; findings.len()];
+    let mut work = Vec::new();
+    for (plugin_index, plugin) in plugins.iter().enumerate() {
+        let chosen: Vec<usize> = (0..findings.len())
+            .filter(|&i| routes_to(findings[i], plugin))
+            .collect();
+        for &i in &chosen {
+            routed[i] = true;
+        }
+        if chosen.is_empty() || !options.package_classes.contains(&plugin.info.package_class) {
+            continue;
+        }
+        let targets = host.detect(plugin, caps)?;
+        let plugin_findings: Vec<Finding> = chosen
+            .iter()
+            .map(|&i| to_plugin_finding(findings[i]))
+            .collect();
+        let policy = Policy {
+            library_patch_level: options.library_patch_level,
+        };
+        let plan = host.plan(plugin, caps, &targets, &plugin_findings, policy)?;
+        for skip in &plan.skips {
+            skipped.push(SkipRecord {
+                ecosystem: plugin.info.name.clone(),
+                target: skip.target_id.clone(),
+                package: skip.package.clone(),
+                vulnerabilities: skip.vulnerabilities.clone(),
+                reason: skip.reason.clone(),
+            });
+        }
+        let status = vec![(Status::Planned, None); plan.updates.len()];
+        work.push(PluginWork {
+            plugin: plugin_index,
+            targets,
+            plan,
+            status,
+        });
+    }
+    for (finding, routed) in findings.iter().zip(routed) {
+        let class_wanted = match finding.class {
+            report::FindingClass::OsPkgs => options.package_classes.contains(&PackageClass::Os),
+            report::FindingClass::LangPkgs => {
+                options.package_classes.contains(&PackageClass::Library)
+            }
+        };
+        let reason = if !class_wanted {
+            let class = match finding.class {
+                report::FindingClass::OsPkgs => "os",
+                report::FindingClass::LangPkgs => "library",
+            };
+            format!("--pkg-types does not include {class}")
+        } else if !routed {
+            format!("no plugin handles {} packages", finding.report_type)
+        } else {
+            continue;
+        };
+        skipped.push(SkipRecord {
+            ecosystem: finding.report_type.clone(),
+            target: finding
+                .pkg_path
+                .clone()
+                .unwrap_or_else(|| finding.report_target.clone()),
+            package: finding.package_name.clone(),
+            vulnerabilities: vec![finding.vulnerability_id.clone()],
+            reason,
+        });
+    }
+    merge_skips(&mut skipped);
+    Ok((work, skipped))
+}
+
+/// Routing uses what the scanner said (result type, PURL type), never a guess.
+fn routes_to(finding: &report::Finding, plugin: &Plugin) -> bool {
+    plugin
+        .info
+        .report_types
+        .iter()
+        .any(|t| t == &finding.report_type)
+        || finding
+            .purl_type()
+            .is_some_and(|p| plugin.info.purl_types.iter().any(|t| t == p))
+}
+
+/// One row per (ecosystem, target, package, reason).
+fn merge_skips(skipped: &mut Vec<SkipRecord>) {
+    let mut merged: Vec<SkipRecord> = Vec::new();
+    for skip in skipped.drain(..) {
+        match merged.iter_mut().find(|m| {
+            m.ecosystem == skip.ecosystem
+                && m.target == skip.target
+                && m.package == skip.package
+                && m.reason == skip.reason
+        }) {
+            Some(m) => {
+                for v in skip.vulnerabilities {
+                    if !m.vulnerabilities.contains(&v) {
+                        m.vulnerabilities.push(v);
+                    }
+                }
+            }
+            None => merged.push(skip),
+        }
+    }
+    *skipped = merged;
+}
+
+fn to_plugin_finding(f: &report::Finding) -> Finding {
+    Finding {
+        vulnerability_id: f.vulnerability_id.clone(),
+        package_name: f.package_name.clone(),
+        installed_version: f.installed_version.clone(),
+        fixed_versions: f.fixed_versions.clone(),
+        pkg_path: f.pkg_path.clone(),
+        report_target: f.report_target.clone(),
+        report_type: f.report_type.clone(),
+        purl: f.purl.clone(),
+        severity: f.severity.clone(),
+        status: f.status.clone(),
+    }
+}
+
+fn record_updates(summary: &mut Summary, plugins: &[Plugin], work: &[PluginWork]) {
+    for w in work {
+        for (update, (status, error)) in w.plan.updates.iter().zip(&w.status) {
+            summary.updates.push(UpdateRecord {
+                ecosystem: plugins[w.plugin].info.name.clone(),
+                target: update.target_id.clone(),
+                package: update.package.clone(),
+                from: update.from_version.clone(),
+                to: update.to_version.clone(),
+                fixes: update.fixes.clone(),
+                status: *status,
+                error: error.clone(),
+            });
+        }
+    }
+}
+
+fn read_ca(path: &std::path::Path) -> Result<Vec<u8>> {
+    let pem = std::fs::read(path).map_err(|e| anyhow!("--ca-cert {}: {e}", path.display()))?;
+    if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+        bail!(
+            "--ca-cert {}: no PEM certificate in the file",
+            path.display()
+        );
+    }
+    Ok(pem)
+}
+
+/// The image's own trust store plus the user's CA: package managers given a bundle use only
+/// that bundle, and must still trust the public hosts the image already trusts.
+fn ca_bundle(view: &ImageView, extra: &[u8]) -> Vec<u8> {
+    let mut bundle = [
+        "/etc/ssl/certs/ca-certificates.crt",
+        "/etc/pki/tls/certs/ca-bundle.crt",
+        "/etc/ssl/cert.pem",
+    ]
+    .iter()
+    .find_map(|p| view.read_file(p).ok())
+    .unwrap_or_default();
+    if !bundle.is_empty() && !bundle.ends_with(b"\n") {
+        bundle.push(b'\n');
+    }
+    bundle.extend_from_slice(extra);
+    bundle
+}
+
+/// `SOURCE_DATE_EPOCH` when set (reproducible builds), else 0: the layer's mtimes never depend
+/// on when the patch ran.
+fn source_date_epoch() -> u64 {
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn is_loopback_url(url: &str) -> bool {
+    let host = url
+        .split("://")
+        .nth(1)
+        .unwrap_or(url)
+        .split(['/', '?'])
+        .next()
+        .unwrap_or_default();
+    let host = host.rsplit_once('@').map(|(_, h)| h).unwrap_or(host);
+    let host = if host.starts_with('[') {
+        host.split(']')
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches('[')
+    } else {
+        host.split(':').next().unwrap_or_default()
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Seconds since the epoch as RFC 3339 UTC.
+fn rfc3339(seconds: u64) -> String {
+    let days = (seconds / 86_400) as i64;
+    let rem = seconds % 86_400;
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_timestamps() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn recognises_loopback_indexes() {
+        assert!(is_loopback_url("http://127.0.0.1:8080/simple/"));
+        assert!(is_loopback_url("http://user:pw@localhost/simple"));
+        assert!(is_loopback_url("http://[::1]:3141/root/pypi"));
+        assert!(!is_loopback_url("https://pypi.org/simple/"));
+    }
+
+    #[test]
+    fn compares_versions_like_pip() {
+        assert!(same_version("1.26.5", "1.26.5"));
+        assert!(same_version("2.0", "2.0.0"));
+        assert!(!same_version("1.26.4", "1.26.5"));
+        assert!(same_name("MarkupSafe", "markupsafe"));
+    }
+}

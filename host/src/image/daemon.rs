@@ -1,0 +1,89 @@
+//! The local Docker daemon as an image source and sink.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow, bail};
+use bollard::Docker;
+use bollard::query_parameters::ImportImageOptionsBuilder;
+use futures_util::StreamExt;
+
+use super::archive;
+
+/// Connects to the daemon (`DOCKER_HOST` honoured) and agrees on an API version both speak.
+pub async fn connect() -> Result<Docker> {
+    let docker = Docker::connect_with_defaults()
+        .map_err(|e| anyhow!("cannot reach the Docker daemon: {e}"))?;
+    docker
+        .negotiate_version()
+        .await
+        .map_err(|e| anyhow!("cannot reach the Docker daemon (is dockerd running?): {e}"))
+}
+
+/// The image ID of `reference`, or a one-line error when the daemon does not have it.
+pub async fn image_id(docker: &Docker, reference: &str) -> Result<String> {
+    match docker.inspect_image(reference).await {
+        Ok(inspect) => inspect
+            .id
+            .ok_or_else(|| anyhow!("the daemon returned no ID for {reference}")),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => {
+            bail!("image {reference} not found in the local Docker daemon")
+        }
+        Err(e) => bail!("inspecting image {reference}: {e}"),
+    }
+}
+
+/// `docker save` of one image into a file in `workdir`, read in place.
+pub async fn save(
+    docker: &Docker,
+    reference: &str,
+    workdir: &Path,
+) -> Result<archive::ArchiveImage> {
+    let path = workdir.join(format!("save-{}.tar", sanitize(reference)));
+    {
+        let mut file = tokio::fs::File::create(&path).await?;
+        let mut stream = docker.export_image(reference);
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| anyhow!("saving {reference} from the daemon: {e}"))?;
+            tokio::io::AsyncWriteExt::write_all(&mut file, &chunk).await?;
+        }
+        tokio::io::AsyncWriteExt::flush(&mut file).await?;
+    }
+    let file = std::fs::File::open(&path)?;
+    let workdir = workdir.to_path_buf();
+    tokio::task::spawn_blocking(move || archive::read(file, &workdir))
+        .await?
+        .with_context(|| format!("reading the saved image {reference}"))
+}
+
+/// `docker load` of an archive file.
+pub async fn load(docker: &Docker, archive_path: &Path) -> Result<()> {
+    let bytes = tokio::fs::read(archive_path).await?;
+    let options = ImportImageOptionsBuilder::default().quiet(true).build();
+    let mut stream = docker.import_image(options, bollard::body_full(bytes.into()), None);
+    while let Some(message) = stream.next().await {
+        let message =
+            message.map_err(|e| anyhow!("loading the patched image into the daemon: {e}"))?;
+        if let Some(error) = message.error_detail.and_then(|d| d.message) {
+            bail!("loading the patched image into the daemon: {error}");
+        }
+    }
+    Ok(())
+}
+
+pub async fn remove_image(docker: &Docker, reference: &str) {
+    let options = bollard::query_parameters::RemoveImageOptionsBuilder::default()
+        .force(true)
+        .build();
+    if let Err(e) = docker.remove_image(reference, Some(options), None).await {
+        tracing::debug!("removing image {reference}: {e}");
+    }
+}
+
+fn sanitize(reference: &str) -> String {
+    reference
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}

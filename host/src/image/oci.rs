@@ -1,0 +1,197 @@
+//! OCI image layouts (`oci:DIR[:TAG]`): reading an image from one and adding the patched image
+//! to it. Blobs are content-addressed, so writing only ever adds files and swaps index.json.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::view::LayerTar;
+
+pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
+pub const LAYER_GZIP_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+const INDEX_MEDIA_TYPES: &[&str] = &[
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+];
+const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+pub struct LayoutImage {
+    pub manifest: Value,
+    pub config: Vec<u8>,
+    pub layers: Vec<LayerTar>,
+}
+
+fn blob_path(dir: &Path, digest: &str) -> Result<PathBuf> {
+    let (algorithm, hex) = digest
+        .split_once(':')
+        .ok_or_else(|| anyhow!("bad digest {digest}"))?;
+    if algorithm != "sha256" || hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        bail!("unsupported digest {digest}");
+    }
+    Ok(dir.join("blobs").join(algorithm).join(hex))
+}
+
+fn read_json(dir: &Path, digest: &str) -> Result<(Vec<u8>, Value)> {
+    let path = blob_path(dir, digest)?;
+    let bytes = std::fs::read(&path).with_context(|| format!("reading blob {}", path.display()))?;
+    let value = serde_json::from_slice(&bytes).with_context(|| format!("parsing blob {digest}"))?;
+    Ok((bytes, value))
+}
+
+/// The manifest descriptor in index.json named `tag`, or the only one when no tag is given.
+fn select<'a>(index: &'a Value, tag: Option<&str>, dir: &Path) -> Result<&'a Value> {
+    let manifests = index["manifests"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    match tag {
+        Some(tag) => manifests
+            .iter()
+            .find(|m| m["annotations"][REF_NAME].as_str() == Some(tag))
+            .ok_or_else(|| anyhow!("OCI layout {} has no image tagged {tag}", dir.display())),
+        None => match manifests {
+            [only] => Ok(only),
+            [] => bail!("OCI layout {} holds no image", dir.display()),
+            _ => bail!(
+                "OCI layout {} holds {} images; name one with oci:DIR:TAG",
+                dir.display(),
+                manifests.len()
+            ),
+        },
+    }
+}
+
+pub fn read(dir: &Path, tag: Option<&str>, workdir: &Path) -> Result<LayoutImage> {
+    let index_path = dir.join("index.json");
+    let index: Value = serde_json::from_slice(
+        &std::fs::read(&index_path)
+            .with_context(|| format!("{} is not an OCI layout", dir.display()))?,
+    )
+    .with_context(|| format!("parsing {}", index_path.display()))?;
+    let mut descriptor = select(&index, tag, dir)?.clone();
+    let mut manifest = read_json(dir, descriptor["digest"].as_str().unwrap_or_default())?.1;
+    // A multi-platform index: this host's platform.
+    if INDEX_MEDIA_TYPES.contains(&manifest["mediaType"].as_str().unwrap_or_default())
+        || descriptor["mediaType"]
+            .as_str()
+            .is_some_and(|t| INDEX_MEDIA_TYPES.contains(&t))
+    {
+        let arch = host_architecture();
+        descriptor = manifest["manifests"]
+            .as_array()
+            .and_then(|ms| {
+                ms.iter().find(|m| {
+                    m["platform"]["os"] == "linux" && m["platform"]["architecture"] == arch
+                })
+            })
+            .cloned()
+            .ok_or_else(|| {
+                anyhow!(
+                    "OCI layout {}: the image index has no linux/{arch} image",
+                    dir.display()
+                )
+            })?;
+        manifest = read_json(dir, descriptor["digest"].as_str().unwrap_or_default())?.1;
+    }
+    let config_digest = manifest["config"]["digest"].as_str().unwrap_or_default();
+    let config =
+        std::fs::read(blob_path(dir, config_digest)?).context("reading the image config")?;
+    let mut layers = Vec::new();
+    for layer in manifest["layers"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let digest = layer["digest"].as_str().unwrap_or_default();
+        let path = blob_path(dir, digest)?;
+        let file =
+            File::open(&path).with_context(|| format!("opening layer {}", path.display()))?;
+        layers.push(super::uncompressed(LayerTar::whole(file)?, workdir)?);
+    }
+    Ok(LayoutImage {
+        manifest,
+        config,
+        layers,
+    })
+}
+
+/// Adds the patched image to the layout under `tag`: the new layer blob, config and manifest,
+/// then a new index.json (written to a temporary file and renamed, so readers never see half).
+pub fn write(
+    dir: &Path,
+    original_manifest: &Value,
+    config: &[u8],
+    layer_blob: &File,
+    layer_digest: &str,
+    layer_size: u64,
+    tag: &str,
+) -> Result<String> {
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs)?;
+    let layer_path = blob_path(dir, layer_digest)?;
+    if !layer_path.exists() {
+        let mut reader = layer_blob.try_clone()?;
+        std::io::Seek::rewind(&mut reader)?;
+        write_blob(&layer_path, &mut reader)?;
+    }
+    let config_digest = format!("sha256:{}", hex::encode(Sha256::digest(config)));
+    write_blob(&blob_path(dir, &config_digest)?, &mut &config[..])?;
+
+    let mut manifest = original_manifest.clone();
+    manifest["mediaType"] = json!(MANIFEST_MEDIA_TYPE);
+    manifest["config"] =
+        json!({"mediaType": CONFIG_MEDIA_TYPE, "digest": config_digest, "size": config.len()});
+    let layers = manifest["layers"]
+        .as_array_mut()
+        .ok_or_else(|| anyhow!("manifest has no layers"))?;
+    layers.push(
+        json!({"mediaType": LAYER_GZIP_MEDIA_TYPE, "digest": layer_digest, "size": layer_size}),
+    );
+    let manifest_bytes = serde_json::to_vec(&manifest)?;
+    let manifest_digest = format!("sha256:{}", hex::encode(Sha256::digest(&manifest_bytes)));
+    write_blob(&blob_path(dir, &manifest_digest)?, &mut &manifest_bytes[..])?;
+
+    let index_path = dir.join("index.json");
+    let mut index: Value = serde_json::from_slice(&std::fs::read(&index_path)?)?;
+    let manifests = index["manifests"]
+        .as_array_mut()
+        .ok_or_else(|| anyhow!("index.json has no manifests"))?;
+    manifests.retain(|m| m["annotations"][REF_NAME].as_str() != Some(tag));
+    manifests.push(json!({
+        "mediaType": MANIFEST_MEDIA_TYPE,
+        "digest": manifest_digest,
+        "size": manifest_bytes.len(),
+        "annotations": {REF_NAME: tag},
+    }));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    serde_json::to_writer(&mut tmp, &index)?;
+    tmp.persist(&index_path).map_err(|e| e.error)?;
+    Ok(manifest_digest)
+}
+
+fn write_blob(path: &Path, content: &mut impl std::io::Read) -> Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::copy(content, &mut tmp)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// The OCI name of this machine's architecture.
+pub fn host_architecture() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "arm" => "arm",
+        "s390x" => "s390x",
+        "powerpc64" => "ppc64le",
+        other => other,
+    }
+}

@@ -1,0 +1,975 @@
+//! Package index client answering the plugins' `versions(ecosystem, name)` calls.
+//!
+//! Plugins call into the host synchronously from a blocking thread, so this uses the blocking
+//! `ureq` client rather than anything async. Only the Python "simple" repository API is
+//! supported: PEP 691 JSON when the index offers it, PEP 503 HTML otherwise.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use ureq::Agent;
+use ureq::http::{StatusCode, Uri, header};
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, TlsProvider, parse_pem};
+
+/// One release of a package as the index describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PackageVersion {
+    pub version: String,
+    pub yanked: bool,
+    pub requires_python: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct IndexSettings {
+    /// Base URL of the simple index, e.g. "https://pypi.org/simple/".
+    pub pypi_url: String,
+    /// PEM contents of `--ca-cert`, trusted in addition to the system roots.
+    pub extra_ca_pem: Option<Vec<u8>>,
+}
+
+impl Default for IndexSettings {
+    fn default() -> Self {
+        Self {
+            pypi_url: "https://pypi.org/simple/".to_owned(),
+            extra_ca_pem: None,
+        }
+    }
+}
+
+/// Prefer JSON (PEP 691) but accept the HTML forms, as pip does, so that plain PEP 503 mirrors
+/// still work.
+const ACCEPT: &str = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01";
+
+/// The simple page of a popular package (boto3, botocore) is already ~2 MB of JSON and only
+/// grows, so ureq's default 10 MB body limit would eventually start failing.
+const MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
+
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where distributions keep their CA bundle. The first readable one wins; `SSL_CERT_FILE`
+/// overrides them all, as it does for OpenSSL-based tools.
+const SYSTEM_CA_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/cert.pem",
+];
+
+type CacheKey = (String, String);
+
+pub struct PackageIndex {
+    agent: Agent,
+    /// `pypi_url` with exactly one trailing slash, so the project path can be appended.
+    pypi_base: String,
+    /// Answers are cached for the lifetime of the index: one patch run asks for the same
+    /// package repeatedly, and the index barely changes within a run.
+    cache: Mutex<HashMap<CacheKey, Vec<PackageVersion>>>,
+}
+
+impl PackageIndex {
+    /// Builds a client that uses the proxy configured in the environment
+    /// (ALL_PROXY / HTTPS_PROXY / HTTP_PROXY, minus NO_PROXY).
+    pub fn new(settings: IndexSettings) -> anyhow::Result<Self> {
+        Self::with_proxy(settings, ureq::Proxy::try_from_env())
+    }
+
+    /// Separate from `new` so tests talking to a loopback server are not routed through
+    /// whatever proxy the machine running them has configured.
+    fn with_proxy(settings: IndexSettings, proxy: Option<ureq::Proxy>) -> anyhow::Result<Self> {
+        let pypi_base = format!("{}/", settings.pypi_url.trim_end_matches('/'));
+        let uri: Uri = pypi_base
+            .parse()
+            .with_context(|| format!("invalid package index URL {:?}", settings.pypi_url))?;
+        if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+            bail!(
+                "package index URL {:?} must be an absolute http(s) URL",
+                settings.pypi_url
+            );
+        }
+
+        let roots = trusted_roots(settings.extra_ca_pem.as_deref())?;
+        let tls = TlsConfig::builder()
+            .provider(TlsProvider::Rustls)
+            .root_certs(RootCerts::Specific(Arc::new(roots)))
+            .build();
+        let agent: Agent = Agent::config_builder()
+            .tls_config(tls)
+            .proxy(proxy)
+            .timeout_global(Some(REQUEST_TIMEOUT))
+            // 404 is a normal answer (unknown package) and other statuses get our own error
+            // text, so inspect the status instead of having ureq turn it into an error.
+            .http_status_as_error(false)
+            .user_agent(concat!("copa-host/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+
+        Ok(Self {
+            agent,
+            pypi_base,
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// All versions of `name` the index lists, in the order first seen (the caller sorts them
+    /// with real version semantics). An unknown package is an empty list, not an error.
+    pub fn versions(&self, ecosystem: &str, name: &str) -> Result<Vec<PackageVersion>, String> {
+        // OSV spells the ecosystem "PyPI"; accept any case rather than make plugins guess.
+        if !ecosystem.eq_ignore_ascii_case("pypi") {
+            return Err(format!("no package index for ecosystem {ecosystem}"));
+        }
+        if !is_valid_python_name(name) {
+            return Err(format!("invalid Python package name {name:?}"));
+        }
+        let project = normalize_name(name);
+        let key = ("pypi".to_owned(), project.clone());
+        if let Some(hit) = self.lock_cache().get(&key) {
+            return Ok(hit.clone());
+        }
+
+        // The lock is not held across the request so that lookups of other packages from other
+        // threads are not serialized behind a slow one; a concurrent miss costs one extra fetch.
+        let versions = self.fetch_pypi(&project)?;
+        self.lock_cache().insert(key, versions.clone());
+        Ok(versions)
+    }
+
+    fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, Vec<PackageVersion>>> {
+        // Entries are inserted whole, so a panic elsewhere cannot leave the map inconsistent.
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn fetch_pypi(&self, project: &str) -> Result<Vec<PackageVersion>, String> {
+        let url = format!("{}{project}/", self.pypi_base);
+        tracing::debug!(%url, "querying package index");
+        let mut response = self
+            .agent
+            .get(&url)
+            .header(header::ACCEPT, ACCEPT)
+            .call()
+            .map_err(|e| one_line(format!("fetching {url}: {e}")))?;
+
+        let status = response.status();
+        if status == StatusCode::NOT_FOUND {
+            return Ok(Vec::new());
+        }
+        if !status.is_success() {
+            return Err(format!("fetching {url}: HTTP {status}"));
+        }
+        let format = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(page_format)
+            .ok_or_else(|| {
+                format!(
+                    "fetching {url}: unsupported Content-Type {:?}",
+                    response.headers().get(header::CONTENT_TYPE)
+                )
+            })?;
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY_BYTES)
+            .read_to_string()
+            .map_err(|e| one_line(format!("reading {url}: {e}")))?;
+
+        let files = match format {
+            PageFormat::Json => parse_json_page(&body)
+                .map_err(|e| one_line(format!("parsing JSON from {url}: {e}")))?,
+            PageFormat::Html => parse_html_page(&body),
+        };
+        Ok(group_versions(project, &files))
+    }
+}
+
+/// The system CA bundle plus the user's extra CAs.
+///
+/// Explicit roots rather than ureq's built-in webpki roots: corporate networks (and CI
+/// sandboxes) intercept TLS with a CA that is only in the system bundle.
+fn trusted_roots(extra_ca_pem: Option<&[u8]>) -> anyhow::Result<Vec<Certificate<'static>>> {
+    let mut roots = Vec::new();
+    match system_bundle()? {
+        Some((path, pem)) => {
+            // A distro bundle is not ours to fix: skip an odd entry instead of refusing to start.
+            for item in parse_pem(&pem) {
+                match item {
+                    Ok(PemItem::Certificate(cert)) => roots.push(cert),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(path, "skipping unparsable CA bundle entry: {e}"),
+                }
+            }
+        }
+        None => tracing::warn!(
+            "no system CA bundle found (tried SSL_CERT_FILE and {SYSTEM_CA_BUNDLES:?}); \
+             only --ca-cert will be trusted"
+        ),
+    }
+
+    if let Some(pem) = extra_ca_pem {
+        let before = roots.len();
+        for item in parse_pem(pem) {
+            if let PemItem::Certificate(cert) = item.context("parsing --ca-cert PEM")? {
+                roots.push(cert);
+            }
+        }
+        if roots.len() == before {
+            bail!("--ca-cert contains no PEM certificate");
+        }
+    }
+    Ok(roots)
+}
+
+fn system_bundle() -> anyhow::Result<Option<(String, Vec<u8>)>> {
+    if let Some(path) = std::env::var_os("SSL_CERT_FILE").filter(|p| !p.is_empty()) {
+        // An explicit setting that points nowhere is a mistake worth reporting.
+        let pem = std::fs::read(&path)
+            .with_context(|| format!("reading SSL_CERT_FILE {}", path.to_string_lossy()))?;
+        return Ok(Some((path.to_string_lossy().into_owned(), pem)));
+    }
+    Ok(SYSTEM_CA_BUNDLES
+        .iter()
+        .find_map(|path| Some(((*path).to_owned(), std::fs::read(path).ok()?))))
+}
+
+/// ureq errors can embed newlines (e.g. from TLS alerts); callers want a single line.
+fn one_line(message: String) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PageFormat {
+    Json,
+    Html,
+}
+
+fn page_format(content_type: &str) -> Option<PageFormat> {
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match mime.as_str() {
+        "application/vnd.pypi.simple.v1+json" | "application/json" => Some(PageFormat::Json),
+        m if m.contains("html") => Some(PageFormat::Html),
+        _ => None,
+    }
+}
+
+/// A distribution file listed on a project page, before grouping by version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct IndexFile {
+    filename: String,
+    requires_python: Option<String>,
+    yanked: bool,
+}
+
+#[derive(Deserialize)]
+struct JsonPage {
+    files: Vec<JsonFile>,
+}
+
+#[derive(Deserialize)]
+struct JsonFile {
+    filename: String,
+    #[serde(rename = "requires-python", default)]
+    requires_python: Option<String>,
+    #[serde(default, deserialize_with = "yanked_flag")]
+    yanked: bool,
+}
+
+/// PEP 691: `yanked` is either a boolean or a reason string, which means yanked. Plugins only
+/// need the flag, so the reason is dropped.
+fn yanked_flag<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Bool(flag) => Ok(flag),
+        serde_json::Value::String(_) => Ok(true),
+        serde_json::Value::Null => Ok(false),
+        other => Err(serde::de::Error::custom(format!(
+            "invalid \"yanked\" value {other}"
+        ))),
+    }
+}
+
+fn parse_json_page(body: &str) -> Result<Vec<IndexFile>, serde_json::Error> {
+    let page: JsonPage = serde_json::from_str(body)?;
+    Ok(page
+        .files
+        .into_iter()
+        .map(|f| IndexFile {
+            filename: f.filename,
+            requires_python: non_empty(f.requires_python),
+            yanked: f.yanked,
+        })
+        .collect())
+}
+
+/// Indexes sometimes emit `requires-python=""`, which constrains nothing.
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
+}
+
+/// Extracts the anchors of a PEP 503 page with a small tolerant scanner: real-world mirrors
+/// produce all sorts of not-quite-HTML, and only `<a>` tags matter.
+fn parse_html_page(html: &str) -> Vec<IndexFile> {
+    let mut files = Vec::new();
+    let mut rest = html;
+    while let Some(lt) = rest.find('<') {
+        rest = &rest[lt..];
+        if let Some(comment) = rest.strip_prefix("<!--") {
+            // Skip comments so commented-out links are not picked up.
+            rest = comment.find("-->").map_or("", |end| &comment[end + 3..]);
+            continue;
+        }
+        let after_lt = &rest[1..];
+        let is_anchor = after_lt
+            .as_bytes()
+            .first()
+            .is_some_and(|b| b.eq_ignore_ascii_case(&b'a'))
+            && after_lt
+                .as_bytes()
+                .get(1)
+                .is_none_or(|b| b.is_ascii_whitespace() || *b == b'>' || *b == b'/');
+        if !is_anchor {
+            rest = after_lt;
+            continue;
+        }
+        let (attrs, after_tag) = parse_attributes(&after_lt[1..]);
+        let text_end = after_tag.find('<').unwrap_or(after_tag.len());
+        let text = unescape_html(after_tag[..text_end].trim());
+        rest = &after_tag[text_end..];
+
+        let href = attrs.get("href").map(String::as_str).unwrap_or_default();
+        // PEP 503 requires the anchor text to be the filename; fall back to the URL's last path
+        // segment for pages that put something else (or nothing) there.
+        let filename = if text.is_empty() {
+            let path = href.split(['#', '?']).next().unwrap_or_default();
+            path.rsplit('/').next().unwrap_or_default().to_owned()
+        } else {
+            text
+        };
+        if filename.is_empty() {
+            continue;
+        }
+        files.push(IndexFile {
+            filename,
+            requires_python: non_empty(attrs.get("data-requires-python").cloned()),
+            // Presence alone marks a yank; the value is only the (optional) reason.
+            yanked: attrs.contains_key("data-yanked"),
+        });
+    }
+    files
+}
+
+/// Parses `name="value" name='value' name=value name` up to the closing `>` of a tag.
+/// Returns the attributes (lower-cased names, unescaped values) and the text after the tag.
+fn parse_attributes(mut s: &str) -> (HashMap<String, String>, &str) {
+    let mut attrs = HashMap::new();
+    loop {
+        s = s.trim_start_matches(|c: char| c.is_ascii_whitespace() || c == '/');
+        if s.is_empty() {
+            return (attrs, s);
+        }
+        if let Some(after) = s.strip_prefix('>') {
+            return (attrs, after);
+        }
+        let name_end = s
+            .find(|c: char| c.is_ascii_whitespace() || matches!(c, '=' | '>' | '/'))
+            .unwrap_or(s.len());
+        let name = s[..name_end].to_ascii_lowercase();
+        s = &s[name_end..];
+        let mut value = String::new();
+        let after_ws = s.trim_start();
+        if let Some(after_eq) = after_ws.strip_prefix('=') {
+            let v = after_eq.trim_start();
+            let (raw, remaining) = match v.chars().next() {
+                Some(q @ ('"' | '\'')) => {
+                    let inner = &v[1..];
+                    match inner.find(q) {
+                        Some(end) => (&inner[..end], &inner[end + 1..]),
+                        None => (inner, ""),
+                    }
+                }
+                _ => {
+                    let end = v
+                        .find(|c: char| c.is_ascii_whitespace() || c == '>')
+                        .unwrap_or(v.len());
+                    (&v[..end], &v[end..])
+                }
+            };
+            value = unescape_html(raw);
+            s = remaining;
+        }
+        // The first occurrence wins, as in browsers.
+        attrs.entry(name).or_insert(value);
+    }
+}
+
+/// Decodes the character references that occur in index pages. Anything unrecognised is kept
+/// verbatim rather than rejected.
+fn unescape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(amp) = rest.find('&') {
+        out.push_str(&rest[..amp]);
+        rest = &rest[amp..];
+        let decoded = rest[1..]
+            .find(';')
+            .filter(|&semi| semi <= 10)
+            .and_then(|semi| decode_entity(&rest[1..=semi]).map(|c| (c, semi + 2)));
+        match decoded {
+            Some((c, len)) => {
+                out.push(c);
+                rest = &rest[len..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn decode_entity(entity: &str) -> Option<char> {
+    match entity {
+        "lt" => Some('<'),
+        "gt" => Some('>'),
+        "amp" => Some('&'),
+        "quot" => Some('"'),
+        "apos" => Some('\''),
+        _ => {
+            let number = entity.strip_prefix('#')?;
+            let code = match number.strip_prefix(['x', 'X']) {
+                Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+                None => number.parse().ok()?,
+            };
+            char::from_u32(code)
+        }
+    }
+}
+
+/// PEP 503 normalization: lowercase, runs of `-`, `_`, `.` become one `-`.
+fn normalize_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut in_separator_run = false;
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            if !in_separator_run {
+                out.push('-');
+            }
+            in_separator_run = true;
+        } else {
+            out.push(c.to_ascii_lowercase());
+            in_separator_run = false;
+        }
+    }
+    out
+}
+
+/// PEP 508 project names. Checked because the name becomes a URL path segment, and a plugin
+/// must not be able to point the request elsewhere on the index host.
+fn is_valid_python_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    let alnum = |b: &u8| b.is_ascii_alphanumeric();
+    bytes.first().is_some_and(alnum)
+        && bytes.last().is_some_and(alnum)
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+const SDIST_SUFFIXES: &[&str] = &[".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".zip"];
+
+/// The version a distribution filename encodes, or `None` for files that are not a wheel,
+/// sdist or egg of `project` (a normalized name).
+fn version_from_filename(project: &str, filename: &str) -> Option<String> {
+    // ASCII lowercasing keeps byte offsets, so suffix lengths apply to the original name.
+    let lower = filename.to_ascii_lowercase();
+    let (stem, single_field) = if lower.ends_with(".whl") || lower.ends_with(".egg") {
+        (&filename[..filename.len() - 4], true)
+    } else {
+        let suffix = SDIST_SUFFIXES.iter().find(|s| lower.ends_with(*s))?;
+        (&filename[..filename.len() - suffix.len()], false)
+    };
+
+    // The name part may be spelled with `_`, `-` or `.` and any case (and sdist names may
+    // contain dashes), so find the dash whose prefix normalizes to the project. At most one
+    // can: normalized prefixes at later dashes are strictly longer.
+    let after_name = stem
+        .match_indices('-')
+        .find(|(i, _)| normalize_name(&stem[..*i]) == project)
+        .map(|(i, _)| &stem[i + 1..])?;
+    // Wheels and eggs continue with `-tags` after the version; an sdist's rest is all version.
+    let version = if single_field {
+        after_name.split('-').next().unwrap_or_default()
+    } else {
+        after_name
+    };
+    (!version.is_empty()).then(|| version.to_owned())
+}
+
+/// Collapses files into versions, keeping first-seen order.
+fn group_versions(project: &str, files: &[IndexFile]) -> Vec<PackageVersion> {
+    let mut order: Vec<(String, Vec<&IndexFile>)> = Vec::new();
+    let mut position: HashMap<String, usize> = HashMap::new();
+    for file in files {
+        let Some(version) = version_from_filename(project, &file.filename) else {
+            continue;
+        };
+        let slot = *position.entry(version.clone()).or_insert_with(|| {
+            order.push((version, Vec::new()));
+            order.len() - 1
+        });
+        order[slot].1.push(file);
+    }
+
+    order
+        .into_iter()
+        .map(|(version, files)| {
+            // A version is only unavailable if every file is yanked; the constraint that matters
+            // is the one of a file an installer would actually pick.
+            let requires_python = files
+                .iter()
+                .filter(|f| !f.yanked)
+                .chain(files.iter())
+                .find_map(|f| f.requires_python.clone());
+            PackageVersion {
+                version,
+                yanked: files.iter().all(|f| f.yanked),
+                requires_python,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+
+    fn file(filename: &str, requires_python: Option<&str>, yanked: bool) -> IndexFile {
+        IndexFile {
+            filename: filename.to_owned(),
+            requires_python: requires_python.map(str::to_owned),
+            yanked,
+        }
+    }
+
+    fn version(v: &str, yanked: bool, requires_python: Option<&str>) -> PackageVersion {
+        PackageVersion {
+            version: v.to_owned(),
+            yanked,
+            requires_python: requires_python.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn normalizes_names_like_pep_503() {
+        assert_eq!(normalize_name("MarkupSafe"), "markupsafe");
+        assert_eq!(normalize_name("zope.interface"), "zope-interface");
+        assert_eq!(normalize_name("Foo__Bar-.-baz"), "foo-bar-baz");
+        assert_eq!(normalize_name("ruamel.yaml.clib"), "ruamel-yaml-clib");
+    }
+
+    #[test]
+    fn validates_python_names() {
+        for ok in ["a", "urllib3", "zope.interface", "Foo_Bar-2"] {
+            assert!(is_valid_python_name(ok), "{ok}");
+        }
+        for bad in ["", "-a", "a-", "../etc", "a/b", "a?b", "a b", "é"] {
+            assert!(!is_valid_python_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn unescapes_entities() {
+        assert_eq!(unescape_html("&gt;=3.6, &lt;4"), ">=3.6, <4");
+        assert_eq!(
+            unescape_html("&amp;&quot;&#39;&apos;&#33;&#x3E;&#X3c;"),
+            "&\"''!><"
+        );
+        // Unknown or unterminated references stay as written.
+        assert_eq!(
+            unescape_html("a & b &bogus; &#xZZ; &lt"),
+            "a & b &bogus; &#xZZ; &lt"
+        );
+        assert_eq!(unescape_html("&#128512;"), "\u{1F600}");
+    }
+
+    #[test]
+    fn extracts_versions_from_filenames() {
+        let cases = [
+            ("markupsafe", "MarkupSafe-1.1.1.tar.gz", Some("1.1.1")),
+            (
+                "markupsafe",
+                "markupsafe-2.0.0-cp39-cp39-manylinux2010_x86_64.whl",
+                Some("2.0.0"),
+            ),
+            (
+                "zope-interface",
+                "zope.interface-5.4.0.tar.gz",
+                Some("5.4.0"),
+            ),
+            (
+                "zope-interface",
+                "zope_interface-5.4.0-cp39-none-any.whl",
+                Some("5.4.0"),
+            ),
+            ("foo-bar", "foo-bar-1.0.zip", Some("1.0")),
+            ("foo-bar", "Foo_Bar-1.0.TAR.BZ2", Some("1.0")),
+            ("foo-bar", "foo-bar-1.0.tgz", Some("1.0")),
+            ("foo", "foo-1.0-beta.tar.gz", Some("1.0-beta")),
+            ("foo", "foo-1.0-1-py3-none-any.whl", Some("1.0")),
+            ("setuptools", "setuptools-0.6c11-py2.7.egg", Some("0.6c11")),
+            ("foo", "foo-1.0.exe", None),
+            ("foo", "foo-1.0.tar.gz.asc", None),
+            ("foo", "foobar-1.0.tar.gz", None),
+            ("foo", "foo.tar.gz", None),
+            ("foo", "foo-.tar.gz", None),
+        ];
+        for (project, filename, expected) in cases {
+            assert_eq!(
+                version_from_filename(project, filename).as_deref(),
+                expected,
+                "{filename}"
+            );
+        }
+    }
+
+    #[test]
+    fn groups_files_by_version() {
+        let files = [
+            file("pkg-1.0.tar.gz", Some(">=3.6"), true),
+            file("pkg-1.0-py3-none-any.whl", Some(">=3.7"), false),
+            file("pkg-2.0.tar.gz", None, true),
+            file("pkg-2.0-py3-none-any.whl", Some(">=3.8"), true),
+            file("pkg-0.9.tar.gz", None, false),
+            file("README.txt", None, false),
+        ];
+        assert_eq!(
+            group_versions("pkg", &files),
+            [
+                version("1.0", false, Some(">=3.7")),
+                version("2.0", true, Some(">=3.8")),
+                version("0.9", false, None),
+            ]
+        );
+    }
+
+    #[test]
+    fn chooses_format_by_content_type() {
+        let json = Some(PageFormat::Json);
+        let html = Some(PageFormat::Html);
+        assert_eq!(page_format("application/vnd.pypi.simple.v1+json"), json);
+        assert_eq!(page_format("Application/JSON; charset=utf-8"), json);
+        assert_eq!(page_format("application/vnd.pypi.simple.v1+html"), html);
+        assert_eq!(page_format("text/html; charset=utf-8"), html);
+        assert_eq!(page_format("text/plain"), None);
+    }
+
+    const HTML_PAGE: &str = r#"<!DOCTYPE html>
+<html><head><title>Links for MarkupSafe</title></head>
+<body><h1>Links for MarkupSafe</h1>
+<!-- <a href="/x/markupsafe-9.9.9.tar.gz">markupsafe-9.9.9.tar.gz</a> -->
+<a href="/files/MarkupSafe-1.1.1.tar.gz#sha256=29872e92" data-requires-python="&gt;=2.7,!=3.0.*">MarkupSafe-1.1.1.tar.gz</a><br/>
+<A data-requires-python='&gt;=3.6' HREF='/files/markupsafe-2.0.0-cp39-cp39-manylinux2010_x86_64.whl'>markupsafe-2.0.0-cp39-cp39-manylinux2010_x86_64.whl</A><br/>
+<a
+   data-yanked="" href="/files/markupsafe-2.0.0.tar.gz" data-requires-python="&#62;=3.6">markupsafe-2.0.0.tar.gz</a>
+<a href="/files/MarkupSafe-2.1.0.tar.gz" data-yanked="broken &quot;build&quot; &amp; more" data-requires-python=&gt;=3.7>MarkupSafe-2.1.0.tar.gz</a>
+<a href="/files/markupsafe-2.1.0-py3-none-any.whl" data-yanked>  </a>
+<abbr>not a link</abbr><a href="/files/markupsafe-3.0.0.tar.gz"></a>
+<a href="/files/markupsafe-3.0.0.exe">markupsafe-3.0.0.exe</a>
+</body></html>"#;
+
+    #[test]
+    fn parses_html_anchors() {
+        let files = parse_html_page(HTML_PAGE);
+        assert_eq!(
+            files,
+            [
+                file("MarkupSafe-1.1.1.tar.gz", Some(">=2.7,!=3.0.*"), false),
+                file(
+                    "markupsafe-2.0.0-cp39-cp39-manylinux2010_x86_64.whl",
+                    Some(">=3.6"),
+                    false
+                ),
+                file("markupsafe-2.0.0.tar.gz", Some(">=3.6"), true),
+                file("MarkupSafe-2.1.0.tar.gz", Some(">=3.7"), true),
+                file("markupsafe-2.1.0-py3-none-any.whl", None, true),
+                file("markupsafe-3.0.0.tar.gz", None, false),
+                file("markupsafe-3.0.0.exe", None, false),
+            ]
+        );
+        let (attrs, rest) =
+            parse_attributes(r#" href="x" data-yanked="broken &quot;build&quot; &amp; more">t"#);
+        assert_eq!(attrs["data-yanked"], r#"broken "build" & more"#);
+        assert_eq!(rest, "t");
+    }
+
+    const JSON_PAGE: &str = r#"{
+  "meta": {"api-version": "1.1"},
+  "name": "markupsafe",
+  "files": [
+    {"filename": "MarkupSafe-1.1.1.tar.gz", "url": "x", "hashes": {}, "requires-python": ">=2.7,!=3.0.*"},
+    {"filename": "markupsafe-2.0.0-cp39-cp39-manylinux2010_x86_64.whl", "url": "x", "hashes": {}, "requires-python": null, "yanked": false},
+    {"filename": "markupsafe-2.0.0.tar.gz", "url": "x", "hashes": {}, "requires-python": ">=3.6", "yanked": "bad sdist"},
+    {"filename": "MarkupSafe-2.1.0.tar.gz", "url": "x", "hashes": {}, "requires-python": "", "yanked": true}
+  ]
+}"#;
+
+    #[test]
+    fn parses_json_files() {
+        assert_eq!(
+            parse_json_page(JSON_PAGE).unwrap(),
+            [
+                file("MarkupSafe-1.1.1.tar.gz", Some(">=2.7,!=3.0.*"), false),
+                file(
+                    "markupsafe-2.0.0-cp39-cp39-manylinux2010_x86_64.whl",
+                    None,
+                    false
+                ),
+                file("markupsafe-2.0.0.tar.gz", Some(">=3.6"), true),
+                file("MarkupSafe-2.1.0.tar.gz", None, true),
+            ]
+        );
+        assert!(parse_json_page("<html>").is_err());
+        assert!(parse_json_page(r#"{"files":[{"filename":"a-1.tar.gz","yanked":1}]}"#).is_err());
+    }
+
+    #[test]
+    fn package_index_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<PackageIndex>();
+    }
+
+    #[test]
+    fn rejects_bad_settings() {
+        let settings = |url: &str, pem: Option<&[u8]>| IndexSettings {
+            pypi_url: url.to_owned(),
+            extra_ca_pem: pem.map(<[u8]>::to_vec),
+        };
+        assert!(PackageIndex::new(settings("pypi.org/simple", None)).is_err());
+        assert!(PackageIndex::new(settings("ftp://example.com/simple/", None)).is_err());
+        let err = PackageIndex::new(settings("https://pypi.org/simple", Some(b"not a pem")))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("--ca-cert"), "{err:#}");
+        let index = PackageIndex::new(settings("https://pypi.org/simple///", None)).unwrap();
+        assert_eq!(index.pypi_base, "https://pypi.org/simple/");
+    }
+
+    /// Path and Accept header of each request the test server received.
+    type RequestLog = Arc<Mutex<Vec<(String, String)>>>;
+
+    struct Reply {
+        status: &'static str,
+        content_type: &'static str,
+        body: &'static str,
+    }
+
+    /// A minimal HTTP/1.1 server on loopback answering at most `max_requests` requests from
+    /// `routes` (path -> reply; anything else is a 404). Records each request's path and Accept.
+    fn serve(routes: Vec<(&'static str, Reply)>, max_requests: usize) -> (String, RequestLog) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}/simple", listener.local_addr().unwrap());
+        let seen = RequestLog::default();
+        let log = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(max_requests) {
+                let mut stream = stream.unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request_line = String::new();
+                reader.read_line(&mut request_line).unwrap();
+                let path = request_line
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or_default()
+                    .to_owned();
+                let mut accept = String::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap() == 0 || line.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((name, value)) = line.split_once(':')
+                        && name.eq_ignore_ascii_case("accept")
+                    {
+                        accept = value.trim().to_owned();
+                    }
+                }
+                log.lock().unwrap().push((path.clone(), accept));
+                let not_found = Reply {
+                    status: "404 Not Found",
+                    content_type: "text/html",
+                    body: "<h1>Not Found</h1>",
+                };
+                let reply = routes
+                    .iter()
+                    .find(|(p, _)| *p == path)
+                    .map_or(&not_found, |(_, r)| r);
+                write!(
+                    stream,
+                    "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+                    reply.status,
+                    reply.content_type,
+                    reply.body.len(),
+                    reply.body
+                )
+                .unwrap();
+            }
+        });
+        (base, seen)
+    }
+
+    fn local_index(base: &str) -> PackageIndex {
+        let settings = IndexSettings {
+            pypi_url: base.to_owned(),
+            extra_ca_pem: None,
+        };
+        PackageIndex::with_proxy(settings, None).unwrap()
+    }
+
+    #[test]
+    fn queries_a_local_index() {
+        let routes = vec![
+            (
+                "/simple/markupsafe/",
+                Reply {
+                    status: "200 OK",
+                    content_type: "text/html; charset=utf-8",
+                    body: HTML_PAGE,
+                },
+            ),
+            (
+                "/simple/zope-interface/",
+                Reply {
+                    status: "200 OK",
+                    content_type: "application/vnd.pypi.simple.v1+json",
+                    body: r#"{"meta":{"api-version":"1.0"},"name":"zope-interface","files":[
+                        {"filename":"zope.interface-5.4.0.tar.gz","url":"x","hashes":{},"yanked":"oops"},
+                        {"filename":"zope_interface-5.4.0-cp39-cp39-manylinux1_x86_64.whl","url":"x","hashes":{},"requires-python":">=3.5"},
+                        {"filename":"zope.interface-6.0.tar.gz","url":"x","hashes":{},"requires-python":">=3.7","yanked":true}]}"#,
+                },
+            ),
+            (
+                "/simple/broken/",
+                Reply {
+                    status: "500 Internal Server Error",
+                    content_type: "text/plain",
+                    body: "boom",
+                },
+            ),
+            (
+                "/simple/garbled/",
+                Reply {
+                    status: "200 OK",
+                    content_type: "application/json",
+                    body: "{\"files\": 3}",
+                },
+            ),
+        ];
+        let (base, seen) = serve(routes, 6);
+        let index = local_index(&base);
+
+        let expected_markupsafe = [
+            version("1.1.1", false, Some(">=2.7,!=3.0.*")),
+            version("2.0.0", false, Some(">=3.6")),
+            version("2.1.0", true, Some(">=3.7")),
+            version("3.0.0", false, None),
+        ];
+        assert_eq!(
+            index.versions("pypi", "MarkupSafe").unwrap(),
+            expected_markupsafe
+        );
+        // Served from the cache: the spelling differs but normalizes the same.
+        assert_eq!(
+            index.versions("PyPI", "MARKUPSAFE").unwrap(),
+            expected_markupsafe
+        );
+
+        assert_eq!(
+            index.versions("pypi", "Zope.Interface").unwrap(),
+            [
+                version("5.4.0", false, Some(">=3.5")),
+                version("6.0", true, Some(">=3.7")),
+            ]
+        );
+        assert_eq!(index.versions("pypi", "no-such-package").unwrap(), []);
+
+        let err = index.versions("pypi", "broken").unwrap_err();
+        assert!(err.contains(&format!("{base}/broken/")), "{err}");
+        assert!(err.contains("500"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+        let err = index.versions("pypi", "garbled").unwrap_err();
+        assert!(err.contains(&format!("{base}/garbled/")), "{err}");
+
+        assert!(
+            index
+                .versions("npm", "left-pad")
+                .unwrap_err()
+                .contains("npm")
+        );
+        assert!(index.versions("pypi", "../admin").is_err());
+
+        // Errors are not cached: asking again goes back to the server.
+        assert!(index.versions("pypi", "broken").is_err());
+        // Cached answers, including "unknown package", cost no request.
+        index.versions("pypi", "markupsafe").unwrap();
+        index.versions("pypi", "zope-interface").unwrap();
+        index.versions("pypi", "No_Such.Package").unwrap();
+
+        let seen = seen.lock().unwrap();
+        let paths: Vec<&str> = seen.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/simple/markupsafe/",
+                "/simple/zope-interface/",
+                "/simple/no-such-package/",
+                "/simple/broken/",
+                "/simple/garbled/",
+                "/simple/broken/",
+            ]
+        );
+        assert!(seen.iter().all(|(_, accept)| accept == ACCEPT));
+    }
+
+    #[test]
+    fn unreachable_index_names_the_url() {
+        // Bind then drop to get a loopback port nobody listens on.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let base = format!("http://127.0.0.1:{port}/simple/");
+        let err = local_index(&base).versions("pypi", "six").unwrap_err();
+        assert!(err.starts_with(&format!("fetching {base}six/: ")), "{err}");
+    }
+
+    #[test]
+    fn queries_the_real_pypi() {
+        if std::env::var("COPA_OFFLINE").as_deref() == Ok("1") {
+            eprintln!("COPA_OFFLINE=1: skipping the real PyPI query");
+            return;
+        }
+        let index = PackageIndex::new(IndexSettings::default()).unwrap();
+        let versions = index.versions("pypi", "urllib3").unwrap();
+        let find = |v: &str| {
+            versions
+                .iter()
+                .find(|p| p.version == v)
+                .unwrap_or_else(|| panic!("urllib3 {v} missing from {versions:?}"))
+        };
+        assert!(!find("1.26.4").yanked);
+        assert!(!find("1.26.5").yanked);
+        // Yanked for truncating compressed bodies.
+        assert!(find("2.0.0").yanked);
+        assert!(find("2.0.0").requires_python.is_some());
+    }
+}

@@ -1,0 +1,13 @@
+//! copa-host: patch vulnerable packages inside container images without rebuilding them.
+//!
+//! The flow is one-way: `cli -> engine -> {report, image, plugin, index, exec, summary}`.
+//! Nothing below `engine` knows about the command line.
+
+pub mod cli;
+pub mod engine;
+pub mod exec;
+pub mod image;
+pub mod index;
+pub mod plugin;
+pub mod report;
+pub mod summary;

@@ -1,0 +1,434 @@
+//! Patcher plugins: loading WebAssembly components, caching their compiled form, and calling
+//! them in a sandbox with the host's capabilities (image-fs, package-index, log) and nothing else.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow, bail};
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::image::ImageView;
+use crate::index::PackageIndex;
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit/since_v0.1.0",
+        world: "plugin",
+    });
+}
+
+use bindings::copa::plugin::{image_fs, log, package_index};
+pub use bindings::exports::copa::plugin::patcher::{
+    Finding, PackageClass, PatchLevel, PatchPlan as Plan, PluginInfo, Policy, RunStep, Skip, Step,
+    Target, Update,
+};
+
+/// The contract this host speaks: plugins must export `copa:plugin/patcher@0.1.*`.
+pub const CONTRACT_INTERFACE: &str = "copa:plugin/patcher";
+pub const CONTRACT_MAJOR_MINOR: (u64, u64) = (0, 1);
+
+include!(concat!(env!("OUT_DIR"), "/builtin_plugins.rs"));
+
+/// Bounds for one call into a plugin.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Linear memory a plugin may grow to.
+    pub memory_bytes: usize,
+    /// Instructions (wasmtime fuel) a call may execute. Host calls (index look-ups) are not
+    /// counted, so a slow network never trips it; an endless loop always does.
+    pub fuel: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_bytes: 512 << 20,
+            fuel: 20_000_000_000,
+        }
+    }
+}
+
+/// Where a plugin came from, as `plugins list` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    Builtin,
+    File(PathBuf),
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Builtin => f.write_str("built-in"),
+            Origin::File(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// What a plugin call may touch: the image being patched and the package indexes.
+pub struct Capabilities {
+    pub image: Arc<ImageView>,
+    pub index: Arc<PackageIndex>,
+}
+
+pub struct PluginHost {
+    engine: Engine,
+    linker: Linker<State>,
+    limits: Limits,
+    cache_dir: Option<PathBuf>,
+}
+
+pub struct Plugin {
+    pub info: PluginInfo,
+    pub origin: Origin,
+    /// The contract version the plugin was built against ("0.1.0").
+    pub contract: String,
+    component: Component,
+}
+
+struct State {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+    caps: Option<Arc<Capabilities>>,
+    plugin: String,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl PluginHost {
+    /// `cache_dir`: where compiled plugins are kept between runs (`None`: compile every time).
+    pub fn new(limits: Limits, cache_dir: Option<PathBuf>) -> Result<Self> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.consume_fuel(true);
+        let engine = Engine::new(&config).map_err(|e| anyhow!("creating the wasm engine: {e}"))?;
+        let mut linker = Linker::new(&engine);
+        // WASI is linked because Rust's std imports it; the context grants nothing (no preopens,
+        // no environment, no sockets), so it only serves clocks, randomness and stderr.
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| anyhow!("linking WASI: {e}"))?;
+        bindings::Plugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
+            .map_err(|e| anyhow!("linking the host capabilities: {e}"))?;
+        Ok(PluginHost {
+            engine,
+            linker,
+            limits,
+            cache_dir,
+        })
+    }
+
+    /// The default cache: `$COPA_HOST_CACHE_DIR`, else the user's cache dir.
+    pub fn default_cache_dir() -> Option<PathBuf> {
+        std::env::var_os("COPA_HOST_CACHE_DIR")
+            .map(PathBuf::from)
+            .or_else(|| dirs::cache_dir().map(|d| d.join("copa-host")))
+            .map(|d| d.join("plugins"))
+    }
+
+    /// Built-in plugins, then every `*.wasm` in `dirs` (in order); a later plugin with the name
+    /// of an earlier one replaces it.
+    pub fn load_all(&self, dirs: &[PathBuf]) -> Result<Vec<Plugin>> {
+        let mut plugins: Vec<Plugin> = Vec::new();
+        for (name, bytes) in BUILTIN_PLUGINS {
+            let plugin = self
+                .load(bytes, Origin::Builtin)
+                .with_context(|| format!("built-in plugin {name}"))?;
+            plugins.push(plugin);
+        }
+        for dir in dirs {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+                .map_err(|e| anyhow!("plugin directory {}: {e}", dir.display()))?
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|ext| ext == "wasm"))
+                .collect();
+            files.sort();
+            for file in files {
+                let bytes =
+                    std::fs::read(&file).map_err(|e| anyhow!("plugin {}: {e}", file.display()))?;
+                let plugin = self.load(&bytes, Origin::File(file))?;
+                plugins.retain(|p| p.info.name != plugin.info.name);
+                plugins.push(plugin);
+            }
+        }
+        Ok(plugins)
+    }
+
+    pub fn load(&self, wasm: &[u8], origin: Origin) -> Result<Plugin> {
+        let component = self
+            .compile(wasm)
+            .map_err(|e| anyhow!("plugin {origin}: not a loadable component: {e}"))?;
+        let contract = self.contract_version(&component, &origin)?;
+        let mut plugin = Plugin {
+            info: PluginInfo {
+                name: origin.to_string(),
+                version: String::new(),
+                package_class: PackageClass::Library,
+                report_types: Vec::new(),
+                purl_types: Vec::new(),
+                description: String::new(),
+            },
+            origin,
+            contract,
+            component,
+        };
+        plugin.info = self.call(&plugin, None, "info", |p, s| p.call_info(s))?;
+        Ok(plugin)
+    }
+
+    /// Loads the precompiled form from the cache when the engine can use it, else compiles
+    /// and stores it. The key covers the wasm bytes and the engine's compatibility hash, so a
+    /// host upgrade or different settings never load stale code.
+    fn compile(&self, wasm: &[u8]) -> wasmtime::Result<Component> {
+        let Some(dir) = &self.cache_dir else {
+            return Component::new(&self.engine, wasm);
+        };
+        let mut engine_hash = std::hash::DefaultHasher::new();
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut engine_hash);
+        let key = format!(
+            "{}-{:016x}.cwasm",
+            hex::encode(Sha256::digest(wasm)),
+            engine_hash.finish()
+        );
+        let path = dir.join(key);
+        if path.exists() {
+            // SAFETY: only this host writes the cache (atomically, below), from its own engine's
+            // output; wasmtime checks the header and compatibility before using it.
+            if let Ok(component) = unsafe { Component::deserialize_file(&self.engine, &path) } {
+                return Ok(component);
+            }
+        }
+        let compiled = self.engine.precompile_component(wasm)?;
+        // A cache we cannot write only costs speed.
+        let _ = write_atomically(dir, &path, &compiled);
+        // SAFETY: the bytes were produced by this engine a moment ago.
+        unsafe { Component::deserialize(&self.engine, &compiled) }
+    }
+
+    fn contract_version(&self, component: &Component, origin: &Origin) -> Result<String> {
+        let ty = component.component_type();
+        let exported: Vec<String> = ty
+            .exports(&self.engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        let version = exported
+            .iter()
+            .find_map(|name| name.strip_prefix(CONTRACT_INTERFACE)?.strip_prefix('@'))
+            .ok_or_else(|| {
+                anyhow!(
+                    "plugin {origin}: does not export {CONTRACT_INTERFACE} (exports: {})",
+                    exported.join(", ")
+                )
+            })?;
+        let mut parts = version.split('.').map(|p| p.parse::<u64>().ok());
+        let major_minor = (parts.next().flatten(), parts.next().flatten());
+        if major_minor != (Some(CONTRACT_MAJOR_MINOR.0), Some(CONTRACT_MAJOR_MINOR.1)) {
+            bail!(
+                "plugin {origin}: built for {CONTRACT_INTERFACE}@{version}, this host speaks {}.{}.x",
+                CONTRACT_MAJOR_MINOR.0,
+                CONTRACT_MAJOR_MINOR.1
+            );
+        }
+        Ok(version.to_string())
+    }
+
+    pub fn detect(&self, plugin: &Plugin, caps: &Arc<Capabilities>) -> Result<Vec<Target>> {
+        self.call(plugin, Some(caps), "detect", |p, s| p.call_detect(s))?
+            .map_err(|e| anyhow!("plugin {}: detect: {e}", plugin.info.name))
+    }
+
+    pub fn plan(
+        &self,
+        plugin: &Plugin,
+        caps: &Arc<Capabilities>,
+        targets: &[Target],
+        findings: &[Finding],
+        policy: Policy,
+    ) -> Result<Plan> {
+        self.call(plugin, Some(caps), "plan", |p, s| {
+            p.call_plan(s, targets, findings, policy)
+        })?
+        .map_err(|e| anyhow!("plugin {}: plan: {e}", plugin.info.name))
+    }
+
+    pub fn emit_commands(
+        &self,
+        plugin: &Plugin,
+        caps: &Arc<Capabilities>,
+        targets: &[Target],
+        plan: &Plan,
+    ) -> Result<Vec<Step>> {
+        self.call(plugin, Some(caps), "emit-commands", |p, s| {
+            p.call_emit_commands(s, targets, plan)
+        })?
+        .map_err(|e| anyhow!("plugin {}: emit-commands: {e}", plugin.info.name))
+    }
+
+    /// One call in a fresh store: a trapped instance is dead, and no state may leak between calls.
+    fn call<R>(
+        &self,
+        plugin: &Plugin,
+        caps: Option<&Arc<Capabilities>>,
+        function: &str,
+        f: impl FnOnce(
+            &bindings::exports::copa::plugin::patcher::Guest,
+            &mut Store<State>,
+        ) -> wasmtime::Result<R>,
+    ) -> Result<R> {
+        let stderr = MemoryOutputPipe::new(64 << 10);
+        let wasi = wasmtime_wasi::WasiCtxBuilder::new()
+            .stderr(stderr.clone())
+            .build();
+        let state = State {
+            wasi,
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(self.limits.memory_bytes)
+                .trap_on_grow_failure(true)
+                .build(),
+            caps: caps.cloned(),
+            plugin: plugin.info.name.clone(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store
+            .set_fuel(self.limits.fuel)
+            .map_err(|e| anyhow!("setting fuel: {e}"))?;
+        let name = &plugin.info.name;
+        let result = bindings::Plugin::instantiate(&mut store, &plugin.component, &self.linker)
+            .and_then(|instance| f(instance.copa_plugin_patcher(), &mut store));
+        result.map_err(|e| {
+            // A Rust panic aborts with `unreachable`; its message on stderr says what happened.
+            let reason = panic_message(&String::from_utf8_lossy(&stderr.contents()))
+                .unwrap_or_else(|| trap_reason(&e));
+            anyhow!("plugin {name}: {function} failed: {reason}")
+        })
+    }
+}
+
+/// "panicked at src/lib.rs:4:9: message" from Rust's panic output ("thread '..' panicked at
+/// LOCATION:" then the message on the next line).
+fn panic_message(stderr: &str) -> Option<String> {
+    let mut lines = stderr.lines();
+    let location = lines.by_ref().find_map(|l| {
+        l.split_once("panicked at ")
+            .map(|(_, at)| at.trim_end_matches(':').to_string())
+    })?;
+    let message = lines.next().unwrap_or_default().trim();
+    Some(format!("panicked at {location}: {message}"))
+}
+
+/// The first line of a wasmtime error, in words a user can act on.
+fn trap_reason(error: &wasmtime::Error) -> String {
+    if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
+        return match trap {
+            wasmtime::Trap::OutOfFuel => "exceeded its instruction budget (endless loop?)".into(),
+            wasmtime::Trap::StackOverflow => "stack overflow".into(),
+            other => format!("trapped: {other}"),
+        };
+    }
+    let text = format!("{error:#}");
+    if text.contains("forcing trap when growing memory") {
+        return "exceeded its memory limit".into();
+    }
+    text.lines().next().unwrap_or("unknown error").to_string()
+}
+
+fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut tmp, bytes)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+impl State {
+    fn caps(&self) -> Result<&Capabilities, String> {
+        self.caps
+            .as_deref()
+            .ok_or_else(|| "no image is open during this call".to_string())
+    }
+}
+
+impl image_fs::Host for State {
+    fn read_file(&mut self, path: String) -> Result<Vec<u8>, String> {
+        self.caps()?
+            .image
+            .read_file(&path)
+            .map_err(|e| e.to_string())
+    }
+
+    fn read_dir(&mut self, path: String) -> Result<Vec<String>, String> {
+        self.caps()?
+            .image
+            .read_dir(&path)
+            .map_err(|e| e.to_string())
+    }
+
+    fn stat(&mut self, path: String) -> Option<image_fs::EntryStat> {
+        let caps = self.caps().ok()?;
+        let entry = caps.image.stat(&path)?;
+        Some(image_fs::EntryStat {
+            kind: match entry.kind {
+                crate::image::EntryKind::File => image_fs::EntryKind::File,
+                crate::image::EntryKind::Directory => image_fs::EntryKind::Directory,
+                crate::image::EntryKind::Symlink => image_fs::EntryKind::Symlink,
+                crate::image::EntryKind::Other => image_fs::EntryKind::Other,
+            },
+            size: entry.size,
+            mode: entry.mode,
+            uid: entry.uid as u32,
+            gid: entry.gid as u32,
+            link_target: entry.link_target.clone(),
+        })
+    }
+
+    fn find(&mut self, root: String, name: String, prune: Vec<String>) -> Vec<String> {
+        match self.caps() {
+            Ok(caps) => caps.image.find(&root, &name, &prune),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+impl package_index::Host for State {
+    fn versions(
+        &mut self,
+        ecosystem: String,
+        name: String,
+    ) -> Result<Vec<package_index::PackageVersion>, String> {
+        let versions = self.caps()?.index.versions(&ecosystem, &name)?;
+        Ok(versions
+            .into_iter()
+            .map(|v| package_index::PackageVersion {
+                version: v.version,
+                yanked: v.yanked,
+                requires_python: v.requires_python,
+            })
+            .collect())
+    }
+}
+
+impl log::Host for State {
+    fn log(&mut self, level: log::Level, message: String) {
+        let plugin = &self.plugin;
+        match level {
+            log::Level::Debug => tracing::debug!(plugin, "{message}"),
+            log::Level::Info => tracing::info!(plugin, "{message}"),
+            log::Level::Warn => tracing::warn!(plugin, "{message}"),
+        }
+    }
+}

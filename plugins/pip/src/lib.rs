@@ -1,0 +1,116 @@
+//! The pip patcher: Python packages in system site-packages / dist-packages and in virtual
+//! environments, updated with each environment's own pip.
+
+mod detect;
+mod metadata;
+mod plan;
+
+use copa_plugin_sdk::{
+    Finding, PackageClass, Plan, PluginInfo, Policy, RunStep, Step, Target, register_patcher,
+};
+
+#[derive(Default)]
+struct Pip;
+
+register_patcher!(Pip);
+
+/// Names of the target attributes this plugin writes in `detect` and reads back later.
+mod attr {
+    pub const PYTHON: &str = "python";
+    pub const SYSTEM: &str = "system";
+}
+
+fn attribute<'a>(target: &'a Target, key: &str) -> Option<&'a str> {
+    target
+        .attributes
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+impl copa_plugin_sdk::Patcher for Pip {
+    fn info(&self) -> PluginInfo {
+        PluginInfo {
+            name: "pip".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            package_class: PackageClass::Library,
+            report_types: vec!["python-pkg".into()],
+            purl_types: vec!["pypi".into()],
+            description:
+                "Python packages installed with pip, system-wide and in virtual environments".into(),
+        }
+    }
+
+    fn detect(&self) -> Result<Vec<Target>, String> {
+        Ok(detect::environments())
+    }
+
+    fn plan(
+        &self,
+        targets: Vec<Target>,
+        findings: Vec<Finding>,
+        policy: Policy,
+    ) -> Result<Plan, String> {
+        Ok(plan::plan(&targets, &findings, policy))
+    }
+
+    fn emit_commands(&self, targets: Vec<Target>, plan: Plan) -> Result<Vec<Step>, String> {
+        let mut steps = Vec::new();
+        for target in &targets {
+            let updates: Vec<u32> = plan
+                .updates
+                .iter()
+                .enumerate()
+                .filter(|(_, u)| u.target_id == target.id)
+                .map(|(i, _)| i as u32)
+                .collect();
+            if updates.is_empty() {
+                continue;
+            }
+            let python = attribute(target, attr::PYTHON)
+                .ok_or_else(|| format!("target {} has no interpreter", target.id))?;
+            let mut argv: Vec<String> = [
+                python,
+                "-m",
+                "pip",
+                "install",
+                "--no-cache-dir",
+                "--disable-pip-version-check",
+                "--no-input",
+                "--upgrade-strategy",
+                "only-if-needed",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            argv.extend(
+                updates
+                    .iter()
+                    .map(|&i| &plan.updates[i as usize])
+                    .map(|u| format!("{}=={}", u.package, u.to_version)),
+            );
+            // Environment variables instead of flags: an old pip ignores unknown variables but
+            // fails on unknown flags.
+            let mut env = vec![
+                ("PIP_ROOT_USER_ACTION".to_string(), "ignore".to_string()),
+                // pip's own imports must not litter the image with bytecode.
+                ("PYTHONDONTWRITEBYTECODE".to_string(), "1".to_string()),
+            ];
+            if attribute(target, attr::SYSTEM) == Some("1") {
+                // The user asked to patch the system environment; PEP 668 protects it from
+                // accidental installs, not from this one.
+                env.push(("PIP_BREAK_SYSTEM_PACKAGES".into(), "1".into()));
+            }
+            steps.push(Step::Run(RunStep {
+                description: format!("pip install in {}", target.id),
+                argv,
+                env,
+                workdir: None,
+                index_ecosystem: Some("pypi".into()),
+                exclude: vec!["/root/.cache".into(), "/root/.config/pip".into()],
+                updates,
+            }));
+        }
+        Ok(steps)
+    }
+}

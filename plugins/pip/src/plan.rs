@@ -1,0 +1,207 @@
+//! From findings to updates: which version each vulnerable package moves to, per environment.
+
+use std::collections::BTreeMap;
+
+use copa_plugin_sdk::choose::{Bump, IndexVersion, Vulnerability, choose, is_fixed_by};
+use copa_plugin_sdk::pep440::{Pep440Version, requires_python_allows};
+use copa_plugin_sdk::{Finding, PatchLevel, Plan, Policy, Skip, Target, Update, index};
+
+use crate::metadata::normalize;
+
+/// Packages that always go to their newest release: a trust store is only as good as its
+/// latest edition, and certifi's releases never break callers.
+const ALWAYS_NEWEST: &[&str] = &["certifi"];
+
+pub fn plan(targets: &[Target], findings: &[Finding], policy: Policy) -> Plan {
+    let level = match policy.library_patch_level {
+        PatchLevel::Patch => Bump::Patch,
+        PatchLevel::Minor => Bump::Minor,
+        PatchLevel::Major => Bump::Major,
+    };
+    let mut plan = Plan {
+        updates: Vec::new(),
+        skips: Vec::new(),
+    };
+    for ((target_index, package), findings) in group_by_package(targets, findings, &mut plan) {
+        let target = &targets[target_index];
+        plan_package(target, &package, &findings, level, &mut plan);
+    }
+    plan
+}
+
+/// Findings keyed by (target, normalized package name). A finding whose `PkgPath` lies in no
+/// environment of the image is skipped, never guessed.
+fn group_by_package<'a>(
+    targets: &[Target],
+    findings: &'a [Finding],
+    plan: &mut Plan,
+) -> BTreeMap<(usize, String), Vec<&'a Finding>> {
+    let mut groups: BTreeMap<(usize, String), Vec<&Finding>> = BTreeMap::new();
+    for finding in findings {
+        let name = normalize(&finding.package_name);
+        let owners: Vec<usize> = match &finding.pkg_path {
+            Some(path) => targets
+                .iter()
+                .position(|t| contains_path(t, path))
+                .into_iter()
+                .collect(),
+            // Without a path, every environment that has this package at this version is meant.
+            None => targets
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| {
+                    t.packages.iter().any(|p| {
+                        normalize(&p.name) == name && p.version == finding.installed_version
+                    })
+                })
+                .map(|(i, _)| i)
+                .collect(),
+        };
+        if owners.is_empty() {
+            plan.skips.push(Skip {
+                target_id: finding
+                    .pkg_path
+                    .clone()
+                    .unwrap_or_else(|| finding.report_target.clone()),
+                package: finding.package_name.clone(),
+                vulnerabilities: vec![finding.vulnerability_id.clone()],
+                reason: "no Python environment in the image holds this package".into(),
+            });
+        }
+        for owner in owners {
+            groups
+                .entry((owner, name.clone()))
+                .or_default()
+                .push(finding);
+        }
+    }
+    groups
+}
+
+fn contains_path(target: &Target, path: &str) -> bool {
+    target.packages.iter().any(|p| {
+        path == p.location
+            || path
+                .strip_prefix(p.location.as_str())
+                .is_some_and(|rest| rest.starts_with('/'))
+    })
+}
+
+fn plan_package(
+    target: &Target,
+    package: &str,
+    findings: &[&Finding],
+    level: Bump,
+    plan: &mut Plan,
+) {
+    let mut vulnerabilities: Vec<Vulnerability> = Vec::new();
+    for finding in findings {
+        match vulnerabilities
+            .iter_mut()
+            .find(|v| v.id == finding.vulnerability_id)
+        {
+            Some(existing) => {
+                for fixed in &finding.fixed_versions {
+                    if !existing.fixed_versions.contains(fixed) {
+                        existing.fixed_versions.push(fixed.clone());
+                    }
+                }
+            }
+            None => vulnerabilities.push(Vulnerability {
+                id: finding.vulnerability_id.clone(),
+                fixed_versions: finding.fixed_versions.clone(),
+            }),
+        }
+    }
+    let ids: Vec<String> = vulnerabilities.iter().map(|v| v.id.clone()).collect();
+    let skip_all = |plan: &mut Plan, reason: String| {
+        plan.skips.push(Skip {
+            target_id: target.id.clone(),
+            package: findings[0].package_name.clone(),
+            vulnerabilities: ids.clone(),
+            reason,
+        });
+    };
+
+    if let Some(reason) = &target.unpatchable_reason {
+        return skip_all(plan, reason.clone());
+    }
+    let Some(installed) = target
+        .packages
+        .iter()
+        .find(|p| normalize(&p.name) == package)
+    else {
+        return skip_all(plan, format!("not installed in {}", target.id));
+    };
+    let Ok(installed_version) = installed.version.parse::<Pep440Version>() else {
+        return skip_all(
+            plan,
+            format!(
+                "installed version {} is not a PEP 440 version",
+                installed.version
+            ),
+        );
+    };
+    let versions = match index::versions("pypi", &installed.name) {
+        Ok(versions) => versions,
+        Err(e) => return skip_all(plan, format!("package index: {e}")),
+    };
+    let index_versions: Vec<IndexVersion<Pep440Version>> = versions
+        .into_iter()
+        .filter_map(|v| {
+            let version = v.version.parse::<Pep440Version>().ok()?;
+            // Phrased to follow "fixed version X ..." in a skip reason.
+            let unusable = if v.yanked {
+                Some("is yanked".to_string())
+            } else if version.is_prerelease() && !installed_version.is_prerelease() {
+                Some("is a pre-release".to_string())
+            } else {
+                match (&v.requires_python, &target.runtime_version) {
+                    (Some(requires), Some(python)) if !requires_python_allows(requires, python) => {
+                        Some(format!(
+                            "requires Python {requires}, the environment has {python}"
+                        ))
+                    }
+                    _ => None,
+                }
+            };
+            Some(IndexVersion { version, unusable })
+        })
+        .collect();
+
+    // A report older than the image (or an image patched already) names vulnerabilities the
+    // installed version no longer has: nothing to do for those.
+    vulnerabilities.retain(|v| !is_fixed_by(&installed_version, v));
+    if vulnerabilities.is_empty() {
+        copa_plugin_sdk::log::info(&format!(
+            "{} {} in {} already has every fix",
+            installed.name, installed.version, target.id
+        ));
+        return;
+    }
+    let always_newest = ALWAYS_NEWEST.contains(&package);
+    let choice = choose(
+        &installed_version,
+        &vulnerabilities,
+        &index_versions,
+        level,
+        always_newest,
+    );
+    if let Some(to) = choice.to {
+        plan.updates.push(Update {
+            target_id: target.id.clone(),
+            package: installed.name.clone(),
+            from_version: installed.version.clone(),
+            to_version: to.to_string(),
+            fixes: choice.fixes,
+        });
+    }
+    for skipped in choice.skipped {
+        plan.skips.push(Skip {
+            target_id: target.id.clone(),
+            package: installed.name.clone(),
+            vulnerabilities: skipped.vulnerabilities,
+            reason: skipped.reason,
+        });
+    }
+}

@@ -1,0 +1,151 @@
+//! The SDK for copa-host patchers.
+//!
+//! A patcher is a WebAssembly component that implements the `copa:plugin/patcher` interface. With
+//! this crate, an author writes one type that implements [`Patcher`] and registers it with
+//! [`register_patcher!`]; the WIT bindings stay inside the SDK.
+//!
+//! ```ignore
+//! #[derive(Default)]
+//! struct MyPatcher;
+//! impl copa_plugin_sdk::Patcher for MyPatcher { /* ... */ }
+//! copa_plugin_sdk::register_patcher!(MyPatcher);
+//! ```
+//!
+//! Build it with `cargo build --target wasm32-wasip2 --release`; the `.wasm` goes into a
+//! `--plugin-dir` of copa-host.
+
+pub mod choose;
+pub mod pep440;
+
+mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit/since_v0.1.0",
+        world: "plugin",
+    });
+}
+
+#[cfg(target_arch = "wasm32")]
+bindings::export!(Component with_types_in bindings);
+
+pub use bindings::exports::copa::plugin::patcher::{
+    Finding, InstalledPackage, PackageClass, PatchLevel, PatchPlan as Plan, PluginInfo, Policy,
+    RunStep, Skip, Step, Target, Update,
+};
+
+/// What a patcher does. The host calls each method in a fresh instance, so state kept between
+/// calls does not survive: everything `plan` and `emit_commands` need travels in the targets.
+pub trait Patcher: Sync + Send {
+    fn info(&self) -> PluginInfo;
+    /// Finds what this patcher can patch in the image (through [`fs`]).
+    fn detect(&self) -> Result<Vec<Target>, String>;
+    /// Decides the updates for the findings routed to this patcher (asking [`index`] for versions).
+    fn plan(
+        &self,
+        targets: Vec<Target>,
+        findings: Vec<Finding>,
+        policy: Policy,
+    ) -> Result<Plan, String>;
+    /// Turns a plan into the steps the host executes.
+    fn emit_commands(&self, targets: Vec<Target>, plan: Plan) -> Result<Vec<Step>, String>;
+}
+
+/// Registers the type that implements [`Patcher`]; it must implement `Default`.
+#[macro_export]
+macro_rules! register_patcher {
+    ($patcher:ty) => {
+        #[unsafe(no_mangle)]
+        fn __copa_plugin_instance() -> &'static dyn $crate::Patcher {
+            static INSTANCE: ::std::sync::OnceLock<$patcher> = ::std::sync::OnceLock::new();
+            INSTANCE.get_or_init(<$patcher as ::core::default::Default>::default)
+        }
+    };
+}
+
+#[cfg(target_arch = "wasm32")]
+fn plugin() -> &'static dyn Patcher {
+    unsafe extern "Rust" {
+        fn __copa_plugin_instance() -> &'static dyn Patcher;
+    }
+    // SAFETY: `register_patcher!` defines this symbol with exactly this signature.
+    unsafe { __copa_plugin_instance() }
+}
+
+#[cfg(target_arch = "wasm32")]
+struct Component;
+
+#[cfg(target_arch = "wasm32")]
+impl bindings::exports::copa::plugin::patcher::Guest for Component {
+    fn info() -> PluginInfo {
+        plugin().info()
+    }
+    fn detect() -> Result<Vec<Target>, String> {
+        plugin().detect()
+    }
+    fn plan(targets: Vec<Target>, findings: Vec<Finding>, policy: Policy) -> Result<Plan, String> {
+        plugin().plan(targets, findings, policy)
+    }
+    fn emit_commands(targets: Vec<Target>, plan: Plan) -> Result<Vec<Step>, String> {
+        plugin().emit_commands(targets, plan)
+    }
+}
+
+/// The read-only view of the image being patched.
+pub mod fs {
+    use crate::bindings::copa::plugin::image_fs as host;
+    pub use crate::bindings::copa::plugin::image_fs::{EntryKind, EntryStat};
+
+    pub fn read_file(path: &str) -> Result<Vec<u8>, String> {
+        host::read_file(path)
+    }
+
+    /// A file's contents as text (invalid UTF-8 is replaced, since metadata files are not always clean).
+    pub fn read_to_string(path: &str) -> Result<String, String> {
+        host::read_file(path).map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    pub fn read_dir(path: &str) -> Result<Vec<String>, String> {
+        host::read_dir(path)
+    }
+
+    pub fn stat(path: &str) -> Option<EntryStat> {
+        host::stat(path)
+    }
+
+    pub fn exists(path: &str) -> bool {
+        host::stat(path).is_some()
+    }
+
+    pub fn is_dir(path: &str) -> bool {
+        matches!(host::stat(path), Some(s) if s.kind == EntryKind::Directory)
+    }
+
+    /// Every path under `root` whose last component is `name`, not descending into `prune`d names.
+    pub fn find(root: &str, name: &str, prune: &[&str]) -> Vec<String> {
+        let prune: Vec<String> = prune.iter().map(|p| p.to_string()).collect();
+        host::find(root, name, &prune)
+    }
+}
+
+/// Package versions as the host's configured index knows them.
+pub mod index {
+    pub use crate::bindings::copa::plugin::package_index::PackageVersion;
+
+    pub fn versions(ecosystem: &str, name: &str) -> Result<Vec<PackageVersion>, String> {
+        crate::bindings::copa::plugin::package_index::versions(ecosystem, name)
+    }
+}
+
+/// Messages for the host's log (shown with `RUST_LOG=debug` / in progress output).
+pub mod log {
+    use crate::bindings::copa::plugin::log::{Level, log};
+
+    pub fn debug(message: &str) {
+        log(Level::Debug, message);
+    }
+    pub fn info(message: &str) {
+        log(Level::Info, message);
+    }
+    pub fn warn(message: &str) {
+        log(Level::Warn, message);
+    }
+}

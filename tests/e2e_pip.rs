@@ -1,0 +1,520 @@
+//! End to end on a real Docker engine: the fixture image built by tests/fixtures/build.sh is
+//! patched by the real binary, then checked by running the patched image and reading its
+//! manifest, never by trusting copa-host's own output.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{serve_index_with_files, trivy_report, wheels};
+
+const FIXTURE: &str = "copa-fixture-python:bookworm";
+const SYSTEM: &str = "/usr/local/lib/python3.11/dist-packages";
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn docker(args: &[&str]) -> Output {
+    Command::new("docker")
+        .args(args)
+        .output()
+        .expect("the docker CLI runs")
+}
+
+fn docker_ok(args: &[&str]) -> String {
+    let output = docker(args);
+    assert!(
+        output.status.success(),
+        "docker {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+fn require_fixture() {
+    let output = docker(&["image", "inspect", FIXTURE]);
+    assert!(
+        output.status.success(),
+        "fixture image {FIXTURE} is missing: run `bash tests/setup.sh` first ({})",
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+}
+
+/// The CA bundle of this machine: outbound HTTPS here may go through an intercepting CA that a
+/// fresh container does not trust, exactly the corporate setup --ca-cert exists for.
+fn host_ca() -> &'static str {
+    "/etc/ssl/certs/ca-certificates.crt"
+}
+
+fn copa(args: &[&str], cache: &Path) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_copa-host"))
+        .args(args)
+        .env("COPA_HOST_CACHE_DIR", cache)
+        .env_remove("PIP_INDEX_URL")
+        .output()
+        .unwrap();
+    eprintln!(
+        "copa-host {}\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn layers(image: &str) -> Vec<String> {
+    let json = docker_ok(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .RootFS.Layers}}",
+        image,
+    ]);
+    serde_json::from_str(&json).unwrap()
+}
+
+fn run_in(image: &str, argv: &[&str]) -> String {
+    let mut args = vec!["run", "--rm", "--entrypoint", argv[0], image];
+    args.extend(&argv[1..]);
+    docker_ok(&args)
+}
+
+fn pip_show_version(image: &str, pip: &str, package: &str) -> String {
+    let text = run_in(image, &[pip, "show", package]);
+    text.lines()
+        .find_map(|l| l.strip_prefix("Version: "))
+        .unwrap_or_else(|| panic!("no version in: {text}"))
+        .to_string()
+}
+
+/// Entries (name, mtime) of the image's top layer, read from `docker save` output.
+fn last_layer_entries(image: &str, dir: &Path) -> Vec<(String, u64)> {
+    let archive = dir.join("saved.tar");
+    docker_ok(&["save", "-o", archive.to_str().unwrap(), image]);
+    let member = |wanted: &str| -> Vec<u8> {
+        let mut tar = tar::Archive::new(std::fs::File::open(&archive).unwrap());
+        let mut entry = tar
+            .entries()
+            .unwrap()
+            .map(Result::unwrap)
+            .find(|e| e.path().unwrap().to_string_lossy() == wanted)
+            .unwrap();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+        bytes
+    };
+    let manifest: serde_json::Value = serde_json::from_slice(&member("manifest.json")).unwrap();
+    let top = manifest[0]["Layers"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut layer = member(&top);
+    if layer.starts_with(&[0x1f, 0x8b]) {
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&layer[..]), &mut plain)
+            .unwrap();
+        layer = plain;
+    }
+    let mut tar = tar::Archive::new(&layer[..]);
+    tar.entries()
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.path()
+                    .unwrap()
+                    .to_string_lossy()
+                    .trim_end_matches('/')
+                    .to_string(),
+                e.header().mtime().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn leftover_containers() -> String {
+    docker_ok(&[
+        "ps",
+        "-a",
+        "--filter",
+        "label=org.copa-host.run",
+        "--format",
+        "{{.ID}} {{.Image}} {{.Status}}",
+    ])
+}
+
+fn dangling_images() -> usize {
+    docker_ok(&["images", "-q", "--filter", "dangling=true"])
+        .lines()
+        .count()
+}
+
+fn remove_image(tag: &str) {
+    let _ = docker(&["rmi", "-f", tag]);
+}
+
+#[test]
+fn patches_system_and_venv_packages_and_the_image_proves_it() {
+    require_fixture();
+    let cache = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let patched = "copa-e2e-pip:patched";
+    remove_image(patched);
+    let report = repo_root().join("tests/data/python-fixture.trivy.json");
+    let summary_path = out.path().join("summary.json");
+    let dangling_before = dangling_images();
+
+    let output = copa(
+        &[
+            "patch",
+            "-i",
+            FIXTURE,
+            "-r",
+            report.to_str().unwrap(),
+            "--pkg-types",
+            "library",
+            "--library-patch-level",
+            "patch",
+            "-t",
+            patched,
+            "--ca-cert",
+            host_ca(),
+            "--summary",
+            summary_path.to_str().unwrap(),
+        ],
+        cache.path(),
+    );
+    assert!(output.status.success());
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&summary_path).unwrap()).unwrap();
+    assert_eq!(summary["patched_image"], patched);
+
+    // What the image says, not what copa-host said.
+    for pip in ["pip", "/app/venv/bin/pip"] {
+        assert_eq!(
+            pip_show_version(patched, pip, "urllib3"),
+            "1.26.19",
+            "{pip}: urllib3 on its 1.26 line, all four fixes of that line"
+        );
+        assert_eq!(pip_show_version(patched, pip, "Jinja2"), "2.11.3", "{pip}");
+        assert_eq!(
+            pip_show_version(patched, pip, "requests"),
+            "2.25.1",
+            "{pip}: requests needs a minor bump, left alone"
+        );
+        assert_eq!(pip_show_version(patched, pip, "idna"), "2.10", "{pip}");
+        assert_eq!(
+            pip_show_version(patched, pip, "MarkupSafe"),
+            "1.1.1",
+            "{pip}: untouched dependency"
+        );
+        let certifi: pep440_rs::Version =
+            pip_show_version(patched, pip, "certifi").parse().unwrap();
+        assert!(
+            certifi >= "2024.7.4".parse().unwrap(),
+            "{pip}: certifi goes to the newest release, got {certifi}"
+        );
+    }
+    // Nothing else broke: the packages still import and work together.
+    let imported = run_in(
+        patched,
+        &[
+            "/app/venv/bin/python",
+            "-c",
+            "import requests, urllib3, jinja2; print(urllib3.__version__, jinja2.Template('{{x}}').render(x='ok'))",
+        ],
+    );
+    assert_eq!(imported, "1.26.19 ok");
+    run_in(patched, &["python3", "-c", "import requests, jinja2"]);
+
+    // The original layers, untouched, plus exactly one.
+    let original = layers(FIXTURE);
+    let new = layers(patched);
+    assert_eq!(new.len(), original.len() + 1);
+    assert_eq!(&new[..original.len()], &original[..]);
+    let labels = docker_ok(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config.Labels}}",
+        patched,
+    ]);
+    assert!(labels.contains("org.copa-host.patched"), "{labels}");
+    let env = docker_ok(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config.Env}}",
+        patched,
+    ]);
+    assert!(
+        !env.contains("PIP_CERT") && !env.contains("PIP_INDEX_URL"),
+        "run-only settings leaked into the config: {env}"
+    );
+    let history = docker_ok(&[
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.CreatedBy}}",
+        patched,
+    ]);
+    assert!(
+        history.lines().next().unwrap().contains("copa-host patch"),
+        "{history}"
+    );
+    // The layer itself: the fixed packages, whiteouts for the old ones, and nothing else.
+    let entries = last_layer_entries(patched, out.path());
+    let names: Vec<&str> = entries.iter().map(|(name, _)| name.as_str()).collect();
+    for expected in [
+        "usr/local/lib/python3.11/dist-packages/urllib3-1.26.19.dist-info/METADATA",
+        "usr/local/lib/python3.11/dist-packages/.wh.urllib3-1.26.4.dist-info",
+        "app/venv/lib/python3.11/site-packages/urllib3-1.26.19.dist-info/METADATA",
+        "app/venv/lib/python3.11/site-packages/.wh.urllib3-1.26.4.dist-info",
+    ] {
+        assert!(
+            names.contains(&expected),
+            "{expected} not in the patch layer"
+        );
+    }
+    for (name, mtime) in &entries {
+        for junk in [".copa-host", "root/.cache", "tmp/", "usr/lib/python3"] {
+            assert!(
+                !name.starts_with(junk),
+                "{name} does not belong in the patch layer"
+            );
+        }
+        if let Some((dir, file)) = name.rsplit_once("/__pycache__/") {
+            let source = format!("{dir}/{}.py", file.split('.').next().unwrap());
+            assert!(
+                names.contains(&source.as_str()),
+                "{name} is bytecode of a file the patch did not change"
+            );
+        }
+        assert_eq!(*mtime, 0, "{name}: mtimes are normalised");
+    }
+
+    // The summary agrees with the image.
+    let updates = summary["updates"].as_array().unwrap();
+    assert!(
+        updates.iter().all(|u| u["status"] == "patched"),
+        "{summary:#}"
+    );
+    assert_eq!(
+        updates.len(),
+        6,
+        "urllib3, jinja2, certifi in two environments: {summary:#}"
+    );
+    let skipped = summary["skipped"].as_array().unwrap();
+    assert!(skipped.iter().any(
+        |s| s["package"] == "requests" && s["reason"].as_str().unwrap().contains("minor bump")
+    ));
+
+    assert_eq!(leftover_containers(), "", "containers left behind");
+    assert_eq!(
+        dangling_images(),
+        dangling_before,
+        "intermediate images left behind"
+    );
+
+    // Patching the patched image again: nothing left to do, exit 0, nothing written.
+    let again = "copa-e2e-pip:again";
+    remove_image(again);
+    let output = copa(
+        &[
+            "patch",
+            "-i",
+            patched,
+            "-r",
+            report.to_str().unwrap(),
+            "--pkg-types",
+            "library",
+            "-t",
+            again,
+            "--ca-cert",
+            host_ca(),
+            "--summary",
+            "-",
+        ],
+        cache.path(),
+    );
+    assert!(output.status.success());
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["patched_image"], serde_json::Value::Null);
+    assert_eq!(
+        summary["updates"].as_array().unwrap().len(),
+        0,
+        "{summary:#}"
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("Nothing to patch"));
+    assert!(!docker(&["image", "inspect", again]).status.success());
+    remove_image(patched);
+}
+
+/// A local mirror on 127.0.0.1 that really serves a certifi wheel (fetched from PyPI) and lists
+/// an urllib3 release whose file is gone: pip fails for urllib3 only.
+fn broken_mirror(files: &Path) -> common::Index {
+    let status = Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--disable-pip-version-check",
+            "-q",
+            "-d",
+        ])
+        .arg(files)
+        .arg("certifi==2024.7.4")
+        .status()
+        .expect("pip download runs");
+    assert!(status.success(), "downloading certifi from PyPI");
+    serve_index_with_files(
+        vec![
+            ("certifi", wheels("certifi", &["2020.12.5", "2024.7.4"])),
+            ("urllib3", wheels("urllib3", &["1.26.4", "1.26.5"])),
+        ],
+        Some(files.to_path_buf()),
+    )
+}
+
+#[test]
+fn a_failing_package_fails_the_run_or_is_reported_with_ignore_errors() {
+    require_fixture();
+    let cache = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let mirror = broken_mirror(files.path());
+    let report = cache.path().join("report.json");
+    let site = &SYSTEM[1..];
+    std::fs::write(
+        &report,
+        trivy_report(&[
+            (
+                &format!("{site}/urllib3-1.26.4.dist-info/METADATA"),
+                "urllib3",
+                "1.26.4",
+                "CVE-2021-33503",
+                "1.26.5",
+            ),
+            (
+                &format!("{site}/certifi-2020.12.5.dist-info/METADATA"),
+                "certifi",
+                "2020.12.5",
+                "CVE-2024-39689",
+                "2024.7.4",
+            ),
+        ]),
+    )
+    .unwrap();
+    let dangling_before = dangling_images();
+
+    // Without --ignore-errors: one line, no image, no containers.
+    let failed = "copa-e2e-pip:failed";
+    remove_image(failed);
+    let output = copa(
+        &[
+            "patch",
+            "-i",
+            FIXTURE,
+            "-r",
+            report.to_str().unwrap(),
+            "--pkg-types",
+            "library",
+            "-t",
+            failed,
+            "--pip-index-url",
+            &mirror.url,
+        ],
+        cache.path(),
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let error = stderr.lines().last().unwrap();
+    assert!(
+        error.starts_with(
+            "error: plugin pip: pip install in /usr/local/lib/python3.11/dist-packages:"
+        ),
+        "{error}"
+    );
+    assert!(
+        !docker(&["image", "inspect", failed]).status.success(),
+        "a failed run wrote an image"
+    );
+    assert_eq!(leftover_containers(), "");
+    assert_eq!(dangling_images(), dangling_before);
+
+    // With --ignore-errors: urllib3 is reported failed, certifi is still patched.
+    let partial = "copa-e2e-pip:partial";
+    remove_image(partial);
+    let output = copa(
+        &[
+            "patch",
+            "-i",
+            FIXTURE,
+            "-r",
+            report.to_str().unwrap(),
+            "--pkg-types",
+            "library",
+            "-t",
+            partial,
+            "--pip-index-url",
+            &mirror.url,
+            "--ignore-errors",
+            "--summary",
+            "-",
+        ],
+        cache.path(),
+    );
+    assert!(output.status.success());
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let status = |package: &str| {
+        summary["updates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["package"] == package)
+            .unwrap()["status"]
+            .clone()
+    };
+    assert_eq!(status("certifi"), "patched", "{summary:#}");
+    assert_eq!(status("urllib3"), "failed", "{summary:#}");
+    assert_eq!(pip_show_version(partial, "pip", "certifi"), "2024.7.4");
+    assert_eq!(pip_show_version(partial, "pip", "urllib3"), "1.26.4");
+    assert_eq!(layers(partial).len(), layers(FIXTURE).len() + 1);
+    assert_eq!(leftover_containers(), "");
+    assert_eq!(dangling_images(), dangling_before);
+    remove_image(partial);
+}
+
+#[test]
+fn an_image_that_does_not_exist_is_a_one_line_error() {
+    let cache = tempfile::tempdir().unwrap();
+    let report = repo_root().join("tests/data/python-fixture.trivy.json");
+    let output = copa(
+        &[
+            "patch",
+            "-i",
+            "copa-no-such-image:never",
+            "-r",
+            report.to_str().unwrap(),
+            "--pkg-types",
+            "library",
+        ],
+        cache.path(),
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.trim(),
+        "error: image copa-no-such-image:never not found in the local Docker daemon"
+    );
+}
