@@ -25,7 +25,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Patch an image: install the fixed versions and add them as one new layer.
-    Patch(PatchArgs),
+    Patch(Box<PatchArgs>),
     /// Work with patcher plugins.
     Plugins {
         #[command(subcommand)]

@@ -16,7 +16,7 @@ use crate::plugin::{
     Target, Update,
 };
 use crate::report::{self, Report};
-use crate::summary::{SkipRecord, Status, Summary, UpdateRecord};
+use crate::summary::{Clock, SkipRecord, Status, Summary, UpdateRecord};
 
 /// Everything a patch run needs to know, free of any CLI type.
 #[derive(Clone, Debug)]
@@ -45,6 +45,7 @@ struct PluginWork {
 }
 
 pub async fn patch(options: &Options) -> Result<Summary> {
+    let mut clock = Clock::default();
     let report = match &options.report {
         Some(path) => Some(report::parse_trivy_file(path)?),
         None => None,
@@ -64,8 +65,10 @@ pub async fn patch(options: &Options) -> Result<Summary> {
         .prefix("copa-host-")
         .tempdir()
         .context("creating a work directory")?;
+    clock.lap("read report");
     let source = SourceImage::open(&options.image, docker.as_ref(), workdir.path()).await?;
     let view = Arc::new(source.view()?);
+    clock.lap("open image");
     let index = Arc::new(PackageIndex::new(IndexSettings {
         pypi_url: options.pip_index_url.clone(),
         extra_ca_pem: extra_ca.clone(),
@@ -78,12 +81,14 @@ pub async fn patch(options: &Options) -> Result<Summary> {
         let (host, dirs) = (host.clone(), options.plugin_dirs.clone());
         Arc::new(tokio::task::spawn_blocking(move || host.load_all(&dirs)).await??)
     };
+    clock.lap("load plugins");
 
     let mut summary = Summary {
         image: options.image.to_string(),
         patched_image: None,
         updates: Vec::new(),
         skipped: Vec::new(),
+        timings: Vec::new(),
     };
     let caps = Arc::new(Capabilities {
         image: view.clone(),
@@ -101,7 +106,9 @@ pub async fn patch(options: &Options) -> Result<Summary> {
         work
     };
     record_updates(&mut summary, &plugins, &work);
+    clock.lap("plan");
     if options.dry_run || work.iter().all(|w| w.plan.updates.is_empty()) {
+        summary.timings = clock.timings();
         return Ok(summary);
     }
     let docker = docker.ok_or_else(|| anyhow!("the Docker daemon is needed to run the patch"))?;
@@ -114,7 +121,7 @@ pub async fn patch(options: &Options) -> Result<Summary> {
         )]
         .into(),
         proxy_env: proxy_environment(),
-        source_date_epoch: source_date_epoch(),
+        source_date_epoch: source_date_epoch().unwrap_or(0),
         host_network: is_loopback_url(&options.pip_index_url),
         step_timeout: options.step_timeout,
     };
@@ -127,7 +134,7 @@ pub async fn patch(options: &Options) -> Result<Summary> {
             if loaded {
                 created.image(&run_image);
             }
-            execute_and_write(options, &source, &view, &host, &plugins, &caps, &executor, &run_image, &mut work, workdir.path()).await
+            execute_and_write(options, &source, &view, &host, &plugins, &caps, &executor, &run_image, &mut work, workdir.path(), &mut clock).await
         } => result,
         _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted; removed the containers of this run")),
     };
@@ -135,6 +142,7 @@ pub async fn patch(options: &Options) -> Result<Summary> {
     summary.updates.clear();
     record_updates(&mut summary, &plugins, &work);
     summary.patched_image = result?;
+    summary.timings = clock.timings();
     Ok(summary)
 }
 
@@ -152,6 +160,7 @@ async fn execute_and_write(
     run_image: &str,
     work: &mut [PluginWork],
     workdir: &std::path::Path,
+    clock: &mut Clock,
 ) -> Result<Option<String>> {
     let mut diffs: Vec<StepDiff> = Vec::new();
     let mut image = run_image.to_string();
@@ -209,7 +218,8 @@ async fn execute_and_write(
         }
     }
 
-    let epoch = source_date_epoch();
+    clock.lap("run steps");
+    let epoch = source_date_epoch().unwrap_or(0);
     let layer = {
         let (view, workdir) = (view.clone(), workdir.to_path_buf());
         tokio::task::spawn_blocking(move || layer::squash(&diffs, &view, epoch, &workdir)).await??
@@ -221,7 +231,9 @@ async fn execute_and_write(
         }
         bail!("the package manager changed nothing in the image");
     };
+    clock.lap("build layer");
     verify(source, &layer, host, plugins, caps, work).await?;
+    clock.lap("verify");
     let failed: Vec<String> = work
         .iter()
         .flat_map(|w| {
@@ -256,10 +268,19 @@ async fn execute_and_write(
         .image
         .patched(options.tag.as_deref(), &options.tag_suffix)?;
     let created_by = format!("copa-host patch {}", patched_packages(work).join(" "));
-    let config = source.patched_config(&layer, &rfc3339(epoch), &created_by)?;
+    // The layer is reproducible; the image's creation time is the real one unless the user
+    // pins it with SOURCE_DATE_EPOCH.
+    let created = source_date_epoch().unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default()
+    });
+    let config = source.patched_config(&layer, &rfc3339(created), &created_by)?;
     source
         .write_patched(&target, &config, &layer, Some(executor.docker()), workdir)
         .await?;
+    clock.lap("write image");
     eprintln!(
         "patch layer: {} entries, {} bytes ({} compressed), {}",
         layer.entries, layer.uncompressed_size, layer.compressed_size, layer.digest
@@ -570,13 +591,12 @@ fn ca_bundle(view: &ImageView, extra: &[u8]) -> Vec<u8> {
     bundle
 }
 
-/// `SOURCE_DATE_EPOCH` when set (reproducible builds), else 0: the layer's mtimes never depend
-/// on when the patch ran.
-fn source_date_epoch() -> u64 {
+/// `SOURCE_DATE_EPOCH` when set (reproducible builds). Without it the layer's mtimes are 0, so
+/// they never depend on when the patch ran.
+fn source_date_epoch() -> Option<u64> {
     std::env::var("SOURCE_DATE_EPOCH")
         .ok()
         .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
 }
 
 fn is_loopback_url(url: &str) -> bool {

@@ -39,6 +39,45 @@ pub struct Summary {
     pub patched_image: Option<String>,
     pub updates: Vec<UpdateRecord>,
     pub skipped: Vec<SkipRecord>,
+    /// How long each stage of the pipeline took, in order.
+    pub timings: Vec<StageTiming>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct StageTiming {
+    pub stage: &'static str,
+    pub seconds: f64,
+}
+
+/// Measures the pipeline's stages one after another.
+pub struct Clock {
+    last: std::time::Instant,
+    timings: Vec<StageTiming>,
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock {
+            last: std::time::Instant::now(),
+            timings: Vec::new(),
+        }
+    }
+}
+
+impl Clock {
+    /// Ends the stage that ran since the previous lap.
+    pub fn lap(&mut self, stage: &'static str) {
+        let now = std::time::Instant::now();
+        self.timings.push(StageTiming {
+            stage,
+            seconds: (now - self.last).as_secs_f64(),
+        });
+        self.last = now;
+    }
+
+    pub fn timings(&self) -> Vec<StageTiming> {
+        self.timings.clone()
+    }
 }
 
 impl Summary {
@@ -146,6 +185,7 @@ mod tests {
                 error: None,
             }],
             skipped: vec![],
+            timings: vec![],
         };
         let value: serde_json::Value = serde_json::from_str(&summary.to_json()).unwrap();
         assert_eq!(value["patched_image"], serde_json::Value::Null);

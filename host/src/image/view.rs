@@ -336,15 +336,6 @@ impl ImageView {
             })
             .collect()
     }
-
-    /// All paths with their entries, in path order.
-    pub fn entries(&self) -> impl Iterator<Item = (&str, &Entry)> {
-        self.entries.iter().map(|(k, v)| (k.as_str(), v))
-    }
-
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
 }
 
 fn directory_entry(mode: u32) -> Entry {
