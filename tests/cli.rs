@@ -143,8 +143,16 @@ fn dry_run_on_an_oci_layout_plans_from_a_private_pep503_index() {
         skipped[0]["reason"],
         "fix needs a minor bump to 2.31.0; --library-patch-level is patch"
     );
-    let stages: Vec<&str> = summary["timings"].as_array().unwrap().iter().map(|t| t["stage"].as_str().unwrap()).collect();
-    assert_eq!(stages, ["read report", "open image", "load plugins", "plan"]);
+    let stages: Vec<&str> = summary["timings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        stages,
+        ["read report", "open image", "load plugins", "plan"]
+    );
     assert!(stderr(&output).contains("Dry run"));
     assert_eq!(
         std::fs::read(dir.path().join("layout/index.json")).unwrap(),

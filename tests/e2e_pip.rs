@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::{serve_index_with_files, trivy_report, wheels};
+use copa_plugin_sdk::pep440::Pep440Version;
 
 const FIXTURE: &str = "copa-fixture-python:bookworm";
 const SYSTEM: &str = "/usr/local/lib/python3.11/dist-packages";
@@ -35,6 +36,15 @@ fn docker_ok(args: &[&str]) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+/// The tests count containers and dangling images in the one daemon they share: one at a time.
+static DAEMON: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn exclusive_daemon() -> std::sync::MutexGuard<'static, ()> {
+    DAEMON
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn require_fixture() {
@@ -164,6 +174,7 @@ fn remove_image(tag: &str) {
 
 #[test]
 fn patches_system_and_venv_packages_and_the_image_proves_it() {
+    let _daemon = exclusive_daemon();
     require_fixture();
     let cache = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
@@ -217,8 +228,7 @@ fn patches_system_and_venv_packages_and_the_image_proves_it() {
             "1.1.1",
             "{pip}: untouched dependency"
         );
-        let certifi: pep440_rs::Version =
-            pip_show_version(patched, pip, "certifi").parse().unwrap();
+        let certifi: Pep440Version = pip_show_version(patched, pip, "certifi").parse().unwrap();
         assert!(
             certifi >= "2024.7.4".parse().unwrap(),
             "{pip}: certifi goes to the newest release, got {certifi}"
@@ -389,6 +399,7 @@ fn broken_mirror(files: &Path) -> common::Index {
 
 #[test]
 fn a_failing_package_fails_the_run_or_is_reported_with_ignore_errors() {
+    let _daemon = exclusive_daemon();
     require_fixture();
     let cache = tempfile::tempdir().unwrap();
     let files = tempfile::tempdir().unwrap();
@@ -516,5 +527,216 @@ fn an_image_that_does_not_exist_is_a_one_line_error() {
     assert_eq!(
         stderr.trim(),
         "error: image copa-no-such-image:never not found in the local Docker daemon"
+    );
+}
+
+#[test]
+fn a_step_past_its_timeout_fails_the_run_and_leaves_nothing() {
+    let _daemon = exclusive_daemon();
+    require_fixture();
+    let cache = tempfile::tempdir().unwrap();
+    let report = repo_root().join("tests/data/python-fixture.trivy.json");
+    let tag = "copa-e2e-pip:timeout";
+    remove_image(tag);
+    let dangling_before = dangling_images();
+    let output = copa(
+        &[
+            "patch",
+            "-i",
+            FIXTURE,
+            "-r",
+            report.to_str().unwrap(),
+            "--pkg-types",
+            "library",
+            "-t",
+            tag,
+            "--ca-cert",
+            host_ca(),
+            "--timeout",
+            "1s",
+        ],
+        cache.path(),
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr
+            .lines()
+            .last()
+            .unwrap()
+            .contains("timed out after 1 s (--timeout)"),
+        "{stderr}"
+    );
+    assert!(!docker(&["image", "inspect", tag]).status.success());
+    assert_eq!(leftover_containers(), "");
+    assert_eq!(dangling_images(), dangling_before);
+}
+
+#[test]
+fn ctrl_c_removes_the_runs_containers_and_writes_nothing() {
+    let _daemon = exclusive_daemon();
+    require_fixture();
+    let cache = tempfile::tempdir().unwrap();
+    let report = repo_root().join("tests/data/python-fixture.trivy.json");
+    let tag = "copa-e2e-pip:interrupted";
+    remove_image(tag);
+    let dangling_before = dangling_images();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_copa-host"))
+        .args([
+            "patch",
+            "-i",
+            FIXTURE,
+            "-r",
+            report.to_str().unwrap(),
+            "--pkg-types",
+            "library",
+            "-t",
+            tag,
+            "--ca-cert",
+            host_ca(),
+        ])
+        .env("COPA_HOST_CACHE_DIR", cache.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while leftover_containers().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no step container appeared"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "copa-host ended before its first step"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let status = child.wait().unwrap();
+    let stderr = common::read_all(child.stderr.take().unwrap());
+    assert!(!status.success());
+    assert!(
+        stderr
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("error: interrupted"),
+        "{stderr}"
+    );
+    assert_eq!(leftover_containers(), "", "containers left after Ctrl-C");
+    assert_eq!(
+        dangling_images(),
+        dangling_before,
+        "intermediate images left after Ctrl-C"
+    );
+    assert!(!docker(&["image", "inspect", tag]).status.success());
+}
+
+#[test]
+fn patches_an_image_in_an_oci_layout_and_adds_the_result_to_the_layout() {
+    let _daemon = exclusive_daemon();
+    require_fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let skopeo = |args: &[&str]| {
+        let output = Command::new("skopeo")
+            .args(args)
+            .output()
+            .expect("skopeo runs");
+        assert!(
+            output.status.success(),
+            "skopeo {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    skopeo(&[
+        "copy",
+        "-q",
+        &format!("docker-daemon:{FIXTURE}"),
+        &format!("oci:{}:v1", layout.display()),
+    ]);
+    let manifest_of = |tag: &str| -> serde_json::Value {
+        let index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+        let digest = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+            .unwrap()["digest"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        serde_json::from_slice(
+            &std::fs::read(layout.join("blobs/sha256").join(&digest[7..])).unwrap(),
+        )
+        .unwrap()
+    };
+    let original = manifest_of("v1");
+    let report = repo_root().join("tests/data/python-fixture.trivy.json");
+    let dangling_before = dangling_images();
+    let image = format!("oci:{}:v1", layout.display());
+    let output = copa(
+        &[
+            "patch",
+            "-i",
+            &image,
+            "-r",
+            report.to_str().unwrap(),
+            "--pkg-types",
+            "library",
+            "--ca-cert",
+            host_ca(),
+            "--summary",
+            "-",
+        ],
+        dir.path(),
+    );
+    assert!(output.status.success());
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        summary["patched_image"],
+        format!("oci:{}:v1-patched", layout.display())
+    );
+
+    // The layout now has both: the original manifest untouched, and one more layer in the new one.
+    assert_eq!(manifest_of("v1"), original);
+    let patched = manifest_of("v1-patched");
+    let (old_layers, new_layers) = (
+        original["layers"].as_array().unwrap(),
+        patched["layers"].as_array().unwrap(),
+    );
+    assert_eq!(new_layers.len(), old_layers.len() + 1);
+    assert_eq!(&new_layers[..old_layers.len()], &old_layers[..]);
+    assert_eq!(
+        new_layers.last().unwrap()["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+    );
+
+    // Copied out by an independent tool and run: the fix is in.
+    let tag = "copa-e2e-pip:from-oci";
+    remove_image(tag);
+    skopeo(&[
+        "copy",
+        "-q",
+        &format!("oci:{}:v1-patched", layout.display()),
+        &format!("docker-daemon:{tag}"),
+    ]);
+    assert_eq!(
+        pip_show_version(tag, "/app/venv/bin/pip", "urllib3"),
+        "1.26.19"
+    );
+    assert_eq!(pip_show_version(tag, "pip", "urllib3"), "1.26.19");
+    remove_image(tag);
+    assert_eq!(leftover_containers(), "");
+    assert_eq!(
+        dangling_images(),
+        dangling_before,
+        "the image loaded for the run is gone"
     );
 }

@@ -44,6 +44,21 @@ struct PluginWork {
     status: Vec<(Status, Option<String>)>,
 }
 
+/// The updates of all plugins that ended in `status`, with their error when they failed.
+fn updates_with(
+    work: &[PluginWork],
+    status: Status,
+) -> impl Iterator<Item = (&Update, Option<&str>)> {
+    work.iter().flat_map(move |w| {
+        w.plan
+            .updates
+            .iter()
+            .zip(&w.status)
+            .filter(move |(_, s)| s.0 == status)
+            .map(|(u, s)| (u, s.1.as_deref()))
+    })
+}
+
 pub async fn patch(options: &Options) -> Result<Summary> {
     let mut clock = Clock::default();
     let report = match &options.report {
@@ -224,32 +239,20 @@ async fn execute_and_write(
         let (view, workdir) = (view.clone(), workdir.to_path_buf());
         tokio::task::spawn_blocking(move || layer::squash(&diffs, &view, epoch, &workdir)).await??
     };
-    let Some(layer) = layer else {
-        mark_unverified(work, "the package manager changed nothing in the image");
-        if options.ignore_errors {
-            return Ok(None);
-        }
-        bail!("the package manager changed nothing in the image");
-    };
     clock.lap("build layer");
-    verify(source, &layer, host, plugins, caps, work).await?;
+    match &layer {
+        Some(layer) => verify(source, layer, host, plugins, caps, work).await?,
+        None => mark_unverified(work, "the package manager changed nothing in the image"),
+    }
     clock.lap("verify");
-    let failed: Vec<String> = work
-        .iter()
-        .flat_map(|w| {
-            w.plan
-                .updates
-                .iter()
-                .zip(&w.status)
-                .filter(|(_, s)| s.0 == Status::Failed)
-                .map(|(u, s)| {
-                    format!(
-                        "{} in {}: {}",
-                        u.package,
-                        u.target_id,
-                        s.1.clone().unwrap_or_default()
-                    )
-                })
+    let failed: Vec<String> = updates_with(work, Status::Failed)
+        .map(|(u, error)| {
+            format!(
+                "{} in {}: {}",
+                u.package,
+                u.target_id,
+                error.unwrap_or_default()
+            )
         })
         .collect();
     if !failed.is_empty() && !options.ignore_errors {
@@ -258,12 +261,9 @@ async fn execute_and_write(
             failed.join("; ")
         );
     }
-    if work
-        .iter()
-        .all(|w| w.status.iter().all(|s| s.0 != Status::Patched))
-    {
-        return Ok(None);
-    }
+    let Some(layer) = layer.filter(|_| updates_with(work, Status::Patched).next().is_some()) else {
+        bail!("no update could be applied: {}", failed.join("; "));
+    };
     let target = options
         .image
         .patched(options.tag.as_deref(), &options.tag_suffix)?;
@@ -350,12 +350,11 @@ async fn verify(
                 .iter()
                 .filter(|t| t.id == update.target_id)
                 .flat_map(|t| &t.packages)
-                .find(|p| same_name(&p.name, &update.package))
+                .find(|p| p.name.eq_ignore_ascii_case(&update.package))
                 .map(|p| p.version.clone());
             *status = match found {
-                Some(version) if same_version(&version, &update.to_version) => {
-                    (Status::Patched, None)
-                }
+                // Exact: the plugin names the version as the package records it.
+                Some(version) if version == update.to_version => (Status::Patched, None),
                 Some(version) => (
                     Status::Failed,
                     Some(format!(
@@ -384,31 +383,12 @@ fn mark_unverified(work: &mut [PluginWork], reason: &str) {
 }
 
 fn patched_packages(work: &[PluginWork]) -> Vec<String> {
-    let mut packages: Vec<String> = work
-        .iter()
-        .flat_map(|w| {
-            w.plan
-                .updates
-                .iter()
-                .zip(&w.status)
-                .filter(|(_, s)| s.0 == Status::Patched)
-                .map(|(u, _)| format!("{}=={}", u.package, u.to_version))
-        })
+    let mut packages: Vec<String> = updates_with(work, Status::Patched)
+        .map(|(u, _)| format!("{}=={}", u.package, u.to_version))
         .collect();
     packages.sort();
     packages.dedup();
     packages
-}
-
-fn same_name(a: &str, b: &str) -> bool {
-    let normalize = |s: &str| s.to_ascii_lowercase().replace(['_', '.'], "-");
-    normalize(a) == normalize(b)
-}
-
-/// Equal as written, or equal under PEP 440 normalisation (`1.0` and `1.0.0`).
-fn same_version(installed: &str, wanted: &str) -> bool {
-    installed == wanted
-        || matches!((installed.parse::<pep440_rs::Version>(), wanted.parse::<pep440_rs::Version>()), (Ok(a), Ok(b)) if a == b)
 }
 
 /// Detect and plan with every plugin of the chosen classes; findings no plugin takes are
@@ -661,13 +641,5 @@ mod tests {
         assert!(is_loopback_url("http://user:pw@localhost/simple"));
         assert!(is_loopback_url("http://[::1]:3141/root/pypi"));
         assert!(!is_loopback_url("https://pypi.org/simple/"));
-    }
-
-    #[test]
-    fn compares_versions_like_pip() {
-        assert!(same_version("1.26.5", "1.26.5"));
-        assert!(same_version("2.0", "2.0.0"));
-        assert!(!same_version("1.26.4", "1.26.5"));
-        assert!(same_name("MarkupSafe", "markupsafe"));
     }
 }

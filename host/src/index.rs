@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use copa_plugin_sdk::pep440::normalize_name;
 use serde::Deserialize;
 use ureq::Agent;
 use ureq::http::{StatusCode, Uri, header};
@@ -452,24 +453,6 @@ fn decode_entity(entity: &str) -> Option<char> {
     }
 }
 
-/// PEP 503 normalization: lowercase, runs of `-`, `_`, `.` become one `-`.
-fn normalize_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut in_separator_run = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            if !in_separator_run {
-                out.push('-');
-            }
-            in_separator_run = true;
-        } else {
-            out.push(c.to_ascii_lowercase());
-            in_separator_run = false;
-        }
-    }
-    out
-}
-
 /// PEP 508 project names. Checked because the name becomes a URL path segment, and a plugin
 /// must not be able to point the request elsewhere on the index host.
 fn is_valid_python_name(name: &str) -> bool {
@@ -566,14 +549,6 @@ mod tests {
             yanked,
             requires_python: requires_python.map(str::to_owned),
         }
-    }
-
-    #[test]
-    fn normalizes_names_like_pep_503() {
-        assert_eq!(normalize_name("MarkupSafe"), "markupsafe");
-        assert_eq!(normalize_name("zope.interface"), "zope-interface");
-        assert_eq!(normalize_name("Foo__Bar-.-baz"), "foo-bar-baz");
-        assert_eq!(normalize_name("ruamel.yaml.clib"), "ruamel-yaml-clib");
     }
 
     #[test]

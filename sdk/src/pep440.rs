@@ -57,6 +57,25 @@ impl LibraryVersion for Pep440Version {
     }
 }
 
+/// PEP 503 normalized project name (lowercase; runs of `-`, `_`, `.` become one `-`): how pip
+/// and package indexes compare names.
+pub fn normalize_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut in_separator_run = false;
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            if !in_separator_run {
+                out.push('-');
+            }
+            in_separator_run = true;
+        } else {
+            out.push(c.to_ascii_lowercase());
+            in_separator_run = false;
+        }
+    }
+    out
+}
+
 /// Whether a `Requires-Python` specifier set (">=3.7, !=3.0.*") admits `python_version`
 /// ("3.11.2", or "3.11" when the patch release is unknown).
 ///
@@ -93,6 +112,14 @@ pub fn requires_python_allows(requires_python: &str, python_version: &str) -> bo
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn normalizes_names_like_pep_503() {
+        assert_eq!(normalize_name("MarkupSafe"), "markupsafe");
+        assert_eq!(normalize_name("zope.interface"), "zope-interface");
+        assert_eq!(normalize_name("Foo__Bar-.-baz"), "foo-bar-baz");
+        assert_eq!(normalize_name("ruamel.yaml.clib"), "ruamel-yaml-clib");
+    }
+
     use super::*;
 
     fn v(text: &str) -> Pep440Version {

@@ -211,6 +211,11 @@ impl SourceImage {
         if let Some(id) = &self.daemon_id {
             return Ok((id.clone(), false));
         }
+        let id = format!("sha256:{}", hex::encode(Sha256::digest(&self.config)));
+        // Already there (the same config was loaded before): use it, and never remove it.
+        if daemon::image_id(docker, &id).await.is_ok() {
+            return Ok((id, false));
+        }
         let diff_ids = self.diff_ids()?;
         let layers: Vec<archive::ArchiveLayer> = diff_ids
             .iter()
@@ -229,7 +234,6 @@ impl SourceImage {
         )?;
         daemon::load(docker, &path).await?;
         let _ = std::fs::remove_file(&path);
-        let id = format!("sha256:{}", hex::encode(Sha256::digest(&self.config)));
         Ok((id, true))
     }
 

@@ -44,24 +44,6 @@ pub fn venv_python_version(pyvenv_cfg: &str) -> Option<String> {
     version_info.filter(|v| !v.is_empty())
 }
 
-/// PEP 503 normalized project name: how pip and indexes compare names.
-pub fn normalize(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut last_dash = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            if !last_dash {
-                out.push('-');
-            }
-            last_dash = true;
-        } else {
-            out.push(c.to_ascii_lowercase());
-            last_dash = false;
-        }
-    }
-    out
-}
-
 /// `(X, Y)` from a directory name `pythonX.Y`.
 pub fn python_dir_version(dir_name: &str) -> Option<(u32, u32)> {
     let (major, minor) = dir_name.strip_prefix("python")?.split_once('.')?;
@@ -96,13 +78,6 @@ mod tests {
             Some("3.12.1".into())
         );
         assert_eq!(venv_python_version("home = /usr/bin\n"), None);
-    }
-
-    #[test]
-    fn normalizes_names() {
-        assert_eq!(normalize("MarkupSafe"), "markupsafe");
-        assert_eq!(normalize("zope.interface"), "zope-interface");
-        assert_eq!(normalize("a__b-.c"), "a-b-c");
     }
 
     #[test]

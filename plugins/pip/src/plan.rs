@@ -3,10 +3,8 @@
 use std::collections::BTreeMap;
 
 use copa_plugin_sdk::choose::{Bump, IndexVersion, Vulnerability, choose, is_fixed_by};
-use copa_plugin_sdk::pep440::{Pep440Version, requires_python_allows};
+use copa_plugin_sdk::pep440::{Pep440Version, normalize_name as normalize, requires_python_allows};
 use copa_plugin_sdk::{Finding, PatchLevel, Plan, Policy, Skip, Target, Update, index};
-
-use crate::metadata::normalize;
 
 /// Packages that always go to their newest release: a trust store is only as good as its
 /// latest edition, and certifi's releases never break callers.
