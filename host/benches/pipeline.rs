@@ -139,23 +139,12 @@ fn real_patch() {
     let script: Vec<String> = by_target
         .iter()
         .map(|(target, pins)| {
-            let pip = if target.contains("dist-packages") {
-                "pip".to_string()
+            let (pip, flags) = if target.contains("dist-packages") {
+                ("pip".to_string(), "--break-system-packages")
             } else {
-                format!("{target}/bin/pip")
+                (format!("{target}/bin/pip"), "")
             };
-            format!(
-                "{pip} install -q --no-cache-dir --break-system-packages {}",
-                pins.join(" ")
-            )
-            .replace(
-                " --break-system-packages",
-                if target.contains("dist-packages") {
-                    " --break-system-packages"
-                } else {
-                    ""
-                },
-            )
+            format!("{pip} install -q --no-cache-dir {flags} {}", pins.join(" "))
         })
         .collect();
     let name = "copa-bench-bare";

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
+use bollard::Docker;
 
 use crate::exec::{Created, Executor, RunSettings, proxy_environment};
 use crate::image::{ImageRef, ImageView, PatchLayer, SourceImage, StepDiff, daemon, layer};
@@ -60,6 +61,26 @@ fn updates_with(
 }
 
 pub async fn patch(options: &Options) -> Result<Summary> {
+    let needs_daemon = !options.dry_run || matches!(options.image, ImageRef::Daemon(_));
+    let docker = if needs_daemon {
+        Some(daemon::connect().await?)
+    } else {
+        None
+    };
+    let created = Created::default();
+    // Whatever way the run ends (done, failed, Ctrl-C), what it created goes: containers and
+    // images in the daemon here, the work directory when the run's future is dropped.
+    let result = tokio::select! {
+        result = run(options, docker.as_ref(), &created) => result,
+        _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted; removed what this run had created")),
+    };
+    if let Some(docker) = &docker {
+        created.remove_all(docker).await;
+    }
+    result
+}
+
+async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> Result<Summary> {
     let mut clock = Clock::default();
     let report = match &options.report {
         Some(path) => Some(report::parse_trivy_file(path)?),
@@ -69,19 +90,13 @@ pub async fn patch(options: &Options) -> Result<Summary> {
         Some(path) => Some(read_ca(path)?),
         None => None,
     };
-    let needs_daemon = !options.dry_run || matches!(options.image, ImageRef::Daemon(_));
-    let docker = if needs_daemon {
-        Some(daemon::connect().await?)
-    } else {
-        None
-    };
+    clock.lap("read report");
 
     let workdir = tempfile::Builder::new()
         .prefix("copa-host-")
         .tempdir()
         .context("creating a work directory")?;
-    clock.lap("read report");
-    let source = SourceImage::open(&options.image, docker.as_ref(), workdir.path()).await?;
+    let source = SourceImage::open(&options.image, docker, workdir.path()).await?;
     let view = Arc::new(source.view()?);
     clock.lap("open image");
     let index = Arc::new(PackageIndex::new(IndexSettings {
@@ -120,9 +135,9 @@ pub async fn patch(options: &Options) -> Result<Summary> {
         summary.skipped = skipped;
         work
     };
-    record_updates(&mut summary, &plugins, &work);
     clock.lap("plan");
     if options.dry_run || work.iter().all(|w| w.plan.updates.is_empty()) {
+        record_updates(&mut summary, &plugins, &work);
         summary.timings = clock.timings();
         return Ok(summary);
     }
@@ -140,29 +155,33 @@ pub async fn patch(options: &Options) -> Result<Summary> {
         host_network: is_loopback_url(&options.pip_index_url),
         step_timeout: options.step_timeout,
     };
-    let created = Created::default();
     let executor = Executor::new(docker.clone(), settings, created.clone());
-    // Whatever way the run ends (done, failed, Ctrl-C), what it created in the daemon goes.
-    let result = tokio::select! {
-        result = async {
-            let (run_image, loaded) = source.ensure_in_daemon(&docker, workdir.path()).await?;
-            if loaded {
-                created.image(&run_image);
-            }
-            execute_and_write(options, &source, &view, &host, &plugins, &caps, &executor, &run_image, &mut work, workdir.path(), &mut clock).await
-        } => result,
-        _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted; removed the containers of this run")),
-    };
-    created.remove_all(&docker).await;
-    summary.updates.clear();
+    let (run_image, loaded) = source.ensure_in_daemon(docker, workdir.path()).await?;
+    if loaded {
+        created.image(&run_image);
+    }
+    let patched = execute_and_write(
+        options,
+        &source,
+        &view,
+        &host,
+        &plugins,
+        &caps,
+        &executor,
+        &run_image,
+        &mut work,
+        workdir.path(),
+        &mut clock,
+    )
+    .await?;
+    summary.patched_image = Some(patched);
     record_updates(&mut summary, &plugins, &work);
-    summary.patched_image = result?;
     summary.timings = clock.timings();
     Ok(summary)
 }
 
 /// Runs the steps, builds and verifies the layer, writes the image. Returns the patched
-/// image's reference, or `None` when nothing was written.
+/// image's reference.
 #[allow(clippy::too_many_arguments)]
 async fn execute_and_write(
     options: &Options,
@@ -176,7 +195,7 @@ async fn execute_and_write(
     work: &mut [PluginWork],
     workdir: &std::path::Path,
     clock: &mut Clock,
-) -> Result<Option<String>> {
+) -> Result<String> {
     let mut diffs: Vec<StepDiff> = Vec::new();
     let mut image = run_image.to_string();
     for w in work.iter_mut() {
@@ -285,7 +304,7 @@ async fn execute_and_write(
         "patch layer: {} entries, {} bytes ({} compressed), {}",
         layer.entries, layer.uncompressed_size, layer.compressed_size, layer.digest
     );
-    Ok(Some(target.to_string()))
+    Ok(target.to_string())
 }
 
 fn run_steps(steps: &[Step]) -> Vec<crate::plugin::RunStep> {

@@ -6,6 +6,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use bollard::Docker;
 use bollard::query_parameters::ImportImageOptionsBuilder;
 use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
 
 use super::archive;
 
@@ -42,13 +43,16 @@ pub async fn save(
 ) -> Result<archive::ArchiveImage> {
     let path = workdir.join(format!("save-{}.tar", sanitize(reference)));
     {
-        let mut file = tokio::fs::File::create(&path).await?;
+        // Buffered: the daemon sends small chunks, and each unbuffered write is a trip to the
+        // blocking pool.
+        let mut file =
+            tokio::io::BufWriter::with_capacity(4 << 20, tokio::fs::File::create(&path).await?);
         let mut stream = docker.export_image(reference);
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| anyhow!("saving {reference} from the daemon: {e}"))?;
-            tokio::io::AsyncWriteExt::write_all(&mut file, &chunk).await?;
+            file.write_all(&chunk).await?;
         }
-        tokio::io::AsyncWriteExt::flush(&mut file).await?;
+        file.flush().await?;
     }
     let file = std::fs::File::open(&path)?;
     let workdir = workdir.to_path_buf();
@@ -57,16 +61,16 @@ pub async fn save(
         .with_context(|| format!("reading the saved image {reference}"))
 }
 
-/// `docker load` of an archive file.
+/// `docker load` of an archive file, streamed from disk.
 pub async fn load(docker: &Docker, archive_path: &Path) -> Result<()> {
-    let bytes = tokio::fs::read(archive_path).await?;
+    let file = tokio::fs::File::open(archive_path).await?;
+    let body = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20);
     let options = ImportImageOptionsBuilder::default().quiet(true).build();
-    let mut stream = docker.import_image(options, bollard::body_full(bytes.into()), None);
+    let mut stream = docker.import_image_stream(options, body, None);
     while let Some(message) = stream.next().await {
-        let message =
-            message.map_err(|e| anyhow!("loading the patched image into the daemon: {e}"))?;
+        let message = message.map_err(|e| anyhow!("loading an image into the daemon: {e}"))?;
         if let Some(error) = message.error_detail.and_then(|d| d.message) {
-            bail!("loading the patched image into the daemon: {error}");
+            bail!("loading an image into the daemon: {error}");
         }
     }
     Ok(())
