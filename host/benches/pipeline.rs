@@ -183,8 +183,16 @@ fn real_patch() {
         (bare_total - ran).as_secs_f64()
     );
     println!("  {:<14} {:>8.2} s", "total", bare_total.as_secs_f64());
+    let env = docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config.Env}}",
+        "copa-bench:bare",
+    ]);
     println!(
-        "  layer: {bare_size} (unfiltered: caches, bytecode of unrelated files, the run's env in the config)"
+        "  layer: {bare_size}; the run's PIP_CERT left in the image config: {}",
+        env.contains("PIP_CERT")
     );
     docker(&["rmi", "-f", tag, "copa-bench:bare"]);
 }

@@ -36,7 +36,10 @@ pub fn read(file: File, workdir: &Path) -> Result<ArchiveImage> {
     let mut members: HashMap<String, (u64, u64)> = HashMap::new();
     let mut links: HashMap<String, String> = HashMap::new();
     let mut archive = tar::Archive::new(file.try_clone()?);
-    for entry in archive.entries().context("reading docker archive")? {
+    for entry in archive
+        .entries_with_seek()
+        .context("reading docker archive")?
+    {
         let entry = entry.context("reading docker archive")?;
         let name = entry
             .path()?

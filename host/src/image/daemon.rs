@@ -6,7 +6,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use bollard::Docker;
 use bollard::query_parameters::ImportImageOptionsBuilder;
 use futures_util::StreamExt;
-use tokio::io::AsyncWriteExt;
+use std::io::Write;
 
 use super::archive;
 
@@ -42,19 +42,25 @@ pub async fn save(
     workdir: &Path,
 ) -> Result<archive::ArchiveImage> {
     let path = workdir.join(format!("save-{}.tar", sanitize(reference)));
+    let started = std::time::Instant::now();
     {
-        // Buffered: the daemon sends small chunks, and each unbuffered write is a trip to the
-        // blocking pool.
-        let mut file =
-            tokio::io::BufWriter::with_capacity(4 << 20, tokio::fs::File::create(&path).await?);
+        // Plain buffered writes: they land in the page cache in microseconds, while a trip to
+        // the blocking pool per chunk (tokio::fs) halves the throughput.
+        let mut file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&path)?);
         let mut stream = docker.export_image(reference);
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| anyhow!("saving {reference} from the daemon: {e}"))?;
-            file.write_all(&chunk).await?;
+            file.write_all(&chunk)?;
         }
-        file.flush().await?;
+        file.flush()?;
     }
     let file = std::fs::File::open(&path)?;
+    tracing::debug!(
+        reference,
+        bytes = file.metadata()?.len(),
+        seconds = started.elapsed().as_secs_f64(),
+        "saved from the daemon"
+    );
     let workdir = workdir.to_path_buf();
     tokio::task::spawn_blocking(move || archive::read(file, &workdir))
         .await?

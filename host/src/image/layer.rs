@@ -126,7 +126,7 @@ fn apply_diff(
     original: &ImageView,
 ) -> Result<()> {
     let mut archive = tar::Archive::new(tar.reader()?);
-    for entry in archive.entries()? {
+    for entry in archive.entries_with_seek()? {
         let entry = entry?;
         let path = normalize_path(&entry.path()?.to_string_lossy());
         if path == "/" {

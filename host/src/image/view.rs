@@ -29,17 +29,55 @@ impl LayerTar {
         })
     }
 
-    /// A reader over the layer's bytes.
-    pub fn reader(&self) -> Result<impl Read + use<>> {
-        let mut file = self.file.try_clone()?;
-        file.seek(SeekFrom::Start(self.offset))?;
-        Ok(file.take(self.len))
+    /// A reader over the layer's bytes; it seeks, so tar listings skip file contents instead
+    /// of reading them.
+    pub fn reader(&self) -> Result<RangeReader> {
+        Ok(RangeReader {
+            file: self.file.try_clone()?,
+            start: self.offset,
+            len: self.len,
+            pos: 0,
+        })
     }
 
     pub fn read_at(&self, offset: u64, len: u64) -> Result<Vec<u8>> {
         let mut buf = vec![0; len as usize];
         self.file.read_exact_at(&mut buf, self.offset + offset)?;
         Ok(buf)
+    }
+}
+
+/// A byte range of a file as a seekable stream of its own.
+pub struct RangeReader {
+    file: File,
+    start: u64,
+    len: u64,
+    pos: u64,
+}
+
+impl Read for RangeReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let want = buf.len().min(self.len.saturating_sub(self.pos) as usize);
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut buf[..want], self.start + self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for RangeReader {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        let target = match to {
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::End(delta) => self.len.checked_add_signed(delta),
+            SeekFrom::Current(delta) => self.pos.checked_add_signed(delta),
+        };
+        self.pos = target.ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start")
+        })?;
+        Ok(self.pos)
     }
 }
 
@@ -133,7 +171,7 @@ impl ImageView {
         let mut opaque_dirs: Vec<String> = Vec::new();
         let reader = layer.reader()?;
         let mut archive = tar::Archive::new(reader);
-        for entry in archive.entries().context("reading layer tar")? {
+        for entry in archive.entries_with_seek().context("reading layer tar")? {
             let entry = entry.context("reading layer tar entry")?;
             let header = entry.header();
             let raw_path = entry.path().context("layer tar entry path")?;
