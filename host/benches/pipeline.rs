@@ -65,20 +65,16 @@ fn docker(args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
-fn real_patch() {
-    if !Command::new("docker")
-        .args(["image", "inspect", FIXTURE])
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
-        println!("real patch: skipped, {FIXTURE} is missing (run `bash tests/setup.sh`)");
-        return;
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let report = root.join("tests/data/python-fixture.trivy.json");
-    let dir = tempfile::tempdir().unwrap();
-    let summary_path = dir.path().join("summary.json");
-    let tag = "copa-bench:patched";
+/// Runs of each side of the comparison; the figures are medians.
+const RUNS: usize = 3;
+
+fn seconds(d: Duration) -> String {
+    format!("{:>8.2} s", d.as_secs_f64())
+}
+
+/// One copa-host patch of the fixture; returns its summary and wall time.
+fn copa_patch(report: &Path, tag: &str, cache: &Path) -> (serde_json::Value, Duration) {
+    let summary_path = cache.join("summary.json");
     let started = Instant::now();
     let status = Command::new(env!("CARGO_BIN_EXE_copa-host"))
         .args([
@@ -96,35 +92,21 @@ fn real_patch() {
         ])
         .arg("--summary")
         .arg(&summary_path)
-        .env("COPA_HOST_CACHE_DIR", dir.path())
+        .env("COPA_HOST_CACHE_DIR", cache)
         .stderr(std::process::Stdio::null())
         .status()
         .unwrap();
-    let total = started.elapsed();
+    let wall = started.elapsed();
     assert!(status.success(), "copa-host patch failed");
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&summary_path).unwrap()).unwrap();
-    println!("real patch of {FIXTURE} (copa-host, release build):");
-    for timing in summary["timings"].as_array().unwrap() {
-        println!(
-            "  {:<14} {:>8.2} s",
-            timing["stage"].as_str().unwrap(),
-            timing["seconds"].as_f64().unwrap()
-        );
-    }
-    println!(
-        "  {:<14} {:>8.2} s  (process wall time)",
-        "total",
-        total.as_secs_f64()
-    );
-    let size = docker(&["history", "--format", "{{.Size}}", tag])
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    println!("  patch layer: {size}");
+    (
+        serde_json::from_slice(&std::fs::read(&summary_path).unwrap()).unwrap(),
+        wall,
+    )
+}
 
-    // The same change, done bare: one container installs the same pins in both environments.
+/// The same change made bare: one container runs the same pins in every environment, then
+/// `docker commit`. Returns (run, commit) times.
+fn bare_patch(summary: &serde_json::Value, tag: &str) -> (Duration, Duration) {
     let mut by_target: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for update in summary["updates"].as_array().unwrap() {
         by_target
@@ -167,34 +149,84 @@ fn real_patch() {
         &script.join(" && "),
     ]);
     let ran = started.elapsed();
-    docker(&["commit", name, "copa-bench:bare"]);
-    let bare_total = started.elapsed();
+    docker(&["commit", name, tag]);
+    let committed = started.elapsed() - ran;
     docker(&["rm", "-f", name]);
-    let bare_size = docker(&["history", "--format", "{{.Size}}", "copa-bench:bare"])
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    println!("the same change, bare (docker run ... pip install + docker commit):");
-    println!("  {:<14} {:>8.2} s", "run", ran.as_secs_f64());
+    (ran, committed)
+}
+
+fn real_patch() {
+    if !Command::new("docker")
+        .args(["image", "inspect", FIXTURE])
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        println!("real patch: skipped, {FIXTURE} is missing (run `bash tests/setup.sh`)");
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let report = root.join("tests/data/python-fixture.trivy.json");
+    let cache = tempfile::tempdir().unwrap();
+    let (tag, bare_tag) = ("copa-bench:patched", "copa-bench:bare");
+
+    let mut stages: Vec<(String, Vec<Duration>)> = Vec::new();
+    let mut walls = Vec::new();
+    let (mut runs, mut commits) = (Vec::new(), Vec::new());
+    let mut last_summary = serde_json::Value::Null;
+    for _ in 0..RUNS {
+        let (summary, wall) = copa_patch(&report, tag, cache.path());
+        walls.push(wall);
+        for (i, timing) in summary["timings"].as_array().unwrap().iter().enumerate() {
+            let took = Duration::from_secs_f64(timing["seconds"].as_f64().unwrap());
+            match stages.get_mut(i) {
+                Some((_, samples)) => samples.push(took),
+                None => stages.push((timing["stage"].as_str().unwrap().to_string(), vec![took])),
+            }
+        }
+        let (ran, committed) = bare_patch(&summary, bare_tag);
+        runs.push(ran);
+        commits.push(committed);
+        last_summary = summary;
+    }
+    let size = |image: &str| {
+        docker(&["history", "--format", "{{.Size}}", image])
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
     println!(
-        "  {:<14} {:>8.2} s",
-        "commit",
-        (bare_total - ran).as_secs_f64()
+        "real patch of {FIXTURE}, {} updates in 2 environments (median of {RUNS} runs):",
+        last_summary["updates"].as_array().unwrap().len()
     );
-    println!("  {:<14} {:>8.2} s", "total", bare_total.as_secs_f64());
+    println!("  copa-host (release build), by stage:");
+    for (stage, samples) in stages {
+        println!("    {stage:<14}{}", seconds(median(samples)));
+    }
+    println!(
+        "    {:<14}{}  (process wall time)",
+        "total",
+        seconds(median(walls))
+    );
+    println!("    patch layer: {}", size(tag));
+    println!("  bare (docker run ... pip install + docker commit):");
+    println!("    {:<14}{}", "run", seconds(median(runs.clone())));
+    println!("    {:<14}{}", "commit", seconds(median(commits.clone())));
+    let totals: Vec<Duration> = runs.iter().zip(&commits).map(|(r, c)| *r + *c).collect();
+    println!("    {:<14}{}", "total", seconds(median(totals)));
     let env = docker(&[
         "image",
         "inspect",
         "--format",
         "{{json .Config.Env}}",
-        "copa-bench:bare",
+        bare_tag,
     ]);
     println!(
-        "  layer: {bare_size}; the run's PIP_CERT left in the image config: {}",
+        "    layer: {}; the run's PIP_CERT left in the image config: {}",
+        size(bare_tag),
         env.contains("PIP_CERT")
     );
-    docker(&["rmi", "-f", tag, "copa-bench:bare"]);
+    docker(&["rmi", "-f", tag, bare_tag]);
 }
 
 fn main() {
