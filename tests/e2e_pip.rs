@@ -234,6 +234,20 @@ fn patches_system_and_venv_packages_and_the_image_proves_it() {
             "{pip}: certifi goes to the newest release, got {certifi}"
         );
     }
+    // Ownership kept: the application's venv stays the application user's.
+    let owner = |path: &str| run_in(patched, &["stat", "-c", "%u:%g", path]);
+    assert_eq!(
+        owner("/app/venv/lib/python3.11/site-packages/urllib3-1.26.19.dist-info/METADATA"),
+        "1000:1000"
+    );
+    assert_eq!(
+        owner("/app/venv/lib/python3.11/site-packages/urllib3/__init__.py"),
+        "1000:1000"
+    );
+    assert_eq!(
+        owner("/usr/local/lib/python3.11/dist-packages/urllib3-1.26.19.dist-info/METADATA"),
+        "0:0"
+    );
     // Nothing else broke: the packages still import and work together.
     let imported = run_in(
         patched,

@@ -362,6 +362,7 @@ fn emits_one_pip_install_per_environment_with_its_own_interpreter() {
             .any(|(k, v)| k == "PIP_BREAK_SYSTEM_PACKAGES" && v == "1")
     );
     assert_eq!(system.index_ecosystem.as_deref(), Some("pypi"));
+    assert_eq!(system.user, None, "root's site-packages: pip runs as root");
     for run in runs {
         for &u in &run.updates {
             assert!(

@@ -234,7 +234,7 @@ impl Executor {
             cmd: Some(args.to_vec()),
             env: Some(self.environment(step)),
             working_dir: step.workdir.clone(),
-            user: Some("0:0".into()),
+            user: Some(step.user.clone().unwrap_or_else(|| "0:0".into())),
             labels: Some(HashMap::from([(
                 RUN_LABEL.to_string(),
                 self.run_id.clone(),

@@ -13,6 +13,8 @@ use sha2::{Digest, Sha256};
 /// A file, directory or symlink of a fixture filesystem.
 pub enum Node<'a> {
     Dir(&'a str),
+    /// A directory owned by `uid` (and a group of the same number).
+    OwnedDir(&'a str, u64),
     File(&'a str, &'a str),
     Link(&'a str, &'a str),
 }
@@ -24,6 +26,20 @@ pub fn layer_tar(nodes: &[Node]) -> Vec<u8> {
         let mut header = tar::Header::new_gnu();
         header.set_mtime(0);
         match node {
+            Node::OwnedDir(path, uid) => {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_mode(0o755);
+                header.set_size(0);
+                header.set_uid(*uid);
+                header.set_gid(*uid);
+                builder
+                    .append_data(
+                        &mut header,
+                        format!("{}/", path.trim_end_matches('/')),
+                        std::io::empty(),
+                    )
+                    .unwrap();
+            }
             Node::Dir(path) => {
                 header.set_entry_type(tar::EntryType::Directory);
                 header.set_mode(0o755);

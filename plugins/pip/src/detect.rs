@@ -61,6 +61,7 @@ fn virtual_environment(root: &str, cfg: &str) -> Option<Target> {
         attributes: vec![
             (attr::PYTHON.into(), python),
             (attr::SYSTEM.into(), "0".into()),
+            (attr::OWNER.into(), owner(&site)),
             ("site-packages".into(), site),
         ],
     })
@@ -131,6 +132,7 @@ fn system_environment(site: String, major: u32, minor: u32) -> Option<Target> {
         attributes: vec![
             (attr::PYTHON.into(), python.unwrap_or_default()),
             (attr::SYSTEM.into(), "1".into()),
+            (attr::OWNER.into(), owner(&site)),
             ("site-packages".into(), site),
         ],
     })
@@ -154,6 +156,12 @@ fn newest_system_python(major: u32) -> Option<(u32, u32)> {
         .filter_map(|name| python_dir_version(&name))
         .filter(|(m, _)| *m == major)
         .max()
+}
+
+fn owner(path: &str) -> String {
+    fs::stat(path)
+        .map(|s| format!("{}:{}", s.uid, s.gid))
+        .unwrap_or_else(|| "0:0".into())
 }
 
 fn has_pip(site_dirs: &[&str]) -> bool {

@@ -18,6 +18,8 @@ register_patcher!(Pip);
 mod attr {
     pub const PYTHON: &str = "python";
     pub const SYSTEM: &str = "system";
+    /// `uid:gid` owning the site-packages directory.
+    pub const OWNER: &str = "owner";
 }
 
 fn attribute<'a>(target: &'a Target, key: &str) -> Option<&'a str> {
@@ -106,6 +108,10 @@ impl copa_plugin_sdk::Patcher for Pip {
                 argv,
                 env,
                 workdir: None,
+                // pip writes as the environment's owner, so an application's venv stays its own.
+                user: attribute(target, attr::OWNER)
+                    .filter(|owner| *owner != "0:0")
+                    .map(String::from),
                 index_ecosystem: Some("pypi".into()),
                 exclude: vec!["/root/.cache".into(), "/root/.config/pip".into()],
                 updates,
