@@ -349,6 +349,33 @@ fn patches_system_and_venv_packages_and_the_image_proves_it() {
         "intermediate images left behind"
     );
 
+    // Reproducible: the same image, report and package versions give the same layer.
+    let twin = "copa-e2e-pip:twin";
+    remove_image(twin);
+    let output = copa(
+        &[
+            "patch",
+            "-i",
+            FIXTURE,
+            "-r",
+            report.to_str().unwrap(),
+            "--pkg-types",
+            "library",
+            "-t",
+            twin,
+            "--ca-cert",
+            host_ca(),
+        ],
+        cache.path(),
+    );
+    assert!(output.status.success());
+    assert_eq!(
+        layers(twin).last(),
+        new.last(),
+        "a second run gave a different patch layer"
+    );
+    remove_image(twin);
+
     // Patching the patched image again: nothing left to do, exit 0, nothing written.
     let again = "copa-e2e-pip:again";
     remove_image(again);
