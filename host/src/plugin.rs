@@ -87,7 +87,8 @@ pub struct Plugin {
     pub origin: Origin,
     /// The contract version the plugin was built against ("0.1.0").
     pub contract: String,
-    component: Component,
+    /// Imports resolved once; each call only instantiates.
+    pre: bindings::PluginPre<State>,
 }
 
 struct State {
@@ -170,6 +171,13 @@ impl PluginHost {
             .compile(wasm)
             .map_err(|e| anyhow!("plugin {origin}: not a loadable component: {e}"))?;
         let contract = self.contract_version(&component, &origin)?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .and_then(bindings::PluginPre::new)
+            .map_err(|e| {
+                anyhow!("plugin {origin}: imports what this host does not provide: {e}")
+            })?;
         let mut plugin = Plugin {
             info: PluginInfo {
                 name: origin.to_string(),
@@ -181,7 +189,7 @@ impl PluginHost {
             },
             origin,
             contract,
-            component,
+            pre,
         };
         plugin.info = self.call(&plugin, None, "info", |p, s| p.call_info(s))?;
         Ok(plugin)
@@ -308,7 +316,9 @@ impl PluginHost {
             .set_fuel(self.limits.fuel)
             .map_err(|e| anyhow!("setting fuel: {e}"))?;
         let name = &plugin.info.name;
-        let result = bindings::Plugin::instantiate(&mut store, &plugin.component, &self.linker)
+        let result = plugin
+            .pre
+            .instantiate(&mut store)
             .and_then(|instance| f(instance.copa_plugin_patcher(), &mut store));
         result.map_err(|e| {
             // A Rust panic aborts with `unreachable`; its message on stderr says what happened.
