@@ -407,3 +407,79 @@ pub fn proxy_environment() -> Vec<(String, String)> {
     .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
     .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(ecosystem: Option<&str>) -> RunStep {
+        RunStep {
+            description: "pip install".into(),
+            argv: vec!["python".into(), "-m".into(), "pip".into()],
+            env: vec![("PYTHONDONTWRITEBYTECODE".into(), "1".into())],
+            workdir: None,
+            user: None,
+            index_ecosystem: ecosystem.map(String::from),
+            exclude: vec![],
+            updates: vec![0],
+        }
+    }
+
+    fn executor() -> Executor {
+        let settings = RunSettings {
+            ca_bundle: Some(b"-----BEGIN CERTIFICATE-----".to_vec()),
+            index_env: [(
+                "pypi".to_string(),
+                vec![(
+                    "PIP_INDEX_URL".to_string(),
+                    "https://mirror.example/simple/".to_string(),
+                )],
+            )]
+            .into(),
+            proxy_env: vec![("HTTPS_PROXY".into(), "http://proxy.example:3128".into())],
+            source_date_epoch: 1_700_000_000,
+            host_network: false,
+            step_timeout: Duration::from_secs(60),
+        };
+        // Connecting is lazy: no daemon is contacted here.
+        Executor::new(
+            Docker::connect_with_defaults().unwrap(),
+            settings,
+            Created::default(),
+        )
+    }
+
+    #[test]
+    fn index_settings_ca_and_proxies_reach_only_steps_that_talk_to_an_index() {
+        let env = executor().environment(&step(Some("pypi")));
+        for expected in [
+            "PYTHONDONTWRITEBYTECODE=1",
+            "SOURCE_DATE_EPOCH=1700000000",
+            "PIP_INDEX_URL=https://mirror.example/simple/",
+            "PIP_CERT=/.copa-host/ca.pem",
+            "HTTPS_PROXY=http://proxy.example:3128",
+        ] {
+            assert!(
+                env.contains(&expected.to_string()),
+                "{expected} missing from {env:?}"
+            );
+        }
+        let offline = executor().environment(&step(None));
+        assert_eq!(
+            offline,
+            vec!["PYTHONDONTWRITEBYTECODE=1", "SOURCE_DATE_EPOCH=1700000000"]
+        );
+    }
+
+    #[test]
+    fn the_ca_bundle_travels_as_a_one_file_tar() {
+        let tar = single_file_tar(&CA_BUNDLE[1..], b"PEM").unwrap();
+        let mut archive = tar::Archive::new(&tar[..]);
+        let names: Vec<String> = archive
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        assert_eq!(names, vec![".copa-host/", ".copa-host/ca.pem"]);
+    }
+}
