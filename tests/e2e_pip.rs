@@ -151,6 +151,42 @@ fn last_layer_entries(image: &str, dir: &Path) -> Vec<(String, u64)> {
         .collect()
 }
 
+/// `patch -i IMAGE -r REPORT --pkg-types library -t TAG` and then `extra`.
+fn patch_args<'a>(
+    image: &'a str,
+    report: &'a str,
+    tag: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "patch",
+        "-i",
+        image,
+        "-r",
+        report,
+        "--pkg-types",
+        "library",
+        "-t",
+        tag,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// A run that failed or was stopped left no image, no containers, no intermediate images.
+fn assert_nothing_left(tag: &str, dangling_before: usize) {
+    assert!(
+        !docker(&["image", "inspect", tag]).status.success(),
+        "{tag} was written"
+    );
+    assert_eq!(leftover_containers(), "", "containers left behind");
+    assert_eq!(
+        dangling_images(),
+        dangling_before,
+        "intermediate images left behind"
+    );
+}
+
 fn leftover_containers() -> String {
     docker_ok(&[
         "ps",
@@ -353,19 +389,12 @@ fn patches_system_and_venv_packages_and_the_image_proves_it() {
     let twin = "copa-e2e-pip:twin";
     remove_image(twin);
     let output = copa(
-        &[
-            "patch",
-            "-i",
+        &patch_args(
             FIXTURE,
-            "-r",
             report.to_str().unwrap(),
-            "--pkg-types",
-            "library",
-            "-t",
             twin,
-            "--ca-cert",
-            host_ca(),
-        ],
+            &["--ca-cert", host_ca()],
+        ),
         cache.path(),
     );
     assert!(output.status.success());
@@ -380,21 +409,12 @@ fn patches_system_and_venv_packages_and_the_image_proves_it() {
     let again = "copa-e2e-pip:again";
     remove_image(again);
     let output = copa(
-        &[
-            "patch",
-            "-i",
+        &patch_args(
             patched,
-            "-r",
             report.to_str().unwrap(),
-            "--pkg-types",
-            "library",
-            "-t",
             again,
-            "--ca-cert",
-            host_ca(),
-            "--summary",
-            "-",
-        ],
+            &["--ca-cert", host_ca(), "--summary", "-"],
+        ),
         cache.path(),
     );
     assert!(output.status.success());
@@ -473,19 +493,12 @@ fn a_failing_package_fails_the_run_or_is_reported_with_ignore_errors() {
     let failed = "copa-e2e-pip:failed";
     remove_image(failed);
     let output = copa(
-        &[
-            "patch",
-            "-i",
+        &patch_args(
             FIXTURE,
-            "-r",
             report.to_str().unwrap(),
-            "--pkg-types",
-            "library",
-            "-t",
             failed,
-            "--pip-index-url",
-            &mirror.url,
-        ],
+            &["--pip-index-url", &mirror.url],
+        ),
         cache.path(),
     );
     assert!(!output.status.success());
@@ -497,33 +510,24 @@ fn a_failing_package_fails_the_run_or_is_reported_with_ignore_errors() {
         ),
         "{error}"
     );
-    assert!(
-        !docker(&["image", "inspect", failed]).status.success(),
-        "a failed run wrote an image"
-    );
-    assert_eq!(leftover_containers(), "");
-    assert_eq!(dangling_images(), dangling_before);
+    assert_nothing_left(failed, dangling_before);
 
     // With --ignore-errors: urllib3 is reported failed, certifi is still patched.
     let partial = "copa-e2e-pip:partial";
     remove_image(partial);
     let output = copa(
-        &[
-            "patch",
-            "-i",
+        &patch_args(
             FIXTURE,
-            "-r",
             report.to_str().unwrap(),
-            "--pkg-types",
-            "library",
-            "-t",
             partial,
-            "--pip-index-url",
-            &mirror.url,
-            "--ignore-errors",
-            "--summary",
-            "-",
-        ],
+            &[
+                "--pip-index-url",
+                &mirror.url,
+                "--ignore-errors",
+                "--summary",
+                "-",
+            ],
+        ),
         cache.path(),
     );
     assert!(output.status.success());
@@ -581,21 +585,12 @@ fn a_step_past_its_timeout_fails_the_run_and_leaves_nothing() {
     remove_image(tag);
     let dangling_before = dangling_images();
     let output = copa(
-        &[
-            "patch",
-            "-i",
+        &patch_args(
             FIXTURE,
-            "-r",
             report.to_str().unwrap(),
-            "--pkg-types",
-            "library",
-            "-t",
             tag,
-            "--ca-cert",
-            host_ca(),
-            "--timeout",
-            "1s",
-        ],
+            &["--ca-cert", host_ca(), "--timeout", "1s"],
+        ),
         cache.path(),
     );
     assert!(!output.status.success());
@@ -608,9 +603,7 @@ fn a_step_past_its_timeout_fails_the_run_and_leaves_nothing() {
             .contains("timed out after 1 s (--timeout)"),
         "{stderr}"
     );
-    assert!(!docker(&["image", "inspect", tag]).status.success());
-    assert_eq!(leftover_containers(), "");
-    assert_eq!(dangling_images(), dangling_before);
+    assert_nothing_left(tag, dangling_before);
 }
 
 #[test]
@@ -623,19 +616,12 @@ fn ctrl_c_removes_the_runs_containers_and_writes_nothing() {
     remove_image(tag);
     let dangling_before = dangling_images();
     let mut child = Command::new(env!("CARGO_BIN_EXE_copa-host"))
-        .args([
-            "patch",
-            "-i",
+        .args(patch_args(
             FIXTURE,
-            "-r",
             report.to_str().unwrap(),
-            "--pkg-types",
-            "library",
-            "-t",
             tag,
-            "--ca-cert",
-            host_ca(),
-        ])
+            &["--ca-cert", host_ca()],
+        ))
         .env("COPA_HOST_CACHE_DIR", cache.path())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -668,13 +654,7 @@ fn ctrl_c_removes_the_runs_containers_and_writes_nothing() {
             .starts_with("error: interrupted"),
         "{stderr}"
     );
-    assert_eq!(leftover_containers(), "", "containers left after Ctrl-C");
-    assert_eq!(
-        dangling_images(),
-        dangling_before,
-        "intermediate images left after Ctrl-C"
-    );
-    assert!(!docker(&["image", "inspect", tag]).status.success());
+    assert_nothing_left(tag, dangling_before);
 }
 
 #[test]
