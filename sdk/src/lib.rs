@@ -14,8 +14,10 @@
 //! Build it with `cargo build --target wasm32-wasip2 --release`; the `.wasm` goes into a
 //! `--plugin-dir` of copa-host.
 
+pub mod apk;
 pub mod choose;
 pub mod pep440;
+pub mod rpm;
 
 mod bindings {
     wit_bindgen::generate!({
