@@ -16,6 +16,7 @@
 
 pub mod apk;
 pub mod choose;
+pub mod dpkg;
 pub mod pep440;
 pub mod rpm;
 
