@@ -26,24 +26,17 @@ pub fn layer_tar(nodes: &[Node]) -> Vec<u8> {
         let mut header = tar::Header::new_gnu();
         header.set_mtime(0);
         match node {
-            Node::OwnedDir(path, uid) => {
+            Node::Dir(path) | Node::OwnedDir(path, _) => {
+                let uid = if let Node::OwnedDir(_, uid) = node {
+                    *uid
+                } else {
+                    0
+                };
                 header.set_entry_type(tar::EntryType::Directory);
                 header.set_mode(0o755);
                 header.set_size(0);
-                header.set_uid(*uid);
-                header.set_gid(*uid);
-                builder
-                    .append_data(
-                        &mut header,
-                        format!("{}/", path.trim_end_matches('/')),
-                        std::io::empty(),
-                    )
-                    .unwrap();
-            }
-            Node::Dir(path) => {
-                header.set_entry_type(tar::EntryType::Directory);
-                header.set_mode(0o755);
-                header.set_size(0);
+                header.set_uid(uid);
+                header.set_gid(uid);
                 builder
                     .append_data(
                         &mut header,
