@@ -1,44 +1,13 @@
-//! Package index client answering the plugins' `versions(ecosystem, name)` calls.
-//!
-//! Plugins call into the host synchronously from a blocking thread, so this uses the blocking
-//! `ureq` client rather than anything async. Only the Python "simple" repository API is
-//! supported: PEP 691 JSON when the index offers it, PEP 503 HTML otherwise.
+//! The Python "simple" repository API: PEP 691 JSON when the index offers it, PEP 503 HTML
+//! otherwise.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
-use anyhow::{Context, bail};
 use copa_plugin_sdk::pep440::normalize_name;
 use serde::Deserialize;
-use ureq::Agent;
-use ureq::http::{StatusCode, Uri, header};
-use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, TlsProvider, parse_pem};
+use ureq::http::{StatusCode, header};
 
-/// One release of a package as the index describes it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PackageVersion {
-    pub version: String,
-    pub yanked: bool,
-    pub requires_python: Option<String>,
-}
-
-#[derive(Clone, Debug)]
-pub struct IndexSettings {
-    /// Base URL of the simple index, e.g. "https://pypi.org/simple/".
-    pub pypi_url: String,
-    /// PEM contents of `--ca-cert`, trusted in addition to the system roots.
-    pub extra_ca_pem: Option<Vec<u8>>,
-}
-
-impl Default for IndexSettings {
-    fn default() -> Self {
-        Self {
-            pypi_url: "https://pypi.org/simple/".to_owned(),
-            extra_ca_pem: None,
-        }
-    }
-}
+use super::{PackageIndex, PackageVersion, one_line};
 
 /// Prefer JSON (PEP 691) but accept the HTML forms, as pip does, so that plain PEP 503 mirrors
 /// still work.
@@ -48,100 +17,8 @@ const ACCEPT: &str = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.
 /// grows, so ureq's default 10 MB body limit would eventually start failing.
 const MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
 
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Where distributions keep their CA bundle. The first readable one wins; `SSL_CERT_FILE`
-/// overrides them all, as it does for OpenSSL-based tools.
-const SYSTEM_CA_BUNDLES: &[&str] = &[
-    "/etc/ssl/certs/ca-certificates.crt",
-    "/etc/pki/tls/certs/ca-bundle.crt",
-    "/etc/ssl/cert.pem",
-];
-
-type CacheKey = (String, String);
-
-pub struct PackageIndex {
-    agent: Agent,
-    /// `pypi_url` with exactly one trailing slash, so the project path can be appended.
-    pypi_base: String,
-    /// Answers are cached for the lifetime of the index: one patch run asks for the same
-    /// package repeatedly, and the index barely changes within a run.
-    cache: Mutex<HashMap<CacheKey, Vec<PackageVersion>>>,
-}
-
 impl PackageIndex {
-    /// Builds a client that uses the proxy configured in the environment
-    /// (ALL_PROXY / HTTPS_PROXY / HTTP_PROXY, minus NO_PROXY).
-    pub fn new(settings: IndexSettings) -> anyhow::Result<Self> {
-        Self::with_proxy(settings, ureq::Proxy::try_from_env())
-    }
-
-    /// Separate from `new` so tests talking to a loopback server are not routed through
-    /// whatever proxy the machine running them has configured.
-    fn with_proxy(settings: IndexSettings, proxy: Option<ureq::Proxy>) -> anyhow::Result<Self> {
-        let pypi_base = format!("{}/", settings.pypi_url.trim_end_matches('/'));
-        let uri: Uri = pypi_base
-            .parse()
-            .with_context(|| format!("invalid package index URL {:?}", settings.pypi_url))?;
-        if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
-            bail!(
-                "package index URL {:?} must be an absolute http(s) URL",
-                settings.pypi_url
-            );
-        }
-
-        let roots = trusted_roots(settings.extra_ca_pem.as_deref())?;
-        let tls = TlsConfig::builder()
-            .provider(TlsProvider::Rustls)
-            .root_certs(RootCerts::Specific(Arc::new(roots)))
-            .build();
-        let agent: Agent = Agent::config_builder()
-            .tls_config(tls)
-            .proxy(proxy)
-            .timeout_global(Some(REQUEST_TIMEOUT))
-            // 404 is a normal answer (unknown package) and other statuses get our own error
-            // text, so inspect the status instead of having ureq turn it into an error.
-            .http_status_as_error(false)
-            .user_agent(concat!("copa-host/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into();
-
-        Ok(Self {
-            agent,
-            pypi_base,
-            cache: Mutex::new(HashMap::new()),
-        })
-    }
-
-    /// All versions of `name` the index lists, in the order first seen (the caller sorts them
-    /// with real version semantics). An unknown package is an empty list, not an error.
-    pub fn versions(&self, ecosystem: &str, name: &str) -> Result<Vec<PackageVersion>, String> {
-        // OSV spells the ecosystem "PyPI"; accept any case rather than make plugins guess.
-        if !ecosystem.eq_ignore_ascii_case("pypi") {
-            return Err(format!("no package index for ecosystem {ecosystem}"));
-        }
-        if !is_valid_python_name(name) {
-            return Err(format!("invalid Python package name {name:?}"));
-        }
-        let project = normalize_name(name);
-        let key = ("pypi".to_owned(), project.clone());
-        if let Some(hit) = self.lock_cache().get(&key) {
-            return Ok(hit.clone());
-        }
-
-        // The lock is not held across the request so that lookups of other packages from other
-        // threads are not serialized behind a slow one; a concurrent miss costs one extra fetch.
-        let versions = self.fetch_pypi(&project)?;
-        self.lock_cache().insert(key, versions.clone());
-        Ok(versions)
-    }
-
-    fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, Vec<PackageVersion>>> {
-        // Entries are inserted whole, so a panic elsewhere cannot leave the map inconsistent.
-        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn fetch_pypi(&self, project: &str) -> Result<Vec<PackageVersion>, String> {
+    pub(super) fn fetch_pypi(&self, project: &str) -> Result<Vec<PackageVersion>, String> {
         let url = format!("{}{project}/", self.pypi_base);
         tracing::debug!(%url, "querying package index");
         let mut response = self
@@ -183,60 +60,6 @@ impl PackageIndex {
         };
         Ok(group_versions(project, &files))
     }
-}
-
-/// The system CA bundle plus the user's extra CAs.
-///
-/// Explicit roots rather than ureq's built-in webpki roots: corporate networks (and CI
-/// sandboxes) intercept TLS with a CA that is only in the system bundle.
-fn trusted_roots(extra_ca_pem: Option<&[u8]>) -> anyhow::Result<Vec<Certificate<'static>>> {
-    let mut roots = Vec::new();
-    match system_bundle()? {
-        Some((path, pem)) => {
-            // A distro bundle is not ours to fix: skip an odd entry instead of refusing to start.
-            for item in parse_pem(&pem) {
-                match item {
-                    Ok(PemItem::Certificate(cert)) => roots.push(cert),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(path, "skipping unparsable CA bundle entry: {e}"),
-                }
-            }
-        }
-        None => tracing::warn!(
-            "no system CA bundle found (tried SSL_CERT_FILE and {SYSTEM_CA_BUNDLES:?}); \
-             only --ca-cert will be trusted"
-        ),
-    }
-
-    if let Some(pem) = extra_ca_pem {
-        let before = roots.len();
-        for item in parse_pem(pem) {
-            if let PemItem::Certificate(cert) = item.context("parsing --ca-cert PEM")? {
-                roots.push(cert);
-            }
-        }
-        if roots.len() == before {
-            bail!("--ca-cert contains no PEM certificate");
-        }
-    }
-    Ok(roots)
-}
-
-fn system_bundle() -> anyhow::Result<Option<(String, Vec<u8>)>> {
-    if let Some(path) = std::env::var_os("SSL_CERT_FILE").filter(|p| !p.is_empty()) {
-        // An explicit setting that points nowhere is a mistake worth reporting.
-        let pem = std::fs::read(&path)
-            .with_context(|| format!("reading SSL_CERT_FILE {}", path.to_string_lossy()))?;
-        return Ok(Some((path.to_string_lossy().into_owned(), pem)));
-    }
-    Ok(SYSTEM_CA_BUNDLES
-        .iter()
-        .find_map(|path| Some(((*path).to_owned(), std::fs::read(path).ok()?))))
-}
-
-/// ureq errors can embed newlines (e.g. from TLS alerts); callers want a single line.
-fn one_line(message: String) -> String {
-    message.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -455,7 +278,7 @@ fn decode_entity(entity: &str) -> Option<char> {
 
 /// PEP 508 project names. Checked because the name becomes a URL path segment, and a plugin
 /// must not be able to point the request elsewhere on the index host.
-fn is_valid_python_name(name: &str) -> bool {
+pub(super) fn is_valid_python_name(name: &str) -> bool {
     let bytes = name.as_bytes();
     let alnum = |b: &u8| b.is_ascii_alphanumeric();
     bytes.first().is_some_and(alnum)
@@ -532,8 +355,18 @@ fn group_versions(project: &str, files: &[IndexFile]) -> Vec<PackageVersion> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{BufRead, BufReader, Write};
+    use crate::index::IndexSettings;
+    use crate::index::test_server::{self, Reply, RequestLog, local_index};
     use std::net::TcpListener;
+
+    /// The test server, with the simple index under `/simple` as on pypi.org.
+    fn serve(
+        routes: Vec<(&'static str, Reply<&'static str>)>,
+        max_requests: usize,
+    ) -> (String, RequestLog) {
+        let (origin, seen) = test_server::serve(routes, max_requests);
+        (format!("{origin}/simple"), seen)
+    }
 
     fn file(filename: &str, requires_python: Option<&str>, yanked: bool) -> IndexFile {
         IndexFile {
@@ -714,99 +547,6 @@ mod tests {
         );
         assert!(parse_json_page("<html>").is_err());
         assert!(parse_json_page(r#"{"files":[{"filename":"a-1.tar.gz","yanked":1}]}"#).is_err());
-    }
-
-    #[test]
-    fn package_index_is_send_and_sync() {
-        fn assert_send_sync<T: Send + Sync>() {}
-        assert_send_sync::<PackageIndex>();
-    }
-
-    #[test]
-    fn rejects_bad_settings() {
-        let settings = |url: &str, pem: Option<&[u8]>| IndexSettings {
-            pypi_url: url.to_owned(),
-            extra_ca_pem: pem.map(<[u8]>::to_vec),
-        };
-        assert!(PackageIndex::new(settings("pypi.org/simple", None)).is_err());
-        assert!(PackageIndex::new(settings("ftp://example.com/simple/", None)).is_err());
-        let err = PackageIndex::new(settings("https://pypi.org/simple", Some(b"not a pem")))
-            .err()
-            .unwrap();
-        assert!(err.to_string().contains("--ca-cert"), "{err:#}");
-        let index = PackageIndex::new(settings("https://pypi.org/simple///", None)).unwrap();
-        assert_eq!(index.pypi_base, "https://pypi.org/simple/");
-    }
-
-    /// Path and Accept header of each request the test server received.
-    type RequestLog = Arc<Mutex<Vec<(String, String)>>>;
-
-    struct Reply {
-        status: &'static str,
-        content_type: &'static str,
-        body: &'static str,
-    }
-
-    /// A minimal HTTP/1.1 server on loopback answering at most `max_requests` requests from
-    /// `routes` (path -> reply; anything else is a 404). Records each request's path and Accept.
-    fn serve(routes: Vec<(&'static str, Reply)>, max_requests: usize) -> (String, RequestLog) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://{}/simple", listener.local_addr().unwrap());
-        let seen = RequestLog::default();
-        let log = Arc::clone(&seen);
-        std::thread::spawn(move || {
-            for stream in listener.incoming().take(max_requests) {
-                let mut stream = stream.unwrap();
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut request_line = String::new();
-                reader.read_line(&mut request_line).unwrap();
-                let path = request_line
-                    .split_whitespace()
-                    .nth(1)
-                    .unwrap_or_default()
-                    .to_owned();
-                let mut accept = String::new();
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap() == 0 || line.trim().is_empty() {
-                        break;
-                    }
-                    if let Some((name, value)) = line.split_once(':')
-                        && name.eq_ignore_ascii_case("accept")
-                    {
-                        accept = value.trim().to_owned();
-                    }
-                }
-                log.lock().unwrap().push((path.clone(), accept));
-                let not_found = Reply {
-                    status: "404 Not Found",
-                    content_type: "text/html",
-                    body: "<h1>Not Found</h1>",
-                };
-                let reply = routes
-                    .iter()
-                    .find(|(p, _)| *p == path)
-                    .map_or(&not_found, |(_, r)| r);
-                write!(
-                    stream,
-                    "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
-                    reply.status,
-                    reply.content_type,
-                    reply.body.len(),
-                    reply.body
-                )
-                .unwrap();
-            }
-        });
-        (base, seen)
-    }
-
-    fn local_index(base: &str) -> PackageIndex {
-        let settings = IndexSettings {
-            pypi_url: base.to_owned(),
-            extra_ca_pem: None,
-        };
-        PackageIndex::with_proxy(settings, None).unwrap()
     }
 
     #[test]
