@@ -5,7 +5,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Built-in plugins: crate name under plugins/ and the wasm file it produces.
-const BUILTIN: &[(&str, &str)] = &[("pip", "copa_plugin_pip.wasm")];
+const BUILTIN: &[(&str, &str)] = &[
+    ("pip", "copa_plugin_pip.wasm"),
+    ("apt", "copa_plugin_apt.wasm"),
+    ("apk", "copa_plugin_apk.wasm"),
+    ("rpm", "copa_plugin_rpm.wasm"),
+];
 /// Plugins built for the tests only (not embedded); their paths reach the tests through
 /// `COPA_TEST_PLUGIN_<NAME>` variables.
 const TEST_ONLY: &[(&str, &str)] = &[("runaway", "copa_plugin_runaway.wasm")];

@@ -518,11 +518,19 @@ fn a_plugin_dir_replaces_a_builtin_of_the_same_name_and_compiled_plugins_are_cac
     let cache = tempfile::tempdir().unwrap();
     let host = PluginHost::new(Default::default(), Some(cache.path().to_path_buf())).unwrap();
     let builtin = host.load_all(&[]).unwrap();
-    assert_eq!(builtin.len(), 1);
-    assert_eq!(builtin[0].origin, Origin::Builtin);
-    assert_eq!(builtin[0].contract, "0.1.0");
+    let builtin_names: Vec<&str> = builtin.iter().map(|p| p.info.name.as_str()).collect();
+    assert_eq!(builtin_names, ["pip", "apt", "apk", "rpm"]);
+    assert!(
+        builtin
+            .iter()
+            .all(|p| p.origin == Origin::Builtin && p.contract == "0.1.0")
+    );
     let cached: Vec<_> = std::fs::read_dir(cache.path()).unwrap().collect();
-    assert_eq!(cached.len(), 1, "one compiled plugin in the cache");
+    assert_eq!(
+        cached.len(),
+        4,
+        "one compiled plugin per built-in in the cache"
+    );
 
     // A vendor's build of "pip" (here: the built-in's own component, from a file) replaces the
     // built-in; other plugins are added.
@@ -540,13 +548,20 @@ fn a_plugin_dir_replaces_a_builtin_of_the_same_name_and_compiled_plugins_are_cac
         .map(|p| (p.info.name.as_str(), p.origin.to_string()))
         .collect();
     let file = |name: &str| dir.path().join(name).display().to_string();
+    let builtin = Origin::Builtin.to_string();
     assert_eq!(
         names,
-        vec![("pip", file("pip.wasm")), ("runaway", file("runaway.wasm"))]
+        vec![
+            ("apt", builtin.clone()),
+            ("apk", builtin.clone()),
+            ("rpm", builtin),
+            ("pip", file("pip.wasm")),
+            ("runaway", file("runaway.wasm"))
+        ]
     );
     assert_eq!(
         std::fs::read_dir(cache.path()).unwrap().count(),
-        2,
+        5,
         "same bytes, same cache entry"
     );
 

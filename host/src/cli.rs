@@ -56,7 +56,8 @@ struct PatchArgs {
     /// or an OCI layout `oci:DIR[:TAG]`.
     #[arg(short, long, value_name = "IMAGE")]
     image: String,
-    /// Vulnerability report of the image (Trivy JSON).
+    /// Vulnerability report of the image (Trivy JSON). Without one, every OS package with an
+    /// update in the image's own repositories is upgraded (within the same release).
     #[arg(short, long, value_name = "FILE")]
     report: Option<PathBuf>,
     /// Name of the patched image: a tag on the same repository, or a full reference.
@@ -206,11 +207,6 @@ pub fn main() -> ExitCode {
 
 async fn patch(args: &PatchArgs) -> Result<()> {
     let options = args.options()?;
-    if options.report.is_none() {
-        bail!(
-            "-r/--report is required: patching without a report (update everything) is not supported yet"
-        );
-    }
     let summary = engine::patch(&options).await?;
     if let Some(path) = &args.summary {
         let json = summary.to_json() + "\n";

@@ -18,6 +18,7 @@ use crate::plugin::{
 };
 use crate::report::{self, Report};
 use crate::summary::{Clock, SkipRecord, Status, Summary, UpdateRecord};
+use copa_plugin_sdk::ospkg::{self, OsRelease};
 
 /// Everything a patch run needs to know, free of any CLI type.
 #[derive(Clone, Debug)]
@@ -41,6 +42,9 @@ pub struct Options {
 struct PluginWork {
     plugin: usize,
     targets: Vec<Target>,
+    /// The findings routed to the plugin (none without a report); verification plans again
+    /// with them.
+    findings: Vec<Finding>,
     plan: Plan,
     status: Vec<(Status, Option<String>)>,
 }
@@ -260,7 +264,7 @@ async fn execute_and_write(
     };
     clock.lap("build layer");
     match &layer {
-        Some(layer) => verify(source, layer, host, plugins, caps, work).await?,
+        Some(layer) => verify(source, layer, host, plugins, caps, work, policy(options)).await?,
         None => mark_unverified(work, "the package manager changed nothing in the image"),
     }
     clock.lap("verify");
@@ -333,7 +337,8 @@ async fn emit(
 }
 
 /// Detects again on the original layers plus the patch layer; an update counts as patched only
-/// when the new version is really there.
+/// when the new version is really there: the planned version exactly, or, for an update planned
+/// as a minimum, a new version for which the plugin, planning again, has nothing left to do.
 async fn verify(
     source: &SourceImage,
     layer: &PatchLayer,
@@ -341,6 +346,7 @@ async fn verify(
     plugins: &Arc<Vec<Plugin>>,
     caps: &Arc<Capabilities>,
     work: &mut [PluginWork],
+    policy: Policy,
 ) -> Result<()> {
     let mut patched = source.view()?;
     patched.push_layer(layer.tar.clone())?;
@@ -361,34 +367,83 @@ async fn verify(
             );
             tokio::task::spawn_blocking(move || host.detect(&plugins[plugin], &caps)).await??
         };
-        for (update, status) in w.plan.updates.iter().zip(w.status.iter_mut()) {
-            if status.0 == Status::Failed {
+        let mut replan: Option<Plan> = None;
+        for i in 0..w.plan.updates.len() {
+            if w.status[i].0 == Status::Failed {
                 continue;
             }
+            let update = &w.plan.updates[i];
             let found = targets
                 .iter()
                 .filter(|t| t.id == update.target_id)
                 .flat_map(|t| &t.packages)
                 .find(|p| p.name.eq_ignore_ascii_case(&update.package))
                 .map(|p| p.version.clone());
-            *status = match found {
-                // Exact: the plugin names the version as the package records it.
-                Some(version) if version == update.to_version => (Status::Patched, None),
-                Some(version) => (
-                    Status::Failed,
-                    Some(format!(
-                        "{version} is installed after the run, not {}",
-                        update.to_version
-                    )),
-                ),
-                None => (
+            let Some(version) = found else {
+                w.status[i] = (
                     Status::Failed,
                     Some("the package is gone after the run".into()),
+                );
+                continue;
+            };
+            // Exact: the plugin names the version as the package records it.
+            if version == update.to_version {
+                w.status[i] = (Status::Patched, None);
+                continue;
+            }
+            let minimum = update.to_version.strip_prefix(ospkg::AT_LEAST);
+            if minimum.is_some() && version != update.from_version {
+                if replan.is_none() {
+                    let (host, plugins, caps, plugin) = (
+                        host.clone(),
+                        plugins.clone(),
+                        patched_caps.clone(),
+                        w.plugin,
+                    );
+                    let (targets, findings) = (targets.clone(), w.findings.clone());
+                    replan = Some(
+                        tokio::task::spawn_blocking(move || {
+                            host.plan(&plugins[plugin], &caps, &targets, &findings, policy)
+                        })
+                        .await??,
+                    );
+                }
+                let again = replan.as_ref().expect("planned above");
+                if !plans_package(again, &update.target_id, &update.package) {
+                    w.plan.updates[i].to_version = version;
+                    w.status[i] = (Status::Patched, None);
+                    continue;
+                }
+            }
+            let error = match minimum {
+                Some(minimum) if version == update.from_version => format!(
+                    "{version} is still installed after the run: the repositories gave no \
+                     version of at least {minimum}"
+                ),
+                Some(minimum) => format!(
+                    "{version} is installed after the run, which does not fix every \
+                     vulnerability the update was for (needed at least {minimum})"
+                ),
+                None => format!(
+                    "{version} is installed after the run, not {}",
+                    update.to_version
                 ),
             };
+            w.status[i] = (Status::Failed, Some(error));
         }
     }
     Ok(())
+}
+
+/// Whether a plan still has work (an update or a skip) for a package of a target.
+fn plans_package(plan: &Plan, target: &str, package: &str) -> bool {
+    plan.updates
+        .iter()
+        .any(|u| u.target_id == target && u.package.eq_ignore_ascii_case(package))
+        || plan
+            .skips
+            .iter()
+            .any(|s| s.target_id == target && s.package.eq_ignore_ascii_case(package))
 }
 
 fn mark_unverified(work: &mut [PluginWork], reason: &str) {
@@ -423,6 +478,13 @@ fn plan_all(
     let findings: Vec<&report::Finding> = report
         .map(|r| r.findings.iter().collect())
         .unwrap_or_default();
+    let update_all = report.is_none();
+    if update_all && !options.package_classes.contains(&PackageClass::Os) {
+        bail!("without a report (-r) only OS packages are updated, and --pkg-types excludes os");
+    }
+    if let Some(report) = report {
+        check_os_matches(report, &caps.image)?;
+    }
     let mut routed = vec![false; findings.len()];
     let mut work = Vec::new();
     for (plugin_index, plugin) in plugins.iter().enumerate() {
@@ -432,18 +494,24 @@ fn plan_all(
         for &i in &chosen {
             routed[i] = true;
         }
-        if chosen.is_empty() || !options.package_classes.contains(&plugin.info.package_class) {
+        // Without a report, every OS patcher looks for what is upgradable in its database.
+        let wanted = if update_all {
+            plugin.info.package_class == PackageClass::Os
+        } else {
+            !chosen.is_empty()
+        };
+        if !wanted || !options.package_classes.contains(&plugin.info.package_class) {
             continue;
         }
         let targets = host.detect(plugin, caps)?;
+        if update_all && targets.is_empty() {
+            continue;
+        }
         let plugin_findings: Vec<Finding> = chosen
             .iter()
             .map(|&i| to_plugin_finding(findings[i]))
             .collect();
-        let policy = Policy {
-            library_patch_level: options.library_patch_level,
-        };
-        let plan = host.plan(plugin, caps, &targets, &plugin_findings, policy)?;
+        let plan = host.plan(plugin, caps, &targets, &plugin_findings, policy(options))?;
         for skip in &plan.skips {
             skipped.push(SkipRecord {
                 ecosystem: plugin.info.name.clone(),
@@ -457,6 +525,7 @@ fn plan_all(
         work.push(PluginWork {
             plugin: plugin_index,
             targets,
+            findings: plugin_findings,
             plan,
             status,
         });
@@ -492,6 +561,77 @@ fn plan_all(
     }
     merge_skips(&mut skipped);
     Ok((work, skipped))
+}
+
+fn policy(options: &Options) -> Policy {
+    Policy {
+        library_patch_level: options.library_patch_level,
+    }
+}
+
+/// Trivy's OS family names and the os-release IDs of the same distributions.
+const OS_FAMILIES: &[(&str, &[&str])] = &[
+    ("debian", &["debian"]),
+    ("ubuntu", &["ubuntu"]),
+    ("alpine", &["alpine"]),
+    ("wolfi", &["wolfi"]),
+    ("chainguard", &["chainguard"]),
+    ("redhat", &["rhel"]),
+    ("centos", &["centos"]),
+    ("rocky", &["rocky"]),
+    ("alma", &["almalinux"]),
+    ("fedora", &["fedora"]),
+    ("amazon", &["amzn"]),
+    ("oracle", &["ol"]),
+    ("azurelinux", &["azurelinux"]),
+    ("cbl-mariner", &["mariner"]),
+    ("photon", &["photon"]),
+    ("suse linux enterprise server", &["sles"]),
+    ("opensuse.leap", &["opensuse-leap", "opensuse"]),
+    ("opensuse.tumbleweed", &["opensuse-tumbleweed"]),
+];
+
+/// A report of another distribution (or another major release) than the image is a mistake
+/// that would patch the wrong packages: refuse it, naming both.
+fn check_os_matches(report: &Report, image: &ImageView) -> Result<()> {
+    let Some((family, name)) = &report.os else {
+        return Ok(());
+    };
+    let Some(release) = ["/etc/os-release", "/usr/lib/os-release"]
+        .iter()
+        .find_map(|p| view_text(image, p))
+        .map(|text| OsRelease::parse(&text))
+    else {
+        return Ok(());
+    };
+    let family = family.to_ascii_lowercase();
+    let same_family = match OS_FAMILIES.iter().find(|(f, _)| *f == family) {
+        Some((_, ids)) => ids.contains(&release.id.as_str()),
+        None => family == release.id,
+    };
+    let major = |v: &str| v.split(['.', ' ']).next().unwrap_or_default().to_string();
+    let same_release = match &release.version_id {
+        Some(version) if !name.is_empty() => major(name) == major(version),
+        _ => true,
+    };
+    if !same_family || !same_release {
+        bail!(
+            "the report is for {family} {name}, but the image is {} (/etc/os-release)",
+            release.pretty_name.clone().unwrap_or_else(|| format!(
+                "{} {}",
+                release.id,
+                release.version_id.clone().unwrap_or_default()
+            ))
+        );
+    }
+    Ok(())
+}
+
+fn view_text(image: &ImageView, path: &str) -> Option<String> {
+    image
+        .read_file(path)
+        .ok()
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// Routing uses what the scanner said (result type, PURL type), never a guess.

@@ -17,6 +17,7 @@
 pub mod apk;
 pub mod choose;
 pub mod dpkg;
+pub mod ospkg;
 pub mod pep440;
 pub mod rpm;
 
@@ -138,17 +139,32 @@ pub mod index {
     }
 }
 
-/// Messages for the host's log (shown with `RUST_LOG=debug` / in progress output).
+/// Messages for the host's log (shown with `RUST_LOG=debug` / in progress output). Outside
+/// WebAssembly (a plugin's native unit tests) they go to stderr.
 pub mod log {
-    use crate::bindings::copa::plugin::log::{Level, log};
+    #[cfg(target_arch = "wasm32")]
+    fn log(level: &str, message: &str) {
+        use crate::bindings::copa::plugin::log::{Level, log};
+        let level = match level {
+            "debug" => Level::Debug,
+            "info" => Level::Info,
+            _ => Level::Warn,
+        };
+        log(level, message);
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn log(level: &str, message: &str) {
+        eprintln!("{level}: {message}");
+    }
 
     pub fn debug(message: &str) {
-        log(Level::Debug, message);
+        log("debug", message);
     }
     pub fn info(message: &str) {
-        log(Level::Info, message);
+        log("info", message);
     }
     pub fn warn(message: &str) {
-        log(Level::Warn, message);
+        log("warn", message);
     }
 }

@@ -1,0 +1,277 @@
+//! The apt patcher: Debian and Ubuntu packages, upgraded with the image's own apt from the
+//! image's own repositories, never to another release.
+
+mod dpkg_db;
+mod sources;
+
+use copa_plugin_sdk::dpkg::DpkgVersion;
+use copa_plugin_sdk::ospkg::{self, OsRelease, Repositories, exact_version};
+use copa_plugin_sdk::{
+    Finding, InstalledPackage, PackageClass, Plan, PluginInfo, Policy, RunStep, Step, Target, fs,
+    index, register_patcher,
+};
+
+use dpkg_db::{native_architecture, parse_status};
+use sources::Repository;
+
+#[derive(Default)]
+struct Apt;
+
+register_patcher!(Apt);
+
+const STATUS: &str = "/var/lib/dpkg/status";
+const STATUS_D: &str = "/var/lib/dpkg/status.d";
+const APT_GET: &str = "/usr/bin/apt-get";
+
+/// Names of the target attributes this plugin writes in `detect` and reads back later.
+mod attr {
+    pub const OS: &str = "os";
+    pub const CODENAME: &str = "codename";
+    pub const ARCH: &str = "arch";
+    /// One `package-index` ecosystem string per line (see [`crate::sources::Repository`]).
+    pub const REPOSITORIES: &str = "repositories";
+    /// Comma-separated names of held packages.
+    pub const HELD: &str = "held";
+}
+
+/// What apt and dpkg write besides the packages themselves: downloaded lists and archives,
+/// logs, locks and backup copies. None of it belongs in a patch layer.
+const NOT_IN_LAYER: &[&str] = &[
+    "/var/lib/apt/lists",
+    "/var/cache/apt",
+    "/var/log/apt",
+    "/var/log/dpkg.log",
+    "/var/log/alternatives.log",
+    "/var/cache/ldconfig/aux-cache",
+    "/var/cache/debconf/config.dat-old",
+    "/var/cache/debconf/templates.dat-old",
+    "/var/lib/dpkg/status-old",
+    "/var/lib/dpkg/lock",
+    "/var/lib/dpkg/lock-frontend",
+    "/var/lib/dpkg/triggers/Lock",
+];
+
+/// Upgrades exactly the named packages; `--only-upgrade` keeps apt from installing a package
+/// the image does not have, and the configuration-file options keep the image's own edits
+/// without asking. The package arguments come after the script, as positional parameters, so
+/// no package text is ever parsed by the shell.
+const UPGRADE_SCRIPT: &str = "set -e
+apt-get -q update
+apt-get -q -y install --only-upgrade --no-install-recommends \
+-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \"$@\"";
+
+fn attribute<'a>(target: &'a Target, key: &str) -> Option<&'a str> {
+    target
+        .attributes
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+impl copa_plugin_sdk::Patcher for Apt {
+    fn info(&self) -> PluginInfo {
+        PluginInfo {
+            name: "apt".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            package_class: PackageClass::Os,
+            report_types: vec!["debian".into(), "ubuntu".into()],
+            purl_types: vec!["deb".into()],
+            description: "Debian and Ubuntu packages (dpkg database), upgraded with apt".into(),
+        }
+    }
+
+    fn detect(&self) -> Result<Vec<Target>, String> {
+        Ok(detect().into_iter().collect())
+    }
+
+    fn plan(
+        &self,
+        targets: Vec<Target>,
+        findings: Vec<Finding>,
+        _policy: Policy,
+    ) -> Result<Plan, String> {
+        let Some(target) = targets.first() else {
+            return Ok(Plan {
+                updates: Vec::new(),
+                skips: findings
+                    .iter()
+                    .map(|f| copa_plugin_sdk::Skip {
+                        target_id: f.report_target.clone(),
+                        package: f.package_name.clone(),
+                        vulnerabilities: vec![f.vulnerability_id.clone()],
+                        reason: "no dpkg database in the image".into(),
+                    })
+                    .collect(),
+            });
+        };
+        let repositories = ImageRepositories::of(target);
+        let held: Vec<&str> = attribute(target, attr::HELD)
+            .unwrap_or_default()
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .collect();
+        let held = |name: &str| {
+            held.contains(&name)
+                .then(|| "held in the image (apt-mark hold); apt leaves it as it is".to_string())
+        };
+        ospkg::plan::<DpkgVersion>(target, &findings, &repositories, &held)
+    }
+
+    fn emit_commands(&self, targets: Vec<Target>, plan: Plan) -> Result<Vec<Step>, String> {
+        let mut steps = Vec::new();
+        for target in &targets {
+            let updates: Vec<u32> = plan
+                .updates
+                .iter()
+                .enumerate()
+                .filter(|(_, u)| u.target_id == target.id)
+                .map(|(i, _)| i as u32)
+                .collect();
+            if updates.is_empty() {
+                continue;
+            }
+            if let Some(reason) = &target.unpatchable_reason {
+                return Err(reason.clone());
+            }
+            let mut argv: Vec<String> = vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                UPGRADE_SCRIPT.into(),
+                "copa-apt".into(),
+            ];
+            argv.extend(updates.iter().map(|&i| {
+                let update = &plan.updates[i as usize];
+                // A pinned version makes the result exactly the plan; a minimum (no index was
+                // readable) leaves the choice to apt, which takes its candidate.
+                match exact_version(&update.to_version) {
+                    Some(version) => format!("{}={version}", update.package),
+                    None => update.package.clone(),
+                }
+            }));
+            steps.push(Step::Run(RunStep {
+                description: format!("apt-get install --only-upgrade in {}", target.id),
+                argv,
+                env: vec![
+                    ("DEBIAN_FRONTEND".into(), "noninteractive".into()),
+                    ("DEBCONF_NONINTERACTIVE_SEEN".into(), "true".into()),
+                ],
+                workdir: None,
+                user: None,
+                index_ecosystem: Some("deb".into()),
+                exclude: NOT_IN_LAYER.iter().map(|s| s.to_string()).collect(),
+                updates,
+            }));
+        }
+        Ok(steps)
+    }
+}
+
+/// The dpkg database of a Debian-family image, or none.
+fn detect() -> Option<Target> {
+    let os = OsRelease::read()?;
+    if !os.is_like(&["debian", "ubuntu"]) {
+        return None;
+    }
+    let (id, status, distroless) = if let Ok(text) = fs::read_to_string(STATUS) {
+        (STATUS, text, false)
+    } else if fs::is_dir(STATUS_D) {
+        // One stanza per file; their checksum lists sit beside them.
+        let mut text = String::new();
+        for name in fs::read_dir(STATUS_D).unwrap_or_default() {
+            if name.ends_with(".md5sums") {
+                continue;
+            }
+            if let Ok(entry) = fs::read_to_string(&format!("{STATUS_D}/{name}")) {
+                text.push_str(&entry);
+                text.push_str("\n\n");
+            }
+        }
+        (STATUS_D, text, true)
+    } else {
+        return None;
+    };
+    let arch = native_architecture(&status).unwrap_or_else(|| "amd64".into());
+    let packages = parse_status(&status, Some(&arch));
+    let held: Vec<&str> = packages
+        .iter()
+        .filter(|p| p.held)
+        .map(|p| p.name.as_str())
+        .collect();
+    let repositories: Vec<String> = sources::read(&arch)
+        .iter()
+        .map(Repository::ecosystem)
+        .collect();
+    let unpatchable_reason = if distroless {
+        Some("the image has no apt (distroless dpkg status.d); patching through a tooling container is not supported yet".into())
+    } else if !fs::exists(APT_GET) {
+        Some(format!("the image has a dpkg database but no {APT_GET}"))
+    } else {
+        None
+    };
+    let mut attributes = vec![
+        (attr::OS.to_string(), os.id.clone()),
+        (attr::ARCH.to_string(), arch.clone()),
+        (attr::REPOSITORIES.to_string(), repositories.join("\n")),
+        (attr::HELD.to_string(), held.join(",")),
+    ];
+    if let Some(codename) = &os.version_codename {
+        attributes.push((attr::CODENAME.to_string(), codename.clone()));
+    }
+    Some(Target {
+        id: id.to_string(),
+        kind: "dpkg".into(),
+        runtime_version: os.version_id.clone(),
+        packages: packages
+            .iter()
+            .map(|p| InstalledPackage {
+                name: p.name.clone(),
+                version: p.version.clone(),
+                location: id.to_string(),
+            })
+            .collect(),
+        unpatchable_reason,
+        attributes,
+    })
+}
+
+/// The repositories the image's apt is configured with, asked through the host's index.
+struct ImageRepositories {
+    ecosystems: Vec<String>,
+}
+
+impl ImageRepositories {
+    fn of(target: &Target) -> Self {
+        Self {
+            ecosystems: attribute(target, attr::REPOSITORIES)
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect(),
+        }
+    }
+}
+
+impl Repositories for ImageRepositories {
+    /// apt's candidate with default priorities: the highest version any enabled repository
+    /// offers. Every repository must answer: a candidate picked from a partial view could be
+    /// older than what apt will really install.
+    fn newest(&self, package: &str) -> Result<Option<String>, String> {
+        if self.ecosystems.is_empty() {
+            return Err("the image configures no apt repository".into());
+        }
+        // A multiarch name ("libc6:i386") is asked for by its package name.
+        let name = package.split(':').next().unwrap_or(package);
+        let mut newest: Option<DpkgVersion> = None;
+        for ecosystem in &self.ecosystems {
+            for version in index::versions(ecosystem, name)? {
+                if let Ok(version) = version.version.parse::<DpkgVersion>()
+                    && newest.as_ref().is_none_or(|n| version > *n)
+                {
+                    newest = Some(version);
+                }
+            }
+        }
+        Ok(newest.map(|v| v.to_string()))
+    }
+}
