@@ -4,95 +4,15 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
+use common::docker::*;
 use common::{serve_index_with_files, trivy_report, wheels};
 use copa_plugin_sdk::pep440::Pep440Version;
 
 const FIXTURE: &str = "copa-fixture-python:bookworm";
 const SYSTEM: &str = "/usr/local/lib/python3.11/dist-packages";
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn docker(args: &[&str]) -> Output {
-    Command::new("docker")
-        .args(args)
-        .output()
-        .expect("the docker CLI runs")
-}
-
-fn docker_ok(args: &[&str]) -> String {
-    let output = docker(args);
-    assert!(
-        output.status.success(),
-        "docker {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_string()
-}
-
-/// The tests count containers and dangling images in the one daemon they share: one at a time.
-static DAEMON: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn exclusive_daemon() -> std::sync::MutexGuard<'static, ()> {
-    DAEMON
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn require_fixture() {
-    let output = docker(&["image", "inspect", FIXTURE]);
-    assert!(
-        output.status.success(),
-        "fixture image {FIXTURE} is missing: run `bash tests/setup.sh` first ({})",
-        String::from_utf8_lossy(&output.stderr).trim()
-    );
-}
-
-/// The CA bundle of this machine: outbound HTTPS here may go through an intercepting CA that a
-/// fresh container does not trust, exactly the corporate setup --ca-cert exists for.
-fn host_ca() -> &'static str {
-    "/etc/ssl/certs/ca-certificates.crt"
-}
-
-fn copa(args: &[&str], cache: &Path) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_copa-host"))
-        .args(args)
-        .env("COPA_HOST_CACHE_DIR", cache)
-        .env_remove("PIP_INDEX_URL")
-        .output()
-        .unwrap();
-    eprintln!(
-        "copa-host {}\n{}",
-        args.join(" "),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-fn layers(image: &str) -> Vec<String> {
-    let json = docker_ok(&[
-        "image",
-        "inspect",
-        "--format",
-        "{{json .RootFS.Layers}}",
-        image,
-    ]);
-    serde_json::from_str(&json).unwrap()
-}
-
-fn run_in(image: &str, argv: &[&str]) -> String {
-    let mut args = vec!["run", "--rm", "--entrypoint", argv[0], image];
-    args.extend(&argv[1..]);
-    docker_ok(&args)
-}
 
 fn pip_show_version(image: &str, pip: &str, package: &str) -> String {
     let text = run_in(image, &[pip, "show", package]);
@@ -100,55 +20,6 @@ fn pip_show_version(image: &str, pip: &str, package: &str) -> String {
         .find_map(|l| l.strip_prefix("Version: "))
         .unwrap_or_else(|| panic!("no version in: {text}"))
         .to_string()
-}
-
-/// Entries (name, mtime) of the image's top layer, read from `docker save` output.
-fn last_layer_entries(image: &str, dir: &Path) -> Vec<(String, u64)> {
-    let archive = dir.join("saved.tar");
-    docker_ok(&["save", "-o", archive.to_str().unwrap(), image]);
-    let member = |wanted: &str| -> Vec<u8> {
-        let mut tar = tar::Archive::new(std::fs::File::open(&archive).unwrap());
-        let mut entry = tar
-            .entries()
-            .unwrap()
-            .map(Result::unwrap)
-            .find(|e| e.path().unwrap().to_string_lossy() == wanted)
-            .unwrap();
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
-        bytes
-    };
-    let manifest: serde_json::Value = serde_json::from_slice(&member("manifest.json")).unwrap();
-    let top = manifest[0]["Layers"]
-        .as_array()
-        .unwrap()
-        .last()
-        .unwrap()
-        .as_str()
-        .unwrap()
-        .to_string();
-    let mut layer = member(&top);
-    if layer.starts_with(&[0x1f, 0x8b]) {
-        let mut plain = Vec::new();
-        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&layer[..]), &mut plain)
-            .unwrap();
-        layer = plain;
-    }
-    let mut tar = tar::Archive::new(&layer[..]);
-    tar.entries()
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            (
-                e.path()
-                    .unwrap()
-                    .to_string_lossy()
-                    .trim_end_matches('/')
-                    .to_string(),
-                e.header().mtime().unwrap(),
-            )
-        })
-        .collect()
 }
 
 /// `patch -i IMAGE -r REPORT --pkg-types library -t TAG` and then `extra`.
@@ -173,45 +44,10 @@ fn patch_args<'a>(
     args
 }
 
-/// A run that failed or was stopped left no image, no containers, no intermediate images.
-fn assert_nothing_left(tag: &str, dangling_before: usize) {
-    assert!(
-        !docker(&["image", "inspect", tag]).status.success(),
-        "{tag} was written"
-    );
-    assert_eq!(leftover_containers(), "", "containers left behind");
-    assert_eq!(
-        dangling_images(),
-        dangling_before,
-        "intermediate images left behind"
-    );
-}
-
-fn leftover_containers() -> String {
-    docker_ok(&[
-        "ps",
-        "-a",
-        "--filter",
-        "label=org.copa-host.run",
-        "--format",
-        "{{.ID}} {{.Image}} {{.Status}}",
-    ])
-}
-
-fn dangling_images() -> usize {
-    docker_ok(&["images", "-q", "--filter", "dangling=true"])
-        .lines()
-        .count()
-}
-
-fn remove_image(tag: &str) {
-    let _ = docker(&["rmi", "-f", tag]);
-}
-
 #[test]
 fn patches_system_and_venv_packages_and_the_image_proves_it() {
     let _daemon = exclusive_daemon();
-    require_fixture();
+    require_fixture(FIXTURE);
     let cache = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
     let patched = "copa-e2e-pip:patched";
@@ -461,7 +297,7 @@ fn broken_mirror(files: &Path) -> common::Index {
 #[test]
 fn a_failing_package_fails_the_run_or_is_reported_with_ignore_errors() {
     let _daemon = exclusive_daemon();
-    require_fixture();
+    require_fixture(FIXTURE);
     let cache = tempfile::tempdir().unwrap();
     let files = tempfile::tempdir().unwrap();
     let mirror = broken_mirror(files.path());
@@ -578,7 +414,7 @@ fn an_image_that_does_not_exist_is_a_one_line_error() {
 #[test]
 fn a_step_past_its_timeout_fails_the_run_and_leaves_nothing() {
     let _daemon = exclusive_daemon();
-    require_fixture();
+    require_fixture(FIXTURE);
     let cache = tempfile::tempdir().unwrap();
     let report = repo_root().join("tests/data/python-fixture.trivy.json");
     let tag = "copa-e2e-pip:timeout";
@@ -609,7 +445,7 @@ fn a_step_past_its_timeout_fails_the_run_and_leaves_nothing() {
 #[test]
 fn ctrl_c_removes_the_runs_containers_and_writes_nothing() {
     let _daemon = exclusive_daemon();
-    require_fixture();
+    require_fixture(FIXTURE);
     let cache = tempfile::tempdir().unwrap();
     let report = repo_root().join("tests/data/python-fixture.trivy.json");
     let tag = "copa-e2e-pip:interrupted";
@@ -660,7 +496,7 @@ fn ctrl_c_removes_the_runs_containers_and_writes_nothing() {
 #[test]
 fn patches_an_image_in_an_oci_layout_and_adds_the_result_to_the_layout() {
     let _daemon = exclusive_daemon();
-    require_fixture();
+    require_fixture(FIXTURE);
     let dir = tempfile::tempdir().unwrap();
     let layout = dir.path().join("layout");
     let skopeo = |args: &[&str]| {

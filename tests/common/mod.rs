@@ -2,6 +2,8 @@
 //! package index on 127.0.0.1, OCI layouts written from scratch.
 #![allow(dead_code)]
 
+pub mod docker;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::Path;

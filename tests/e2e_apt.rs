@@ -1,0 +1,299 @@
+//! End to end for OS packages on a real Docker engine and the real Debian mirror: the base
+//! fixture (debootstrap of `bookworm main`, with the official three-suite sources) has genuinely
+//! outdated packages. What is outdated changes with every Debian point release, so the tests
+//! ask apt inside the image at run time and never hard-code a Debian version. Results are
+//! checked by running the patched image (`dpkg-query`, `apt-get -s upgrade`) and reading its
+//! layers.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use common::docker::*;
+use serde_json::{Value, json};
+
+const BASE: &str = "copa-fixture-base:bookworm";
+
+/// `apt-get -s upgrade` inside `image`: package -> (installed, candidate).
+fn upgradable(image: &str) -> BTreeMap<String, (String, String)> {
+    let text = run_in(
+        image,
+        &[
+            "sh",
+            "-c",
+            "apt-get -qq update >/dev/null && apt-get -s upgrade",
+        ],
+    );
+    // "Inst libpam0g [1.5.2-6+deb12u2] (1.5.2-6+deb12u3 Debian-Security:12/stable-security [amd64])"
+    text.lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix("Inst ")?;
+            let (name, rest) = rest.split_once(" [")?;
+            let (installed, rest) = rest.split_once("] (")?;
+            let candidate = rest.split_whitespace().next()?;
+            Some((
+                name.to_string(),
+                (installed.to_string(), candidate.to_string()),
+            ))
+        })
+        .collect()
+}
+
+fn installed_version(image: &str, package: &str) -> String {
+    run_in(image, &["dpkg-query", "-W", "-f=${Version}", package])
+}
+
+/// A Trivy JSON v2 report of OS findings: (id, package, installed, fixed, status).
+fn os_report(
+    family: &str,
+    release: &str,
+    findings: &[(String, String, String, String, &str)],
+) -> String {
+    let vulnerabilities: Vec<Value> = findings
+        .iter()
+        .map(|(id, package, installed, fixed, status)| {
+            json!({
+                "VulnerabilityID": id,
+                "PkgName": package,
+                "PkgIdentifier": {"PURL": format!("pkg:deb/{family}/{package}@{installed}?arch=amd64&distro={family}-{release}")},
+                "InstalledVersion": installed,
+                "FixedVersion": fixed,
+                "Status": status,
+                "Severity": "HIGH",
+            })
+        })
+        .collect();
+    json!({
+        "SchemaVersion": 2,
+        "ArtifactName": BASE,
+        "ArtifactType": "container_image",
+        "Metadata": {"OS": {"Family": family, "Name": release}},
+        "Results": [{
+            "Target": format!("{BASE} ({family} {release})"),
+            "Class": "os-pkgs",
+            "Type": family,
+            "Vulnerabilities": vulnerabilities,
+        }],
+    })
+    .to_string()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn patches_the_os_packages_a_report_names_and_the_image_proves_it() {
+    let _daemon = exclusive_daemon();
+    require_fixture(BASE);
+    let dir = tempfile::tempdir().unwrap();
+    let tag = "copa-test-apt:report";
+    remove_image(tag);
+
+    let outdated = upgradable(BASE);
+    assert!(
+        outdated.len() >= 2,
+        "the fixture should have outdated packages against bookworm-security/updates: {outdated:?}"
+    );
+    // tzdata is updated on its own schedule and depends on nothing else: leaving it out of the
+    // report shows that only what the report names is upgraded.
+    let left_out = outdated.contains_key("tzdata").then_some("tzdata");
+    let mut findings: Vec<(String, String, String, String, &str)> = outdated
+        .iter()
+        .filter(|(name, _)| Some(name.as_str()) != left_out)
+        .map(|(name, (installed, candidate))| {
+            (
+                format!("TEST-{name}"),
+                name.clone(),
+                installed.clone(),
+                candidate.clone(),
+                "fixed",
+            )
+        })
+        .collect();
+    // Unfixable, and fixed only in a version no repository has: both skipped with a reason.
+    let bash = installed_version(BASE, "bash");
+    findings.push((
+        "TEST-nofix".into(),
+        "bash".into(),
+        bash.clone(),
+        String::new(),
+        "affected",
+    ));
+    findings.push((
+        "TEST-future".into(),
+        "bash".into(),
+        bash.clone(),
+        format!("{bash}+copa1"),
+        "fixed",
+    ));
+    let release = run_in(BASE, &["cat", "/etc/debian_version"]);
+    let report = write(
+        dir.path(),
+        "report.json",
+        &os_report("debian", &release, &findings),
+    );
+    let summary_path = dir.path().join("summary.json");
+
+    let output = copa(
+        &[
+            "patch",
+            "-i",
+            BASE,
+            "-r",
+            &report,
+            "-t",
+            tag,
+            "--summary",
+            summary_path.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(output.status.success(), "copa-host failed");
+
+    // The image: the base's layers untouched, one more on top.
+    let (before, after) = (layers(BASE), layers(tag));
+    assert_eq!(after.len(), before.len() + 1);
+    assert_eq!(after[..before.len()], before[..]);
+
+    // Every named package is at the repositories' version, by dpkg's own account.
+    let named: Vec<&String> = outdated
+        .keys()
+        .filter(|n| Some(n.as_str()) != left_out)
+        .collect();
+    for name in &named {
+        assert_eq!(
+            installed_version(tag, name),
+            outdated[*name].1,
+            "{name} in the patched image"
+        );
+    }
+    let still = upgradable(tag);
+    for name in &named {
+        assert!(
+            !still.contains_key(*name),
+            "{name} still upgradable: {still:?}"
+        );
+    }
+    if let Some(left_out) = left_out {
+        assert_eq!(installed_version(tag, left_out), outdated[left_out].0);
+    }
+    assert_eq!(installed_version(tag, "bash"), bash);
+    // The patched system still works: apt and dpkg run, and a shell starts.
+    run_in(tag, &["dpkg", "--audit"]);
+
+    // The layer: packages, never apt's lists, caches or logs.
+    let entries: Vec<String> = last_layer_entries(tag, dir.path())
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    assert!(entries.iter().any(|e| e == "var/lib/dpkg/status"));
+    for junk in [
+        "var/lib/apt/lists/",
+        "var/cache/apt/",
+        "var/log/",
+        "var/lib/dpkg/status-old",
+        "var/cache/ldconfig/aux-cache",
+    ] {
+        assert!(
+            !entries.iter().any(|e| e.starts_with(junk)),
+            "{junk} in the layer"
+        );
+    }
+
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary_path).unwrap()).unwrap();
+    let updates = summary["updates"].as_array().unwrap();
+    assert_eq!(updates.len(), named.len());
+    for update in updates {
+        assert_eq!(update["status"], "patched", "{update}");
+        let name = update["package"].as_str().unwrap();
+        assert_eq!(update["to"], outdated[name].1.as_str());
+        assert_eq!(update["fixes"], json!([format!("TEST-{name}")]));
+    }
+    let skips = summary["skipped"].as_array().unwrap();
+    let reason = |id: &str| {
+        skips
+            .iter()
+            .find(|s| {
+                s["vulnerabilities"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&json!(id))
+            })
+            .map(|s| s["reason"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("no skip for {id}: {skips:?}"))
+    };
+    assert!(
+        reason("TEST-nofix").contains("no fix"),
+        "{}",
+        reason("TEST-nofix")
+    );
+    assert_eq!(
+        reason("TEST-future"),
+        format!("the image's repositories offer {bash} at most; the fix needs {bash}+copa1")
+    );
+    remove_image(tag);
+}
+
+#[test]
+fn without_a_report_everything_upgradable_is_upgraded_and_a_second_run_has_nothing_to_do() {
+    let _daemon = exclusive_daemon();
+    require_fixture(BASE);
+    let dir = tempfile::tempdir().unwrap();
+    let (tag, again) = ("copa-test-apt:all", "copa-test-apt:again");
+    remove_image(tag);
+    remove_image(again);
+    let outdated = upgradable(BASE);
+    assert!(!outdated.is_empty());
+
+    let output = copa(&["patch", "-i", BASE, "-t", tag], dir.path());
+    assert!(output.status.success(), "copa-host failed");
+    for (name, (_, candidate)) in &outdated {
+        assert_eq!(&installed_version(tag, name), candidate, "{name}");
+    }
+    assert_eq!(upgradable(tag), BTreeMap::new());
+
+    let output = copa(&["patch", "-i", tag, "-t", again], dir.path());
+    assert!(output.status.success(), "a second run must succeed");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("Nothing to patch"),
+        "the second run says there is nothing to do"
+    );
+    assert!(!docker(&["image", "inspect", again]).status.success());
+    remove_image(tag);
+}
+
+#[test]
+fn a_report_of_another_distribution_is_refused_naming_both() {
+    let _daemon = exclusive_daemon();
+    require_fixture(BASE);
+    let dir = tempfile::tempdir().unwrap();
+    let tag = "copa-test-apt:wrong";
+    remove_image(tag);
+    let report = os_report(
+        "alpine",
+        "3.20.3",
+        &[(
+            "CVE-1".into(),
+            "musl".into(),
+            "1.2.5-r0".into(),
+            "1.2.5-r1".into(),
+            "fixed",
+        )],
+    );
+    let report = write(dir.path(), "alpine.json", &report);
+    let output = copa(&["patch", "-i", BASE, "-r", &report, "-t", tag], dir.path());
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let error = stderr.lines().find(|l| l.starts_with("error: ")).unwrap();
+    assert!(
+        error.contains("alpine 3.20.3") && error.contains("Debian GNU/Linux 12"),
+        "{error}"
+    );
+    assert!(!docker(&["image", "inspect", tag]).status.success());
+    assert_eq!(leftover_containers(), "");
+}
