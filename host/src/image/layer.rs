@@ -91,6 +91,7 @@ pub fn squash(
     }
     changes.retain(|path, _| !is_excluded(path, &exclude));
     drop_orphan_bytecode(&mut changes);
+    drop_unchanged_files(&mut changes, diffs, original)?;
     drop_untouched_directories(&mut changes, original);
     if changes.is_empty() {
         return Ok(None);
@@ -254,6 +255,52 @@ fn bytecode_source(path: &str) -> Option<String> {
     let dir = cache_dir.strip_suffix("/__pycache__")?;
     let module = file.strip_suffix(".pyc")?.split('.').next()?;
     Some(format!("{dir}/{module}.py"))
+}
+
+/// Files a package manager rewrote with the very bytes, mode and owner they already had: an
+/// upgrade reinstalls every file of a package, and most are the same in the new version
+/// (time zones, Perl modules, documentation). Leaving them out keeps the layer to what changed.
+fn drop_unchanged_files(
+    changes: &mut BTreeMap<String, Change>,
+    diffs: &[StepDiff],
+    original: &ImageView,
+) -> Result<()> {
+    // A hard link in the layer needs its target in the same layer.
+    let link_targets: std::collections::HashSet<String> = changes
+        .values()
+        .filter_map(|c| match &c.content {
+            Content::HardLink(target) => Some(target.clone()),
+            _ => None,
+        })
+        .collect();
+    let mut unchanged = Vec::new();
+    for (path, change) in changes.iter() {
+        let Content::File {
+            layer,
+            offset,
+            size,
+        } = change.content
+        else {
+            continue;
+        };
+        if link_targets.contains(path) {
+            continue;
+        }
+        let same_metadata = original.stat(path).is_some_and(|e| {
+            e.kind == EntryKind::File
+                && e.size == size
+                && e.mode & 0o7777 == change.mode & 0o7777
+                && e.uid == change.uid
+                && e.gid == change.gid
+        });
+        if same_metadata && original.read_file(path)? == diffs[layer].tar.read_at(offset, size)? {
+            unchanged.push(path.clone());
+        }
+    }
+    for path in unchanged {
+        changes.remove(&path);
+    }
+    Ok(())
 }
 
 /// Directories that appear only because something below them changed and was filtered out.
@@ -576,6 +623,36 @@ mod tests {
         assert_eq!(
             paths(&squashed),
             vec!["etc/", "etc/x", "opt/", "usr/lib/site/urllib3/.wh.old.py"]
+        );
+    }
+
+    #[test]
+    fn files_rewritten_with_the_same_bytes_are_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let reinstall = StepDiff {
+            tar: layer(&[
+                ("usr/", None),
+                ("usr/lib/", None),
+                ("usr/lib/site/", None),
+                ("usr/lib/site/urllib3/", None),
+                ("usr/lib/site/urllib3/__init__.py", Some("old")),
+                ("usr/lib/python3.11/", None),
+                ("usr/lib/python3.11/os.py", Some("os, new")),
+            ]),
+            exclude: vec![],
+        };
+        let squashed = squash(&[reinstall], &original(), 0, dir.path())
+            .unwrap()
+            .unwrap();
+        // The same urllib3 file is gone, and with it its untouched directories.
+        assert_eq!(
+            paths(&squashed),
+            vec![
+                "usr/",
+                "usr/lib/",
+                "usr/lib/python3.11/",
+                "usr/lib/python3.11/os.py"
+            ]
         );
     }
 
