@@ -297,3 +297,147 @@ fn a_report_of_another_distribution_is_refused_naming_both() {
     assert!(!docker(&["image", "inspect", tag]).status.success());
     assert_eq!(leftover_containers(), "");
 }
+
+/// A Debian mirror on 127.0.0.1 in the layout of apt-cacher-ng or an artifact manager's
+/// remote: every request is answered from deb.debian.org under the same path, and recorded.
+/// apt pipelines requests on keep-alive connections, so each connection serves requests in order.
+struct Mirror {
+    url: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+fn serve_mirror() -> Mirror {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = requests.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut writer = stream;
+                loop {
+                    let mut request_line = String::new();
+                    if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    loop {
+                        let mut header = String::new();
+                        if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if header.trim().is_empty() {
+                            break;
+                        }
+                    }
+                    let path = request_line
+                        .split_whitespace()
+                        .nth(1)
+                        .unwrap_or("/")
+                        .to_string();
+                    log.lock().unwrap().push(path.clone());
+                    let agent: ureq::Agent = ureq::Agent::config_builder()
+                        .http_status_as_error(false)
+                        .build()
+                        .into();
+                    let (status, body) =
+                        match agent.get(&format!("http://deb.debian.org{path}")).call() {
+                            Ok(response) => {
+                                let status = response.status().as_u16();
+                                let mut body = Vec::new();
+                                response
+                                    .into_body()
+                                    .into_reader()
+                                    .read_to_end(&mut body)
+                                    .unwrap();
+                                (status, body)
+                            }
+                            Err(_) => (502, Vec::new()),
+                        };
+                    let head = format!(
+                        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\n\r\n",
+                        body.len()
+                    );
+                    if writer.write_all(head.as_bytes()).is_err()
+                        || writer.write_all(&body).is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    Mirror { url, requests }
+}
+
+#[test]
+fn an_apt_mirror_serves_the_planning_and_the_run() {
+    let _daemon = exclusive_daemon();
+    require_fixture(BASE);
+    let dir = tempfile::tempdir().unwrap();
+    let tag = "copa-test-apt:mirror";
+    remove_image(tag);
+    let outdated = upgradable(BASE);
+    let name = ["liblzma5", "libpcre2-8-0"]
+        .into_iter()
+        .find(|n| outdated.contains_key(*n))
+        .unwrap_or_else(|| outdated.keys().next().expect("an outdated package"));
+    let (installed, candidate) = &outdated[name];
+    let release = run_in(BASE, &["cat", "/etc/debian_version"]);
+    let report = os_report(
+        "debian",
+        &release,
+        &[(
+            "TEST-mirror".into(),
+            name.to_string(),
+            installed.clone(),
+            candidate.clone(),
+            "fixed",
+        )],
+    );
+    let report = write(dir.path(), "report.json", &report);
+    let mirror = serve_mirror();
+
+    let output = copa(
+        &[
+            "patch",
+            "-i",
+            BASE,
+            "-r",
+            &report,
+            "-t",
+            tag,
+            "--apt-mirror",
+            &mirror.url,
+        ],
+        dir.path(),
+    );
+    let requests = mirror.requests.lock().unwrap().clone();
+    assert!(output.status.success(), "copa-host failed; mirror saw {requests:?}");
+    assert_eq!(&installed_version(tag, name), candidate);
+    // The host read the indexes through the mirror, and so did apt in the run, which then
+    // downloaded the package from it.
+    assert!(
+        requests.iter().any(|p| p
+            .starts_with("/debian-security/dists/bookworm-security/main/binary-amd64/Packages")),
+        "{requests:?}"
+    );
+    assert!(
+        requests.iter().any(|p| p.ends_with("/InRelease")),
+        "{requests:?}"
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|p| p.contains("/pool/") && p.ends_with(".deb")),
+        "{requests:?}"
+    );
+    // The image's own sources are untouched.
+    let sources = run_in(tag, &["cat", "/etc/apt/sources.list.d/debian.sources"]);
+    assert!(sources.contains("http://deb.debian.org/debian-security"));
+    assert!(!sources.contains("127.0.0.1"));
+    remove_image(tag);
+}

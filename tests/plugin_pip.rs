@@ -75,7 +75,7 @@ fn setup(tar: Vec<u8>) -> Setup {
         .expect("pip is built in");
     let package_index = PackageIndex::new(IndexSettings {
         pypi_url: index.url.clone(),
-        extra_ca_pem: None,
+        ..IndexSettings::default()
     })
     .unwrap();
     let caps = Arc::new(Capabilities {

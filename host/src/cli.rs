@@ -100,6 +100,11 @@ struct PatchArgs {
         value_name = "URL"
     )]
     pip_index_url: String,
+    /// Debian/Ubuntu mirror: replaces the scheme://host[:port] of every APT repository of the
+    /// image, keeping its path (http://deb.debian.org/debian-security ->
+    /// URL/debian-security), for planning and for apt in the run.
+    #[arg(long, env = "COPA_APT_MIRROR", value_name = "URL")]
+    apt_mirror: Option<String>,
     /// A CA certificate (PEM) to trust for package indexes, during planning and in the run.
     #[arg(long, value_name = "FILE")]
     ca_cert: Option<PathBuf>,
@@ -135,6 +140,21 @@ fn plugin_dirs(extra: &[PathBuf]) -> Vec<PathBuf> {
     dirs
 }
 
+/// The mirror is substituted into the image's sources by a `sed` expression in the run, so it
+/// must be a plain URL: no whitespace, and none of the characters sed or the shell would treat
+/// specially.
+fn apt_mirror(url: &str) -> Result<String> {
+    let url = url.trim_end_matches('/');
+    let plain = url
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-._~:/%@+=,".contains(c));
+    let scheme = url.starts_with("http://") || url.starts_with("https://");
+    if !plain || !scheme || url.split("://").nth(1).is_none_or(str::is_empty) {
+        bail!("--apt-mirror {url:?}: expected a plain http:// or https:// URL");
+    }
+    Ok(url.to_string())
+}
+
 impl PatchArgs {
     fn options(&self) -> Result<Options> {
         let mut package_classes = Vec::new();
@@ -163,6 +183,7 @@ impl PatchArgs {
             dry_run: self.dry_run,
             plugin_dirs: plugin_dirs(&self.plugin_dirs),
             pip_index_url: self.pip_index_url.clone(),
+            apt_mirror: self.apt_mirror.as_deref().map(apt_mirror).transpose()?,
             ca_cert: self.ca_cert.clone(),
             cache_dir: PluginHost::default_cache_dir(),
         })

@@ -34,6 +34,8 @@ pub struct Options {
     pub dry_run: bool,
     pub plugin_dirs: Vec<PathBuf>,
     pub pip_index_url: String,
+    /// Replaces the origin of every APT repository, for planning and for apt in the run.
+    pub apt_mirror: Option<String>,
     pub ca_cert: Option<PathBuf>,
     pub cache_dir: Option<PathBuf>,
 }
@@ -106,6 +108,7 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
     let index = Arc::new(PackageIndex::new(IndexSettings {
         pypi_url: options.pip_index_url.clone(),
         extra_ca_pem: extra_ca.clone(),
+        apt_mirror: options.apt_mirror.clone(),
     })?);
     let host = Arc::new(PluginHost::new(
         Default::default(),
@@ -149,14 +152,27 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
 
     let settings = RunSettings {
         ca_bundle: extra_ca.map(|ca| ca_bundle(&view, &ca)),
-        index_env: [(
-            "pypi".to_string(),
-            vec![("PIP_INDEX_URL".to_string(), options.pip_index_url.clone())],
-        )]
+        index_env: [
+            (
+                "pypi".to_string(),
+                vec![("PIP_INDEX_URL".to_string(), options.pip_index_url.clone())],
+            ),
+            (
+                "deb".to_string(),
+                options
+                    .apt_mirror
+                    .iter()
+                    .map(|m| ("COPA_APT_MIRROR".to_string(), m.clone()))
+                    .collect(),
+            ),
+        ]
         .into(),
         proxy_env: proxy_environment(),
         source_date_epoch: source_date_epoch().unwrap_or(0),
-        host_network: is_loopback_url(&options.pip_index_url),
+        // An index on this machine's loopback is reachable from the container only on the
+        // host's network.
+        host_network: is_loopback_url(&options.pip_index_url)
+            || options.apt_mirror.as_deref().is_some_and(is_loopback_url),
         step_timeout: options.step_timeout,
     };
     let executor = Executor::new(docker.clone(), settings, created.clone());

@@ -215,6 +215,9 @@ impl Executor {
                     .unwrap_or_default(),
             );
             if self.settings.ca_bundle.is_some() {
+                // COPA_CA_BUNDLE for commands that take the bundle as an option (apt's
+                // Acquire::https::CAInfo), the tools' own variables for the others.
+                env.push(("COPA_CA_BUNDLE".into(), CA_BUNDLE.into()));
                 env.extend(ca_variables(ecosystem));
             }
             env.extend(self.settings.proxy_env.iter().cloned());
@@ -372,6 +375,7 @@ fn ca_variables(ecosystem: &str) -> Vec<(String, String)> {
             ("NODE_EXTRA_CA_CERTS".into(), CA_BUNDLE.into()),
             ("npm_config_cafile".into(), CA_BUNDLE.into()),
         ],
+        "deb" => Vec::new(),
         _ => vec![("SSL_CERT_FILE".into(), CA_BUNDLE.into())],
     }
 }
@@ -457,6 +461,7 @@ mod tests {
             "SOURCE_DATE_EPOCH=1700000000",
             "PIP_INDEX_URL=https://mirror.example/simple/",
             "PIP_CERT=/.copa-host/ca.pem",
+            "COPA_CA_BUNDLE=/.copa-host/ca.pem",
             "HTTPS_PROXY=http://proxy.example:3128",
         ] {
             assert!(

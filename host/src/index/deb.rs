@@ -63,9 +63,27 @@ pub(super) fn is_deb_ecosystem(ecosystem: &str) -> bool {
 pub(super) struct Repositories {
     /// Keyed by the normalized repository line.
     loaded: Mutex<HashMap<String, Slot>>,
+    mirror: Option<String>,
+}
+
+/// `uri` with its origin (`scheme://host[:port]`) replaced by `mirror`, keeping the path: the
+/// layout of apt-cacher-ng and of artifact managers' Debian remotes.
+pub fn with_mirror(uri: &str, mirror: &str) -> String {
+    let path = uri
+        .split_once("://")
+        .map(|(_, rest)| rest.find('/').map(|i| &rest[i..]).unwrap_or(""))
+        .unwrap_or(uri);
+    format!("{}{path}", mirror.trim_end_matches('/'))
 }
 
 impl Repositories {
+    pub(super) fn new(mirror: Option<String>) -> Self {
+        Self {
+            loaded: Mutex::default(),
+            mirror,
+        }
+    }
+
     /// Versions of the binary package `name` in the repository `ecosystem` names; a package the
     /// index does not list is an empty list.
     pub(super) fn versions(
@@ -74,7 +92,10 @@ impl Repositories {
         ecosystem: &str,
         name: &str,
     ) -> Result<Vec<PackageVersion>, String> {
-        let repository = Repository::parse(ecosystem)?;
+        let mut repository = Repository::parse(ecosystem)?;
+        if let Some(mirror) = &self.mirror {
+            repository.uri = with_mirror(&repository.uri, mirror);
+        }
         let slot = Arc::clone(
             self.loaded
                 .lock()
@@ -357,6 +378,26 @@ fn parse_packages(mut input: impl BufRead) -> io::Result<(PackageVersions, u64)>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mirror_replaces_the_origin_and_keeps_the_path() {
+        let mirror = "http://127.0.0.1:3142/";
+        assert_eq!(
+            with_mirror("http://deb.debian.org/debian-security", mirror),
+            "http://127.0.0.1:3142/debian-security"
+        );
+        assert_eq!(
+            with_mirror(
+                "https://user@archive.ubuntu.com:8443/ubuntu",
+                "https://m.corp/apt"
+            ),
+            "https://m.corp/apt/ubuntu"
+        );
+        assert_eq!(
+            with_mirror("http://deb.debian.org", mirror),
+            "http://127.0.0.1:3142"
+        );
+    }
     use crate::index::test_server::{Reply, local_index, serve};
     use crate::index::{IndexSettings, PackageIndex};
     use copa_plugin_sdk::dpkg::DpkgVersion;

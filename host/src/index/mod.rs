@@ -39,6 +39,8 @@ pub struct IndexSettings {
     pub pypi_url: String,
     /// PEM contents of `--ca-cert`, trusted in addition to the system roots.
     pub extra_ca_pem: Option<Vec<u8>>,
+    /// `--apt-mirror`: replaces the origin (`scheme://host[:port]`) of every APT repository.
+    pub apt_mirror: Option<String>,
 }
 
 impl Default for IndexSettings {
@@ -46,6 +48,7 @@ impl Default for IndexSettings {
         Self {
             pypi_url: "https://pypi.org/simple/".to_owned(),
             extra_ca_pem: None,
+            apt_mirror: None,
         }
     }
 }
@@ -114,7 +117,7 @@ impl PackageIndex {
             agent,
             pypi_base,
             cache: Mutex::new(HashMap::new()),
-            deb: deb::Repositories::default(),
+            deb: deb::Repositories::new(settings.apt_mirror.clone()),
         })
     }
 
@@ -282,7 +285,7 @@ mod test_server {
     pub fn local_index(pypi_url: &str) -> PackageIndex {
         let settings = IndexSettings {
             pypi_url: pypi_url.to_owned(),
-            extra_ca_pem: None,
+            ..IndexSettings::default()
         };
         PackageIndex::with_proxy(settings, None).unwrap()
     }
@@ -304,6 +307,7 @@ mod tests {
         let settings = |url: &str, pem: Option<&[u8]>| IndexSettings {
             pypi_url: url.to_owned(),
             extra_ca_pem: pem.map(<[u8]>::to_vec),
+            apt_mirror: None,
         };
         assert!(PackageIndex::new(settings("pypi.org/simple", None)).is_err());
         assert!(PackageIndex::new(settings("ftp://example.com/simple/", None)).is_err());

@@ -55,10 +55,29 @@ const NOT_IN_LAYER: &[&str] = &[
 /// the image does not have, and the configuration-file options keep the image's own edits
 /// without asking. The package arguments come after the script, as positional parameters, so
 /// no package text is ever parsed by the shell.
-const UPGRADE_SCRIPT: &str = "set -e
-apt-get -q update
-apt-get -q -y install --only-upgrade --no-install-recommends \
--o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \"$@\"";
+///
+/// The host sets `COPA_CA_BUNDLE` (`--ca-cert`) and `COPA_APT_MIRROR` (`--apt-mirror`, a plain
+/// URL it has validated) for this run only. A mirror replaces the origin of every repository
+/// in copies of the image's sources under /.copa-host, which never reaches the layer; the
+/// image's own sources stay as they are.
+const UPGRADE_SCRIPT: &str = r#"set -e
+opts=
+if [ -n "${COPA_CA_BUNDLE:-}" ]; then
+  opts="-o Acquire::https::CAInfo=$COPA_CA_BUNDLE"
+fi
+if [ -n "${COPA_APT_MIRROR:-}" ]; then
+  dir=/.copa-host/apt
+  mkdir -p "$dir/sources.list.d"
+  rewrite() { sed -E "s#(^|[[:space:]])https?://[^/[:space:]]+#\1$COPA_APT_MIRROR#g" "$1"; }
+  : >"$dir/sources.list"
+  if [ -f /etc/apt/sources.list ]; then rewrite /etc/apt/sources.list >"$dir/sources.list"; fi
+  for f in /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+    if [ -f "$f" ]; then rewrite "$f" >"$dir/sources.list.d/${f##*/}"; fi
+  done
+  opts="$opts -o Dir::Etc::SourceList=$dir/sources.list -o Dir::Etc::SourceParts=$dir/sources.list.d"
+fi
+apt-get $opts -q update
+apt-get $opts -q -y install --only-upgrade --no-install-recommends   -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@""#;
 
 fn attribute<'a>(target: &'a Target, key: &str) -> Option<&'a str> {
     target
