@@ -416,7 +416,10 @@ fn an_apt_mirror_serves_the_planning_and_the_run() {
         dir.path(),
     );
     let requests = mirror.requests.lock().unwrap().clone();
-    assert!(output.status.success(), "copa-host failed; mirror saw {requests:?}");
+    assert!(
+        output.status.success(),
+        "copa-host failed; mirror saw {requests:?}"
+    );
     assert_eq!(&installed_version(tag, name), candidate);
     // The host read the indexes through the mirror, and so did apt in the run, which then
     // downloaded the package from it.
