@@ -1,0 +1,416 @@
+//! The real apt plugin (.wasm) through the real host, against Debian fixture filesystems whose
+//! apt sources point at a repository served on 127.0.0.1 (the host reads its `Packages` indexes).
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{Node, gzip, layer_tar, serve_static};
+use copa_host::image::{ImageView, LayerTar};
+use copa_host::index::{IndexSettings, PackageIndex};
+use copa_host::plugin::{
+    Capabilities, Finding, PatchLevel, Plan, Plugin, PluginHost, Policy, Step, Target,
+};
+
+const STATUS: &str = "\
+Package: dpkg
+Status: install ok installed
+Architecture: amd64
+Version: 1.21.22
+
+Package: libssl3
+Status: install ok installed
+Architecture: amd64
+Source: openssl
+Version: 3.0.11-1~deb12u1
+
+Package: openssl
+Status: install ok installed
+Architecture: amd64
+Version: 3.0.11-1~deb12u1
+
+Package: tzdata
+Status: hold ok installed
+Architecture: all
+Version: 2024a-0+deb12u1
+
+Package: bash
+Status: install ok installed
+Architecture: amd64
+Version: 5.2.15-2+b2
+";
+
+fn packages(entries: &[(&str, &str)]) -> String {
+    entries
+        .iter()
+        .map(|(name, version)| {
+            format!("Package: {name}\nVersion: {version}\nArchitecture: amd64\nDescription: x\n continued\n\n")
+        })
+        .collect()
+}
+
+/// bookworm (gzip), bookworm-updates (gzip) and bookworm-security (uncompressed only).
+fn repository() -> String {
+    let dists = |archive: &str, suite: &str, file: &str| {
+        format!("/{archive}/dists/{suite}/main/binary-amd64/{file}")
+    };
+    let (url, _) = serve_static(vec![
+        (
+            dists("debian", "bookworm", "Packages.gz"),
+            gzip(&packages(&[
+                ("dpkg", "1.21.22"),
+                ("libssl3", "3.0.11-1~deb12u1"),
+                ("openssl", "3.0.11-1~deb12u1"),
+                ("tzdata", "2024a-0+deb12u1"),
+                ("bash", "5.2.15-2+b2"),
+            ])),
+        ),
+        (
+            dists("debian", "bookworm-updates", "Packages.gz"),
+            gzip(&packages(&[("tzdata", "2025b-0+deb12u1")])),
+        ),
+        (
+            dists("debian-security", "bookworm-security", "Packages"),
+            packages(&[
+                ("libssl3", "3.0.13-1~deb12u1"),
+                ("libssl3", "3.0.15-1~deb12u1"),
+                ("openssl", "3.0.15-1~deb12u1"),
+            ])
+            .into_bytes(),
+        ),
+    ]);
+    url
+}
+
+fn sources(url: &str) -> String {
+    format!(
+        "Types: deb\nURIs: {url}/debian\nSuites: bookworm bookworm-updates\nComponents: main\n\
+         Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n\
+         Types: deb\nURIs: {url}/debian-security\nSuites: bookworm-security\nComponents: main\n"
+    )
+}
+
+const DEBIAN_OS: &str = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\n\
+                         VERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n";
+
+fn debian(sources: &str) -> Vec<u8> {
+    layer_tar(&[
+        Node::File("etc/os-release", DEBIAN_OS),
+        Node::File("etc/apt/sources.list.d/debian.sources", sources),
+        Node::File("var/lib/dpkg/status", STATUS),
+        Node::File("usr/bin/apt-get", "ELF"),
+    ])
+}
+
+struct Setup {
+    host: PluginHost,
+    apt: Plugin,
+    caps: Arc<Capabilities>,
+}
+
+fn setup(tar: Vec<u8>) -> Setup {
+    let host = PluginHost::new(Default::default(), None).unwrap();
+    let apt = host
+        .load_all(&[])
+        .unwrap()
+        .into_iter()
+        .find(|p| p.info.name == "apt")
+        .expect("apt is built in");
+    let mut file = tempfile::tempfile().unwrap();
+    std::io::Write::write_all(&mut file, &tar).unwrap();
+    let image = Arc::new(ImageView::new(vec![LayerTar::whole(file).unwrap()]).unwrap());
+    let caps = Arc::new(Capabilities {
+        image,
+        index: Arc::new(PackageIndex::new(IndexSettings::default()).unwrap()),
+    });
+    Setup { host, apt, caps }
+}
+
+fn finding(id: &str, package: &str, installed: &str, fixed: &str, status: &str) -> Finding {
+    Finding {
+        vulnerability_id: id.into(),
+        package_name: package.into(),
+        installed_version: installed.into(),
+        fixed_versions: fixed
+            .split(", ")
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+        pkg_path: None,
+        report_target: "img (debian 12.5)".into(),
+        report_type: "debian".into(),
+        purl: Some(format!("pkg:deb/debian/{package}@{installed}?arch=amd64")),
+        severity: "HIGH".into(),
+        status: status.into(),
+    }
+}
+
+const POLICY: Policy = Policy {
+    library_patch_level: PatchLevel::Patch,
+};
+
+fn plan(s: &Setup, targets: &[Target], findings: &[Finding]) -> Plan {
+    s.host
+        .plan(&s.apt, &s.caps, targets, findings, POLICY)
+        .unwrap()
+}
+
+fn updates(plan: &Plan) -> Vec<(String, String, String, Vec<String>)> {
+    plan.updates
+        .iter()
+        .map(|u| {
+            (
+                u.package.clone(),
+                u.from_version.clone(),
+                u.to_version.clone(),
+                u.fixes.clone(),
+            )
+        })
+        .collect()
+}
+
+fn skips(plan: &Plan) -> Vec<(String, Vec<String>, String)> {
+    plan.skips
+        .iter()
+        .map(|s| {
+            (
+                s.package.clone(),
+                s.vulnerabilities.clone(),
+                s.reason.clone(),
+            )
+        })
+        .collect()
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn detects_the_dpkg_database_and_the_image_sources() {
+    let url = repository();
+    let s = setup(debian(&sources(&url)));
+    let targets = s.host.detect(&s.apt, &s.caps).unwrap();
+    assert_eq!(targets.len(), 1);
+    let target = &targets[0];
+    assert_eq!(target.id, "/var/lib/dpkg/status");
+    assert_eq!(target.runtime_version.as_deref(), Some("12"));
+    assert_eq!(target.unpatchable_reason, None);
+    let names: Vec<(&str, &str)> = target
+        .packages
+        .iter()
+        .map(|p| (p.name.as_str(), p.version.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("dpkg", "1.21.22"),
+            ("libssl3", "3.0.11-1~deb12u1"),
+            ("openssl", "3.0.11-1~deb12u1"),
+            ("tzdata", "2024a-0+deb12u1"),
+            ("bash", "5.2.15-2+b2"),
+        ]
+    );
+}
+
+#[test]
+fn plans_the_repositories_newest_build_for_what_the_report_names() {
+    let url = repository();
+    let s = setup(debian(&sources(&url)));
+    let targets = s.host.detect(&s.apt, &s.caps).unwrap();
+    let findings = [
+        finding(
+            "CVE-1",
+            "libssl3",
+            "3.0.11-1~deb12u1",
+            "3.0.11-1~deb12u2",
+            "fixed",
+        ),
+        finding(
+            "CVE-2",
+            "libssl3",
+            "3.0.11-1~deb12u1",
+            "3.0.13-1~deb12u1",
+            "fixed",
+        ),
+        finding("CVE-3", "bash", "5.2.15-2+b2", "", "will_not_fix"),
+        finding(
+            "CVE-4",
+            "tzdata",
+            "2024a-0+deb12u1",
+            "2025b-0+deb12u1",
+            "fixed",
+        ),
+        finding("CVE-5", "curl", "7.88.1-10", "7.88.1-10+deb12u5", "fixed"),
+        finding(
+            "CVE-6",
+            "openssl",
+            "3.0.11-1~deb12u1",
+            "3.0.16-1~deb12u1",
+            "fixed",
+        ),
+    ];
+    let plan = plan(&s, &targets, &findings);
+    assert_eq!(
+        updates(&plan),
+        [(
+            "libssl3".to_string(),
+            "3.0.11-1~deb12u1".to_string(),
+            "3.0.15-1~deb12u1".to_string(),
+            strings(&["CVE-1", "CVE-2"])
+        )]
+    );
+    assert_eq!(
+        skips(&plan),
+        [
+            (
+                "bash".to_string(),
+                strings(&["CVE-3"]),
+                "the distribution will not fix it (status will_not_fix)".to_string()
+            ),
+            (
+                "curl".to_string(),
+                strings(&["CVE-5"]),
+                "not installed in /var/lib/dpkg/status".to_string()
+            ),
+            (
+                "openssl".to_string(),
+                strings(&["CVE-6"]),
+                "the image's repositories offer 3.0.15-1~deb12u1 at most; the fix needs 3.0.16-1~deb12u1"
+                    .to_string()
+            ),
+            (
+                "tzdata".to_string(),
+                strings(&["CVE-4"]),
+                "held in the image (apt-mark hold); apt leaves it as it is".to_string()
+            ),
+        ]
+    );
+
+    let steps = s
+        .host
+        .emit_commands(&s.apt, &s.caps, &targets, &plan)
+        .unwrap();
+    assert_eq!(steps.len(), 1);
+    let Step::Run(step) = &steps[0];
+    assert_eq!(step.argv[..2], strings(&["/bin/sh", "-c"]));
+    assert!(step.argv[2].contains("apt-get $opts -q update"));
+    assert!(step.argv[2].contains("install --only-upgrade --no-install-recommends"));
+    assert!(step.argv[2].contains(r"#\1$COPA_APT_MIRROR#g"));
+    assert_eq!(
+        step.argv[3..],
+        strings(&["copa-apt", "libssl3=3.0.15-1~deb12u1"])
+    );
+    assert_eq!(step.index_ecosystem.as_deref(), Some("deb"));
+    assert_eq!(step.user, None);
+    assert!(
+        step.env
+            .contains(&("DEBIAN_FRONTEND".into(), "noninteractive".into()))
+    );
+    for junk in [
+        "/var/lib/apt/lists",
+        "/var/cache/apt",
+        "/var/log/apt",
+        "/var/log/dpkg.log",
+    ] {
+        assert!(step.exclude.contains(&junk.to_string()), "{junk}");
+    }
+    assert_eq!(step.updates, [0]);
+}
+
+#[test]
+fn without_a_report_plans_every_upgradable_package_but_held_ones() {
+    let url = repository();
+    let s = setup(debian(&sources(&url)));
+    let targets = s.host.detect(&s.apt, &s.caps).unwrap();
+    let plan = plan(&s, &targets, &[]);
+    let planned: Vec<(String, String)> = plan
+        .updates
+        .iter()
+        .map(|u| (u.package.clone(), u.to_version.clone()))
+        .collect();
+    assert_eq!(
+        planned,
+        [
+            ("libssl3".to_string(), "3.0.15-1~deb12u1".to_string()),
+            ("openssl".to_string(), "3.0.15-1~deb12u1".to_string()),
+        ]
+    );
+    assert_eq!(skips(&plan)[0].0, "tzdata");
+}
+
+#[test]
+fn an_unreadable_repository_makes_the_fix_a_minimum() {
+    // Sources pointing at a port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let s = setup(debian(&sources(&url)));
+    let targets = s.host.detect(&s.apt, &s.caps).unwrap();
+    let findings = [finding(
+        "CVE-1",
+        "libssl3",
+        "3.0.11-1~deb12u1",
+        "3.0.13-1~deb12u1",
+        "fixed",
+    )];
+    let plan = plan(&s, &targets, &findings);
+    assert_eq!(plan.updates[0].to_version, ">=3.0.13-1~deb12u1");
+    let steps = s
+        .host
+        .emit_commands(&s.apt, &s.caps, &targets, &plan)
+        .unwrap();
+    let Step::Run(step) = &steps[0];
+    // apt takes its candidate; verification checks the result is at least the fix.
+    assert_eq!(step.argv[3..], strings(&["copa-apt", "libssl3"]));
+    // Without a report there is nothing to fall back on: a clear error.
+    let error = s
+        .host
+        .plan(&s.apt, &s.caps, &targets, &[], POLICY)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("without a report"), "{error}");
+}
+
+#[test]
+fn a_distroless_status_d_image_is_detected_but_not_patchable_yet() {
+    let s = setup(layer_tar(&[
+        Node::File("etc/os-release", DEBIAN_OS),
+        Node::File(
+            "var/lib/dpkg/status.d/libssl3",
+            "Package: libssl3\nVersion: 3.0.11-1~deb12u1\nArchitecture: amd64\n",
+        ),
+        Node::File("var/lib/dpkg/status.d/libssl3.md5sums", "abc  usr/lib/x\n"),
+        Node::File(
+            "var/lib/dpkg/status.d/base-files",
+            "Package: base-files\nVersion: 12.4+deb12u5\nArchitecture: amd64\n",
+        ),
+    ]));
+    let targets = s.host.detect(&s.apt, &s.caps).unwrap();
+    assert_eq!(targets[0].id, "/var/lib/dpkg/status.d");
+    assert_eq!(targets[0].packages.len(), 2);
+    let reason = targets[0].unpatchable_reason.clone().unwrap();
+    assert!(reason.contains("distroless"), "{reason}");
+    let plan = plan(
+        &s,
+        &targets,
+        &[finding(
+            "CVE-1",
+            "libssl3",
+            "3.0.11-1~deb12u1",
+            "3.0.13-1~deb12u1",
+            "fixed",
+        )],
+    );
+    assert!(plan.updates.is_empty());
+    assert_eq!(plan.skips[0].reason, reason);
+}
+
+#[test]
+fn other_distributions_are_not_its_business() {
+    let s = setup(layer_tar(&[
+        Node::File("etc/os-release", "ID=alpine\nVERSION_ID=3.20.3\n"),
+        Node::File("var/lib/dpkg/status", STATUS),
+    ]));
+    assert!(s.host.detect(&s.apt, &s.caps).unwrap().is_empty());
+}
