@@ -283,7 +283,7 @@ fn drop_unchanged_files(
         else {
             continue;
         };
-        if link_targets.contains(path) {
+        if link_targets.contains(path) || below_opaque_directory(changes, path) {
             continue;
         }
         let same_metadata = original.stat(path).is_some_and(|e| {
@@ -301,6 +301,23 @@ fn drop_unchanged_files(
         changes.remove(&path);
     }
     Ok(())
+}
+
+/// Whether an ancestor of `path` is opaque in the layer: the original's files below it are
+/// hidden, so even an unchanged file must be in the layer to stay visible.
+fn below_opaque_directory(changes: &BTreeMap<String, Change>, path: &str) -> bool {
+    let mut dir = path;
+    while let Some(i) = dir.rfind('/') {
+        dir = &dir[..i];
+        if let Some(Change {
+            content: Content::Directory { opaque: true },
+            ..
+        }) = changes.get(dir)
+        {
+            return true;
+        }
+    }
+    false
 }
 
 /// Directories that appear only because something below them changed and was filtered out.
@@ -645,6 +662,7 @@ mod tests {
             .unwrap()
             .unwrap();
         // The same urllib3 file is gone, and with it its untouched directories.
+        // (Below an opaque directory, the same file stays: see the test after this one.)
         assert_eq!(
             paths(&squashed),
             vec![
@@ -653,6 +671,28 @@ mod tests {
                 "usr/lib/python3.11/",
                 "usr/lib/python3.11/os.py"
             ]
+        );
+    }
+
+    #[test]
+    fn an_unchanged_file_in_a_recreated_directory_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        // pip removes the package directory and writes it anew: an opaque directory.
+        let reinstall = StepDiff {
+            tar: layer(&[
+                ("usr/lib/site/urllib3/", None),
+                ("usr/lib/site/urllib3/.wh..wh..opq", Some("")),
+                ("usr/lib/site/urllib3/__init__.py", Some("old")),
+            ]),
+            exclude: vec![],
+        };
+        let squashed = squash(&[reinstall], &original(), 0, dir.path())
+            .unwrap()
+            .unwrap();
+        assert!(
+            paths(&squashed).contains(&"usr/lib/site/urllib3/__init__.py".to_string()),
+            "{:?}",
+            paths(&squashed)
         );
     }
 
