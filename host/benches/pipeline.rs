@@ -2,8 +2,9 @@
 //!
 //! 1. Plugin load: compiling the built-in plugins (cold cache) against loading them precompiled
 //!    from the cache.
-//! 2. A real patch of the fixture image (tests/setup.sh builds it), stage by stage, next to the
-//!    bare way of making the same change: `docker run ... pip install` + `docker commit`.
+//! 2. Real patches of the fixture images (tests/setup.sh builds them), stage by stage, next to
+//!    the bare way of making the same change (`docker run ... pip install` / `apt-get install`
+//!    + `docker commit`): pip packages with a report, and OS packages without one.
 
 use std::path::Path;
 use std::process::Command;
@@ -11,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use copa_host::plugin::{Limits, PluginHost};
 
-const FIXTURE: &str = "copa-fixture-python:bookworm";
+const PYTHON_FIXTURE: &str = "copa-fixture-python:bookworm";
+const BASE_FIXTURE: &str = "copa-fixture-base:bookworm";
 const CA: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 fn median(mut samples: Vec<Duration>) -> Duration {
@@ -40,7 +42,7 @@ fn plugin_load() {
             cached.push(started.elapsed());
         }
     }
-    println!("plugin load (built-in pip, includes one info() call):");
+    println!("plugin load (all 4 built-in plugins, one info() call each):");
     println!(
         "  cold (compile + write cache): median {}",
         ms(median(cold))
@@ -72,24 +74,13 @@ fn seconds(d: Duration) -> String {
     format!("{:>8.2} s", d.as_secs_f64())
 }
 
-/// One copa-host patch of the fixture; returns its summary and wall time.
-fn copa_patch(report: &Path, tag: &str, cache: &Path) -> (serde_json::Value, Duration) {
+/// One copa-host patch (`patch` + `args`); returns its summary and wall time.
+fn copa_patch(args: &[&str], cache: &Path) -> (serde_json::Value, Duration) {
     let summary_path = cache.join("summary.json");
     let started = Instant::now();
     let status = Command::new(env!("CARGO_BIN_EXE_copa-host"))
-        .args([
-            "patch",
-            "-i",
-            FIXTURE,
-            "-r",
-            report.to_str().unwrap(),
-            "--pkg-types",
-            "library",
-            "-t",
-            tag,
-            "--ca-cert",
-            CA,
-        ])
+        .arg("patch")
+        .args(args)
         .arg("--summary")
         .arg(&summary_path)
         .env("COPA_HOST_CACHE_DIR", cache)
@@ -104,9 +95,25 @@ fn copa_patch(report: &Path, tag: &str, cache: &Path) -> (serde_json::Value, Dur
     )
 }
 
-/// The same change made bare: one container runs the same pins in every environment, then
+/// The same change made bare: one `docker run` of `script` (with `docker_args`), then
 /// `docker commit`. Returns (run, commit) times.
-fn bare_patch(summary: &serde_json::Value, tag: &str) -> (Duration, Duration) {
+fn bare_patch(image: &str, docker_args: &[&str], script: &str, tag: &str) -> (Duration, Duration) {
+    let name = "copa-bench-bare";
+    let _ = Command::new("docker").args(["rm", "-f", name]).output();
+    let started = Instant::now();
+    let mut args = vec!["run", "--name", name];
+    args.extend_from_slice(docker_args);
+    args.extend(["--entrypoint", "sh", image, "-c", script]);
+    docker(&args);
+    let ran = started.elapsed();
+    docker(&["commit", name, tag]);
+    let committed = started.elapsed() - ran;
+    docker(&["rm", "-f", name]);
+    (ran, committed)
+}
+
+/// The pip pins of a summary, as one shell command per environment.
+fn pip_script(summary: &serde_json::Value) -> String {
     let mut by_target: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for update in summary["updates"].as_array().unwrap() {
         by_target
@@ -118,7 +125,7 @@ fn bare_patch(summary: &serde_json::Value, tag: &str) -> (Duration, Duration) {
                 update["to"].as_str().unwrap()
             ));
     }
-    let script: Vec<String> = by_target
+    let commands: Vec<String> = by_target
         .iter()
         .map(|(target, pins)| {
             let (pip, flags) = if target.contains("dist-packages") {
@@ -129,52 +136,60 @@ fn bare_patch(summary: &serde_json::Value, tag: &str) -> (Duration, Duration) {
             format!("{pip} install -q --no-cache-dir {flags} {}", pins.join(" "))
         })
         .collect();
-    let name = "copa-bench-bare";
-    let _ = Command::new("docker").args(["rm", "-f", name]).output();
-    let started = Instant::now();
-    docker(&[
-        "run",
-        "--name",
-        name,
-        "-v",
-        &format!("{CA}:/mnt/ca.crt:ro"),
-        "-e",
-        "PIP_CERT=/mnt/ca.crt",
-        "-e",
-        "PIP_ROOT_USER_ACTION=ignore",
-        "--entrypoint",
-        "sh",
-        FIXTURE,
-        "-c",
-        &script.join(" && "),
-    ]);
-    let ran = started.elapsed();
-    docker(&["commit", name, tag]);
-    let committed = started.elapsed() - ran;
-    docker(&["rm", "-f", name]);
-    (ran, committed)
+    commands.join(" && ")
 }
 
-fn real_patch() {
-    if !Command::new("docker")
-        .args(["image", "inspect", FIXTURE])
+/// The apt pins of a summary, as apt-get would be run by hand.
+fn apt_script(summary: &serde_json::Value) -> String {
+    let pins: Vec<String> = summary["updates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            format!(
+                "{}={}",
+                u["package"].as_str().unwrap(),
+                u["to"].as_str().unwrap()
+            )
+        })
+        .collect();
+    format!(
+        "apt-get -qq update && DEBIAN_FRONTEND=noninteractive apt-get -qq -y install --only-upgrade {}",
+        pins.join(" ")
+    )
+}
+
+fn image_exists(image: &str) -> bool {
+    Command::new("docker")
+        .args(["image", "inspect", image])
         .output()
         .is_ok_and(|o| o.status.success())
-    {
-        println!("real patch: skipped, {FIXTURE} is missing (run `bash tests/setup.sh`)");
+}
+
+/// Patches `image` with copa-host and bare, `RUNS` times each, and prints the medians.
+fn compare(
+    title: &str,
+    image: &str,
+    copa_args: &[&str],
+    bare_args: &[&str],
+    bare_script: fn(&serde_json::Value) -> String,
+    secret_in_config: &str,
+) {
+    if !image_exists(image) {
+        println!("{title}: skipped, {image} is missing (run `bash tests/setup.sh`)");
         return;
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let report = root.join("tests/data/python-fixture.trivy.json");
     let cache = tempfile::tempdir().unwrap();
     let (tag, bare_tag) = ("copa-bench:patched", "copa-bench:bare");
+    let mut args = vec!["-i", image, "-t", tag];
+    args.extend_from_slice(copa_args);
 
     let mut stages: Vec<(String, Vec<Duration>)> = Vec::new();
     let mut walls = Vec::new();
     let (mut runs, mut commits) = (Vec::new(), Vec::new());
     let mut last_summary = serde_json::Value::Null;
     for _ in 0..RUNS {
-        let (summary, wall) = copa_patch(&report, tag, cache.path());
+        let (summary, wall) = copa_patch(&args, cache.path());
         walls.push(wall);
         for (i, timing) in summary["timings"].as_array().unwrap().iter().enumerate() {
             let took = Duration::from_secs_f64(timing["seconds"].as_f64().unwrap());
@@ -183,11 +198,14 @@ fn real_patch() {
                 None => stages.push((timing["stage"].as_str().unwrap().to_string(), vec![took])),
             }
         }
-        let (ran, committed) = bare_patch(&summary, bare_tag);
+        let (ran, committed) = bare_patch(image, bare_args, &bare_script(&summary), bare_tag);
         runs.push(ran);
         commits.push(committed);
+        docker(&["rmi", "-f", tag]);
         last_summary = summary;
     }
+    // The last copa-host result, for its layer size.
+    copa_patch(&args, cache.path());
     let size = |image: &str| {
         docker(&["history", "--format", "{{.Size}}", image])
             .lines()
@@ -196,7 +214,7 @@ fn real_patch() {
             .to_string()
     };
     println!(
-        "real patch of {FIXTURE}, {} updates in 2 environments (median of {RUNS} runs):",
+        "{title}: {image}, {} updates (median of {RUNS} runs):",
         last_summary["updates"].as_array().unwrap().len()
     );
     println!("  copa-host (release build), by stage:");
@@ -209,7 +227,7 @@ fn real_patch() {
         seconds(median(walls))
     );
     println!("    patch layer: {}", size(tag));
-    println!("  bare (docker run ... pip install + docker commit):");
+    println!("  bare (docker run + docker commit):");
     println!("    {:<14}{}", "run", seconds(median(runs.clone())));
     println!("    {:<14}{}", "commit", seconds(median(commits.clone())));
     let totals: Vec<Duration> = runs.iter().zip(&commits).map(|(r, c)| *r + *c).collect();
@@ -221,10 +239,10 @@ fn real_patch() {
         "{{json .Config.Env}}",
         bare_tag,
     ]);
+    let leaked = !secret_in_config.is_empty() && env.contains(secret_in_config);
     println!(
-        "    layer: {}; the run's PIP_CERT left in the image config: {}",
-        size(bare_tag),
-        env.contains("PIP_CERT")
+        "    layer: {}; the run's settings left in the image config: {leaked}",
+        size(bare_tag)
     );
     docker(&["rmi", "-f", tag, bare_tag]);
 }
@@ -232,5 +250,30 @@ fn real_patch() {
 fn main() {
     // `cargo bench` passes --bench; a plain run of the binary behaves the same.
     plugin_load();
-    real_patch();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let report = root.join("tests/data/python-fixture.trivy.json");
+    compare(
+        "pip patch",
+        PYTHON_FIXTURE,
+        &[
+            "-r",
+            report.to_str().unwrap(),
+            "--pkg-types",
+            "library",
+            "--ca-cert",
+            CA,
+        ],
+        &[
+            "-v",
+            &format!("{CA}:/mnt/ca.crt:ro"),
+            "-e",
+            "PIP_CERT=/mnt/ca.crt",
+            "-e",
+            "PIP_ROOT_USER_ACTION=ignore",
+        ],
+        pip_script,
+        "PIP_CERT",
+    );
+    // No report: every package with a newer build in bookworm-security/-updates.
+    compare("apt patch", BASE_FIXTURE, &[], &[], apt_script, "");
 }
