@@ -236,6 +236,28 @@ fn patches_the_os_packages_a_report_names_and_the_image_proves_it() {
         reason("TEST-future"),
         format!("the image's repositories offer {bash} at most; the fix needs {bash}+copa1")
     );
+
+    // Patching the patched image again (here: everything else, without a report) replaces
+    // copa-host's layer with one holding both patches, instead of stacking a second one.
+    let repatched = "copa-test-apt:repatched";
+    remove_image(repatched);
+    let output = copa(&["patch", "-i", tag, "-t", repatched], dir.path());
+    assert!(output.status.success(), "re-patching failed");
+    let layers_after = layers(repatched);
+    assert_eq!(layers_after.len(), before.len() + 1);
+    assert_eq!(layers_after[..before.len()], before[..]);
+    for (name, (_, candidate)) in &outdated {
+        assert_eq!(&installed_version(repatched, name), candidate, "{name}");
+    }
+    let history = docker_ok(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config.Labels}}",
+        repatched,
+    ]);
+    assert!(history.contains(&layers_after[before.len()]), "{history}");
+    remove_image(repatched);
     remove_image(tag);
 }
 

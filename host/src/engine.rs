@@ -183,7 +183,6 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
     let patched = execute_and_write(
         options,
         &source,
-        &view,
         &host,
         &plugins,
         &caps,
@@ -206,7 +205,6 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
 async fn execute_and_write(
     options: &Options,
     source: &SourceImage,
-    view: &Arc<ImageView>,
     host: &Arc<PluginHost>,
     plugins: &Arc<Vec<Plugin>>,
     caps: &Arc<Capabilities>,
@@ -274,9 +272,20 @@ async fn execute_and_write(
 
     clock.lap("run steps");
     let epoch = source_date_epoch().unwrap_or(0);
+    // Re-patching an image copa-host patched: its patch layer goes first, under this run's
+    // changes, and the result replaces it on the original layers.
+    if let Some(previous) = source.previous_patch_layer() {
+        diffs.insert(
+            0,
+            StepDiff {
+                tar: previous,
+                exclude: Vec::new(),
+            },
+        );
+    }
     let layer = {
-        let (view, workdir) = (view.clone(), workdir.to_path_buf());
-        tokio::task::spawn_blocking(move || layer::squash(&diffs, &view, epoch, &workdir)).await??
+        let (base, workdir) = (source.base_view()?, workdir.to_path_buf());
+        tokio::task::spawn_blocking(move || layer::squash(&diffs, &base, epoch, &workdir)).await??
     };
     clock.lap("build layer");
     match &layer {
@@ -364,7 +373,7 @@ async fn verify(
     work: &mut [PluginWork],
     policy: Policy,
 ) -> Result<()> {
-    let mut patched = source.view()?;
+    let mut patched = source.base_view()?;
     patched.push_layer(layer.tar.clone())?;
     let patched_caps = Arc::new(Capabilities {
         image: Arc::new(patched),

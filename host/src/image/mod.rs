@@ -187,6 +187,29 @@ impl SourceImage {
         ImageView::new(self.layers.clone())
     }
 
+    /// The position of copa-host's own patch layer, when this image is one copa-host patched:
+    /// its label names the top layer.
+    pub fn previous_patch(&self) -> Option<usize> {
+        let config: Value = serde_json::from_slice(&self.config).ok()?;
+        let label = config["config"]["Labels"][PATCHED_LABEL].as_str()?;
+        let diff_ids = self.diff_ids().ok()?;
+        (diff_ids.last().map(String::as_str) == Some(label) && diff_ids.len() == self.layers.len())
+            .then(|| diff_ids.len() - 1)
+    }
+
+    /// The layers a new patch layer goes on: all of them, except an earlier copa-host patch
+    /// layer, whose changes the new layer takes over (see [`Self::previous_patch_layer`]).
+    pub fn base_view(&self) -> Result<ImageView> {
+        let keep = self.previous_patch().unwrap_or(self.layers.len());
+        ImageView::new(self.layers[..keep].to_vec())
+    }
+
+    /// The earlier copa-host patch layer, to be merged under the new changes: re-patching
+    /// replaces it instead of stacking another layer.
+    pub fn previous_patch_layer(&self) -> Option<LayerTar> {
+        self.previous_patch().map(|i| self.layers[i].clone())
+    }
+
     pub fn diff_ids(&self) -> Result<Vec<String>> {
         let config: Value =
             serde_json::from_slice(&self.config).context("parsing the image config")?;
@@ -247,15 +270,26 @@ impl SourceImage {
     ) -> Result<Vec<u8>> {
         let mut config: Value =
             serde_json::from_slice(&self.config).context("parsing the image config")?;
+        let replaces_previous = self.previous_patch().is_some();
         let diff_ids = config["rootfs"]["diff_ids"]
             .as_array_mut()
             .ok_or_else(|| anyhow!("image config has no rootfs.diff_ids"))?;
+        if replaces_previous {
+            diff_ids.pop();
+        }
         diff_ids.push(json!(layer.diff_id));
         if !config["history"].is_array() {
             config["history"] = json!([]);
         }
         if let Some(history) = config["history"].as_array_mut() {
-            history.push(json!({"created": created, "created_by": created_by, "comment": "copa-host patch layer"}));
+            if replaces_previous
+                && history
+                    .last()
+                    .is_some_and(|h| h["comment"] == PATCH_LAYER_COMMENT)
+            {
+                history.pop();
+            }
+            history.push(json!({"created": created, "created_by": created_by, "comment": PATCH_LAYER_COMMENT}));
         }
         config["created"] = json!(created);
         if !config["config"].is_object() {
@@ -281,7 +315,10 @@ impl SourceImage {
         match target {
             ImageRef::Daemon(tag) => {
                 let docker = docker.ok_or_else(|| anyhow!("the Docker daemon is not reachable"))?;
-                let diff_ids = self.diff_ids()?;
+                let mut diff_ids = self.diff_ids()?;
+                if self.previous_patch().is_some() {
+                    diff_ids.pop();
+                }
                 // The daemon already has every original layer (the image came from it or was
                 // loaded for the run); only the patch layer travels.
                 let mut layers: Vec<archive::ArchiveLayer> = diff_ids
@@ -305,9 +342,14 @@ impl SourceImage {
                 daemon::load(docker, &path).await?;
             }
             ImageRef::OciLayout { dir, tag } => {
-                let manifest = self.manifest.clone().ok_or_else(|| {
+                let mut manifest = self.manifest.clone().ok_or_else(|| {
                     anyhow!("an image from the daemon cannot be written to an OCI layout yet")
                 })?;
+                if self.previous_patch().is_some()
+                    && let Some(layers) = manifest["layers"].as_array_mut()
+                {
+                    layers.pop();
+                }
                 let tag = tag.clone().unwrap_or_else(|| "latest".into());
                 oci::write(
                     dir,
@@ -326,6 +368,9 @@ impl SourceImage {
 
 /// The label copa-host puts on images it patched (value: the patch layer's diff ID).
 pub const PATCHED_LABEL: &str = "org.copa-host.patched";
+
+/// The comment of the history entry of copa-host's patch layer.
+const PATCH_LAYER_COMMENT: &str = "copa-host patch layer";
 
 /// A layer as an uncompressed tar: gzip layers are unpacked into `workdir` once, since serving
 /// files by offset needs random access.
