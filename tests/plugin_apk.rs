@@ -4,14 +4,8 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use common::{Node, layer_tar};
-use copa_host::image::{ImageView, LayerTar};
-use copa_host::index::{IndexSettings, PackageIndex};
-use copa_host::plugin::{
-    Capabilities, Finding, PatchLevel, Plan, Plugin, PluginHost, Policy, Step, Target,
-};
+use common::{Node, PluginSetup, builtin_plugin, default_index, layer_tar};
+use copa_host::plugin::{Finding, PatchLevel, Plan, Policy, Step, Target};
 
 const DB: &str = "/lib/apk/db/installed";
 
@@ -85,28 +79,8 @@ fn alpine(with_apk: bool) -> Vec<u8> {
     layer_tar(&nodes)
 }
 
-struct Setup {
-    host: PluginHost,
-    apk: Plugin,
-    caps: Arc<Capabilities>,
-}
-
-fn setup(tar: Vec<u8>) -> Setup {
-    let host = PluginHost::new(Default::default(), None).unwrap();
-    let apk = host
-        .load_all(&[])
-        .unwrap()
-        .into_iter()
-        .find(|p| p.info.name == "apk")
-        .expect("apk is built in");
-    let mut file = tempfile::tempfile().unwrap();
-    std::io::Write::write_all(&mut file, &tar).unwrap();
-    let image = Arc::new(ImageView::new(vec![LayerTar::whole(file).unwrap()]).unwrap());
-    let caps = Arc::new(Capabilities {
-        image,
-        index: Arc::new(PackageIndex::new(IndexSettings::default()).unwrap()),
-    });
-    Setup { host, apk, caps }
+fn setup(tar: Vec<u8>) -> PluginSetup {
+    builtin_plugin("apk", vec![tar], default_index())
 }
 
 fn finding(id: &str, package: &str, installed: &str, fixed: &str, status: &str) -> Finding {
@@ -157,12 +131,12 @@ fn findings() -> Vec<Finding> {
     ]
 }
 
-fn plan(setup: &Setup, findings: &[Finding]) -> (Vec<Target>, Plan) {
-    let targets = setup.host.detect(&setup.apk, &setup.caps).unwrap();
+fn plan(setup: &PluginSetup, findings: &[Finding]) -> (Vec<Target>, Plan) {
+    let targets = setup.host.detect(&setup.plugin, &setup.caps).unwrap();
     let plan = setup
         .host
         .plan(
-            &setup.apk,
+            &setup.plugin,
             &setup.caps,
             &targets,
             findings,
@@ -187,16 +161,16 @@ fn attribute<'a>(target: &'a Target, key: &str) -> &'a str {
 fn info_routes_alpine_wolfi_and_chainguard_findings() {
     let setup = setup(alpine(true));
     assert_eq!(
-        setup.apk.info.report_types,
+        setup.plugin.info.report_types,
         ["alpine", "wolfi", "chainguard"]
     );
-    assert_eq!(setup.apk.info.purl_types, ["apk"]);
+    assert_eq!(setup.plugin.info.purl_types, ["apk"]);
 }
 
 #[test]
 fn detects_the_installed_database_repositories_and_world() {
     let setup = setup(alpine(true));
-    let targets = setup.host.detect(&setup.apk, &setup.caps).unwrap();
+    let targets = setup.host.detect(&setup.plugin, &setup.caps).unwrap();
     assert_eq!(targets.len(), 1);
     let target = &targets[0];
     assert_eq!(target.id, DB);
@@ -309,7 +283,7 @@ fn emits_one_apk_add_through_a_virtual_package() {
     let (targets, plan) = plan(&setup, &findings());
     let steps = setup
         .host
-        .emit_commands(&setup.apk, &setup.caps, &targets, &plan)
+        .emit_commands(&setup.plugin, &setup.caps, &targets, &plan)
         .unwrap();
     assert_eq!(steps.len(), 1);
     let Step::Run(run) = &steps[0];
@@ -374,7 +348,7 @@ fn an_image_without_apk_is_detected_but_unpatchable() {
     // Nothing to run: with no update planned, no step.
     let steps = setup
         .host
-        .emit_commands(&setup.apk, &setup.caps, &targets, &plan)
+        .emit_commands(&setup.plugin, &setup.caps, &targets, &plan)
         .unwrap();
     assert!(steps.is_empty());
 }
@@ -382,11 +356,11 @@ fn an_image_without_apk_is_detected_but_unpatchable() {
 #[test]
 fn without_a_report_the_missing_index_is_an_error_not_a_guess() {
     let setup = setup(alpine(true));
-    let targets = setup.host.detect(&setup.apk, &setup.caps).unwrap();
+    let targets = setup.host.detect(&setup.plugin, &setup.caps).unwrap();
     let err = setup
         .host
         .plan(
-            &setup.apk,
+            &setup.plugin,
             &setup.caps,
             &targets,
             &[],
@@ -420,7 +394,7 @@ fn wolfi_and_other_distributions() {
         Node::File("usr/bin/busybox", "ELF"),
     ]);
     let setup = setup(wolfi);
-    let targets = setup.host.detect(&setup.apk, &setup.caps).unwrap();
+    let targets = setup.host.detect(&setup.plugin, &setup.caps).unwrap();
     assert_eq!(targets.len(), 1);
     assert_eq!(targets[0].runtime_version.as_deref(), Some("20230201"));
     assert_eq!(attribute(&targets[0], "apk"), "/usr/bin/apk");
@@ -435,7 +409,7 @@ fn wolfi_and_other_distributions() {
     assert!(
         setup
             .host
-            .detect(&setup.apk, &setup.caps)
+            .detect(&setup.plugin, &setup.caps)
             .unwrap()
             .is_empty()
     );

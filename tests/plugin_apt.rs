@@ -3,14 +3,8 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use common::{Node, gzip, layer_tar, serve_static};
-use copa_host::image::{ImageView, LayerTar};
-use copa_host::index::{IndexSettings, PackageIndex};
-use copa_host::plugin::{
-    Capabilities, Finding, PatchLevel, Plan, Plugin, PluginHost, Policy, Step, Target,
-};
+use common::{Node, PluginSetup, builtin_plugin, default_index, gzip, layer_tar, serve_static};
+use copa_host::plugin::{Finding, PatchLevel, Plan, Policy, Step, Target};
 
 const STATUS: &str = "\
 Package: dpkg
@@ -102,28 +96,8 @@ fn debian(sources: &str) -> Vec<u8> {
     ])
 }
 
-struct Setup {
-    host: PluginHost,
-    apt: Plugin,
-    caps: Arc<Capabilities>,
-}
-
-fn setup(tar: Vec<u8>) -> Setup {
-    let host = PluginHost::new(Default::default(), None).unwrap();
-    let apt = host
-        .load_all(&[])
-        .unwrap()
-        .into_iter()
-        .find(|p| p.info.name == "apt")
-        .expect("apt is built in");
-    let mut file = tempfile::tempfile().unwrap();
-    std::io::Write::write_all(&mut file, &tar).unwrap();
-    let image = Arc::new(ImageView::new(vec![LayerTar::whole(file).unwrap()]).unwrap());
-    let caps = Arc::new(Capabilities {
-        image,
-        index: Arc::new(PackageIndex::new(IndexSettings::default()).unwrap()),
-    });
-    Setup { host, apt, caps }
+fn setup(tar: Vec<u8>) -> PluginSetup {
+    builtin_plugin("apt", vec![tar], default_index())
 }
 
 fn finding(id: &str, package: &str, installed: &str, fixed: &str, status: &str) -> Finding {
@@ -149,9 +123,9 @@ const POLICY: Policy = Policy {
     library_patch_level: PatchLevel::Patch,
 };
 
-fn plan(s: &Setup, targets: &[Target], findings: &[Finding]) -> Plan {
+fn plan(s: &PluginSetup, targets: &[Target], findings: &[Finding]) -> Plan {
     s.host
-        .plan(&s.apt, &s.caps, targets, findings, POLICY)
+        .plan(&s.plugin, &s.caps, targets, findings, POLICY)
         .unwrap()
 }
 
@@ -190,7 +164,7 @@ fn strings(items: &[&str]) -> Vec<String> {
 fn detects_the_dpkg_database_and_the_image_sources() {
     let url = repository();
     let s = setup(debian(&sources(&url)));
-    let targets = s.host.detect(&s.apt, &s.caps).unwrap();
+    let targets = s.host.detect(&s.plugin, &s.caps).unwrap();
     assert_eq!(targets.len(), 1);
     let target = &targets[0];
     assert_eq!(target.id, "/var/lib/dpkg/status");
@@ -217,7 +191,7 @@ fn detects_the_dpkg_database_and_the_image_sources() {
 fn plans_the_repositories_newest_build_for_what_the_report_names() {
     let url = repository();
     let s = setup(debian(&sources(&url)));
-    let targets = s.host.detect(&s.apt, &s.caps).unwrap();
+    let targets = s.host.detect(&s.plugin, &s.caps).unwrap();
     let findings = [
         finding(
             "CVE-1",
@@ -289,7 +263,7 @@ fn plans_the_repositories_newest_build_for_what_the_report_names() {
 
     let steps = s
         .host
-        .emit_commands(&s.apt, &s.caps, &targets, &plan)
+        .emit_commands(&s.plugin, &s.caps, &targets, &plan)
         .unwrap();
     assert_eq!(steps.len(), 1);
     let Step::Run(step) = &steps[0];
@@ -322,7 +296,7 @@ fn plans_the_repositories_newest_build_for_what_the_report_names() {
 fn without_a_report_plans_every_upgradable_package_but_held_ones() {
     let url = repository();
     let s = setup(debian(&sources(&url)));
-    let targets = s.host.detect(&s.apt, &s.caps).unwrap();
+    let targets = s.host.detect(&s.plugin, &s.caps).unwrap();
     let plan = plan(&s, &targets, &[]);
     let planned: Vec<(String, String)> = plan
         .updates
@@ -346,7 +320,7 @@ fn an_unreadable_repository_makes_the_fix_a_minimum() {
     let url = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
     let s = setup(debian(&sources(&url)));
-    let targets = s.host.detect(&s.apt, &s.caps).unwrap();
+    let targets = s.host.detect(&s.plugin, &s.caps).unwrap();
     let findings = [finding(
         "CVE-1",
         "libssl3",
@@ -358,7 +332,7 @@ fn an_unreadable_repository_makes_the_fix_a_minimum() {
     assert_eq!(plan.updates[0].to_version, ">=3.0.13-1~deb12u1");
     let steps = s
         .host
-        .emit_commands(&s.apt, &s.caps, &targets, &plan)
+        .emit_commands(&s.plugin, &s.caps, &targets, &plan)
         .unwrap();
     let Step::Run(step) = &steps[0];
     // apt takes its candidate; verification checks the result is at least the fix.
@@ -366,7 +340,7 @@ fn an_unreadable_repository_makes_the_fix_a_minimum() {
     // Without a report there is nothing to fall back on: a clear error.
     let error = s
         .host
-        .plan(&s.apt, &s.caps, &targets, &[], POLICY)
+        .plan(&s.plugin, &s.caps, &targets, &[], POLICY)
         .unwrap_err()
         .to_string();
     assert!(error.contains("without a report"), "{error}");
@@ -386,7 +360,7 @@ fn a_distroless_status_d_image_is_detected_but_not_patchable_yet() {
             "Package: base-files\nVersion: 12.4+deb12u5\nArchitecture: amd64\n",
         ),
     ]));
-    let targets = s.host.detect(&s.apt, &s.caps).unwrap();
+    let targets = s.host.detect(&s.plugin, &s.caps).unwrap();
     assert_eq!(targets[0].id, "/var/lib/dpkg/status.d");
     assert_eq!(targets[0].packages.len(), 2);
     let reason = targets[0].unpatchable_reason.clone().unwrap();
@@ -412,5 +386,5 @@ fn other_distributions_are_not_its_business() {
         Node::File("etc/os-release", "ID=alpine\nVERSION_ID=3.20.3\n"),
         Node::File("var/lib/dpkg/status", STATUS),
     ]));
-    assert!(s.host.detect(&s.apt, &s.caps).unwrap().is_empty());
+    assert!(s.host.detect(&s.plugin, &s.caps).unwrap().is_empty());
 }

@@ -8,14 +8,10 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
-use common::{Node, layer_tar};
-use copa_host::image::{ImageView, LayerTar};
-use copa_host::index::{IndexSettings, PackageIndex};
-use copa_host::plugin::{
-    Capabilities, Finding, PatchLevel, Plan, Plugin, PluginHost, Policy, Step, Target,
-};
+use common::{Node, PluginSetup, builtin_plugin, default_index, layer_tar};
+use copa_host::plugin::{Finding, PatchLevel, Plan, Policy, Step, Target};
 
 const SQLITE_DB: &str = "/var/lib/rpm/rpmdb.sqlite";
 const FILLERS: usize = 120;
@@ -281,33 +277,8 @@ fn rocky(manager: &[Node]) -> Vec<Vec<u8>> {
     vec![layer_tar(&nodes), binary_layer(&database)]
 }
 
-struct Setup {
-    host: PluginHost,
-    rpm: Plugin,
-    caps: Arc<Capabilities>,
-}
-
-fn setup(layers: Vec<Vec<u8>>) -> Setup {
-    let host = PluginHost::new(Default::default(), None).unwrap();
-    let rpm = host
-        .load_all(&[])
-        .unwrap()
-        .into_iter()
-        .find(|p| p.info.name == "rpm")
-        .expect("rpm is built in");
-    let layers = layers
-        .into_iter()
-        .map(|tar| {
-            let mut file = tempfile::tempfile().unwrap();
-            std::io::Write::write_all(&mut file, &tar).unwrap();
-            LayerTar::whole(file).unwrap()
-        })
-        .collect();
-    let caps = Arc::new(Capabilities {
-        image: Arc::new(ImageView::new(layers).unwrap()),
-        index: Arc::new(PackageIndex::new(IndexSettings::default()).unwrap()),
-    });
-    Setup { host, rpm, caps }
+fn setup(layers: Vec<Vec<u8>>) -> PluginSetup {
+    builtin_plugin("rpm", layers, default_index())
 }
 
 fn finding(id: &str, package: &str, installed: &str, fixed: &str, status: &str) -> Finding {
@@ -391,12 +362,12 @@ fn findings() -> Vec<Finding> {
     ]
 }
 
-fn plan(setup: &Setup, findings: &[Finding]) -> (Vec<Target>, Plan) {
-    let targets = setup.host.detect(&setup.rpm, &setup.caps).unwrap();
+fn plan(setup: &PluginSetup, findings: &[Finding]) -> (Vec<Target>, Plan) {
+    let targets = setup.host.detect(&setup.plugin, &setup.caps).unwrap();
     let plan = setup
         .host
         .plan(
-            &setup.rpm,
+            &setup.plugin,
             &setup.caps,
             &targets,
             findings,
@@ -442,7 +413,7 @@ const DNF: Node<'static> = Node::File("usr/bin/dnf", "#!/usr/bin/python3\n");
 #[test]
 fn info_routes_the_rpm_distributions() {
     let setup = setup(rocky(&[DNF]));
-    let types = &setup.rpm.info.report_types;
+    let types = &setup.plugin.info.report_types;
     for family in [
         "redhat", "centos", "rocky", "alma", "fedora", "amazon", "oracle",
     ] {
@@ -457,13 +428,13 @@ fn info_routes_the_rpm_distributions() {
     ] {
         assert!(types.iter().any(|t| t == family), "{family}");
     }
-    assert_eq!(setup.rpm.info.purl_types, ["rpm"]);
+    assert_eq!(setup.plugin.info.purl_types, ["rpm"]);
 }
 
 #[test]
 fn reads_every_package_of_a_real_rpmdb_sqlite() {
     let setup = setup(rocky(&[DNF]));
-    let targets = setup.host.detect(&setup.rpm, &setup.caps).unwrap();
+    let targets = setup.host.detect(&setup.plugin, &setup.caps).unwrap();
     assert_eq!(targets.len(), 1);
     let target = &targets[0];
     assert_eq!(target.id, SQLITE_DB);
@@ -575,7 +546,7 @@ fn emits_one_dnf_upgrade_with_the_caches_excluded() {
     let (targets, plan) = plan(&setup, &findings());
     let steps = setup
         .host
-        .emit_commands(&setup.rpm, &setup.caps, &targets, &plan)
+        .emit_commands(&setup.plugin, &setup.caps, &targets, &plan)
         .unwrap();
     assert_eq!(steps.len(), 1);
     let Step::Run(run) = &steps[0];
@@ -628,7 +599,7 @@ fn the_package_manager_decides_the_command() {
         let (targets, plan) = plan(&setup, only_openssl);
         let steps = setup
             .host
-            .emit_commands(&setup.rpm, &setup.caps, &targets, &plan)
+            .emit_commands(&setup.plugin, &setup.caps, &targets, &plan)
             .unwrap();
         let Step::Run(run) = &steps[0];
         run.argv.clone()
@@ -688,7 +659,7 @@ fn images_without_a_package_manager_are_detected_but_unpatchable() {
     );
 
     let setup = self::setup(rocky(&[Node::File("usr/bin/zypper", "ELF")]));
-    let targets = setup.host.detect(&setup.rpm, &setup.caps).unwrap();
+    let targets = setup.host.detect(&setup.plugin, &setup.caps).unwrap();
     assert!(
         targets[0]
             .unpatchable_reason
@@ -754,7 +725,7 @@ fn an_ndb_database_is_named_as_unreadable() {
         Node::File("usr/lib/sysimage/rpm/Packages.db", "RpmP"),
         Node::File("usr/bin/zypper", "ELF"),
     ])]);
-    let targets = setup.host.detect(&setup.rpm, &setup.caps).unwrap();
+    let targets = setup.host.detect(&setup.plugin, &setup.caps).unwrap();
     assert_eq!(targets[0].id, "/usr/lib/sysimage/rpm/Packages.db");
     assert!(targets[0].packages.is_empty());
     assert_eq!(
@@ -773,7 +744,7 @@ fn debian_and_alpine_images_are_not_rpm_targets() {
     assert!(
         setup
             .host
-            .detect(&setup.rpm, &setup.caps)
+            .detect(&setup.plugin, &setup.caps)
             .unwrap()
             .is_empty()
     );

@@ -53,6 +53,25 @@ pub trait Patcher: Sync + Send {
     fn emit_commands(&self, targets: Vec<Target>, plan: Plan) -> Result<Vec<Step>, String>;
 }
 
+/// A plugin-private fact that `detect` stored in a target's attributes.
+pub fn attribute<'a>(target: &'a Target, key: &str) -> Option<&'a str> {
+    target
+        .attributes
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The indexes of the plan's updates of `target`, as a run step lists what it applies.
+pub fn updates_for(plan: &Plan, target: &Target) -> Vec<u32> {
+    plan.updates
+        .iter()
+        .enumerate()
+        .filter(|(_, u)| u.target_id == target.id)
+        .map(|(i, _)| i as u32)
+        .collect()
+}
+
 /// Registers the type that implements [`Patcher`]; it must implement `Default`.
 #[macro_export]
 macro_rules! register_patcher {

@@ -134,6 +134,27 @@ pub trait Repositories {
     fn newest(&self, package: &str) -> Result<Option<String>, String>;
 }
 
+/// The newest version of `package` that any of the repositories (`package-index` ecosystems)
+/// offers: what apt, apk or dnf installs with default priorities. Every repository must
+/// answer: a newest version taken from a partial view could be older than what the package
+/// manager will install, so an error makes the plan fall back to minimums instead.
+pub fn newest_offered<V: OsVersion>(
+    ecosystems: &[&str],
+    package: &str,
+) -> Result<Option<String>, String> {
+    let mut newest: Option<V> = None;
+    for ecosystem in ecosystems {
+        for offered in crate::index::versions(ecosystem, package)? {
+            if let Ok(version) = offered.version.parse::<V>()
+                && newest.as_ref().is_none_or(|n| version > *n)
+            {
+                newest = Some(version);
+            }
+        }
+    }
+    Ok(newest.map(|v| v.to_string()))
+}
+
 /// Turns the findings routed to an OS patcher into a plan for its one target (the package
 /// database). With no findings (no report given), every installed package the repositories
 /// offer a newer version of is updated, as `apt-get upgrade` would, never to another release.

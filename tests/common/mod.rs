@@ -369,3 +369,43 @@ pub fn gzip(text: &str) -> Vec<u8> {
     encoder.write_all(text.as_bytes()).unwrap();
     encoder.finish().unwrap()
 }
+
+/// A built-in plugin through the real host, over an image made of `layers` (layer tars, base
+/// first), asking `index` for versions.
+pub struct PluginSetup {
+    pub host: copa_host::plugin::PluginHost,
+    pub plugin: copa_host::plugin::Plugin,
+    pub caps: Arc<copa_host::plugin::Capabilities>,
+}
+
+pub fn builtin_plugin(
+    name: &str,
+    layers: Vec<Vec<u8>>,
+    index: copa_host::index::PackageIndex,
+) -> PluginSetup {
+    let host = copa_host::plugin::PluginHost::new(Default::default(), None).unwrap();
+    let plugin = host
+        .load_all(&[])
+        .unwrap()
+        .into_iter()
+        .find(|p| p.info.name == name)
+        .unwrap_or_else(|| panic!("{name} is built in"));
+    let layers = layers
+        .into_iter()
+        .map(|tar| {
+            let mut file = tempfile::tempfile().unwrap();
+            file.write_all(&tar).unwrap();
+            copa_host::image::LayerTar::whole(file).unwrap()
+        })
+        .collect();
+    let caps = Arc::new(copa_host::plugin::Capabilities {
+        image: Arc::new(copa_host::image::ImageView::new(layers).unwrap()),
+        index: Arc::new(index),
+    });
+    PluginSetup { host, plugin, caps }
+}
+
+/// The index of `IndexSettings::default()`: PyPI, and whatever APT repositories the image names.
+pub fn default_index() -> copa_host::index::PackageIndex {
+    copa_host::index::PackageIndex::new(Default::default()).unwrap()
+}

@@ -7,7 +7,7 @@ use copa_plugin_sdk::apk::ApkVersion;
 use copa_plugin_sdk::ospkg::{self, AT_LEAST, OsRelease, Repositories};
 use copa_plugin_sdk::{
     Finding, InstalledPackage, PackageClass, Plan, PluginInfo, Policy, RunStep, Skip, Step, Target,
-    fs, index, register_patcher,
+    attribute, fs, register_patcher, updates_for,
 };
 
 use db::{WorldEntry, parse_installed, parse_repositories, parse_world};
@@ -81,14 +81,6 @@ fn upgrade_script() -> String {
     )
 }
 
-fn attribute<'a>(target: &'a Target, key: &str) -> Option<&'a str> {
-    target
-        .attributes
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-}
-
 impl copa_plugin_sdk::Patcher for Apk {
     fn info(&self) -> PluginInfo {
         PluginInfo {
@@ -140,13 +132,7 @@ impl copa_plugin_sdk::Patcher for Apk {
     fn emit_commands(&self, targets: Vec<Target>, plan: Plan) -> Result<Vec<Step>, String> {
         let mut steps = Vec::new();
         for target in &targets {
-            let updates: Vec<u32> = plan
-                .updates
-                .iter()
-                .enumerate()
-                .filter(|(_, u)| u.target_id == target.id)
-                .map(|(i, _)| i as u32)
-                .collect();
+            let updates = updates_for(&plan, target);
             if updates.is_empty() {
                 continue;
             }
@@ -301,9 +287,7 @@ impl ImageRepositories {
 
 impl Repositories for ImageRepositories {
     /// What apk would install: the newest version among the untagged repositories and the one
-    /// tagged repository world names for this package. A repository that cannot answer is left
-    /// out as long as another one answers (apk itself carries on past an unreachable
-    /// repository); when none answers, the plan falls back to minimums.
+    /// tagged repository world names for this package.
     fn newest(&self, package: &str) -> Result<Option<String>, String> {
         let tag = self
             .tags
@@ -319,30 +303,7 @@ impl Repositories for ImageRepositories {
         if usable.is_empty() {
             return Err("the image configures no apk repository".into());
         }
-        let mut newest: Option<ApkVersion> = None;
-        let mut answered = false;
-        let mut first_error = None;
-        for ecosystem in usable {
-            match index::versions(ecosystem, package) {
-                Ok(versions) => {
-                    answered = true;
-                    for version in versions {
-                        if let Ok(version) = version.version.parse::<ApkVersion>()
-                            && newest.as_ref().is_none_or(|n| version > *n)
-                        {
-                            newest = Some(version);
-                        }
-                    }
-                }
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
-        match (answered, first_error) {
-            (false, Some(e)) => Err(e),
-            _ => Ok(newest.map(|v| v.to_string())),
-        }
+        ospkg::newest_offered::<ApkVersion>(&usable, package)
     }
 }
 

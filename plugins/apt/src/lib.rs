@@ -7,8 +7,8 @@ mod sources;
 use copa_plugin_sdk::dpkg::DpkgVersion;
 use copa_plugin_sdk::ospkg::{self, OsRelease, Repositories, exact_version};
 use copa_plugin_sdk::{
-    Finding, InstalledPackage, PackageClass, Plan, PluginInfo, Policy, RunStep, Step, Target, fs,
-    index, register_patcher,
+    Finding, InstalledPackage, PackageClass, Plan, PluginInfo, Policy, RunStep, Step, Target,
+    attribute, fs, register_patcher, updates_for,
 };
 
 use dpkg_db::{native_architecture, parse_status};
@@ -79,14 +79,6 @@ fi
 apt-get $opts -q update
 apt-get $opts -q -y install --only-upgrade --no-install-recommends   -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@""#;
 
-fn attribute<'a>(target: &'a Target, key: &str) -> Option<&'a str> {
-    target
-        .attributes
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-}
-
 impl copa_plugin_sdk::Patcher for Apt {
     fn info(&self) -> PluginInfo {
         PluginInfo {
@@ -139,13 +131,7 @@ impl copa_plugin_sdk::Patcher for Apt {
     fn emit_commands(&self, targets: Vec<Target>, plan: Plan) -> Result<Vec<Step>, String> {
         let mut steps = Vec::new();
         for target in &targets {
-            let updates: Vec<u32> = plan
-                .updates
-                .iter()
-                .enumerate()
-                .filter(|(_, u)| u.target_id == target.id)
-                .map(|(i, _)| i as u32)
-                .collect();
+            let updates = updates_for(&plan, target);
             if updates.is_empty() {
                 continue;
             }
@@ -273,24 +259,14 @@ impl ImageRepositories {
 
 impl Repositories for ImageRepositories {
     /// apt's candidate with default priorities: the highest version any enabled repository
-    /// offers. Every repository must answer: a candidate picked from a partial view could be
-    /// older than what apt will really install.
+    /// offers.
     fn newest(&self, package: &str) -> Result<Option<String>, String> {
         if self.ecosystems.is_empty() {
             return Err("the image configures no apt repository".into());
         }
         // A multiarch name ("libc6:i386") is asked for by its package name.
         let name = package.split(':').next().unwrap_or(package);
-        let mut newest: Option<DpkgVersion> = None;
-        for ecosystem in &self.ecosystems {
-            for version in index::versions(ecosystem, name)? {
-                if let Ok(version) = version.version.parse::<DpkgVersion>()
-                    && newest.as_ref().is_none_or(|n| version > *n)
-                {
-                    newest = Some(version);
-                }
-            }
-        }
-        Ok(newest.map(|v| v.to_string()))
+        let ecosystems: Vec<&str> = self.ecosystems.iter().map(String::as_str).collect();
+        ospkg::newest_offered::<DpkgVersion>(&ecosystems, name)
     }
 }

@@ -6,7 +6,8 @@ mod metadata;
 mod plan;
 
 use copa_plugin_sdk::{
-    Finding, PackageClass, Plan, PluginInfo, Policy, RunStep, Step, Target, register_patcher,
+    Finding, PackageClass, Plan, PluginInfo, Policy, RunStep, Step, Target, attribute,
+    register_patcher, updates_for,
 };
 
 #[derive(Default)]
@@ -20,14 +21,6 @@ mod attr {
     pub const SYSTEM: &str = "system";
     /// `uid:gid` owning the site-packages directory.
     pub const OWNER: &str = "owner";
-}
-
-fn attribute<'a>(target: &'a Target, key: &str) -> Option<&'a str> {
-    target
-        .attributes
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
 }
 
 impl copa_plugin_sdk::Patcher for Pip {
@@ -59,13 +52,7 @@ impl copa_plugin_sdk::Patcher for Pip {
     fn emit_commands(&self, targets: Vec<Target>, plan: Plan) -> Result<Vec<Step>, String> {
         let mut steps = Vec::new();
         for target in &targets {
-            let updates: Vec<u32> = plan
-                .updates
-                .iter()
-                .enumerate()
-                .filter(|(_, u)| u.target_id == target.id)
-                .map(|(i, _)| i as u32)
-                .collect();
+            let updates = updates_for(&plan, target);
             if updates.is_empty() {
                 continue;
             }

@@ -11,7 +11,7 @@ use copa_plugin_sdk::ospkg::{self, OsRelease, Repositories, exact_version};
 use copa_plugin_sdk::rpm::RpmVersion;
 use copa_plugin_sdk::{
     Finding, InstalledPackage, PackageClass, Plan, PluginInfo, Policy, RunStep, Skip, Step, Target,
-    fs, index, register_patcher,
+    attribute, fs, register_patcher, updates_for,
 };
 
 use header::Package;
@@ -94,14 +94,6 @@ const NOT_IN_LAYER: &[&str] = &[
     "/usr/lib/sysimage/rpm/.rpm.lock",
 ];
 
-fn attribute<'a>(target: &'a Target, key: &str) -> Option<&'a str> {
-    target
-        .attributes
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-}
-
 impl copa_plugin_sdk::Patcher for Rpm {
     fn info(&self) -> PluginInfo {
         PluginInfo {
@@ -181,13 +173,7 @@ impl copa_plugin_sdk::Patcher for Rpm {
     fn emit_commands(&self, targets: Vec<Target>, plan: Plan) -> Result<Vec<Step>, String> {
         let mut steps = Vec::new();
         for target in &targets {
-            let updates: Vec<u32> = plan
-                .updates
-                .iter()
-                .enumerate()
-                .filter(|(_, u)| u.target_id == target.id)
-                .map(|(i, _)| i as u32)
-                .collect();
+            let updates = updates_for(&plan, target);
             if updates.is_empty() {
                 continue;
             }
@@ -535,37 +521,13 @@ impl ImageRepositories {
 
 impl Repositories for ImageRepositories {
     /// What the package manager would install: the newest version any enabled repository
-    /// offers. A repository that cannot answer is left out as long as another one answers (dnf
-    /// with `skip_if_unavailable` does the same); when none answers, the plan falls back to
-    /// minimums.
+    /// offers.
     fn newest(&self, package: &str) -> Result<Option<String>, String> {
         if self.ecosystems.is_empty() {
             return Err("the image configures no enabled rpm repository".into());
         }
-        let mut newest: Option<RpmVersion> = None;
-        let mut answered = false;
-        let mut first_error = None;
-        for ecosystem in &self.ecosystems {
-            match index::versions(ecosystem, package) {
-                Ok(versions) => {
-                    answered = true;
-                    for version in versions {
-                        if let Ok(version) = version.version.parse::<RpmVersion>()
-                            && newest.as_ref().is_none_or(|n| version > *n)
-                        {
-                            newest = Some(version);
-                        }
-                    }
-                }
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
-        match (answered, first_error) {
-            (false, Some(e)) => Err(e),
-            _ => Ok(newest.map(|v| v.to_string())),
-        }
+        let ecosystems: Vec<&str> = self.ecosystems.iter().map(String::as_str).collect();
+        ospkg::newest_offered::<RpmVersion>(&ecosystems, package)
     }
 }
 
