@@ -155,6 +155,61 @@ pub fn newest_offered<V: OsVersion>(
     Ok(newest.map(|v| v.to_string()))
 }
 
+/// Repositories named one `package-index` ecosystem a line (the form OS plugins keep in a
+/// target attribute), for a package manager whose versions order as `V`.
+pub struct ConfiguredRepositories<V> {
+    ecosystems: Vec<String>,
+    /// For the error when there are none ("apt").
+    manager: &'static str,
+    order: std::marker::PhantomData<V>,
+}
+
+impl<V> ConfiguredRepositories<V> {
+    pub fn from_lines(lines: &str, manager: &'static str) -> Self {
+        Self {
+            ecosystems: lines
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect(),
+            manager,
+            order: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<V: OsVersion> Repositories for ConfiguredRepositories<V> {
+    fn newest(&self, package: &str) -> Result<Option<String>, String> {
+        if self.ecosystems.is_empty() {
+            return Err(format!(
+                "the image configures no {} repository",
+                self.manager
+            ));
+        }
+        // A multiarch dpkg name ("libc6:i386") is asked for by its package name; apk and rpm
+        // names have no colon.
+        let name = package.split(':').next().unwrap_or(package);
+        let ecosystems: Vec<&str> = self.ecosystems.iter().map(String::as_str).collect();
+        newest_offered::<V>(&ecosystems, name)
+    }
+}
+
+/// A plan that skips every finding for `reason` (the image has no database of this kind).
+pub fn skip_all(findings: &[Finding], reason: &str) -> Plan {
+    Plan {
+        updates: Vec::new(),
+        skips: findings
+            .iter()
+            .map(|f| Skip {
+                target_id: f.report_target.clone(),
+                package: f.package_name.clone(),
+                vulnerabilities: vec![f.vulnerability_id.clone()],
+                reason: reason.to_string(),
+            })
+            .collect(),
+    }
+}
+
 /// Turns the findings routed to an OS patcher into a plan for its one target (the package
 /// database). With no findings (no report given), every installed package the repositories
 /// offer a newer version of is updated, as `apt-get upgrade` would, never to another release.

@@ -6,7 +6,7 @@ mod db;
 use copa_plugin_sdk::apk::ApkVersion;
 use copa_plugin_sdk::ospkg::{self, AT_LEAST, OsRelease, Repositories};
 use copa_plugin_sdk::{
-    Finding, InstalledPackage, PackageClass, Plan, PluginInfo, Policy, RunStep, Skip, Step, Target,
+    Finding, InstalledPackage, PackageClass, Plan, PluginInfo, Policy, RunStep, Step, Target,
     attribute, fs, register_patcher, updates_for,
 };
 
@@ -105,18 +105,7 @@ impl copa_plugin_sdk::Patcher for Apk {
         _policy: Policy,
     ) -> Result<Plan, String> {
         let Some(target) = targets.first() else {
-            return Ok(Plan {
-                updates: Vec::new(),
-                skips: findings
-                    .iter()
-                    .map(|f| Skip {
-                        target_id: f.report_target.clone(),
-                        package: f.package_name.clone(),
-                        vulnerabilities: vec![f.vulnerability_id.clone()],
-                        reason: "no apk database in the image".into(),
-                    })
-                    .collect(),
-            });
+            return Ok(ospkg::skip_all(&findings, "no apk database in the image"));
         };
         let world = parse_world(attribute(target, attr::WORLD).unwrap_or_default());
         let repositories = ImageRepositories::of(target, &world);

@@ -5,7 +5,7 @@ mod dpkg_db;
 mod sources;
 
 use copa_plugin_sdk::dpkg::DpkgVersion;
-use copa_plugin_sdk::ospkg::{self, OsRelease, Repositories, exact_version};
+use copa_plugin_sdk::ospkg::{self, ConfiguredRepositories, OsRelease, exact_version};
 use copa_plugin_sdk::{
     Finding, InstalledPackage, PackageClass, Plan, PluginInfo, Policy, RunStep, Step, Target,
     attribute, fs, register_patcher, updates_for,
@@ -102,20 +102,12 @@ impl copa_plugin_sdk::Patcher for Apt {
         _policy: Policy,
     ) -> Result<Plan, String> {
         let Some(target) = targets.first() else {
-            return Ok(Plan {
-                updates: Vec::new(),
-                skips: findings
-                    .iter()
-                    .map(|f| copa_plugin_sdk::Skip {
-                        target_id: f.report_target.clone(),
-                        package: f.package_name.clone(),
-                        vulnerabilities: vec![f.vulnerability_id.clone()],
-                        reason: "no dpkg database in the image".into(),
-                    })
-                    .collect(),
-            });
+            return Ok(ospkg::skip_all(&findings, "no dpkg database in the image"));
         };
-        let repositories = ImageRepositories::of(target);
+        let repositories = ConfiguredRepositories::<DpkgVersion>::from_lines(
+            attribute(target, attr::REPOSITORIES).unwrap_or_default(),
+            "apt",
+        );
         let held: Vec<&str> = attribute(target, attr::HELD)
             .unwrap_or_default()
             .split(',')
@@ -237,36 +229,4 @@ fn detect() -> Option<Target> {
         unpatchable_reason,
         attributes,
     })
-}
-
-/// The repositories the image's apt is configured with, asked through the host's index.
-struct ImageRepositories {
-    ecosystems: Vec<String>,
-}
-
-impl ImageRepositories {
-    fn of(target: &Target) -> Self {
-        Self {
-            ecosystems: attribute(target, attr::REPOSITORIES)
-                .unwrap_or_default()
-                .lines()
-                .filter(|l| !l.is_empty())
-                .map(String::from)
-                .collect(),
-        }
-    }
-}
-
-impl Repositories for ImageRepositories {
-    /// apt's candidate with default priorities: the highest version any enabled repository
-    /// offers.
-    fn newest(&self, package: &str) -> Result<Option<String>, String> {
-        if self.ecosystems.is_empty() {
-            return Err("the image configures no apt repository".into());
-        }
-        // A multiarch name ("libc6:i386") is asked for by its package name.
-        let name = package.split(':').next().unwrap_or(package);
-        let ecosystems: Vec<&str> = self.ecosystems.iter().map(String::as_str).collect();
-        ospkg::newest_offered::<DpkgVersion>(&ecosystems, name)
-    }
 }

@@ -7,10 +7,10 @@ mod header;
 mod repos;
 mod sqlite;
 
-use copa_plugin_sdk::ospkg::{self, OsRelease, Repositories, exact_version};
+use copa_plugin_sdk::ospkg::{self, ConfiguredRepositories, OsRelease, exact_version};
 use copa_plugin_sdk::rpm::RpmVersion;
 use copa_plugin_sdk::{
-    Finding, InstalledPackage, PackageClass, Plan, PluginInfo, Policy, RunStep, Skip, Step, Target,
+    Finding, InstalledPackage, PackageClass, Plan, PluginInfo, Policy, RunStep, Step, Target,
     attribute, fs, register_patcher, updates_for,
 };
 
@@ -142,20 +142,12 @@ impl copa_plugin_sdk::Patcher for Rpm {
         _policy: Policy,
     ) -> Result<Plan, String> {
         let Some(target) = targets.first() else {
-            return Ok(Plan {
-                updates: Vec::new(),
-                skips: findings
-                    .iter()
-                    .map(|f| Skip {
-                        target_id: f.report_target.clone(),
-                        package: f.package_name.clone(),
-                        vulnerabilities: vec![f.vulnerability_id.clone()],
-                        reason: "no rpm database in the image".into(),
-                    })
-                    .collect(),
-            });
+            return Ok(ospkg::skip_all(&findings, "no rpm database in the image"));
         };
-        let repositories = ImageRepositories::of(target);
+        let repositories = ConfiguredRepositories::<RpmVersion>::from_lines(
+            attribute(target, attr::REPOSITORIES).unwrap_or_default(),
+            "enabled rpm",
+        );
         let holds: Vec<(&str, &str)> = attribute(target, attr::HOLDS)
             .unwrap_or_default()
             .lines()
@@ -498,37 +490,6 @@ fn detect() -> Option<Target> {
         unpatchable_reason,
         attributes,
     })
-}
-
-/// The repositories the image's package manager is configured with, asked through the host's
-/// index.
-struct ImageRepositories {
-    ecosystems: Vec<String>,
-}
-
-impl ImageRepositories {
-    fn of(target: &Target) -> Self {
-        Self {
-            ecosystems: attribute(target, attr::REPOSITORIES)
-                .unwrap_or_default()
-                .lines()
-                .filter(|l| !l.is_empty())
-                .map(String::from)
-                .collect(),
-        }
-    }
-}
-
-impl Repositories for ImageRepositories {
-    /// What the package manager would install: the newest version any enabled repository
-    /// offers.
-    fn newest(&self, package: &str) -> Result<Option<String>, String> {
-        if self.ecosystems.is_empty() {
-            return Err("the image configures no enabled rpm repository".into());
-        }
-        let ecosystems: Vec<&str> = self.ecosystems.iter().map(String::as_str).collect();
-        ospkg::newest_offered::<RpmVersion>(&ecosystems, package)
-    }
 }
 
 #[cfg(test)]
