@@ -95,12 +95,12 @@ fn patches_the_os_packages_a_report_names_and_the_image_proves_it() {
 
     let outdated = upgradable(BASE);
     assert!(
-        outdated.len() >= 2,
-        "the fixture should have outdated packages against bookworm-security/updates: {outdated:?}"
+        !outdated.is_empty(),
+        "the fixture has outdated packages (at least its bullseye ncurses-base): {outdated:?}"
     );
-    // tzdata is updated on its own schedule and depends on nothing else: leaving it out of the
-    // report shows that only what the report names is upgraded.
-    let left_out = outdated.contains_key("tzdata").then_some("tzdata");
+    // tzdata depends on nothing else: leaving it out of the report (when the report still names
+    // something) shows that only what the report names is upgraded.
+    let left_out = (outdated.len() >= 2 && outdated.contains_key("tzdata")).then_some("tzdata");
     let mut findings: Vec<(String, String, String, String, &str)> = outdated
         .iter()
         .filter(|(name, _)| Some(name.as_str()) != left_out)
