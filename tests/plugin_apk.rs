@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::{Node, PluginSetup, builtin_plugin, default_index, layer_tar};
-use copa_host::plugin::{Finding, PatchLevel, Plan, Policy, Step, Target};
+use common::{Node, PluginSetup, builtin_plugin, default_index, layer_tar, target_attribute};
+use copa_host::plugin::{Finding, PatchLevel, Policy, Step};
 
 const DB: &str = "/lib/apk/db/installed";
 
@@ -131,32 +131,6 @@ fn findings() -> Vec<Finding> {
     ]
 }
 
-fn plan(setup: &PluginSetup, findings: &[Finding]) -> (Vec<Target>, Plan) {
-    let targets = setup.host.detect(&setup.plugin, &setup.caps).unwrap();
-    let plan = setup
-        .host
-        .plan(
-            &setup.plugin,
-            &setup.caps,
-            &targets,
-            findings,
-            Policy {
-                library_patch_level: PatchLevel::Patch,
-            },
-        )
-        .unwrap();
-    (targets, plan)
-}
-
-fn attribute<'a>(target: &'a Target, key: &str) -> &'a str {
-    target
-        .attributes
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_else(|| panic!("no attribute {key}: {target:#?}"))
-}
-
 #[test]
 fn info_routes_alpine_wolfi_and_chainguard_findings() {
     let setup = setup(alpine(true));
@@ -193,18 +167,18 @@ fn detects_the_installed_database_repositories_and_world() {
             ("ca-certificates-bundle", "20230506-r0", DB),
         ]
     );
-    assert_eq!(attribute(target, "os"), "alpine");
-    assert_eq!(attribute(target, "arch"), "x86_64");
-    assert_eq!(attribute(target, "apk"), "/sbin/apk");
-    assert_eq!(attribute(target, "shell"), "/bin/sh");
+    assert_eq!(target_attribute(target, "os"), "alpine");
+    assert_eq!(target_attribute(target, "arch"), "x86_64");
+    assert_eq!(target_attribute(target, "apk"), "/sbin/apk");
+    assert_eq!(target_attribute(target, "shell"), "/bin/sh");
     assert_eq!(
-        attribute(target, "repositories"),
+        target_attribute(target, "repositories"),
         "apk https://dl-cdn.alpinelinux.org/alpine/v3.18/main x86_64\n\
          apk https://dl-cdn.alpinelinux.org/alpine/v3.18/community x86_64\n\
          @edge apk https://dl-cdn.alpinelinux.org/alpine/edge/main x86_64"
     );
     assert_eq!(
-        attribute(target, "world"),
+        target_attribute(target, "world"),
         "alpine-baselayout\nbusybox=1.36.1-r2\nca-certificates-bundle\nlibssl3\nzlib"
     );
 }
@@ -212,7 +186,7 @@ fn detects_the_installed_database_repositories_and_world() {
 #[test]
 fn plans_minimums_collapsed_per_package_with_skips_and_reasons() {
     let setup = setup(alpine(true));
-    let (_, plan) = plan(&setup, &findings());
+    let (_, plan) = setup.detect_and_plan(&findings());
     let updates: Vec<(&str, &str, &str, Vec<&str>)> = plan
         .updates
         .iter()
@@ -280,7 +254,7 @@ fn plans_minimums_collapsed_per_package_with_skips_and_reasons() {
 #[test]
 fn emits_one_apk_add_through_a_virtual_package() {
     let setup = setup(alpine(true));
-    let (targets, plan) = plan(&setup, &findings());
+    let (targets, plan) = setup.detect_and_plan(&findings());
     let steps = setup
         .host
         .emit_commands(&setup.plugin, &setup.caps, &targets, &plan)
@@ -325,7 +299,7 @@ fn emits_one_apk_add_through_a_virtual_package() {
 #[test]
 fn an_image_without_apk_is_detected_but_unpatchable() {
     let setup = setup(alpine(false));
-    let (targets, plan) = plan(&setup, &findings());
+    let (targets, plan) = setup.detect_and_plan(&findings());
     let reason = "no apk in the image (distroless); patching through a tooling container is not supported yet";
     assert_eq!(targets[0].unpatchable_reason.as_deref(), Some(reason));
     assert!(plan.updates.is_empty());
@@ -397,9 +371,9 @@ fn wolfi_and_other_distributions() {
     let targets = setup.host.detect(&setup.plugin, &setup.caps).unwrap();
     assert_eq!(targets.len(), 1);
     assert_eq!(targets[0].runtime_version.as_deref(), Some("20230201"));
-    assert_eq!(attribute(&targets[0], "apk"), "/usr/bin/apk");
+    assert_eq!(target_attribute(&targets[0], "apk"), "/usr/bin/apk");
     assert_eq!(
-        attribute(&targets[0], "repositories"),
+        target_attribute(&targets[0], "repositories"),
         "apk https://packages.wolfi.dev/os aarch64",
         "without /etc/apk/arch the packages' architecture is the image's"
     );

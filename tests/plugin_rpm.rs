@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use common::{Node, PluginSetup, builtin_plugin, default_index, layer_tar};
-use copa_host::plugin::{Finding, PatchLevel, Plan, Policy, Step, Target};
+use common::{Node, PluginSetup, builtin_plugin, default_index, layer_tar, target_attribute};
+use copa_host::plugin::{Finding, Step, Target};
 
 const SQLITE_DB: &str = "/var/lib/rpm/rpmdb.sqlite";
 const FILLERS: usize = 120;
@@ -362,32 +362,6 @@ fn findings() -> Vec<Finding> {
     ]
 }
 
-fn plan(setup: &PluginSetup, findings: &[Finding]) -> (Vec<Target>, Plan) {
-    let targets = setup.host.detect(&setup.plugin, &setup.caps).unwrap();
-    let plan = setup
-        .host
-        .plan(
-            &setup.plugin,
-            &setup.caps,
-            &targets,
-            findings,
-            Policy {
-                library_patch_level: PatchLevel::Patch,
-            },
-        )
-        .unwrap();
-    (targets, plan)
-}
-
-fn attribute<'a>(target: &'a Target, key: &str) -> &'a str {
-    target
-        .attributes
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_else(|| panic!("no attribute {key}: {target:#?}"))
-}
-
 /// The packages of a target as (name, version), sorted, for comparing with `rpm -qa`.
 fn packages_of(target: &Target) -> Vec<(String, String)> {
     let mut packages: Vec<(String, String)> = target
@@ -451,17 +425,17 @@ fn reads_every_package_of_a_real_rpmdb_sqlite() {
     assert!(packages.contains(&("big-description".into(), "1.0-1.el9".into())));
     assert!(target.packages.iter().all(|p| p.location == SQLITE_DB));
 
-    assert_eq!(attribute(target, "os"), "rocky");
-    assert_eq!(attribute(target, "basearch"), "x86_64");
+    assert_eq!(target_attribute(target, "os"), "rocky");
+    assert_eq!(target_attribute(target, "basearch"), "x86_64");
     assert_eq!(
-        attribute(target, "releasever"),
+        target_attribute(target, "releasever"),
         "9",
         "from rocky-release's system-release(releasever), not VERSION_ID"
     );
-    assert_eq!(attribute(target, "manager"), "dnf");
-    assert_eq!(attribute(target, "manager-path"), "/usr/bin/dnf");
+    assert_eq!(target_attribute(target, "manager"), "dnf");
+    assert_eq!(target_attribute(target, "manager-path"), "/usr/bin/dnf");
     assert_eq!(
-        attribute(target, "repositories"),
+        target_attribute(target, "repositories"),
         "rpm https://mirrors.rockylinux.org/mirrorlist?arch=x86_64&repo=BaseOS-9 x86_64\n\
          rpm http://dl.rockylinux.org/pub/rocky/9/AppStream/x86_64/os/ x86_64"
     );
@@ -470,7 +444,7 @@ fn reads_every_package_of_a_real_rpmdb_sqlite() {
 #[test]
 fn plans_minimums_collapsed_per_package_with_skips_and_reasons() {
     let setup = setup(rocky(&[DNF]));
-    let (_, plan) = plan(&setup, &findings());
+    let (_, plan) = setup.detect_and_plan(&findings());
     let updates: Vec<(&str, &str, &str, Vec<&str>)> = plan
         .updates
         .iter()
@@ -543,7 +517,7 @@ fn plans_minimums_collapsed_per_package_with_skips_and_reasons() {
 #[test]
 fn emits_one_dnf_upgrade_with_the_caches_excluded() {
     let setup = setup(rocky(&[DNF]));
-    let (targets, plan) = plan(&setup, &findings());
+    let (targets, plan) = setup.detect_and_plan(&findings());
     let steps = setup
         .host
         .emit_commands(&setup.plugin, &setup.caps, &targets, &plan)
@@ -596,7 +570,7 @@ fn the_package_manager_decides_the_command() {
     let only_openssl = &findings()[..2];
     let argv_with = |manager: &[Node]| {
         let setup = setup(rocky(manager));
-        let (targets, plan) = plan(&setup, only_openssl);
+        let (targets, plan) = setup.detect_and_plan(only_openssl);
         let steps = setup
             .host
             .emit_commands(&setup.plugin, &setup.caps, &targets, &plan)
@@ -645,7 +619,7 @@ fn the_package_manager_decides_the_command() {
 #[test]
 fn images_without_a_package_manager_are_detected_but_unpatchable() {
     let setup = setup(rocky(&[]));
-    let (targets, plan) = plan(&setup, &findings()[..2]);
+    let (targets, plan) = setup.detect_and_plan(&findings()[..2]);
     let reason = "no dnf, yum, tdnf or microdnf in the image (distroless); patching through a \
                   tooling container is not supported yet";
     assert_eq!(targets[0].unpatchable_reason.as_deref(), Some(reason));
@@ -689,14 +663,14 @@ fn reads_the_berkeley_db_packages_file_of_older_releases() {
     ]);
     let binary = binary_layer(&[("var/lib/rpm/Packages".into(), fixture().bdb.clone())]);
     let setup = setup(vec![text, binary]);
-    let (targets, plan) = plan(&setup, &findings()[..3]);
+    let (targets, plan) = setup.detect_and_plan(&findings()[..3]);
     let target = &targets[0];
     assert_eq!(target.id, "/var/lib/rpm/Packages");
     assert_eq!(target.unpatchable_reason, None);
     assert_eq!(packages_of(target), rpm_listing());
-    assert_eq!(attribute(target, "manager"), "yum");
+    assert_eq!(target_attribute(target, "manager"), "yum");
     assert_eq!(
-        attribute(target, "repositories"),
+        target_attribute(target, "repositories"),
         "rpm https://$amazonlinux.$awsregion.$awsdomain/9/$product/$targetx86_64/mirror.list x86_64",
         "known variables expanded, unknown ones left for the index to reject"
     );

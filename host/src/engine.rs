@@ -622,7 +622,7 @@ fn check_os_matches(report: &Report, image: &ImageView) -> Result<()> {
     let Some((family, name)) = &report.os else {
         return Ok(());
     };
-    let Some(release) = ["/etc/os-release", "/usr/lib/os-release"]
+    let Some(release) = ospkg::OS_RELEASE_PATHS
         .iter()
         .find_map(|p| view_text(image, p))
         .map(|text| OsRelease::parse(&text))

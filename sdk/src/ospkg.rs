@@ -51,6 +51,9 @@ impl OsVersion for RpmVersion {
     }
 }
 
+/// Where os-release(5) lives: `/etc/os-release`, else `/usr/lib/os-release` (its usual target).
+pub const OS_RELEASE_PATHS: &[&str] = &["/etc/os-release", "/usr/lib/os-release"];
+
 /// The identification of the image's distribution (os-release(5)).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OsRelease {
@@ -93,9 +96,9 @@ impl OsRelease {
         release
     }
 
-    /// The image's os-release: `/etc/os-release`, else `/usr/lib/os-release` (its usual target).
+    /// The image's os-release (see [`OS_RELEASE_PATHS`]).
     pub fn read() -> Option<OsRelease> {
-        ["/etc/os-release", "/usr/lib/os-release"]
+        OS_RELEASE_PATHS
             .iter()
             .find_map(|path| crate::fs::read_to_string(path).ok())
             .map(|text| OsRelease::parse(&text))

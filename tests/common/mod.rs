@@ -154,22 +154,9 @@ pub fn serve_index_with_files(
         for stream in listener.incoming().take(500) {
             let Ok(mut stream) = stream else { continue };
             counter.fetch_add(1, Ordering::SeqCst);
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut request_line = String::new();
-            if reader.read_line(&mut request_line).is_err() {
+            let Some(path) = request_path(&stream) else {
                 continue;
-            }
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-            }
-            let path = request_line
-                .split_whitespace()
-                .nth(1)
-                .unwrap_or("/")
-                .to_string();
+            };
             let local = |name: &str| {
                 files
                     .as_ref()
@@ -225,6 +212,26 @@ pub fn serve_index_with_files(
         }
     });
     Index { url, requests }
+}
+
+/// The path of the one request a test server reads from `stream` (headers skipped).
+fn request_path(stream: &std::net::TcpStream) -> Option<String> {
+    let mut reader = BufReader::new(stream.try_clone().ok()?);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line).ok()?;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+    }
+    Some(
+        request_line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("/")
+            .to_string(),
+    )
 }
 
 /// Wheel file names for `project` at each version, with no extra attributes.
@@ -327,22 +334,9 @@ pub fn serve_static(files: Vec<(String, Vec<u8>)>) -> (String, Arc<std::sync::Mu
     std::thread::spawn(move || {
         for stream in listener.incoming().take(500) {
             let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut request_line = String::new();
-            if reader.read_line(&mut request_line).is_err() {
+            let Some(path) = request_path(&stream) else {
                 continue;
-            }
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-            }
-            let path = request_line
-                .split_whitespace()
-                .nth(1)
-                .unwrap_or("/")
-                .to_string();
+            };
             requests.lock().unwrap().push(path.clone());
             let response = match files.iter().find(|(p, _)| *p == path) {
                 Some((_, bytes)) => {
@@ -403,6 +397,34 @@ pub fn builtin_plugin(
         index: Arc::new(index),
     });
     PluginSetup { host, plugin, caps }
+}
+
+impl PluginSetup {
+    /// `detect`, then `plan` of `findings` on what it found, at the default patch level.
+    pub fn detect_and_plan(
+        &self,
+        findings: &[copa_host::plugin::Finding],
+    ) -> (Vec<copa_host::plugin::Target>, copa_host::plugin::Plan) {
+        let targets = self.host.detect(&self.plugin, &self.caps).unwrap();
+        let policy = copa_host::plugin::Policy {
+            library_patch_level: copa_host::plugin::PatchLevel::Patch,
+        };
+        let plan = self
+            .host
+            .plan(&self.plugin, &self.caps, &targets, findings, policy)
+            .unwrap();
+        (targets, plan)
+    }
+}
+
+/// A target attribute the test expects to be there.
+pub fn target_attribute<'a>(target: &'a copa_host::plugin::Target, key: &str) -> &'a str {
+    target
+        .attributes
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_else(|| panic!("no attribute {key}: {target:#?}"))
 }
 
 /// The index of `IndexSettings::default()`: PyPI, and whatever APT repositories the image names.
