@@ -23,7 +23,7 @@ pub mod rpm;
 
 mod bindings {
     wit_bindgen::generate!({
-        path: "../wit/since_v0.1.0",
+        path: "../wit/since_v0.2.0",
         world: "plugin",
     });
 }
@@ -32,8 +32,8 @@ mod bindings {
 bindings::export!(Component with_types_in bindings);
 
 pub use bindings::exports::copa::plugin::patcher::{
-    Finding, InstalledPackage, PackageClass, PatchLevel, PatchPlan as Plan, PluginInfo, Policy,
-    RunStep, Skip, Step, Target, Update,
+    FetchStep, Finding, InstalledPackage, PackageClass, PatchLevel, PatchPlan as Plan, Placement,
+    PluginInfo, Policy, RunStep, Skip, Step, Target, ToolingOutput, ToolingStep, Update, WriteStep,
 };
 
 /// What a patcher does. The host calls each method in a fresh instance, so state kept between
@@ -149,12 +149,28 @@ pub mod fs {
     }
 }
 
-/// Package versions as the host's configured index knows them.
+/// Package versions and package files as the host's configured index knows them.
 pub mod index {
-    pub use crate::bindings::copa::plugin::package_index::PackageVersion;
+    use crate::bindings::copa::plugin::package_index as host;
+    pub use crate::bindings::copa::plugin::package_index::{PackageArtifact, PackageVersion};
 
     pub fn versions(ecosystem: &str, name: &str) -> Result<Vec<PackageVersion>, String> {
-        crate::bindings::copa::plugin::package_index::versions(ecosystem, name)
+        host::versions(ecosystem, name)
+    }
+
+    /// Downloads (once per run) and describes the artifact of one version.
+    pub fn artifact(ecosystem: &str, name: &str, version: &str) -> Result<PackageArtifact, String> {
+        host::artifact(ecosystem, name, version)
+    }
+
+    /// The bytes of one member of a version's artifact.
+    pub fn artifact_member(
+        ecosystem: &str,
+        name: &str,
+        version: &str,
+        member: &str,
+    ) -> Result<Vec<u8>, String> {
+        host::artifact_member(ecosystem, name, version, member)
     }
 }
 

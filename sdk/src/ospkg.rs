@@ -214,13 +214,14 @@ pub fn skip_all(findings: &[Finding], reason: &str) -> Plan {
 }
 
 /// Turns the findings routed to an OS patcher into a plan for its one target (the package
-/// database). With no findings (no report given), every installed package the repositories
+/// database). With `update_all` (no report given), every installed package the repositories
 /// offer a newer version of is updated, as `apt-get upgrade` would, never to another release.
 ///
 /// `held` names the packages the image pins (`apt-mark hold`), with the reason they are left.
 pub fn plan<V: OsVersion>(
     target: &Target,
     findings: &[Finding],
+    update_all: bool,
     repositories: &dyn Repositories,
     held: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Plan, String> {
@@ -228,7 +229,7 @@ pub fn plan<V: OsVersion>(
         updates: Vec::new(),
         skips: Vec::new(),
     };
-    if findings.is_empty() {
+    if update_all {
         upgrade_all::<V>(target, repositories, held, &mut plan)?;
     } else {
         let mut by_package: BTreeMap<&str, Vec<&Finding>> = BTreeMap::new();
@@ -553,7 +554,7 @@ mod tests {
             ),
         ];
         let repos = repo(&[("libssl3", "3.0.15-1~deb12u1")]);
-        let plan = plan::<DpkgVersion>(&target, &findings, &repos, &not_held).unwrap();
+        let plan = plan::<DpkgVersion>(&target, &findings, false, &repos, &not_held).unwrap();
         assert_eq!(plan.updates.len(), 1);
         let update = &plan.updates[0];
         assert_eq!(update.to_version, "3.0.15-1~deb12u1");
@@ -574,7 +575,7 @@ mod tests {
             "fixed",
         )];
         let repos = repo(&[("tzdata", "2025a-0+deb12u1")]);
-        let plan = plan::<DpkgVersion>(&target, &findings, &repos, &not_held).unwrap();
+        let plan = plan::<DpkgVersion>(&target, &findings, false, &repos, &not_held).unwrap();
         assert!(plan.updates.is_empty());
         assert_eq!(
             plan.skips[0].reason,
@@ -588,7 +589,7 @@ mod tests {
         let findings = [finding("CVE-5", "musl", "1.2.4-r1", &["1.2.4-r2"], "fixed")];
         let mut repos = repo(&[]);
         repos.fail = true;
-        let plan = plan::<ApkVersion>(&target, &findings, &repos, &not_held).unwrap();
+        let plan = plan::<ApkVersion>(&target, &findings, false, &repos, &not_held).unwrap();
         assert_eq!(plan.updates[0].to_version, ">=1.2.4-r2");
         assert_eq!(exact_version(&plan.updates[0].to_version), None);
         assert_eq!(exact_version("1.2.4-r2"), Some("1.2.4-r2"));
@@ -616,7 +617,7 @@ mod tests {
         ];
         let repos = repo(&[("perl-base", "5.36.0-7+deb12u2")]);
         let held = |name: &str| (name == "perl-base").then(|| "held (apt-mark hold)".to_string());
-        let plan = plan::<DpkgVersion>(&target, &findings, &repos, &held).unwrap();
+        let plan = plan::<DpkgVersion>(&target, &findings, false, &repos, &held).unwrap();
         assert!(plan.updates.is_empty());
         let reasons: Vec<(&str, &str)> = plan
             .skips
@@ -644,7 +645,7 @@ mod tests {
             &["1:3.0.7"],
             "fixed",
         )];
-        let plan = plan::<RpmVersion>(&target, &findings, &repo(&[]), &not_held).unwrap();
+        let plan = plan::<RpmVersion>(&target, &findings, false, &repo(&[]), &not_held).unwrap();
         assert!(plan.updates.is_empty() && plan.skips.is_empty());
     }
 
@@ -663,7 +664,7 @@ mod tests {
             ("vim", "2:9.0.1378-2+deb12u1"),
         ]);
         let held = |name: &str| (name == "vim").then(|| "held".to_string());
-        let plan = plan::<DpkgVersion>(&target, &[], &repos, &held).unwrap();
+        let plan = plan::<DpkgVersion>(&target, &[], true, &repos, &held).unwrap();
         let updates: Vec<(&str, &str)> = plan
             .updates
             .iter()
@@ -674,7 +675,7 @@ mod tests {
 
         let mut failing = repo(&[]);
         failing.fail = true;
-        let err = super::plan::<DpkgVersion>(&target, &[], &failing, &held).unwrap_err();
+        let err = super::plan::<DpkgVersion>(&target, &[], true, &failing, &held).unwrap_err();
         assert!(err.contains("mirror unreachable"), "{err}");
     }
 }

@@ -102,7 +102,7 @@ impl copa_plugin_sdk::Patcher for Apk {
         &self,
         targets: Vec<Target>,
         findings: Vec<Finding>,
-        _policy: Policy,
+        policy: Policy,
     ) -> Result<Plan, String> {
         let Some(target) = targets.first() else {
             return Ok(ospkg::skip_all(&findings, "no apk database in the image"));
@@ -115,7 +115,7 @@ impl copa_plugin_sdk::Patcher for Apk {
                 .find(|entry| entry.name == name && entry.pins())
                 .map(|entry| format!("pinned in {WORLD} ({})", entry.text))
         };
-        ospkg::plan::<ApkVersion>(target, &findings, &repositories, &held)
+        ospkg::plan::<ApkVersion>(target, &findings, policy.update_all, &repositories, &held)
     }
 
     fn emit_commands(&self, targets: Vec<Target>, plan: Plan) -> Result<Vec<Step>, String> {

@@ -105,7 +105,7 @@ impl copa_plugin_sdk::Patcher for Apt {
         &self,
         targets: Vec<Target>,
         findings: Vec<Finding>,
-        _policy: Policy,
+        policy: Policy,
     ) -> Result<Plan, String> {
         let Some(target) = targets.first() else {
             return Ok(ospkg::skip_all(&findings, "no dpkg database in the image"));
@@ -123,7 +123,7 @@ impl copa_plugin_sdk::Patcher for Apt {
             held.contains(&name)
                 .then(|| "held in the image (apt-mark hold); apt leaves it as it is".to_string())
         };
-        ospkg::plan::<DpkgVersion>(target, &findings, &repositories, &held)
+        ospkg::plan::<DpkgVersion>(target, &findings, policy.update_all, &repositories, &held)
     }
 
     fn emit_commands(&self, targets: Vec<Target>, plan: Plan) -> Result<Vec<Step>, String> {

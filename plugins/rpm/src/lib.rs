@@ -139,7 +139,7 @@ impl copa_plugin_sdk::Patcher for Rpm {
         &self,
         targets: Vec<Target>,
         findings: Vec<Finding>,
-        _policy: Policy,
+        policy: Policy,
     ) -> Result<Plan, String> {
         let Some(target) = targets.first() else {
             return Ok(ospkg::skip_all(&findings, "no rpm database in the image"));
@@ -159,7 +159,7 @@ impl copa_plugin_sdk::Patcher for Rpm {
                 .find(|(pattern, _)| repos::glob_matches(pattern, name))
                 .map(|(_, reason)| reason.to_string())
         };
-        ospkg::plan::<RpmVersion>(target, &findings, &repositories, &held)
+        ospkg::plan::<RpmVersion>(target, &findings, policy.update_all, &repositories, &held)
     }
 
     fn emit_commands(&self, targets: Vec<Target>, plan: Plan) -> Result<Vec<Step>, String> {
