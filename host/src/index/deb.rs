@@ -118,6 +118,7 @@ impl Repositories {
                 version: version.clone(),
                 yanked: false,
                 requires_python: None,
+                ..PackageVersion::default()
             })
             .collect())
     }

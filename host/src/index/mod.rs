@@ -26,11 +26,39 @@ use ureq::http::Uri;
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, TlsProvider, parse_pem};
 
 /// One release of a package as the index describes it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PackageVersion {
     pub version: String,
     pub yanked: bool,
     pub requires_python: Option<String>,
+    /// npm `engines` ("node" -> ">=14").
+    pub engines: Vec<(String, String)>,
+    pub deprecated: Option<String>,
+    /// RFC 3339.
+    pub published: Option<String>,
+    /// Run-time dependencies, name -> range as the index writes it.
+    pub dependencies: Vec<(String, String)>,
+    /// Ecosystem fields passed to plugins verbatim (a deb's Packages stanza).
+    pub metadata: Vec<(String, String)>,
+    /// Where the version's package file is, when the index says.
+    pub artifact: Option<ArtifactSource>,
+}
+
+/// Where to download a version's package file and what its bytes must hash to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArtifactSource {
+    pub url: String,
+    /// The digest the index publishes; a download that does not match is refused.
+    pub digest: Option<ExpectedDigest>,
+}
+
+/// Digests as indexes publish them, as lower-case hex.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExpectedDigest {
+    Sha256(String),
+    Sha512(String),
+    /// Old npm packages have only `shasum`.
+    Sha1(String),
 }
 
 #[derive(Clone, Debug)]

@@ -347,6 +347,7 @@ fn group_versions(project: &str, files: &[IndexFile]) -> Vec<PackageVersion> {
                 version,
                 yanked: files.iter().all(|f| f.yanked),
                 requires_python,
+                ..PackageVersion::default()
             }
         })
         .collect()
@@ -381,6 +382,7 @@ mod tests {
             version: v.to_owned(),
             yanked,
             requires_python: requires_python.map(str::to_owned),
+            ..PackageVersion::default()
         }
     }
 
