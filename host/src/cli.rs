@@ -105,6 +105,12 @@ struct PatchArgs {
     /// URL/debian-security), for planning and for apt in the run.
     #[arg(long, env = "COPA_APT_MIRROR", value_name = "URL")]
     apt_mirror: Option<String>,
+    /// A NuGet feed: the URL of a v3 service index (`.../v3/index.json`) or a folder of .nupkg
+    /// files; repeatable, tried in order; nuget.org when none is given. `NAME=URL` names the
+    /// source, whose credentials then come from NuGetPackageSourceCredentials_NAME
+    /// (`Username=...;Password=...`).
+    #[arg(long = "nuget-source", value_name = "[NAME=]URL|DIR")]
+    nuget_sources: Vec<String>,
     /// A CA certificate (PEM) to trust for package indexes, during planning and in the run.
     #[arg(long, value_name = "FILE")]
     ca_cert: Option<PathBuf>,
@@ -184,6 +190,7 @@ impl PatchArgs {
             plugin_dirs: plugin_dirs(&self.plugin_dirs),
             pip_index_url: self.pip_index_url.clone(),
             apt_mirror: self.apt_mirror.as_deref().map(apt_mirror).transpose()?,
+            nuget_sources: self.nuget_sources.clone(),
             ca_cert: self.ca_cert.clone(),
             cache_dir: PluginHost::default_cache_dir(),
         })

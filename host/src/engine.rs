@@ -36,6 +36,8 @@ pub struct Options {
     pub pip_index_url: String,
     /// Replaces the origin of every APT repository, for planning and for apt in the run.
     pub apt_mirror: Option<String>,
+    /// `--nuget-source`s, in order (`[NAME=]URL` or a folder feed).
+    pub nuget_sources: Vec<String>,
     pub ca_cert: Option<PathBuf>,
     pub cache_dir: Option<PathBuf>,
 }
@@ -109,6 +111,7 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
         pypi_url: options.pip_index_url.clone(),
         extra_ca_pem: extra_ca.clone(),
         apt_mirror: options.apt_mirror.clone(),
+        nuget_sources: options.nuget_sources.clone(),
     })?);
     let host = Arc::new(PluginHost::new(
         Default::default(),

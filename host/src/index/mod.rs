@@ -9,10 +9,14 @@
 //!   named as in a one-line `sources.list` entry, downloaded once per run and looked up by
 //!   binary package name ([`deb`]).
 //!
-//! Both share one agent, so the TLS roots (system bundle plus `--ca-cert`) and the proxy from
+//! - `nuget`: NuGet v3 feeds and folder feeds given with `--nuget-source` (nuget.org when none
+//!   is), looked up per package id ([`nuget`]).
+//!
+//! All share one agent, so the TLS roots (system bundle plus `--ca-cert`) and the proxy from
 //! the environment apply to every request.
 
 mod deb;
+mod nuget;
 mod pypi;
 
 use std::collections::HashMap;
@@ -69,6 +73,9 @@ pub struct IndexSettings {
     pub extra_ca_pem: Option<Vec<u8>>,
     /// `--apt-mirror`: replaces the origin (`scheme://host[:port]`) of every APT repository.
     pub apt_mirror: Option<String>,
+    /// `--nuget-source`: `[NAME=]URL` of a v3 service index, or a folder feed's directory, in
+    /// the order NuGet tries them; empty means nuget.org.
+    pub nuget_sources: Vec<String>,
 }
 
 impl Default for IndexSettings {
@@ -77,6 +84,7 @@ impl Default for IndexSettings {
             pypi_url: "https://pypi.org/simple/".to_owned(),
             extra_ca_pem: None,
             apt_mirror: None,
+            nuget_sources: Vec::new(),
         }
     }
 }
@@ -102,6 +110,7 @@ pub struct PackageIndex {
     cache: Mutex<HashMap<CacheKey, Vec<PackageVersion>>>,
     /// APT repositories' package lists, each loaded on first use and kept for the run.
     deb: deb::Repositories,
+    nuget: nuget::Sources,
 }
 
 impl PackageIndex {
@@ -146,6 +155,8 @@ impl PackageIndex {
             pypi_base,
             cache: Mutex::new(HashMap::new()),
             deb: deb::Repositories::new(settings.apt_mirror.clone()),
+            nuget: nuget::Sources::new(&settings.nuget_sources, |name| std::env::var(name).ok())
+                .map_err(anyhow::Error::msg)?,
         })
     }
 
@@ -159,7 +170,28 @@ impl PackageIndex {
         if deb::is_deb_ecosystem(ecosystem) {
             return self.deb.versions(&self.agent, ecosystem, name);
         }
+        if ecosystem.eq_ignore_ascii_case("nuget") {
+            return self.nuget_versions(name);
+        }
         Err(format!("no package index for ecosystem {ecosystem}"))
+    }
+
+    fn nuget_versions(&self, id: &str) -> Result<Vec<PackageVersion>, String> {
+        // Package ids are case-insensitive.
+        let key = ("nuget".to_owned(), id.to_ascii_lowercase());
+        if let Some(hit) = self.lock_cache().get(&key) {
+            return Ok(hit.clone());
+        }
+        let versions = self.nuget.versions(&self.agent, id)?;
+        self.lock_cache().insert(key, versions.clone());
+        Ok(versions)
+    }
+
+    /// The `Authorization` header value to send with a request for `url`, when `url` lies on
+    /// a package feed that has credentials (NuGet's `NuGetPackageSourceCredentials_<name>`).
+    /// Artifact downloads need it: private feeds serve their packages only to the same login.
+    pub fn authorization_for(&self, url: &str) -> Option<String> {
+        self.nuget.authorization_for(url)
     }
 
     fn pypi_versions(&self, name: &str) -> Result<Vec<PackageVersion>, String> {
@@ -266,6 +298,15 @@ mod test_server {
         routes: Vec<(&'static str, Reply<B>)>,
         max_requests: usize,
     ) -> (String, RequestLog) {
+        serve_recording(routes, max_requests, "accept")
+    }
+
+    /// [`serve`], logging the value of request header `logged` (lower case) instead of Accept.
+    pub fn serve_recording<B: AsRef<[u8]> + Send + 'static>(
+        routes: Vec<(&'static str, Reply<B>)>,
+        max_requests: usize,
+        logged: &'static str,
+    ) -> (String, RequestLog) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let origin = format!("http://{}", listener.local_addr().unwrap());
         let seen = RequestLog::default();
@@ -288,7 +329,7 @@ mod test_server {
                         break;
                     }
                     if let Some((name, value)) = line.split_once(':')
-                        && name.eq_ignore_ascii_case("accept")
+                        && name.eq_ignore_ascii_case(logged)
                     {
                         accept = value.trim().to_owned();
                     }
@@ -336,6 +377,7 @@ mod tests {
             pypi_url: url.to_owned(),
             extra_ca_pem: pem.map(<[u8]>::to_vec),
             apt_mirror: None,
+            nuget_sources: Vec::new(),
         };
         assert!(PackageIndex::new(settings("pypi.org/simple", None)).is_err());
         assert!(PackageIndex::new(settings("ftp://example.com/simple/", None)).is_err());

@@ -1,0 +1,326 @@
+//! From findings to updates, per app and package: the fixed version by the shared choice rule,
+//! then the dependencies that version needs for the app's framework (kept when already
+//! satisfied, raised to the lowest satisfying version, or added; never lowered).
+
+use std::collections::BTreeMap;
+
+use copa_plugin_sdk::choose::{Bump, IndexVersion, Vulnerability, choose, is_fixed_by};
+use copa_plugin_sdk::nuget::{NuGetVersion, VersionRange};
+use copa_plugin_sdk::{Finding, PatchLevel, Plan, Policy, Skip, Target, Update, attribute, index, log};
+
+use crate::attr;
+use crate::framework::Framework;
+use crate::package::{self, ECOSYSTEM};
+
+/// Why a package is never replaced inside an app, or `None` when it may be.
+pub fn never_patched(name: &str) -> Option<&'static str> {
+    let lower = name.to_ascii_lowercase();
+    if lower.starts_with("microsoft.build.") || lower == "microsoft.build" {
+        return Some("Microsoft.Build.* is build-time only: nothing of it runs in the app");
+    }
+    let runtime_pack = ["microsoft.netcore.app.runtime.", "microsoft.aspnetcore.app.runtime.",
+        "microsoft.windowsdesktop.app.runtime.", "microsoft.netcore.app.host."]
+        .iter()
+        .any(|prefix| lower.starts_with(prefix))
+        || lower.ends_with(".app.ref");
+    runtime_pack.then_some(
+        "a .NET runtime or targeting pack: it comes with the runtime; update the .NET runtime \
+         (or the base image) instead",
+    )
+}
+
+pub fn plan(targets: &[Target], findings: &[Finding], policy: Policy) -> Plan {
+    let level = match policy.library_patch_level {
+        PatchLevel::Patch => Bump::Patch,
+        PatchLevel::Minor => Bump::Minor,
+        PatchLevel::Major => Bump::Major,
+    };
+    let mut plan = Plan {
+        updates: Vec::new(),
+        skips: Vec::new(),
+    };
+    for ((target_index, package), findings) in group(targets, findings, &mut plan) {
+        plan_package(&targets[target_index], &package, &findings, level, &mut plan);
+    }
+    plan
+}
+
+fn normalize_path(path: &str) -> String {
+    format!("/{}", path.trim_start_matches('/'))
+}
+
+/// Findings keyed by (app, lower-case package id). Trivy names the deps.json as the result's
+/// target (and sometimes as `PkgPath`); without either, every app that has the package at the
+/// reported version is meant.
+fn group<'a>(
+    targets: &[Target],
+    findings: &'a [Finding],
+    plan: &mut Plan,
+) -> BTreeMap<(usize, String), Vec<&'a Finding>> {
+    let mut groups: BTreeMap<(usize, String), Vec<&Finding>> = BTreeMap::new();
+    for finding in findings {
+        let name = finding.package_name.to_ascii_lowercase();
+        let named = [finding.pkg_path.as_deref(), Some(finding.report_target.as_str())]
+            .into_iter()
+            .flatten()
+            .map(normalize_path)
+            .find_map(|path| targets.iter().position(|t| t.id == path));
+        let owners: Vec<usize> = match named {
+            Some(owner) => vec![owner],
+            None => targets
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| {
+                    t.packages.iter().any(|p| {
+                        p.name.eq_ignore_ascii_case(&name) && p.version == finding.installed_version
+                    })
+                })
+                .map(|(i, _)| i)
+                .collect(),
+        };
+        if owners.is_empty() {
+            plan.skips.push(Skip {
+                target_id: finding
+                    .pkg_path
+                    .clone()
+                    .unwrap_or_else(|| finding.report_target.clone()),
+                package: finding.package_name.clone(),
+                vulnerabilities: vec![finding.vulnerability_id.clone()],
+                reason: "no .NET app in the image lists this package".into(),
+            });
+        }
+        for owner in owners {
+            groups.entry((owner, name.clone())).or_default().push(finding);
+        }
+    }
+    groups
+}
+
+/// Index versions as the choice rule wants them: unlisted and (for a release) pre-release
+/// versions are unusable, with the reason phrased to follow "fixed version X ".
+fn index_versions(name: &str, installed_prerelease: bool) -> Result<Vec<IndexVersion<NuGetVersion>>, String> {
+    Ok(index::versions(ECOSYSTEM, name)?
+        .into_iter()
+        .filter_map(|v| {
+            let version = v.version.parse::<NuGetVersion>().ok()?;
+            let unusable = if v.yanked {
+                Some("is unlisted".to_string())
+            } else if version.is_prerelease() && !installed_prerelease {
+                Some("is a pre-release".to_string())
+            } else {
+                None
+            };
+            Some(IndexVersion { version, unusable })
+        })
+        .collect())
+}
+
+fn plan_package(target: &Target, package: &str, findings: &[&Finding], level: Bump, plan: &mut Plan) {
+    let mut vulnerabilities: Vec<Vulnerability> = Vec::new();
+    for finding in findings {
+        match vulnerabilities.iter_mut().find(|v| v.id == finding.vulnerability_id) {
+            Some(existing) => {
+                for fixed in &finding.fixed_versions {
+                    if !existing.fixed_versions.contains(fixed) {
+                        existing.fixed_versions.push(fixed.clone());
+                    }
+                }
+            }
+            None => vulnerabilities.push(Vulnerability {
+                id: finding.vulnerability_id.clone(),
+                fixed_versions: finding.fixed_versions.clone(),
+            }),
+        }
+    }
+    let ids: Vec<String> = vulnerabilities.iter().map(|v| v.id.clone()).collect();
+    let skip_all = |plan: &mut Plan, reason: String| {
+        plan.skips.push(Skip {
+            target_id: target.id.clone(),
+            package: findings[0].package_name.clone(),
+            vulnerabilities: ids.clone(),
+            reason,
+        });
+    };
+    if let Some(reason) = &target.unpatchable_reason {
+        return skip_all(plan, reason.clone());
+    }
+    if let Some(reason) = never_patched(package) {
+        return skip_all(plan, reason.into());
+    }
+    let Some(installed) = target
+        .packages
+        .iter()
+        .find(|p| p.name.eq_ignore_ascii_case(package))
+    else {
+        return skip_all(plan, format!("not listed in {}", target.id));
+    };
+    if target
+        .attributes
+        .iter()
+        .any(|(k, v)| k == attr::RUNTIME_PACK && v.eq_ignore_ascii_case(package))
+    {
+        return skip_all(plan, never_patched("Microsoft.NETCore.App.Runtime.").unwrap().into());
+    }
+    let Ok(installed_version) = installed.version.parse::<NuGetVersion>() else {
+        return skip_all(plan, format!("installed version {} is not a NuGet version", installed.version));
+    };
+    let Some(framework) = attribute(target, attr::TFM).and_then(Framework::parse) else {
+        return skip_all(plan, format!("{}: unknown target framework", target.id));
+    };
+    let versions = match index_versions(&installed.name, installed_version.is_prerelease()) {
+        Ok(versions) => versions,
+        Err(e) => return skip_all(plan, format!("package index: {e}")),
+    };
+    vulnerabilities.retain(|v| !is_fixed_by(&installed_version, v));
+    if vulnerabilities.is_empty() {
+        log::info(&format!(
+            "{} {} in {} already has every fix",
+            installed.name, installed.version, target.id
+        ));
+        return;
+    }
+    let choice = choose(&installed_version, &vulnerabilities, &versions, level, false);
+    let push_skips = |plan: &mut Plan, skipped: Vec<copa_plugin_sdk::choose::Skipped>| {
+        for skipped in skipped {
+            let mut reason = skipped.reason;
+            // .NET fixes often ship only on a new major line; say how to allow that.
+            if reason.starts_with("fix needs a major bump") {
+                reason.push_str(" (allow it with --library-patch-level major)");
+            }
+            plan.skips.push(Skip {
+                target_id: target.id.clone(),
+                package: installed.name.clone(),
+                vulnerabilities: skipped.vulnerabilities,
+                reason,
+            });
+        }
+    };
+    let Some(to) = choice.to else {
+        return push_skips(plan, choice.skipped);
+    };
+    // The new version must have files this app can load, and its dependencies must resolve.
+    let mut added = Vec::new();
+    if let Err(reason) = resolve(target, &framework, &installed.name, &to, &mut added) {
+        plan.skips.push(Skip {
+            target_id: target.id.clone(),
+            package: installed.name.clone(),
+            vulnerabilities: choice.fixes.clone(),
+            reason: format!("fixed version {to}: {reason}"),
+        });
+        return push_skips(plan, choice.skipped);
+    }
+    plan.updates.push(Update {
+        target_id: target.id.clone(),
+        package: installed.name.clone(),
+        from_version: installed.version.clone(),
+        to_version: to.to_string(),
+        fixes: choice.fixes,
+    });
+    for (name, from, to) in added {
+        // A dependency already raised for another update of this app needs no second entry.
+        if plan.updates.iter().any(|u| {
+            u.target_id == target.id && u.package.eq_ignore_ascii_case(&name) && u.to_version == to
+        }) {
+            continue;
+        }
+        plan.updates.push(Update {
+            target_id: target.id.clone(),
+            package: name,
+            from_version: from,
+            to_version: to,
+            fixes: Vec::new(),
+        });
+    }
+    push_skips(plan, choice.skipped);
+}
+
+/// Checks that `name` `version` has assets for the app, and walks its dependency group: each
+/// dependency the app lacks, or has below the range, is added to `changes` as (id, from (empty
+/// when new), to) at the lowest version satisfying the range. Dependencies of those are walked
+/// too.
+fn resolve(
+    target: &Target,
+    framework: &Framework,
+    name: &str,
+    version: &NuGetVersion,
+    changes: &mut Vec<(String, String, String)>,
+) -> Result<(), String> {
+    let mut work = vec![(name.to_string(), version.clone())];
+    // Bounded: a dependency graph of a few hundred packages is already extraordinary.
+    let mut budget = 500;
+    while let Some((name, version)) = work.pop() {
+        budget -= 1;
+        if budget == 0 {
+            return Err("the dependency graph is too large".into());
+        }
+        let contents = package::Contents::load(&name, &version.to_string())?;
+        contents.select(framework, attribute(target, attr::RID))?;
+        for (dep, range_text) in contents.dependencies(framework) {
+            let range: VersionRange = range_text
+                .parse()
+                .map_err(|e| format!("dependency {dep}: {e}"))?;
+            let present = changes
+                .iter()
+                .find(|(n, _, _)| n.eq_ignore_ascii_case(&dep))
+                .map(|(_, _, to)| to.clone())
+                .or_else(|| {
+                    target
+                        .packages
+                        .iter()
+                        .find(|p| p.name.eq_ignore_ascii_case(&dep))
+                        .map(|p| p.version.clone())
+                });
+            let present_version = present.as_deref().and_then(|v| v.parse::<NuGetVersion>().ok());
+            if let Some(current) = &present_version {
+                // Satisfied, or above the range (never lowered: a newer one is kept).
+                let above = range.max.as_ref().is_some_and(|max| *current > max.version);
+                if range.contains(current) || above {
+                    continue;
+                }
+            }
+            let available = index_versions(&dep, range.allows_prerelease())
+                .map_err(|e| format!("dependency {dep}: {e}"))?;
+            let usable: Vec<&NuGetVersion> = available
+                .iter()
+                .filter(|v| v.unusable.is_none())
+                .map(|v| &v.version)
+                .collect();
+            let chosen = range
+                .lowest_satisfying(usable.iter().copied())
+                .ok_or_else(|| format!("needs {dep} {range}, which the feed does not have"))?
+                .clone();
+            let from = present.unwrap_or_default();
+            changes.retain(|(n, _, _)| !n.eq_ignore_ascii_case(&dep));
+            let id = package::Contents::load(&dep, &chosen.to_string())?.id;
+            changes.push((id, from, chosen.to_string()));
+            work.push((dep, chosen));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packages_never_patched() {
+        for name in [
+            "Microsoft.Build.Tasks.Git",
+            "microsoft.build",
+            "Microsoft.NETCore.App.Runtime.linux-x64",
+            "Microsoft.AspNetCore.App.Runtime.linux-musl-x64",
+            "Microsoft.WindowsDesktop.App.Runtime.win-x64",
+            "Microsoft.NETCore.App.Host.linux-x64",
+            "Microsoft.NETCore.App.Ref",
+            "Microsoft.AspNetCore.App.Ref",
+        ] {
+            assert!(never_patched(name).is_some(), "{name}");
+        }
+        for name in ["Microsoft.Extensions.Logging", "System.Text.Json", "Microsoft.BuildXL", "Newtonsoft.Json"] {
+            assert_eq!(never_patched(name), None, "{name}");
+        }
+        assert_eq!(normalize_path("app/App.deps.json"), "/app/App.deps.json");
+        assert_eq!(normalize_path("/app/App.deps.json"), "/app/App.deps.json");
+    }
+}
