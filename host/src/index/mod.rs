@@ -15,9 +15,12 @@
 //! All share one agent, so the TLS roots (system bundle plus `--ca-cert`) and the proxy from
 //! the environment apply to every request.
 
+mod artifact;
 mod deb;
 mod nuget;
 mod pypi;
+
+pub use artifact::{ArchiveEntry, Artifact, EntryKind};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -90,6 +93,8 @@ impl Default for IndexSettings {
 }
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// A package file may be tens of MB (a .deb, a .nupkg with native parts).
+const ARTIFACT_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Where distributions keep their CA bundle. The first readable one wins; `SSL_CERT_FILE`
 /// overrides them all, as it does for OpenSSL-based tools.
@@ -101,6 +106,9 @@ const SYSTEM_CA_BUNDLES: &[&str] = &[
 
 type CacheKey = (String, String);
 
+/// One artifact, downloaded by the first caller; a failure is kept too, so it is reported once.
+type ArtifactSlot = Arc<std::sync::OnceLock<Result<Arc<Artifact>, String>>>;
+
 pub struct PackageIndex {
     agent: Agent,
     /// `pypi_url` with exactly one trailing slash, so the project path can be appended.
@@ -111,6 +119,8 @@ pub struct PackageIndex {
     /// APT repositories' package lists, each loaded on first use and kept for the run.
     deb: deb::Repositories,
     nuget: nuget::Sources,
+    /// Keyed by (ecosystem, name, version).
+    artifacts: Mutex<HashMap<(String, String, String), ArtifactSlot>>,
 }
 
 impl PackageIndex {
@@ -157,6 +167,7 @@ impl PackageIndex {
             deb: deb::Repositories::new(settings.apt_mirror.clone()),
             nuget: nuget::Sources::new(&settings.nuget_sources, |name| std::env::var(name).ok())
                 .map_err(anyhow::Error::msg)?,
+            artifacts: Mutex::new(HashMap::new()),
         })
     }
 
@@ -192,6 +203,75 @@ impl PackageIndex {
     /// Artifact downloads need it: private feeds serve their packages only to the same login.
     pub fn authorization_for(&self, url: &str) -> Option<String> {
         self.nuget.authorization_for(url)
+    }
+
+    /// The package file of one version, downloaded once per run and checked against the digest
+    /// the index publishes for it.
+    pub fn artifact(
+        &self,
+        ecosystem: &str,
+        name: &str,
+        version: &str,
+    ) -> Result<Arc<Artifact>, String> {
+        let key = (ecosystem.to_owned(), name.to_owned(), version.to_owned());
+        let slot = {
+            let mut artifacts = self
+                .artifacts
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            Arc::clone(artifacts.entry(key).or_default())
+        };
+        slot.get_or_init(|| {
+            let versions = self.versions(ecosystem, name)?;
+            let source = versions
+                .iter()
+                .find(|v| v.version == version)
+                .ok_or_else(|| format!("{ecosystem} {name}: the index has no version {version}"))?
+                .artifact
+                .clone()
+                .ok_or_else(|| {
+                    format!("{ecosystem} {name} {version}: the index names no package file")
+                })?;
+            let bytes = self.download(&source.url)?;
+            Artifact::from_bytes(&source.url, &bytes, source.digest.as_ref()).map(Arc::new)
+        })
+        .clone()
+    }
+
+    /// `file://` URLs are read from this machine (folder feeds); anything else over HTTP(S).
+    fn download(&self, url: &str) -> Result<Vec<u8>, String> {
+        if let Some(path) = url.strip_prefix("file://") {
+            let path = percent_decode(path);
+            return std::fs::read(&path).map_err(|e| format!("reading {path}: {e}"));
+        }
+        let started = std::time::Instant::now();
+        let mut request = self.agent.get(url);
+        // Private feeds serve their packages only to the same login as their listings.
+        if let Some(authorization) = self.authorization_for(url) {
+            request = request.header(ureq::http::header::AUTHORIZATION, authorization);
+        }
+        let response = request
+            .config()
+            .timeout_global(Some(ARTIFACT_TIMEOUT))
+            .build()
+            .call()
+            .map_err(|e| one_line(format!("downloading {url}: {e}")))?;
+        if !response.status().is_success() {
+            return Err(format!("downloading {url}: HTTP {}", response.status()));
+        }
+        let bytes = response
+            .into_body()
+            .into_with_config()
+            .limit(artifact::MAX_ARTIFACT_BYTES)
+            .read_to_vec()
+            .map_err(|e| one_line(format!("downloading {url}: {e}")))?;
+        tracing::debug!(
+            url,
+            bytes = bytes.len(),
+            seconds = started.elapsed().as_secs_f64(),
+            "downloaded artifact"
+        );
+        Ok(bytes)
     }
 
     fn pypi_versions(&self, name: &str) -> Result<Vec<PackageVersion>, String> {
@@ -264,6 +344,30 @@ fn system_bundle() -> anyhow::Result<Option<(String, Vec<u8>)>> {
     Ok(SYSTEM_CA_BUNDLES
         .iter()
         .find_map(|path| Some(((*path).to_owned(), std::fs::read(path).ok()?))))
+}
+
+/// `%XX` escapes of a `file://` URL's path decoded (folder feeds in directories with spaces).
+fn percent_decode(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// ureq errors can embed newlines (e.g. from TLS alerts); callers want a single line.

@@ -222,7 +222,7 @@ enum Col {
     Blob,
     /// A simple index into a table.
     Idx(u8),
-    Coded(Coded),
+    Code(Coded),
 }
 
 /// Coded index kinds: the tables they can point into (tag order does not matter for widths).
@@ -272,34 +272,34 @@ fn columns(table: u8) -> &'static [Col] {
     use Coded::*;
     match table {
         0x00 => &[U16, Str, Guid, Guid, Guid],
-        0x01 => &[Coded(ResolutionScope), Str, Str],
-        0x02 => &[U32, Str, Str, Coded(TypeDefOrRef), Idx(0x04), Idx(0x06)],
+        0x01 => &[Code(ResolutionScope), Str, Str],
+        0x02 => &[U32, Str, Str, Code(TypeDefOrRef), Idx(0x04), Idx(0x06)],
         0x03 => &[Idx(0x04)],
         0x04 => &[U16, Str, Blob],
         0x05 => &[Idx(0x06)],
         0x06 => &[U32, U16, U16, Str, Blob, Idx(0x08)],
         0x07 => &[Idx(0x08)],
         0x08 => &[U16, U16, Str],
-        0x09 => &[Idx(0x02), Coded(TypeDefOrRef)],
-        0x0A => &[Coded(MemberRefParent), Str, Blob],
-        0x0B => &[U16, Coded(HasConstant), Blob],
-        0x0C => &[Coded(HasCustomAttribute), Coded(CustomAttributeType), Blob],
-        0x0D => &[Coded(HasFieldMarshal), Blob],
-        0x0E => &[U16, Coded(HasDeclSecurity), Blob],
+        0x09 => &[Idx(0x02), Code(TypeDefOrRef)],
+        0x0A => &[Code(MemberRefParent), Str, Blob],
+        0x0B => &[U16, Code(HasConstant), Blob],
+        0x0C => &[Code(HasCustomAttribute), Code(CustomAttributeType), Blob],
+        0x0D => &[Code(HasFieldMarshal), Blob],
+        0x0E => &[U16, Code(HasDeclSecurity), Blob],
         0x0F => &[U16, U32, Idx(0x02)],
         0x10 => &[U32, Idx(0x04)],
         0x11 => &[Blob],
         0x12 => &[Idx(0x02), Idx(0x14)],
         0x13 => &[Idx(0x14)],
-        0x14 => &[U16, Str, Coded(TypeDefOrRef)],
+        0x14 => &[U16, Str, Code(TypeDefOrRef)],
         0x15 => &[Idx(0x02), Idx(0x17)],
         0x16 => &[Idx(0x17)],
         0x17 => &[U16, Str, Blob],
-        0x18 => &[U16, Idx(0x06), Coded(HasSemantics)],
-        0x19 => &[Idx(0x02), Coded(MethodDefOrRef), Coded(MethodDefOrRef)],
+        0x18 => &[U16, Idx(0x06), Code(HasSemantics)],
+        0x19 => &[Idx(0x02), Code(MethodDefOrRef), Code(MethodDefOrRef)],
         0x1A => &[Str],
         0x1B => &[Blob],
-        0x1C => &[U16, Coded(MemberForwarded), Str, Idx(0x1A)],
+        0x1C => &[U16, Code(MemberForwarded), Str, Idx(0x1A)],
         0x1D => &[U32, Idx(0x04)],
         0x1E => &[U32, U32],
         0x1F => &[U32],
@@ -341,7 +341,7 @@ fn assembly_row_version(stream: &[u8]) -> Option<FourPart> {
                     4
                 }
             }
-            Col::Coded(kind) => {
+            Col::Code(kind) => {
                 let (bits, tables) = kind.tables();
                 let most = tables.iter().map(|&t| rows[t as usize]).max().unwrap_or(0);
                 if most < 1 << (16 - bits) { 2 } else { 4 }
