@@ -184,25 +184,6 @@ impl DepsJson {
         assets
     }
 
-    /// Dependencies of a package as its targets entries list them (id -> version).
-    pub fn dependencies(&self, name: &str, version: &str) -> Vec<(String, String)> {
-        let mut found = Vec::new();
-        for section in self.targets().values().filter_map(Value::as_object) {
-            let Some(key) = Self::key_of(section, name, version) else {
-                continue;
-            };
-            if let Some(Value::Object(deps)) = section[&key].get("dependencies") {
-                for (id, v) in deps {
-                    let pair = (id.clone(), v.as_str().unwrap_or_default().to_string());
-                    if !found.contains(&pair) {
-                        found.push(pair);
-                    }
-                }
-            }
-        }
-        found
-    }
-
     /// Replaces package `name` at `old_version` with `new` (renamed in place, so the order of
     /// entries stays), and points every dependent at the new version.
     pub fn replace_package(&mut self, old_version: &str, new: &PackageEntry) -> Result<(), String> {
