@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(docker.io debootstrap skopeo docker-registry ca-certificates rpm sqlite3 db5.3-util)
+packages=(docker.io debootstrap skopeo docker-registry ca-certificates rpm sqlite3 db5.3-util mono-mcs python3 python3-pip)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod docker;
+pub mod dotnet;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;

@@ -1,0 +1,100 @@
+//! .NET test material: the packages and apps of tests/fixtures/dotnet/packages.py (compiled with
+//! mono-mcs, byte-identical to the fixture image's), served as a NuGet v3 feed on 127.0.0.1.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::docker::repo_root;
+use super::serve_static;
+
+/// Builds the test feed (and, with `apps`, the two apps) into `dir`: `dir/feed`, `dir/apps`.
+pub fn build_packages(dir: &Path, apps: bool) -> (PathBuf, PathBuf) {
+    let feed = dir.join("feed");
+    let app_dir = dir.join("apps");
+    let script = repo_root().join("tests/fixtures/dotnet/packages.py");
+    let mut command = Command::new("python3");
+    command.arg(&script).arg(&feed);
+    if apps {
+        command.arg(&app_dir);
+    }
+    let status = command
+        .status()
+        .expect("running python3 tests/fixtures/dotnet/packages.py (needs python3 and mono-mcs)");
+    assert!(status.success(), "packages.py failed");
+    (feed, app_dir)
+}
+
+/// (id, version) of a feed file such as "Copa.Fixture.Lib.1.0.0.nupkg".
+fn id_and_version(file: &str) -> (String, String) {
+    let stem = file.strip_suffix(".nupkg").unwrap();
+    let at = stem
+        .match_indices('.')
+        .find(|(i, _)| stem[i + 1..].starts_with(|c: char| c.is_ascii_digit()))
+        .map(|(i, _)| i)
+        .unwrap();
+    (stem[..at].to_string(), stem[at + 1..].to_string())
+}
+
+/// Serves `feed` (a folder of .nupkg files) as a NuGet v3 feed: the flat container on one
+/// server and the service index, pointing at it, on another. Returns the service index URL and
+/// the flat container's request log.
+pub fn serve_v3_feed(feed: &Path) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let mut versions: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(feed).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        let (id, version) = id_and_version(&name);
+        let (id, version) = (id.to_lowercase(), version.to_lowercase());
+        files.push((
+            format!("/flat/{id}/{version}/{id}.{version}.nupkg"),
+            std::fs::read(&path).unwrap(),
+        ));
+        versions.entry(id).or_default().push(version);
+    }
+    for (id, list) in &versions {
+        files.push((
+            format!("/flat/{id}/index.json"),
+            serde_json::to_vec(&serde_json::json!({ "versions": list })).unwrap(),
+        ));
+    }
+    let (flat, log) = serve_static(files);
+    let index = serde_json::json!({"version": "3.0.0", "resources": [
+        {"@id": format!("{flat}/flat/"), "@type": "PackageBaseAddress/3.0.0"}
+    ]});
+    let (origin, _) = serve_static(vec![(
+        "/v3/index.json".to_string(),
+        serde_json::to_vec(&index).unwrap(),
+    )]);
+    (format!("{origin}/v3/index.json"), log)
+}
+
+/// A Trivy report of `dotnet-core` results: `(deps.json path without leading slash, package,
+/// installed, vulnerability, fixed versions)`, one result per deps.json as Trivy writes them.
+pub fn trivy_dotnet_report(findings: &[(&str, &str, &str, &str, &str)]) -> String {
+    let mut results: Vec<(String, Vec<serde_json::Value>)> = Vec::new();
+    for (target, name, installed, id, fixed) in findings {
+        let vulnerability = serde_json::json!({
+            "VulnerabilityID": id, "PkgName": name, "InstalledVersion": installed,
+            "FixedVersion": fixed, "Status": if fixed.is_empty() { "affected" } else { "fixed" },
+            "Severity": "HIGH",
+            "PkgIdentifier": {"PURL": format!("pkg:nuget/{name}@{installed}")}
+        });
+        match results.iter_mut().find(|(t, _)| t == target) {
+            Some((_, list)) => list.push(vulnerability),
+            None => results.push((target.to_string(), vec![vulnerability])),
+        }
+    }
+    let results: Vec<serde_json::Value> = results
+        .into_iter()
+        .map(|(target, vulnerabilities)| {
+            serde_json::json!({"Target": target, "Class": "lang-pkgs", "Type": "dotnet-core",
+                               "Vulnerabilities": vulnerabilities})
+        })
+        .collect();
+    serde_json::to_string_pretty(&serde_json::json!({
+        "SchemaVersion": 2, "ArtifactName": "fixture", "ArtifactType": "container_image",
+        "Metadata": {"OS": {"Family": "debian", "Name": "12.0"}}, "Results": results
+    }))
+    .unwrap()
+}

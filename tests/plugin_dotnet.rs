@@ -1,0 +1,344 @@
+//! The dotnet plugin through the real host: detect, plan and emitted steps on a filesystem holding
+//! two apps built with mono-mcs (tests/fixtures/dotnet/packages.py), against a NuGet v3 feed on
+//! 127.0.0.1 and a folder feed made of the same packages.
+
+mod common;
+
+use std::path::Path;
+
+use base64::Engine as _;
+use common::dotnet::{build_packages, serve_v3_feed};
+use common::{PluginSetup, builtin_plugin, policy, target_attribute};
+use copa_host::index::{IndexSettings, PackageIndex};
+use copa_host::plugin::{Finding, PatchLevel, Plan, Step, Target};
+use sha2::{Digest, Sha512};
+
+/// A layer tar of the image: /app (app1, root's), /srv/app2 (app2, uid 1000), a .NET
+/// installation whose shared framework carries a deps.json + runtimeconfig.json pair of its own,
+/// and a single-file bundle at /opt/tool/tool.
+fn image(apps: &Path, bundle: &Path) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut add = |path: &str, bytes: &[u8], mode: u32, uid: u64| {
+        let mut header = tar::Header::new_gnu();
+        header.set_mtime(0);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_mode(mode);
+        header.set_uid(uid);
+        header.set_gid(uid);
+        header.set_size(bytes.len() as u64);
+        builder.append_data(&mut header, path, bytes).unwrap();
+    };
+    for (app, dir, uid) in [("app1", "app", 0), ("app2", "srv/app2", 1000)] {
+        for entry in std::fs::read_dir(apps.join(app)).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_str().unwrap();
+            add(&format!("{dir}/{name}"), &std::fs::read(&path).unwrap(), 0o644, uid);
+        }
+    }
+    let shared = "usr/share/dotnet/shared/Microsoft.NETCore.App/8.0.4";
+    add("usr/share/dotnet/dotnet", b"\x7fELF muxer", 0o755, 0);
+    add("usr/share/dotnet/host/fxr/8.0.4/libhostfxr.so", b"\x7fELF", 0o644, 0);
+    add(
+        &format!("{shared}/Microsoft.NETCore.App.deps.json"),
+        br#"{"runtimeTarget": {"name": ".NETCoreApp,Version=v8.0/linux-x64"}, "targets": {}, "libraries": {}}"#,
+        0o644,
+        0,
+    );
+    add(
+        &format!("{shared}/Microsoft.NETCore.App.runtimeconfig.json"),
+        br#"{"runtimeOptions": {"tfm": "net8.0"}}"#,
+        0o644,
+        0,
+    );
+    add("opt/tool/tool", &std::fs::read(bundle).unwrap(), 0o755, 0);
+    // An apphost-sized executable that is no bundle.
+    add("usr/local/bin/helper", &std::fs::read("/bin/ls").unwrap(), 0o755, 0);
+    builder.into_inner().unwrap()
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    feed: std::path::PathBuf,
+    setup: PluginSetup,
+}
+
+fn fixture(source: impl FnOnce(&Path) -> String) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let (feed, apps) = build_packages(dir.path(), true);
+    let bundle = dir.path().join("bundle");
+    let status = std::process::Command::new("python3")
+        .arg(common::docker::repo_root().join("tests/fixtures/dotnet/packages.py"))
+        .args(["--bundle", "/bin/ls"])
+        .arg(apps.join("app1"))
+        .arg(&bundle)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let index = PackageIndex::new(IndexSettings {
+        nuget_sources: vec![source(&feed)],
+        ..IndexSettings::default()
+    })
+    .unwrap();
+    let setup = builtin_plugin("dotnet", vec![image(&apps, &bundle)], index);
+    Fixture {
+        _dir: dir,
+        feed,
+        setup,
+    }
+}
+
+fn finding(target: &str, package: &str, installed: &str, id: &str, fixed: &[&str]) -> Finding {
+    Finding {
+        vulnerability_id: id.into(),
+        package_name: package.into(),
+        installed_version: installed.into(),
+        fixed_versions: fixed.iter().map(|f| f.to_string()).collect(),
+        pkg_path: None,
+        report_target: target.into(),
+        report_type: "dotnet-core".into(),
+        purl: Some(format!("pkg:nuget/{package}@{installed}")),
+        severity: "HIGH".into(),
+        status: "fixed".into(),
+    }
+}
+
+fn findings() -> Vec<Finding> {
+    let mut all = Vec::new();
+    for target in ["app/app1.deps.json", "srv/app2/app2.deps.json"] {
+        all.push(finding(target, "Copa.Fixture.Lib", "1.0.0", "CVE-LIB", &["1.0.1"]));
+        all.push(finding(target, "Copa.Fixture.Lib", "1.0.0", "CVE-MAJOR", &["2.0.0"]));
+        all.push(finding(target, "Copa.Fixture.Greeter", "1.0.0", "CVE-GREET", &["1.0.1"]));
+        all.push(finding(target, "Copa.Fixture.Newer", "1.0.0", "CVE-NEWER", &["1.0.1"]));
+    }
+    all.push(finding("app/app1.deps.json", "Microsoft.Build.Tasks.Git", "1.0.0", "CVE-BUILD", &["1.1.1"]));
+    all.push(finding("opt/tool/tool", "Copa.Fixture.Lib", "1.0.0", "CVE-BUNDLED", &["1.0.1"]));
+    all
+}
+
+fn updates(plan: &Plan) -> Vec<(String, String, String, String, Vec<String>)> {
+    plan.updates
+        .iter()
+        .map(|u| {
+            (
+                u.target_id.clone(),
+                u.package.clone(),
+                u.from_version.clone(),
+                u.to_version.clone(),
+                u.fixes.clone(),
+            )
+        })
+        .collect()
+}
+
+fn skip_reason<'a>(plan: &'a Plan, target: &str, vulnerability: &str) -> &'a str {
+    plan.skips
+        .iter()
+        .find(|s| s.target_id == target && s.vulnerabilities.iter().any(|v| v == vulnerability))
+        .map(|s| s.reason.as_str())
+        .unwrap_or_else(|| panic!("no skip of {vulnerability} in {target}: {plan:#?}"))
+}
+
+fn v3() -> Fixture {
+    fixture(|feed| serve_v3_feed(feed).0)
+}
+
+#[test]
+fn detects_every_app_and_the_bundle() {
+    let fixture = v3();
+    let targets = fixture.setup.host.detect(&fixture.setup.plugin, &fixture.setup.caps).unwrap();
+    let ids: Vec<(&str, &str)> = targets.iter().map(|t| (t.id.as_str(), t.kind.as_str())).collect();
+    // Not the shared framework's deps.json, not the muxer, not an ordinary executable.
+    assert_eq!(
+        ids,
+        [
+            ("/app/app1.deps.json", "dotnet-app"),
+            ("/opt/tool/tool", "dotnet-bundle"),
+            ("/srv/app2/app2.deps.json", "dotnet-app"),
+        ]
+    );
+    let app2 = &targets[2];
+    assert_eq!(target_attribute(app2, "tfm"), "net8.0");
+    assert_eq!(target_attribute(app2, "app-dir"), "/srv/app2");
+    assert_eq!(target_attribute(app2, "owner"), "1000:1000");
+    assert_eq!(target_attribute(app2, "deployment"), "framework-dependent");
+    assert_eq!(app2.runtime_version.as_deref(), Some("8.0.0"));
+    let packages: Vec<(&str, &str)> = app2
+        .packages
+        .iter()
+        .map(|p| (p.name.as_str(), p.version.as_str()))
+        .collect();
+    assert_eq!(
+        packages,
+        [
+            ("Copa.Fixture.Greeter", "1.0.0"),
+            ("Copa.Fixture.Lib", "1.0.0"),
+            ("Copa.Fixture.Newer", "1.0.0")
+        ]
+    );
+    assert!(app2.unpatchable_reason.is_none());
+    assert!(targets[1].unpatchable_reason.as_deref().unwrap().contains("single-file bundle"));
+}
+
+fn plan_of(fixture: &Fixture, level: PatchLevel) -> (Vec<Target>, Plan) {
+    let setup = &fixture.setup;
+    let targets = setup.host.detect(&setup.plugin, &setup.caps).unwrap();
+    let plan = setup
+        .host
+        .plan(&setup.plugin, &setup.caps, &targets, &findings(), policy(level, false))
+        .unwrap();
+    (targets, plan)
+}
+
+#[test]
+fn plans_fixes_new_dependencies_and_explains_skips() {
+    let fixture = v3();
+    let (_, plan) = plan_of(&fixture, PatchLevel::Patch);
+    let s = |t: &str| t.to_string();
+    let mut expected = Vec::new();
+    for app in ["/app/app1.deps.json", "/srv/app2/app2.deps.json"] {
+        expected.push((s(app), s("Copa.Fixture.Greeter"), s("1.0.0"), s("1.0.1"), vec![s("CVE-GREET")]));
+        // The fixed Greeter needs a package the app never had.
+        expected.push((s(app), s("Copa.Fixture.Helper"), s(""), s("1.0.0"), vec![]));
+        expected.push((s(app), s("Copa.Fixture.Lib"), s("1.0.0"), s("1.0.1"), vec![s("CVE-LIB")]));
+    }
+    assert_eq!(updates(&plan), expected);
+    for app in ["/app/app1.deps.json", "/srv/app2/app2.deps.json"] {
+        assert_eq!(
+            skip_reason(&plan, app, "CVE-MAJOR"),
+            "fix needs a major bump to 2.0.0; --library-patch-level is patch (allow it with --library-patch-level major)"
+        );
+        assert_eq!(
+            skip_reason(&plan, app, "CVE-NEWER"),
+            "fixed version 1.0.1: its assemblies need a newer framework (net9.0) than the app's net8.0"
+        );
+    }
+    assert!(skip_reason(&plan, "/app/app1.deps.json", "CVE-BUILD").starts_with("Microsoft.Build.* is build-time only"));
+    assert!(skip_reason(&plan, "/opt/tool/tool", "CVE-BUNDLED").contains("single-file bundle"));
+
+    // At major level, Lib goes to 2.0.0, which fixes both.
+    let (_, plan) = plan_of(&fixture, PatchLevel::Major);
+    let lib = plan
+        .updates
+        .iter()
+        .find(|u| u.package == "Copa.Fixture.Lib")
+        .unwrap();
+    assert_eq!((lib.to_version.as_str(), lib.fixes.len()), ("2.0.0", 2));
+}
+
+fn sha512_of(feed: &Path, file: &str) -> String {
+    let bytes = std::fs::read(feed.join(file)).unwrap();
+    format!(
+        "sha512-{}",
+        base64::engine::general_purpose::STANDARD.encode(Sha512::digest(bytes))
+    )
+}
+
+#[test]
+fn emits_fetches_and_a_true_deps_json() {
+    let fixture = v3();
+    let (targets, plan) = plan_of(&fixture, PatchLevel::Patch);
+    let setup = &fixture.setup;
+    let steps = setup
+        .host
+        .emit_commands(&setup.plugin, &setup.caps, &targets, &plan)
+        .unwrap();
+    let mut fetches = Vec::new();
+    let mut writes = Vec::new();
+    for step in &steps {
+        match step {
+            Step::Fetch(fetch) => fetches.push(fetch),
+            Step::Write(write) => writes.push(write),
+            other => panic!("unexpected step {other:?}"),
+        }
+    }
+    let placed: Vec<(&str, &str, &str, &str, u32, Option<u32>)> = fetches
+        .iter()
+        .flat_map(|f| {
+            f.placements.iter().map(move |p| {
+                (f.name.as_str(), f.version.as_str(), p.member.as_str(), p.path.as_str(), p.uid, p.mode)
+            })
+        })
+        .collect();
+    assert_eq!(
+        placed,
+        [
+            ("Copa.Fixture.Greeter", "1.0.1", "lib/net6.0/Copa.Fixture.Greeter.dll", "/app/Copa.Fixture.Greeter.dll", 0, Some(0o644)),
+            ("Copa.Fixture.Helper", "1.0.0", "lib/netstandard2.0/Copa.Fixture.Helper.dll", "/app/Copa.Fixture.Helper.dll", 0, Some(0o644)),
+            ("Copa.Fixture.Lib", "1.0.1", "lib/net6.0/Copa.Fixture.Lib.dll", "/app/Copa.Fixture.Lib.dll", 0, Some(0o644)),
+            // The second app's files keep its owner; the new one gets the deps.json's.
+            ("Copa.Fixture.Greeter", "1.0.1", "lib/net6.0/Copa.Fixture.Greeter.dll", "/srv/app2/Copa.Fixture.Greeter.dll", 1000, Some(0o644)),
+            ("Copa.Fixture.Helper", "1.0.0", "lib/netstandard2.0/Copa.Fixture.Helper.dll", "/srv/app2/Copa.Fixture.Helper.dll", 1000, Some(0o644)),
+            ("Copa.Fixture.Lib", "1.0.1", "lib/net6.0/Copa.Fixture.Lib.dll", "/srv/app2/Copa.Fixture.Lib.dll", 1000, Some(0o644)),
+        ]
+    );
+    assert!(fetches.iter().all(|f| f.ecosystem == "nuget"));
+    assert_eq!(writes.len(), 2, "one deps.json per app, nothing removed");
+    let write = writes.iter().find(|w| w.path == "/srv/app2/app2.deps.json").unwrap();
+    assert_eq!((write.uid, write.gid, write.mode), (1000, 1000, 0o644));
+    assert_eq!(write.updates, [3, 4, 5]);
+    let deps: serde_json::Value = serde_json::from_slice(write.contents.as_ref().unwrap()).unwrap();
+    let section = &deps["targets"][".NETCoreApp,Version=v8.0"];
+    assert_eq!(
+        section["app2/1.0.0"]["dependencies"],
+        serde_json::json!({"Copa.Fixture.Greeter": "1.0.1", "Copa.Fixture.Lib": "1.0.1", "Copa.Fixture.Newer": "1.0.0"})
+    );
+    // Versions read from the new DLLs themselves.
+    assert_eq!(
+        section["Copa.Fixture.Lib/1.0.1"],
+        serde_json::json!({"runtime": {"lib/net6.0/Copa.Fixture.Lib.dll": {"assemblyVersion": "1.0.1.0", "fileVersion": "1.0.1.0"}}})
+    );
+    assert_eq!(
+        section["Copa.Fixture.Greeter/1.0.1"]["dependencies"],
+        serde_json::json!({"Copa.Fixture.Helper": "1.0.0"})
+    );
+    assert!(section.get("Copa.Fixture.Helper/1.0.0").is_some());
+    assert!(section.get("Copa.Fixture.Lib/1.0.0").is_none());
+    let libraries = &deps["libraries"];
+    assert!(libraries.get("Copa.Fixture.Lib/1.0.0").is_none());
+    for (key, file) in [
+        ("Copa.Fixture.Lib/1.0.1", "Copa.Fixture.Lib.1.0.1.nupkg"),
+        ("Copa.Fixture.Greeter/1.0.1", "Copa.Fixture.Greeter.1.0.1.nupkg"),
+        ("Copa.Fixture.Helper/1.0.0", "Copa.Fixture.Helper.1.0.0.nupkg"),
+        // Untouched: still the sha512 the fixture wrote.
+        ("Copa.Fixture.Newer/1.0.0", "Copa.Fixture.Newer.1.0.0.nupkg"),
+    ] {
+        assert_eq!(libraries[key]["sha512"], sha512_of(&fixture.feed, file), "{key}");
+        assert_eq!(libraries[key]["type"], "package");
+    }
+    assert_eq!(libraries["Copa.Fixture.Lib/1.0.1"]["path"], "copa.fixture.lib/1.0.1");
+    assert_eq!(
+        libraries["Copa.Fixture.Lib/1.0.1"]["hashPath"],
+        "copa.fixture.lib.1.0.1.nupkg.sha512"
+    );
+}
+
+#[test]
+fn plans_the_same_from_a_folder_feed() {
+    let fixture = fixture(|feed| feed.display().to_string());
+    let (_, plan) = plan_of(&fixture, PatchLevel::Patch);
+    let to: Vec<(&str, &str)> = plan
+        .updates
+        .iter()
+        .map(|u| (u.package.as_str(), u.to_version.as_str()))
+        .collect();
+    assert_eq!(
+        to,
+        [
+            ("Copa.Fixture.Greeter", "1.0.1"),
+            ("Copa.Fixture.Helper", "1.0.0"),
+            ("Copa.Fixture.Lib", "1.0.1"),
+            ("Copa.Fixture.Greeter", "1.0.1"),
+            ("Copa.Fixture.Helper", "1.0.0"),
+            ("Copa.Fixture.Lib", "1.0.1"),
+        ]
+    );
+}
+
+#[test]
+fn an_unreachable_feed_is_a_skip_not_a_crash() {
+    let fixture = fixture(|_| "http://127.0.0.1:9/v3/index.json".to_string());
+    let (_, plan) = plan_of(&fixture, PatchLevel::Patch);
+    assert!(plan.updates.is_empty());
+    let reason = skip_reason(&plan, "/app/app1.deps.json", "CVE-LIB");
+    assert!(reason.starts_with("package index: fetching http://127.0.0.1:9/v3/index.json"), "{reason}");
+}
