@@ -32,10 +32,22 @@ fn patches_both_apps_from_a_nuget_feed_and_they_run_fixed() {
     let mut findings = Vec::new();
     for target in ["app/app1.deps.json", "srv/app2/app2.deps.json"] {
         findings.push((target, "Copa.Fixture.Lib", "1.0.0", "CVE-LIB", "1.0.1"));
-        findings.push((target, "Copa.Fixture.Greeter", "1.0.0", "CVE-GREET", "1.0.1"));
+        findings.push((
+            target,
+            "Copa.Fixture.Greeter",
+            "1.0.0",
+            "CVE-GREET",
+            "1.0.1",
+        ));
         findings.push((target, "Copa.Fixture.Newer", "1.0.0", "CVE-NEWER", "1.0.1"));
     }
-    findings.push(("opt/tool/tool", "Copa.Fixture.Lib", "1.0.0", "CVE-BUNDLED", "1.0.1"));
+    findings.push((
+        "opt/tool/tool",
+        "Copa.Fixture.Lib",
+        "1.0.0",
+        "CVE-BUNDLED",
+        "1.0.1",
+    ));
     let report = work.path().join("report.json");
     std::fs::write(&report, trivy_dotnet_report(&findings)).unwrap();
     let summary_path = work.path().join("summary.json");
@@ -57,7 +69,11 @@ fn patches_both_apps_from_a_nuget_feed_and_they_run_fixed() {
         ],
         cache.path(),
     );
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&summary_path).unwrap()).unwrap();
     assert_eq!(summary["patched_image"], patched);
@@ -74,12 +90,21 @@ fn patches_both_apps_from_a_nuget_feed_and_they_run_fixed() {
         })
         .collect();
     assert_eq!(statuses.len(), 6, "{statuses:?}");
-    assert!(statuses.iter().all(|(_, _, s)| s == "patched"), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|(_, _, s)| s == "patched"),
+        "{statuses:?}"
+    );
     let skipped = summary["skipped"].as_array().unwrap();
     let skip = |vulnerability: &str| {
         skipped
             .iter()
-            .find(|s| s["vulnerabilities"].as_array().unwrap().iter().any(|v| v == vulnerability))
+            .find(|s| {
+                s["vulnerabilities"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|v| v == vulnerability)
+            })
             .unwrap_or_else(|| panic!("{vulnerability} not skipped: {skipped:?}"))["reason"]
             .as_str()
             .unwrap()
@@ -123,7 +148,10 @@ fn patches_both_apps_from_a_nuget_feed_and_they_run_fixed() {
             base64::engine::general_purpose::STANDARD.encode(Sha512::digest(bytes))
         )
     };
-    assert_eq!(deps["libraries"]["Copa.Fixture.Lib/1.0.1"]["sha512"], nupkg_sha512);
+    assert_eq!(
+        deps["libraries"]["Copa.Fixture.Lib/1.0.1"]["sha512"],
+        nupkg_sha512
+    );
     // Owners kept: the second app belongs to its user.
     let owner = |path: &str| run_in(patched, &["stat", "-c", "%u:%g %a", path]);
     assert_eq!(owner("/srv/app2/Copa.Fixture.Lib.dll"), "1000:1000 644");
@@ -131,7 +159,10 @@ fn patches_both_apps_from_a_nuget_feed_and_they_run_fixed() {
     assert_eq!(owner("/srv/app2/app2.deps.json"), "1000:1000 644");
     assert_eq!(owner("/app/Copa.Fixture.Lib.dll"), "0:0 644");
     // The bundle is left exactly as it was.
-    assert_eq!(run_in(patched, &["sha256sum", "/opt/tool/tool"]), bundle_before);
+    assert_eq!(
+        run_in(patched, &["sha256sum", "/opt/tool/tool"]),
+        bundle_before
+    );
     // The original layers, untouched, plus exactly one.
     let original = layers(FIXTURE);
     let new = layers(patched);

@@ -32,12 +32,22 @@ fn image(apps: &Path, bundle: &Path) -> Vec<u8> {
         for entry in std::fs::read_dir(apps.join(app)).unwrap() {
             let path = entry.unwrap().path();
             let name = path.file_name().unwrap().to_str().unwrap();
-            add(&format!("{dir}/{name}"), &std::fs::read(&path).unwrap(), 0o644, uid);
+            add(
+                &format!("{dir}/{name}"),
+                &std::fs::read(&path).unwrap(),
+                0o644,
+                uid,
+            );
         }
     }
     let shared = "usr/share/dotnet/shared/Microsoft.NETCore.App/8.0.4";
     add("usr/share/dotnet/dotnet", b"\x7fELF muxer", 0o755, 0);
-    add("usr/share/dotnet/host/fxr/8.0.4/libhostfxr.so", b"\x7fELF", 0o644, 0);
+    add(
+        "usr/share/dotnet/host/fxr/8.0.4/libhostfxr.so",
+        b"\x7fELF",
+        0o644,
+        0,
+    );
     add(
         &format!("{shared}/Microsoft.NETCore.App.deps.json"),
         br#"{"runtimeTarget": {"name": ".NETCoreApp,Version=v8.0/linux-x64"}, "targets": {}, "libraries": {}}"#,
@@ -52,7 +62,12 @@ fn image(apps: &Path, bundle: &Path) -> Vec<u8> {
     );
     add("opt/tool/tool", &std::fs::read(bundle).unwrap(), 0o755, 0);
     // An apphost-sized executable that is no bundle.
-    add("usr/local/bin/helper", &std::fs::read("/bin/ls").unwrap(), 0o755, 0);
+    add(
+        "usr/local/bin/helper",
+        &std::fs::read("/bin/ls").unwrap(),
+        0o755,
+        0,
+    );
     builder.into_inner().unwrap()
 }
 
@@ -105,13 +120,49 @@ fn finding(target: &str, package: &str, installed: &str, id: &str, fixed: &[&str
 fn findings() -> Vec<Finding> {
     let mut all = Vec::new();
     for target in ["app/app1.deps.json", "srv/app2/app2.deps.json"] {
-        all.push(finding(target, "Copa.Fixture.Lib", "1.0.0", "CVE-LIB", &["1.0.1"]));
-        all.push(finding(target, "Copa.Fixture.Lib", "1.0.0", "CVE-MAJOR", &["2.0.0"]));
-        all.push(finding(target, "Copa.Fixture.Greeter", "1.0.0", "CVE-GREET", &["1.0.1"]));
-        all.push(finding(target, "Copa.Fixture.Newer", "1.0.0", "CVE-NEWER", &["1.0.1"]));
+        all.push(finding(
+            target,
+            "Copa.Fixture.Lib",
+            "1.0.0",
+            "CVE-LIB",
+            &["1.0.1"],
+        ));
+        all.push(finding(
+            target,
+            "Copa.Fixture.Lib",
+            "1.0.0",
+            "CVE-MAJOR",
+            &["2.0.0"],
+        ));
+        all.push(finding(
+            target,
+            "Copa.Fixture.Greeter",
+            "1.0.0",
+            "CVE-GREET",
+            &["1.0.1"],
+        ));
+        all.push(finding(
+            target,
+            "Copa.Fixture.Newer",
+            "1.0.0",
+            "CVE-NEWER",
+            &["1.0.1"],
+        ));
     }
-    all.push(finding("app/app1.deps.json", "Microsoft.Build.Tasks.Git", "1.0.0", "CVE-BUILD", &["1.1.1"]));
-    all.push(finding("opt/tool/tool", "Copa.Fixture.Lib", "1.0.0", "CVE-BUNDLED", &["1.0.1"]));
+    all.push(finding(
+        "app/app1.deps.json",
+        "Microsoft.Build.Tasks.Git",
+        "1.0.0",
+        "CVE-BUILD",
+        &["1.1.1"],
+    ));
+    all.push(finding(
+        "opt/tool/tool",
+        "Copa.Fixture.Lib",
+        "1.0.0",
+        "CVE-BUNDLED",
+        &["1.0.1"],
+    ));
     all
 }
 
@@ -145,8 +196,15 @@ fn v3() -> Fixture {
 #[test]
 fn detects_every_app_and_the_bundle() {
     let fixture = v3();
-    let targets = fixture.setup.host.detect(&fixture.setup.plugin, &fixture.setup.caps).unwrap();
-    let ids: Vec<(&str, &str)> = targets.iter().map(|t| (t.id.as_str(), t.kind.as_str())).collect();
+    let targets = fixture
+        .setup
+        .host
+        .detect(&fixture.setup.plugin, &fixture.setup.caps)
+        .unwrap();
+    let ids: Vec<(&str, &str)> = targets
+        .iter()
+        .map(|t| (t.id.as_str(), t.kind.as_str()))
+        .collect();
     // Not the shared framework's deps.json, not the muxer, not an ordinary executable.
     assert_eq!(
         ids,
@@ -176,7 +234,13 @@ fn detects_every_app_and_the_bundle() {
         ]
     );
     assert!(app2.unpatchable_reason.is_none());
-    assert!(targets[1].unpatchable_reason.as_deref().unwrap().contains("single-file bundle"));
+    assert!(
+        targets[1]
+            .unpatchable_reason
+            .as_deref()
+            .unwrap()
+            .contains("single-file bundle")
+    );
 }
 
 fn plan_of(fixture: &Fixture, level: PatchLevel) -> (Vec<Target>, Plan) {
@@ -184,7 +248,13 @@ fn plan_of(fixture: &Fixture, level: PatchLevel) -> (Vec<Target>, Plan) {
     let targets = setup.host.detect(&setup.plugin, &setup.caps).unwrap();
     let plan = setup
         .host
-        .plan(&setup.plugin, &setup.caps, &targets, &findings(), policy(level, false))
+        .plan(
+            &setup.plugin,
+            &setup.caps,
+            &targets,
+            &findings(),
+            policy(level, false),
+        )
         .unwrap();
     (targets, plan)
 }
@@ -196,10 +266,22 @@ fn plans_fixes_new_dependencies_and_explains_skips() {
     let s = |t: &str| t.to_string();
     let mut expected = Vec::new();
     for app in ["/app/app1.deps.json", "/srv/app2/app2.deps.json"] {
-        expected.push((s(app), s("Copa.Fixture.Greeter"), s("1.0.0"), s("1.0.1"), vec![s("CVE-GREET")]));
+        expected.push((
+            s(app),
+            s("Copa.Fixture.Greeter"),
+            s("1.0.0"),
+            s("1.0.1"),
+            vec![s("CVE-GREET")],
+        ));
         // The fixed Greeter needs a package the app never had.
         expected.push((s(app), s("Copa.Fixture.Helper"), s(""), s("1.0.0"), vec![]));
-        expected.push((s(app), s("Copa.Fixture.Lib"), s("1.0.0"), s("1.0.1"), vec![s("CVE-LIB")]));
+        expected.push((
+            s(app),
+            s("Copa.Fixture.Lib"),
+            s("1.0.0"),
+            s("1.0.1"),
+            vec![s("CVE-LIB")],
+        ));
     }
     assert_eq!(updates(&plan), expected);
     for app in ["/app/app1.deps.json", "/srv/app2/app2.deps.json"] {
@@ -212,7 +294,10 @@ fn plans_fixes_new_dependencies_and_explains_skips() {
             "fixed version 1.0.1: its assemblies need a newer framework (net9.0) than the app's net8.0"
         );
     }
-    assert!(skip_reason(&plan, "/app/app1.deps.json", "CVE-BUILD").starts_with("Microsoft.Build.* is build-time only"));
+    assert!(
+        skip_reason(&plan, "/app/app1.deps.json", "CVE-BUILD")
+            .starts_with("Microsoft.Build.* is build-time only")
+    );
     assert!(skip_reason(&plan, "/opt/tool/tool", "CVE-BUNDLED").contains("single-file bundle"));
 
     // At major level, Lib goes to 2.0.0, which fixes both.
@@ -255,25 +340,77 @@ fn emits_fetches_and_a_true_deps_json() {
         .iter()
         .flat_map(|f| {
             f.placements.iter().map(move |p| {
-                (f.name.as_str(), f.version.as_str(), p.member.as_str(), p.path.as_str(), p.uid, p.mode)
+                (
+                    f.name.as_str(),
+                    f.version.as_str(),
+                    p.member.as_str(),
+                    p.path.as_str(),
+                    p.uid,
+                    p.mode,
+                )
             })
         })
         .collect();
     assert_eq!(
         placed,
         [
-            ("Copa.Fixture.Greeter", "1.0.1", "lib/net6.0/Copa.Fixture.Greeter.dll", "/app/Copa.Fixture.Greeter.dll", 0, Some(0o644)),
-            ("Copa.Fixture.Helper", "1.0.0", "lib/netstandard2.0/Copa.Fixture.Helper.dll", "/app/Copa.Fixture.Helper.dll", 0, Some(0o644)),
-            ("Copa.Fixture.Lib", "1.0.1", "lib/net6.0/Copa.Fixture.Lib.dll", "/app/Copa.Fixture.Lib.dll", 0, Some(0o644)),
+            (
+                "Copa.Fixture.Greeter",
+                "1.0.1",
+                "lib/net6.0/Copa.Fixture.Greeter.dll",
+                "/app/Copa.Fixture.Greeter.dll",
+                0,
+                Some(0o644)
+            ),
+            (
+                "Copa.Fixture.Helper",
+                "1.0.0",
+                "lib/netstandard2.0/Copa.Fixture.Helper.dll",
+                "/app/Copa.Fixture.Helper.dll",
+                0,
+                Some(0o644)
+            ),
+            (
+                "Copa.Fixture.Lib",
+                "1.0.1",
+                "lib/net6.0/Copa.Fixture.Lib.dll",
+                "/app/Copa.Fixture.Lib.dll",
+                0,
+                Some(0o644)
+            ),
             // The second app's files keep its owner; the new one gets the deps.json's.
-            ("Copa.Fixture.Greeter", "1.0.1", "lib/net6.0/Copa.Fixture.Greeter.dll", "/srv/app2/Copa.Fixture.Greeter.dll", 1000, Some(0o644)),
-            ("Copa.Fixture.Helper", "1.0.0", "lib/netstandard2.0/Copa.Fixture.Helper.dll", "/srv/app2/Copa.Fixture.Helper.dll", 1000, Some(0o644)),
-            ("Copa.Fixture.Lib", "1.0.1", "lib/net6.0/Copa.Fixture.Lib.dll", "/srv/app2/Copa.Fixture.Lib.dll", 1000, Some(0o644)),
+            (
+                "Copa.Fixture.Greeter",
+                "1.0.1",
+                "lib/net6.0/Copa.Fixture.Greeter.dll",
+                "/srv/app2/Copa.Fixture.Greeter.dll",
+                1000,
+                Some(0o644)
+            ),
+            (
+                "Copa.Fixture.Helper",
+                "1.0.0",
+                "lib/netstandard2.0/Copa.Fixture.Helper.dll",
+                "/srv/app2/Copa.Fixture.Helper.dll",
+                1000,
+                Some(0o644)
+            ),
+            (
+                "Copa.Fixture.Lib",
+                "1.0.1",
+                "lib/net6.0/Copa.Fixture.Lib.dll",
+                "/srv/app2/Copa.Fixture.Lib.dll",
+                1000,
+                Some(0o644)
+            ),
         ]
     );
     assert!(fetches.iter().all(|f| f.ecosystem == "nuget"));
     assert_eq!(writes.len(), 2, "one deps.json per app, nothing removed");
-    let write = writes.iter().find(|w| w.path == "/srv/app2/app2.deps.json").unwrap();
+    let write = writes
+        .iter()
+        .find(|w| w.path == "/srv/app2/app2.deps.json")
+        .unwrap();
     assert_eq!((write.uid, write.gid, write.mode), (1000, 1000, 0o644));
     assert_eq!(write.updates, [3, 4, 5]);
     let deps: serde_json::Value = serde_json::from_slice(write.contents.as_ref().unwrap()).unwrap();
@@ -297,15 +434,28 @@ fn emits_fetches_and_a_true_deps_json() {
     assert!(libraries.get("Copa.Fixture.Lib/1.0.0").is_none());
     for (key, file) in [
         ("Copa.Fixture.Lib/1.0.1", "Copa.Fixture.Lib.1.0.1.nupkg"),
-        ("Copa.Fixture.Greeter/1.0.1", "Copa.Fixture.Greeter.1.0.1.nupkg"),
-        ("Copa.Fixture.Helper/1.0.0", "Copa.Fixture.Helper.1.0.0.nupkg"),
+        (
+            "Copa.Fixture.Greeter/1.0.1",
+            "Copa.Fixture.Greeter.1.0.1.nupkg",
+        ),
+        (
+            "Copa.Fixture.Helper/1.0.0",
+            "Copa.Fixture.Helper.1.0.0.nupkg",
+        ),
         // Untouched: still the sha512 the fixture wrote.
         ("Copa.Fixture.Newer/1.0.0", "Copa.Fixture.Newer.1.0.0.nupkg"),
     ] {
-        assert_eq!(libraries[key]["sha512"], sha512_of(&fixture.feed, file), "{key}");
+        assert_eq!(
+            libraries[key]["sha512"],
+            sha512_of(&fixture.feed, file),
+            "{key}"
+        );
         assert_eq!(libraries[key]["type"], "package");
     }
-    assert_eq!(libraries["Copa.Fixture.Lib/1.0.1"]["path"], "copa.fixture.lib/1.0.1");
+    assert_eq!(
+        libraries["Copa.Fixture.Lib/1.0.1"]["path"],
+        "copa.fixture.lib/1.0.1"
+    );
     assert_eq!(
         libraries["Copa.Fixture.Lib/1.0.1"]["hashPath"],
         "copa.fixture.lib.1.0.1.nupkg.sha512"
@@ -340,5 +490,8 @@ fn an_unreachable_feed_is_a_skip_not_a_crash() {
     let (_, plan) = plan_of(&fixture, PatchLevel::Patch);
     assert!(plan.updates.is_empty());
     let reason = skip_reason(&plan, "/app/app1.deps.json", "CVE-LIB");
-    assert!(reason.starts_with("package index: fetching http://127.0.0.1:9/v3/index.json"), "{reason}");
+    assert!(
+        reason.starts_with("package index: fetching http://127.0.0.1:9/v3/index.json"),
+        "{reason}"
+    );
 }

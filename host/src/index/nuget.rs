@@ -82,7 +82,11 @@ impl Sources {
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, String> {
         let defaults = [format!("nuget.org={NUGET_ORG}")];
-        let specs = if specs.is_empty() { &defaults[..] } else { specs };
+        let specs = if specs.is_empty() {
+            &defaults[..]
+        } else {
+            specs
+        };
         let sources = specs
             .iter()
             .map(|spec| Source::parse(spec, &env))
@@ -99,7 +103,12 @@ impl Sources {
         for source in &self.sources {
             for found in source.versions(agent, id)? {
                 let Ok(parsed) = found.version.parse::<NuGetVersion>() else {
-                    tracing::debug!(source = source.spec, id, version = found.version, "not a NuGet version; ignored");
+                    tracing::debug!(
+                        source = source.spec,
+                        id,
+                        version = found.version,
+                        "not a NuGet version; ignored"
+                    );
                     continue;
                 };
                 if !all.iter().any(|(seen, _)| *seen == parsed) {
@@ -114,10 +123,14 @@ impl Sources {
     /// credentials: for downloading the artifacts this index names.
     pub(super) fn authorization_for(&self, url: &str) -> Option<String> {
         let origin = origin_of(url)?;
-        self.sources.iter().find_map(|source| match &source.location {
-            Location::Server { origin: own, .. } if *own == origin => source.authorization.clone(),
-            _ => None,
-        })
+        self.sources
+            .iter()
+            .find_map(|source| match &source.location {
+                Location::Server { origin: own, .. } if *own == origin => {
+                    source.authorization.clone()
+                }
+                _ => None,
+            })
     }
 }
 
@@ -158,9 +171,10 @@ impl Source {
         };
         let authorization = match name {
             Some(name) => match env(&format!("NuGetPackageSourceCredentials_{name}")) {
-                Some(value) => Some(basic_authorization(&value).map_err(|e| {
-                    format!("NuGetPackageSourceCredentials_{name}: {e}")
-                })?),
+                Some(value) => Some(
+                    basic_authorization(&value)
+                        .map_err(|e| format!("NuGetPackageSourceCredentials_{name}: {e}"))?,
+                ),
                 None => None,
             },
             None => None,
@@ -457,10 +471,7 @@ fn apply_registration(versions: &mut [PackageVersion], entries: &[CatalogEntry])
                 })
         });
         // nuget.org dates unlisted packages 1900-01-01: that says nothing about publication.
-        version.published = entry
-            .published
-            .clone()
-            .filter(|p| !p.starts_with("1900-"));
+        version.published = entry.published.clone().filter(|p| !p.starts_with("1900-"));
     }
 }
 
@@ -645,7 +656,12 @@ mod tests {
         // Cached: a second lookup, in another case, costs nothing.
         assert_eq!(index.versions("NuGet", "MY.LIB").unwrap(), versions);
         assert_eq!(index_seen.lock().unwrap().len(), 1);
-        let paths: Vec<String> = seen.lock().unwrap().iter().map(|(p, _)| p.clone()).collect();
+        let paths: Vec<String> = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(p, _)| p.clone())
+            .collect();
         assert_eq!(paths, ["/flat/my.lib/index.json", "/page2"]);
         // An unknown package is an empty list; the service index is not fetched again.
         assert!(index.versions("nuget", "Other").unwrap().is_empty());
@@ -654,14 +670,18 @@ mod tests {
     #[test]
     fn sends_credentials_only_to_the_source_origin() {
         let (cdn, cdn_seen) = serve_recording(
-            vec![("/flat/a/index.json", json(r#"{"versions":["1.0.0"]}"#.into()))],
+            vec![(
+                "/flat/a/index.json",
+                json(r#"{"versions":["1.0.0"]}"#.into()),
+            )],
             1,
             "authorization",
         );
         let (origin, seen) = serve_recording(
-            vec![
-                ("/v3/index.json", json(service_index(&format!("{cdn}/flat/"), None))),
-            ],
+            vec![(
+                "/v3/index.json",
+                json(service_index(&format!("{cdn}/flat/"), None)),
+            )],
             1,
             "authorization",
         );
@@ -679,7 +699,9 @@ mod tests {
         assert_eq!(seen.lock().unwrap()[0].1, "Basic Y2k6czNjcj10");
         assert_eq!(cdn_seen.lock().unwrap()[0].1, "");
         assert_eq!(
-            sources.authorization_for(&format!("{origin}/x.nupkg")).as_deref(),
+            sources
+                .authorization_for(&format!("{origin}/x.nupkg"))
+                .as_deref(),
             Some("Basic Y2k6czNjcj10")
         );
         assert_eq!(sources.authorization_for(&format!("{cdn}/x.nupkg")), None);
@@ -697,17 +719,31 @@ mod tests {
                         body: "no".to_string(),
                     },
                 ),
-                ("/nobase/index.json", json(r#"{"version":"3.0.0","resources":[]}"#.into())),
+                (
+                    "/nobase/index.json",
+                    json(r#"{"version":"3.0.0","resources":[]}"#.into()),
+                ),
             ],
             2,
         );
         let index = index_with(&[format!("{origin}/locked/index.json")]);
         let err = index.versions("nuget", "a").unwrap_err();
-        assert!(err.contains("401") && err.contains("NuGetPackageSourceCredentials_"), "{err}");
+        assert!(
+            err.contains("401") && err.contains("NuGetPackageSourceCredentials_"),
+            "{err}"
+        );
         let index = index_with(&[format!("{origin}/nobase/index.json")]);
         let err = index.versions("nuget", "a").unwrap_err();
-        assert!(err.contains("no PackageBaseAddress/3.0.0 resource"), "{err}");
-        assert!(index.versions("nuget", "../x").unwrap_err().contains("invalid NuGet package id"));
+        assert!(
+            err.contains("no PackageBaseAddress/3.0.0 resource"),
+            "{err}"
+        );
+        assert!(
+            index
+                .versions("nuget", "../x")
+                .unwrap_err()
+                .contains("invalid NuGet package id")
+        );
     }
 
     #[test]
@@ -732,7 +768,12 @@ mod tests {
         let versions = index.versions("nuget", "my.lib").unwrap();
         let listed: Vec<(&str, &str)> = versions
             .iter()
-            .map(|v| (v.version.as_str(), v.artifact.as_ref().unwrap().url.as_str()))
+            .map(|v| {
+                (
+                    v.version.as_str(),
+                    v.artifact.as_ref().unwrap().url.as_str(),
+                )
+            })
             .collect();
         let url = |rel: &str| format!("file://{}/{rel}", root.display());
         assert_eq!(
@@ -743,9 +784,19 @@ mod tests {
                 ("2.0.0", url("my.lib/2.0.0/my.lib.2.0.0.nupkg").as_str()),
             ]
         );
-        let index = index_with(&[format!("file://{}", root.join("other with space").display())]);
+        let index = index_with(&[format!(
+            "file://{}",
+            root.join("other with space").display()
+        )]);
         let versions = index.versions("nuget", "Other").unwrap();
-        assert!(versions[0].artifact.as_ref().unwrap().url.ends_with("/other%20with%20space/Other.1.0.nupkg"));
+        assert!(
+            versions[0]
+                .artifact
+                .as_ref()
+                .unwrap()
+                .url
+                .ends_with("/other%20with%20space/Other.1.0.nupkg")
+        );
         assert_eq!(versions[0].version, "1.0.0");
     }
 
@@ -762,8 +813,22 @@ mod tests {
         ]);
         let versions = index.versions("nuget", "A").unwrap();
         assert_eq!(versions.len(), 2);
-        assert!(versions[0].artifact.as_ref().unwrap().url.contains(&first.path().display().to_string()));
-        assert!(versions[1].artifact.as_ref().unwrap().url.contains(&second.path().display().to_string()));
+        assert!(
+            versions[0]
+                .artifact
+                .as_ref()
+                .unwrap()
+                .url
+                .contains(&first.path().display().to_string())
+        );
+        assert!(
+            versions[1]
+                .artifact
+                .as_ref()
+                .unwrap()
+                .url
+                .contains(&second.path().display().to_string())
+        );
     }
 
     #[test]
@@ -775,7 +840,10 @@ mod tests {
             ("http://", "not a valid URL"),
         ] {
             let err = Sources::new(&[spec.to_string()], none).err().unwrap();
-            assert!(err.contains(why) && err.contains("--nuget-source"), "{spec}: {err}");
+            assert!(
+                err.contains(why) && err.contains("--nuget-source"),
+                "{spec}: {err}"
+            );
         }
         let env = |_: &str| Some("Password=only".to_string());
         let err = Sources::new(&["x=https://feed.example/v3/index.json".into()], env)
@@ -784,16 +852,26 @@ mod tests {
         assert!(err.contains("NuGetPackageSourceCredentials_x"), "{err}");
         // A URL with '=' in its query is not a NAME=URL pair.
         let sources = Sources::new(&["https://feed.example/index.json?a=b".into()], none).unwrap();
-        assert!(matches!(&sources.sources[0].location, Location::Server { service_index, .. } if service_index.ends_with("?a=b")));
+        assert!(
+            matches!(&sources.sources[0].location, Location::Server { service_index, .. } if service_index.ends_with("?a=b"))
+        );
         // No source given: nuget.org.
         let sources = Sources::new(&[], none).unwrap();
-        assert!(matches!(&sources.sources[0].location, Location::Server { service_index, .. } if service_index == NUGET_ORG));
+        assert!(
+            matches!(&sources.sources[0].location, Location::Server { service_index, .. } if service_index == NUGET_ORG)
+        );
     }
 
     #[test]
     fn origins() {
-        assert_eq!(origin_of("https://Feed.Example:8443/v3/index.json").as_deref(), Some("https://feed.example:8443"));
-        assert_eq!(origin_of("https://u:p@feed.example/x").as_deref(), Some("https://feed.example"));
+        assert_eq!(
+            origin_of("https://Feed.Example:8443/v3/index.json").as_deref(),
+            Some("https://feed.example:8443")
+        );
+        assert_eq!(
+            origin_of("https://u:p@feed.example/x").as_deref(),
+            Some("https://feed.example")
+        );
         assert_eq!(origin_of("/local/path"), None);
     }
 }

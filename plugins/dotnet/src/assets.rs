@@ -34,12 +34,13 @@ fn managed(members: &[&str], folder: &str) -> Vec<Asset> {
     let mut assets = Vec::new();
     for member in members.iter().filter_map(|m| m.strip_prefix(&prefix)) {
         let lower = member.to_ascii_lowercase();
-        let assembly = lower.ends_with(".dll") || lower.ends_with(".exe") || lower.ends_with(".winmd");
+        let assembly =
+            lower.ends_with(".dll") || lower.ends_with(".exe") || lower.ends_with(".winmd");
         match member.split_once('/') {
-            None if assembly => assets.push(asset(AssetKind::Runtime, &format!("{prefix}{member}"))),
-            Some((culture, file))
-                if !file.contains('/') && lower.ends_with(".resources.dll") =>
-            {
+            None if assembly => {
+                assets.push(asset(AssetKind::Runtime, &format!("{prefix}{member}")))
+            }
+            Some((culture, file)) if !file.contains('/') && lower.ends_with(".resources.dll") => {
                 let mut resource = asset(AssetKind::Resource, &format!("{prefix}{member}"));
                 resource.qualifier = Some(culture.to_string());
                 assets.push(resource);
@@ -148,10 +149,10 @@ pub fn select(members: &[&str], app: &Framework, rid: Option<&str>) -> Result<Se
                     None => Vec::new(),
                 },
             };
-            if let Some((_, natives)) = chain
-                .iter()
-                .find_map(|r| rids.get(r.as_str()).filter(|(_, natives)| !natives.is_empty()))
-            {
+            if let Some((_, natives)) = chain.iter().find_map(|r| {
+                rids.get(r.as_str())
+                    .filter(|(_, natives)| !natives.is_empty())
+            }) {
                 chosen.extend(natives.iter().map(|n| asset(AssetKind::Native, n)));
             }
             chosen
@@ -199,10 +200,26 @@ mod tests {
             paths(&selection.portable),
             [
                 (AssetKind::Runtime, "lib/net6.0/My.Lib.dll", None),
-                (AssetKind::Resource, "lib/net6.0/de/My.Lib.resources.dll", Some("de")),
-                (AssetKind::RuntimeTarget, "runtimes/linux-x64/native/libmy.so", Some("linux-x64")),
-                (AssetKind::RuntimeTarget, "runtimes/unix/lib/net6.0/My.Lib.dll", Some("unix")),
-                (AssetKind::RuntimeTarget, "runtimes/win-x64/native/my.dll", Some("win-x64")),
+                (
+                    AssetKind::Resource,
+                    "lib/net6.0/de/My.Lib.resources.dll",
+                    Some("de")
+                ),
+                (
+                    AssetKind::RuntimeTarget,
+                    "runtimes/linux-x64/native/libmy.so",
+                    Some("linux-x64")
+                ),
+                (
+                    AssetKind::RuntimeTarget,
+                    "runtimes/unix/lib/net6.0/My.Lib.dll",
+                    Some("unix")
+                ),
+                (
+                    AssetKind::RuntimeTarget,
+                    "runtimes/win-x64/native/my.dll",
+                    Some("win-x64")
+                ),
             ]
         );
         assert!(selection.rid_specific.is_empty());
@@ -223,8 +240,16 @@ mod tests {
         assert_eq!(
             paths(&selection.rid_specific),
             [
-                (AssetKind::Runtime, "runtimes/unix/lib/net6.0/My.Lib.dll", None),
-                (AssetKind::Native, "runtimes/linux-x64/native/libmy.so", None),
+                (
+                    AssetKind::Runtime,
+                    "runtimes/unix/lib/net6.0/My.Lib.dll",
+                    None
+                ),
+                (
+                    AssetKind::Native,
+                    "runtimes/linux-x64/native/libmy.so",
+                    None
+                ),
             ]
         );
         assert_eq!(selection.rid_specific[1].app_relative_path(), "libmy.so");
@@ -234,7 +259,11 @@ mod tests {
             paths(&selection.rid_specific),
             [
                 (AssetKind::Runtime, "lib/net6.0/My.Lib.dll", None),
-                (AssetKind::Resource, "lib/net6.0/de/My.Lib.resources.dll", Some("de")),
+                (
+                    AssetKind::Resource,
+                    "lib/net6.0/de/My.Lib.resources.dll",
+                    Some("de")
+                ),
                 (AssetKind::Native, "runtimes/win-x64/native/my.dll", None),
             ]
         );
@@ -255,14 +284,25 @@ mod tests {
             "no assemblies for net8.0: the package has only net8.0-windows7.0"
         );
         // A .NET Framework-only package loads through AssetTargetFallback (Newtonsoft 6).
-        let old = ["lib/net45/Newtonsoft.Json.dll", "lib/net45/Newtonsoft.Json.xml"];
+        let old = [
+            "lib/net45/Newtonsoft.Json.dll",
+            "lib/net45/Newtonsoft.Json.xml",
+        ];
         assert_eq!(
             paths(&select(&old, &fw("net8.0"), None).unwrap().portable),
             [(AssetKind::Runtime, "lib/net45/Newtonsoft.Json.dll", None)]
         );
         // Meta-packages have no lib at all, and that is fine.
-        assert_eq!(select(&["Meta.nuspec"], &fw("net8.0"), None).unwrap(), Selection::default());
+        assert_eq!(
+            select(&["Meta.nuspec"], &fw("net8.0"), None).unwrap(),
+            Selection::default()
+        );
         // `_._`: the framework provides it.
-        assert!(select(&["lib/net8.0/_._"], &fw("net8.0"), None).unwrap().portable.is_empty());
+        assert!(
+            select(&["lib/net8.0/_._"], &fw("net8.0"), None)
+                .unwrap()
+                .portable
+                .is_empty()
+        );
     }
 }

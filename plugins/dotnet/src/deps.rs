@@ -190,7 +190,9 @@ impl DepsJson {
         let name = new.name.clone();
         let mut seen = false;
         for (section_name, section) in self.targets_mut().iter_mut() {
-            let rid_specific = section_name.split_once('/').is_some_and(|(_, rid)| !rid.is_empty());
+            let rid_specific = section_name
+                .split_once('/')
+                .is_some_and(|(_, rid)| !rid.is_empty());
             let Some(section) = section.as_object_mut() else {
                 continue;
             };
@@ -203,7 +205,9 @@ impl DepsJson {
             point_dependents(section, &name, &new.version);
         }
         if !seen {
-            return Err(format!("{name}/{old_version} is not in the deps.json targets"));
+            return Err(format!(
+                "{name}/{old_version} is not in the deps.json targets"
+            ));
         }
         let libraries = self
             .root
@@ -226,7 +230,9 @@ impl DepsJson {
         let key = format!("{}/{}", new.name, new.version);
         let mut added = false;
         for (section_name, section) in self.targets_mut().iter_mut() {
-            let rid_specific = section_name.split_once('/').is_some_and(|(_, rid)| !rid.is_empty());
+            let rid_specific = section_name
+                .split_once('/')
+                .is_some_and(|(_, rid)| !rid.is_empty());
             let Some(section) = section.as_object_mut() else {
                 continue;
             };
@@ -463,7 +469,10 @@ mod tests {
         assert_eq!(section["System.Memory/4.5.5"], json!({}));
         // The renamed entry keeps its place: still right after Microsoft.Build.Tasks.Git.
         let keys: Vec<&String> = section.as_object().unwrap().keys().collect();
-        let at = keys.iter().position(|k| *k == "Microsoft.CSharp/4.8.0").unwrap();
+        let at = keys
+            .iter()
+            .position(|k| *k == "Microsoft.CSharp/4.8.0")
+            .unwrap();
         assert_eq!(keys[at - 1], "Microsoft.Build.Tasks.Git/1.1.1");
         let library = &value["libraries"]["Microsoft.CSharp/4.8.0"];
         assert_eq!(
@@ -472,7 +481,10 @@ mod tests {
                     "path": "microsoft.csharp/4.8.0", "hashPath": "microsoft.csharp.4.8.0.nupkg.sha512"})
         );
         assert!(value["libraries"].get("Microsoft.CSharp/4.7.0").is_none());
-        assert_eq!(value["libraries"]["System.Memory/4.5.5"]["path"], "system.memory/4.5.5");
+        assert_eq!(
+            value["libraries"]["System.Memory/4.5.5"]["path"],
+            "system.memory/4.5.5"
+        );
         // Nothing else changed: only the lines of the two packages differ.
         let before: Vec<&str> = std::str::from_utf8(PYTHONNET).unwrap().lines().collect();
         let after: Vec<&str> = text.lines().collect();

@@ -17,13 +17,34 @@ pub const KIND_AOT: &str = "dotnet-native-aot";
 /// Directory names never searched: kernel filesystems, package caches, and a .NET
 /// installation's own trees (SDK, packs, templates), whose deps.json files belong to tools.
 const PRUNE: &[&str] = &[
-    "proc", "sys", "dev", ".nuget", "NuGetScratch", ".git", "node_modules", "sdk",
-    "sdk-manifests", "packs", "templates", "library-packs",
+    "proc",
+    "sys",
+    "dev",
+    ".nuget",
+    "NuGetScratch",
+    ".git",
+    "node_modules",
+    "sdk",
+    "sdk-manifests",
+    "packs",
+    "templates",
+    "library-packs",
 ];
 /// System trees where a self-contained executable is never an app of the image's own.
 const SYSTEM_DIRS: &[&str] = &[
-    "/usr/bin", "/usr/sbin", "/bin", "/sbin", "/usr/lib", "/lib", "/lib64", "/usr/lib64",
-    "/usr/libexec", "/usr/share", "/etc", "/var/lib", "/var/cache",
+    "/usr/bin",
+    "/usr/sbin",
+    "/bin",
+    "/sbin",
+    "/usr/lib",
+    "/lib",
+    "/lib64",
+    "/usr/lib64",
+    "/usr/libexec",
+    "/usr/share",
+    "/etc",
+    "/var/lib",
+    "/var/cache",
 ];
 
 /// The apphost's bundle marker (SHA-256 of ".net core bundle"), preceded in every apphost by
@@ -103,12 +124,14 @@ struct RuntimeConfig {
 
 fn runtime_config(bytes: &[u8]) -> Result<RuntimeConfig, String> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| format!("not valid JSON: {e}"))?;
-    let options = value
-        .get("runtimeOptions")
-        .ok_or("no \"runtimeOptions\"")?;
+    let options = value.get("runtimeOptions").ok_or("no \"runtimeOptions\"")?;
     let list = |key: &str| -> Vec<(String, String)> {
         let one = options.get(key.trim_end_matches('s')).into_iter();
-        let many = options.get(key).and_then(Value::as_array).into_iter().flatten();
+        let many = options
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten();
         one.chain(many)
             .filter_map(|f| {
                 Some((
@@ -134,7 +157,9 @@ fn runtime_config(bytes: &[u8]) -> Result<RuntimeConfig, String> {
 }
 
 fn app(deps_path: &str, config_path: &str, uid: u32, gid: u32) -> Target {
-    let dir = deps_path.rsplit_once('/').map_or("/", |(d, _)| if d.is_empty() { "/" } else { d });
+    let dir = deps_path
+        .rsplit_once('/')
+        .map_or("/", |(d, _)| if d.is_empty() { "/" } else { d });
     let mut target = Target {
         id: deps_path.to_string(),
         kind: KIND_APP.into(),
@@ -147,18 +172,18 @@ fn app(deps_path: &str, config_path: &str, uid: u32, gid: u32) -> Target {
         ],
     };
     let read = |path: &str| fs::read_file(path).map_err(|e| format!("reading {path}: {e}"));
-    let deps = match read(deps_path).and_then(|b| {
-        DepsJson::parse(&b).map_err(|e| format!("{deps_path}: {e}"))
-    }) {
+    let deps = match read(deps_path)
+        .and_then(|b| DepsJson::parse(&b).map_err(|e| format!("{deps_path}: {e}")))
+    {
         Ok(deps) => deps,
         Err(e) => {
             target.unpatchable_reason = Some(e);
             return target;
         }
     };
-    let config = match read(config_path).and_then(|b| {
-        runtime_config(&b).map_err(|e| format!("{config_path}: {e}"))
-    }) {
+    let config = match read(config_path)
+        .and_then(|b| runtime_config(&b).map_err(|e| format!("{config_path}: {e}")))
+    {
         Ok(config) => config,
         Err(e) => {
             target.unpatchable_reason = Some(e);
@@ -294,7 +319,10 @@ mod tests {
             "framework": {"name": "Microsoft.NETCore.App", "version": "8.0.0"}}}"#;
         let config = runtime_config(framework_dependent).unwrap();
         assert_eq!(config.tfm.as_deref(), Some("net8.0"));
-        assert_eq!(config.frameworks, [("Microsoft.NETCore.App".into(), "8.0.0".into())]);
+        assert_eq!(
+            config.frameworks,
+            [("Microsoft.NETCore.App".into(), "8.0.0".into())]
+        );
         assert!(!config.self_contained);
         let aspnet = br#"{"runtimeOptions": {"tfm": "net8.0", "frameworks": [
             {"name": "Microsoft.NETCore.App", "version": "8.0.0"},

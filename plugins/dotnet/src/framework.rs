@@ -88,8 +88,7 @@ impl Framework {
             });
         }
         // net45, net472, net4721? .NET Framework writes one digit per part.
-        if version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit()) || version.len() > 3
-        {
+        if version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit()) || version.len() > 3 {
             return None;
         }
         let digit = |i: usize| version[i..].chars().next().and_then(|c| c.to_digit(10));
@@ -193,7 +192,10 @@ fn dotted(text: &str) -> Option<(u32, u32, u32)> {
 
 /// Of `candidates` (framework folder names, e.g. the `net6.0` of `lib/net6.0/`), the one
 /// nearest to `app`, or `None` when none can load there.
-pub fn nearest<'a>(app: &Framework, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn nearest<'a>(
+    app: &Framework,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .filter_map(|name| Some((Framework::parse(name)?.rank_for(app)?, name)))
@@ -206,8 +208,17 @@ pub fn nearest<'a>(app: &Framework, candidates: impl IntoIterator<Item = &'a str
 pub fn rid_fallbacks(rid: &str) -> Vec<String> {
     let mut chain = vec![rid.to_string()];
     const ARCHES: &[&str] = &[
-        "x64", "x86", "arm", "arm64", "armel", "armv6", "loongarch64", "mips64", "ppc64le",
-        "riscv64", "s390x",
+        "x64",
+        "x86",
+        "arm",
+        "arm64",
+        "armel",
+        "armv6",
+        "loongarch64",
+        "mips64",
+        "ppc64le",
+        "riscv64",
+        "s390x",
     ];
     let (os, arch) = match rid.rsplit_once('-') {
         Some((os, arch)) if ARCHES.contains(&arch) => (os, Some(arch)),
@@ -223,7 +234,10 @@ pub fn rid_fallbacks(rid: &str) -> Vec<String> {
     } else if os != rid {
         chain.push(os.to_string());
     }
-    let unix = matches!(os, "linux" | "linux-musl" | "osx" | "freebsd" | "illumos" | "solaris");
+    let unix = matches!(
+        os,
+        "linux" | "linux-musl" | "osx" | "freebsd" | "illumos" | "solaris"
+    );
     if unix {
         if let Some(arch) = arch {
             chain.push(format!("unix-{arch}"));
@@ -254,7 +268,11 @@ mod tests {
             ("net45", Family::NetFramework, (4, 5, 0)),
             ("net472", Family::NetFramework, (4, 7, 2)),
             (".NETCoreApp,Version=v8.0", Family::NetCoreApp, (8, 0, 0)),
-            (".NETCoreApp,Version=v8.0/linux-x64", Family::NetCoreApp, (8, 0, 0)),
+            (
+                ".NETCoreApp,Version=v8.0/linux-x64",
+                Family::NetCoreApp,
+                (8, 0, 0),
+            ),
             (".NETStandard,Version=v2.0", Family::NetStandard, (2, 0, 0)),
             (".NETStandard2.0", Family::NetStandard, (2, 0, 0)),
             (".NETCoreApp3.1", Family::NetCoreApp, (3, 1, 0)),
@@ -264,11 +282,22 @@ mod tests {
             let parsed = fw(text);
             assert_eq!((parsed.family, parsed.version), (family, version), "{text}");
         }
-        assert_eq!(fw("net8.0-windows7.0").platform.as_deref(), Some("windows7.0"));
+        assert_eq!(
+            fw("net8.0-windows7.0").platform.as_deref(),
+            Some("windows7.0")
+        );
         assert_eq!(fw("netcoreapp3.1").short_name(), "netcoreapp3.1");
         assert_eq!(fw(".NETCoreApp,Version=v8.0").short_name(), "net8.0");
         assert_eq!(fw("net472").short_name(), "net472");
-        for bad in ["", "portable-net45+win8", "net4.0", "monoandroid10", "xyz", "net", "netx.y"] {
+        for bad in [
+            "",
+            "portable-net45+win8",
+            "net4.0",
+            "monoandroid10",
+            "xyz",
+            "net",
+            "netx.y",
+        ] {
             assert_eq!(Framework::parse(bad), None, "{bad}");
         }
     }
@@ -278,9 +307,21 @@ mod tests {
         let app = fw("net8.0");
         // Removing the nearest each time walks the whole preference order.
         let mut folders = vec![
-            "netstandard1.0", "net45", "netcoreapp3.1", "net8.0", "netstandard2.0", "net6.0",
-            "net7.0", "netstandard2.1", "net5.0", "netcoreapp2.1", "net461", "net9.0",
-            "net8.0-windows", "netstandard1.6", "net472",
+            "netstandard1.0",
+            "net45",
+            "netcoreapp3.1",
+            "net8.0",
+            "netstandard2.0",
+            "net6.0",
+            "net7.0",
+            "netstandard2.1",
+            "net5.0",
+            "netcoreapp2.1",
+            "net461",
+            "net9.0",
+            "net8.0-windows",
+            "netstandard1.6",
+            "net472",
         ];
         let mut order = Vec::new();
         while let Some(next) = nearest(&app, folders.iter().copied()) {
@@ -290,9 +331,19 @@ mod tests {
         assert_eq!(
             order,
             [
-                "net8.0", "net7.0", "net6.0", "net5.0", "netcoreapp3.1", "netcoreapp2.1",
-                "netstandard2.1", "netstandard2.0", "netstandard1.6", "netstandard1.0", "net472",
-                "net461", "net45",
+                "net8.0",
+                "net7.0",
+                "net6.0",
+                "net5.0",
+                "netcoreapp3.1",
+                "netcoreapp2.1",
+                "netstandard2.1",
+                "netstandard2.0",
+                "netstandard1.6",
+                "netstandard1.0",
+                "net472",
+                "net461",
+                "net45",
             ]
         );
         // What is left can never load on net8.0.
@@ -302,24 +353,44 @@ mod tests {
     #[test]
     fn nearest_for_older_apps() {
         let app = fw("netcoreapp3.1");
-        assert_eq!(nearest(&app, ["net6.0", "netstandard2.1", "netstandard2.0"]), Some("netstandard2.1"));
+        assert_eq!(
+            nearest(&app, ["net6.0", "netstandard2.1", "netstandard2.0"]),
+            Some("netstandard2.1")
+        );
         assert_eq!(nearest(&app, ["net6.0"]), None);
         assert!(fw("net6.0").needs_newer_than(&app));
         let app = fw("netcoreapp2.1");
-        assert_eq!(nearest(&app, ["netstandard2.1", "netstandard2.0"]), Some("netstandard2.0"));
+        assert_eq!(
+            nearest(&app, ["netstandard2.1", "netstandard2.0"]),
+            Some("netstandard2.0")
+        );
         assert!(fw("netstandard2.1").needs_newer_than(&app));
         assert!(!fw("net8.0-windows").needs_newer_than(&fw("net8.0")));
     }
 
     #[test]
     fn rid_fallback_chains() {
-        assert_eq!(rid_fallbacks("linux-x64"), ["linux-x64", "linux", "unix-x64", "unix", "any"]);
+        assert_eq!(
+            rid_fallbacks("linux-x64"),
+            ["linux-x64", "linux", "unix-x64", "unix", "any"]
+        );
         assert_eq!(
             rid_fallbacks("linux-musl-arm64"),
-            ["linux-musl-arm64", "linux-musl", "linux-arm64", "linux", "unix-arm64", "unix", "any"]
+            [
+                "linux-musl-arm64",
+                "linux-musl",
+                "linux-arm64",
+                "linux",
+                "unix-arm64",
+                "unix",
+                "any"
+            ]
         );
         assert_eq!(rid_fallbacks("win-x64"), ["win-x64", "win", "any"]);
         assert_eq!(rid_fallbacks("linux"), ["linux", "unix", "any"]);
-        assert_eq!(rid_fallbacks("linux-musl"), ["linux-musl", "linux", "unix", "any"]);
+        assert_eq!(
+            rid_fallbacks("linux-musl"),
+            ["linux-musl", "linux", "unix", "any"]
+        );
     }
 }

@@ -15,8 +15,8 @@ mod plan;
 use std::collections::HashMap;
 
 use copa_plugin_sdk::{
-    FetchStep, Finding, PackageClass, Placement, Plan, PluginInfo, Policy, Step, Target,
-    WriteStep, attribute, fs, register_patcher, updates_for,
+    FetchStep, Finding, PackageClass, Placement, Plan, PluginInfo, Policy, Step, Target, WriteStep,
+    attribute, fs, register_patcher, updates_for,
 };
 
 use crate::deps::{DepsJson, PackageEntry};
@@ -97,8 +97,8 @@ fn emit_app(target: &Target, plan: &Plan, updates: &[u32]) -> Result<Vec<Step>, 
         .ok_or_else(|| format!("{}: unknown target framework", target.id))?;
     let rid = attribute(target, attr::RID);
     let deps_stat = fs::stat(&target.id).ok_or_else(|| format!("{} is gone", target.id))?;
-    let mut deps = DepsJson::parse(&fs::read_file(&target.id)?)
-        .map_err(|e| format!("{}: {e}", target.id))?;
+    let mut deps =
+        DepsJson::parse(&fs::read_file(&target.id)?).map_err(|e| format!("{}: {e}", target.id))?;
     let (uid, gid) = owner_of(attribute(target, attr::OWNER));
 
     // The versions the app ends up with, for the dependency versions deps.json records.
@@ -109,7 +109,10 @@ fn emit_app(target: &Target, plan: &Plan, updates: &[u32]) -> Result<Vec<Step>, 
         .collect();
     for &i in updates {
         let update = &plan.updates[i as usize];
-        resolved.insert(update.package.to_ascii_lowercase(), update.to_version.clone());
+        resolved.insert(
+            update.package.to_ascii_lowercase(),
+            update.to_version.clone(),
+        );
     }
 
     let mut fetches = Vec::new();
@@ -128,11 +131,20 @@ fn emit_app(target: &Target, plan: &Plan, updates: &[u32]) -> Result<Vec<Step>, 
                 let version = resolved
                     .get(&id.to_ascii_lowercase())
                     .cloned()
-                    .ok_or_else(|| format!("{} needs {id} {range}, which was not planned", update.package))?;
+                    .ok_or_else(|| {
+                        format!(
+                            "{} needs {id} {range}, which was not planned",
+                            update.package
+                        )
+                    })?;
                 Ok((id, version))
             })
             .collect::<Result<Vec<_>, String>>()?;
-        let placed = if rid.is_some() { &rid_specific } else { &portable };
+        let placed = if rid.is_some() {
+            &rid_specific
+        } else {
+            &portable
+        };
         let entry = PackageEntry {
             name: update.package.clone(),
             version: update.to_version.clone(),
@@ -189,7 +201,11 @@ fn emit_app(target: &Target, plan: &Plan, updates: &[u32]) -> Result<Vec<Step>, 
             description: format!(
                 "{} {} -> {} in {app_dir}",
                 update.package,
-                if update.from_version.is_empty() { "(new)" } else { &update.from_version },
+                if update.from_version.is_empty() {
+                    "(new)"
+                } else {
+                    &update.from_version
+                },
                 update.to_version
             ),
             ecosystem: ECOSYSTEM.into(),

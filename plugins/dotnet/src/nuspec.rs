@@ -223,13 +223,25 @@ mod tests {
             ]
         );
         let app = |tfm: &str| Framework::parse(tfm).unwrap();
-        assert!(nuspec.group_for(&app("net8.0")).unwrap().dependencies.is_empty());
-        assert_eq!(
-            nuspec.group_for(&app("net7.0")).unwrap().dependencies,
-            [("System.Text.Encodings.Web".to_string(), "[8.0.0, )".to_string())]
+        assert!(
+            nuspec
+                .group_for(&app("net8.0"))
+                .unwrap()
+                .dependencies
+                .is_empty()
         );
         assert_eq!(
-            nuspec.group_for(&app("netcoreapp3.1")).unwrap().dependencies,
+            nuspec.group_for(&app("net7.0")).unwrap().dependencies,
+            [(
+                "System.Text.Encodings.Web".to_string(),
+                "[8.0.0, )".to_string()
+            )]
+        );
+        assert_eq!(
+            nuspec
+                .group_for(&app("netcoreapp3.1"))
+                .unwrap()
+                .dependencies,
             [("System.Memory".to_string(), "4.5.5".to_string())]
         );
     }
@@ -244,7 +256,10 @@ mod tests {
         assert_eq!(nuspec.groups[0].target_framework, None);
         assert_eq!(
             nuspec.groups[0].dependencies,
-            [("A".into(), "[1.0,2.0)".into()), ("B".into(), "0.0.0".into())]
+            [
+                ("A".into(), "[1.0,2.0)".into()),
+                ("B".into(), "0.0.0".into())
+            ]
         );
         let app = Framework::parse("net8.0").unwrap();
         assert_eq!(nuspec.group_for(&app).unwrap().dependencies.len(), 2);

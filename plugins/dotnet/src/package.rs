@@ -59,8 +59,12 @@ impl Contents {
 
     /// deps.json's `sha512`: "sha512-" and the base64 of the digest bytes.
     pub fn sha512_base64(&self) -> Result<String, String> {
-        let bytes = hex_bytes(&self.sha512_hex)
-            .ok_or_else(|| format!("{}: invalid sha512 {:?} from the host", self.id, self.sha512_hex))?;
+        let bytes = hex_bytes(&self.sha512_hex).ok_or_else(|| {
+            format!(
+                "{}: invalid sha512 {:?} from the host",
+                self.id, self.sha512_hex
+            )
+        })?;
         Ok(format!(
             "sha512-{}",
             base64::engine::general_purpose::STANDARD.encode(bytes)
@@ -71,7 +75,8 @@ impl Contents {
     /// and the "0.0.0.0" file version the SDK writes for native files.
     pub fn read_versions(&self, assets: &mut [Asset]) -> Result<(), String> {
         for asset in assets.iter_mut() {
-            let native = asset.kind == AssetKind::Native || asset.asset_type.as_deref() == Some("native");
+            let native =
+                asset.kind == AssetKind::Native || asset.asset_type.as_deref() == Some("native");
             if asset.kind == AssetKind::Resource {
                 continue;
             }

@@ -268,8 +268,8 @@ impl Coded {
 
 /// Columns of tables 0x00..=0x1F, which precede the Assembly table (0x20) in the stream.
 fn columns(table: u8) -> &'static [Col] {
-    use Col::*;
     use Coded::*;
+    use Col::*;
     match table {
         0x00 => &[U16, Str, Guid, Guid, Guid],
         0x01 => &[Code(ResolutionScope), Str, Str],
@@ -357,7 +357,12 @@ fn assembly_row_version(stream: &[u8]) -> Option<FourPart> {
     }
     // Assembly: HashAlgId (u32), then Major, Minor, Build, Revision (u16 each).
     let version = |i: usize| u16_at(stream, at + 4 + 2 * i);
-    Some(FourPart([version(0)?, version(1)?, version(2)?, version(3)?]))
+    Some(FourPart([
+        version(0)?,
+        version(1)?,
+        version(2)?,
+        version(3)?,
+    ]))
 }
 
 #[cfg(test)]

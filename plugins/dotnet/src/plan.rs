@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use copa_plugin_sdk::choose::{Bump, IndexVersion, Vulnerability, choose, is_fixed_by};
 use copa_plugin_sdk::nuget::{NuGetVersion, VersionRange};
-use copa_plugin_sdk::{Finding, PatchLevel, Plan, Policy, Skip, Target, Update, attribute, index, log};
+use copa_plugin_sdk::{
+    Finding, PatchLevel, Plan, Policy, Skip, Target, Update, attribute, index, log,
+};
 
 use crate::attr;
 use crate::framework::Framework;
@@ -18,10 +20,14 @@ pub fn never_patched(name: &str) -> Option<&'static str> {
     if lower.starts_with("microsoft.build.") || lower == "microsoft.build" {
         return Some("Microsoft.Build.* is build-time only: nothing of it runs in the app");
     }
-    let runtime_pack = ["microsoft.netcore.app.runtime.", "microsoft.aspnetcore.app.runtime.",
-        "microsoft.windowsdesktop.app.runtime.", "microsoft.netcore.app.host."]
-        .iter()
-        .any(|prefix| lower.starts_with(prefix))
+    let runtime_pack = [
+        "microsoft.netcore.app.runtime.",
+        "microsoft.aspnetcore.app.runtime.",
+        "microsoft.windowsdesktop.app.runtime.",
+        "microsoft.netcore.app.host.",
+    ]
+    .iter()
+    .any(|prefix| lower.starts_with(prefix))
         || lower.ends_with(".app.ref");
     runtime_pack.then_some(
         "a .NET runtime or targeting pack: it comes with the runtime; update the .NET runtime \
@@ -40,7 +46,13 @@ pub fn plan(targets: &[Target], findings: &[Finding], policy: Policy) -> Plan {
         skips: Vec::new(),
     };
     for ((target_index, package), findings) in group(targets, findings, &mut plan) {
-        plan_package(&targets[target_index], &package, &findings, level, &mut plan);
+        plan_package(
+            &targets[target_index],
+            &package,
+            &findings,
+            level,
+            &mut plan,
+        );
     }
     plan
 }
@@ -60,11 +72,14 @@ fn group<'a>(
     let mut groups: BTreeMap<(usize, String), Vec<&Finding>> = BTreeMap::new();
     for finding in findings {
         let name = finding.package_name.to_ascii_lowercase();
-        let named = [finding.pkg_path.as_deref(), Some(finding.report_target.as_str())]
-            .into_iter()
-            .flatten()
-            .map(normalize_path)
-            .find_map(|path| targets.iter().position(|t| t.id == path));
+        let named = [
+            finding.pkg_path.as_deref(),
+            Some(finding.report_target.as_str()),
+        ]
+        .into_iter()
+        .flatten()
+        .map(normalize_path)
+        .find_map(|path| targets.iter().position(|t| t.id == path));
         let owners: Vec<usize> = match named {
             Some(owner) => vec![owner],
             None => targets
@@ -90,7 +105,10 @@ fn group<'a>(
             });
         }
         for owner in owners {
-            groups.entry((owner, name.clone())).or_default().push(finding);
+            groups
+                .entry((owner, name.clone()))
+                .or_default()
+                .push(finding);
         }
     }
     groups
@@ -98,7 +116,10 @@ fn group<'a>(
 
 /// Index versions as the choice rule wants them: unlisted and (for a release) pre-release
 /// versions are unusable, with the reason phrased to follow "fixed version X ".
-fn index_versions(name: &str, installed_prerelease: bool) -> Result<Vec<IndexVersion<NuGetVersion>>, String> {
+fn index_versions(
+    name: &str,
+    installed_prerelease: bool,
+) -> Result<Vec<IndexVersion<NuGetVersion>>, String> {
     Ok(index::versions(ECOSYSTEM, name)?
         .into_iter()
         .filter_map(|v| {
@@ -115,10 +136,19 @@ fn index_versions(name: &str, installed_prerelease: bool) -> Result<Vec<IndexVer
         .collect())
 }
 
-fn plan_package(target: &Target, package: &str, findings: &[&Finding], level: Bump, plan: &mut Plan) {
+fn plan_package(
+    target: &Target,
+    package: &str,
+    findings: &[&Finding],
+    level: Bump,
+    plan: &mut Plan,
+) {
     let mut vulnerabilities: Vec<Vulnerability> = Vec::new();
     for finding in findings {
-        match vulnerabilities.iter_mut().find(|v| v.id == finding.vulnerability_id) {
+        match vulnerabilities
+            .iter_mut()
+            .find(|v| v.id == finding.vulnerability_id)
+        {
             Some(existing) => {
                 for fixed in &finding.fixed_versions {
                     if !existing.fixed_versions.contains(fixed) {
@@ -159,10 +189,21 @@ fn plan_package(target: &Target, package: &str, findings: &[&Finding], level: Bu
         .iter()
         .any(|(k, v)| k == attr::RUNTIME_PACK && v.eq_ignore_ascii_case(package))
     {
-        return skip_all(plan, never_patched("Microsoft.NETCore.App.Runtime.").unwrap().into());
+        return skip_all(
+            plan,
+            never_patched("Microsoft.NETCore.App.Runtime.")
+                .unwrap()
+                .into(),
+        );
     }
     let Ok(installed_version) = installed.version.parse::<NuGetVersion>() else {
-        return skip_all(plan, format!("installed version {} is not a NuGet version", installed.version));
+        return skip_all(
+            plan,
+            format!(
+                "installed version {} is not a NuGet version",
+                installed.version
+            ),
+        );
     };
     let Some(framework) = attribute(target, attr::TFM).and_then(Framework::parse) else {
         return skip_all(plan, format!("{}: unknown target framework", target.id));
@@ -179,7 +220,13 @@ fn plan_package(target: &Target, package: &str, findings: &[&Finding], level: Bu
         ));
         return;
     }
-    let choice = choose(&installed_version, &vulnerabilities, &versions, level, false);
+    let choice = choose(
+        &installed_version,
+        &vulnerabilities,
+        &versions,
+        level,
+        false,
+    );
     let push_skips = |plan: &mut Plan, skipped: Vec<copa_plugin_sdk::choose::Skipped>| {
         for skipped in skipped {
             let mut reason = skipped.reason;
@@ -270,7 +317,9 @@ fn resolve(
                         .find(|p| p.name.eq_ignore_ascii_case(&dep))
                         .map(|p| p.version.clone())
                 });
-            let present_version = present.as_deref().and_then(|v| v.parse::<NuGetVersion>().ok());
+            let present_version = present
+                .as_deref()
+                .and_then(|v| v.parse::<NuGetVersion>().ok());
             if let Some(current) = &present_version {
                 // Satisfied, or above the range (never lowered: a newer one is kept).
                 let above = range.max.as_ref().is_some_and(|max| *current > max.version);
@@ -317,7 +366,12 @@ mod tests {
         ] {
             assert!(never_patched(name).is_some(), "{name}");
         }
-        for name in ["Microsoft.Extensions.Logging", "System.Text.Json", "Microsoft.BuildXL", "Newtonsoft.Json"] {
+        for name in [
+            "Microsoft.Extensions.Logging",
+            "System.Text.Json",
+            "Microsoft.BuildXL",
+            "Newtonsoft.Json",
+        ] {
             assert_eq!(never_patched(name), None, "{name}");
         }
         assert_eq!(normalize_path("app/App.deps.json"), "/app/App.deps.json");
