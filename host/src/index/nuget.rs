@@ -414,6 +414,8 @@ fn folder_versions(dir: &Path, id: &str) -> Result<Vec<PackageVersion>, String> 
             }
         }
     }
+    // Oldest first, whatever the layout; stable, so a flat file wins over a folder copy.
+    found.sort_by(|a, b| a.0.cmp(&b.0));
     let mut versions: Vec<PackageVersion> = Vec::new();
     for (version, path) in found {
         let text = version.to_string();
