@@ -466,3 +466,214 @@ fn an_apt_mirror_serves_the_planning_and_the_run() {
     assert!(!sources.contains("127.0.0.1"));
     remove_image(tag);
 }
+
+const DISTROLESS: &str = "copa-fixture-distroless:bookworm";
+
+/// A status.d entry's field.
+fn status_d_field(image: &str, package: &str, field: &str) -> String {
+    let entry = run_in(
+        image,
+        &["cat", &format!("/var/lib/dpkg/status.d/{package}")],
+    );
+    entry
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}: ")))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A report naming the distroless fixture's outdated ncurses-base: (path, installed, fixed).
+fn distroless_report(dir: &Path) -> (String, String, String) {
+    // The distroless fixture has the base's packages, so apt in the base says what is outdated.
+    let outdated = upgradable(BASE);
+    let (installed, candidate) = outdated
+        .get("ncurses-base")
+        .expect("the fixture's ncurses-base comes from bullseye")
+        .clone();
+    let release = run_in(BASE, &["cat", "/etc/debian_version"]);
+    let report = write(
+        dir,
+        "report.json",
+        &os_report(
+            "debian",
+            &release,
+            &[(
+                "TEST-ncurses".into(),
+                "ncurses-base".into(),
+                installed.clone(),
+                candidate.clone(),
+                "fixed",
+            )],
+        ),
+    );
+    (report, installed, candidate)
+}
+
+/// The ncurses-base the image has, by its status entry and its files' checksums.
+fn assert_ncurses_base(image: &str, version: &str) {
+    assert_eq!(status_d_field(image, "ncurses-base", "Version"), version);
+    let check = docker(&[
+        "run",
+        "--rm",
+        "-w",
+        "/",
+        image,
+        "md5sum",
+        "--check",
+        "--quiet",
+        "/var/lib/dpkg/status.d/ncurses-base.md5sums",
+    ]);
+    assert!(
+        check.status.success(),
+        "md5sums of the new files in {image}"
+    );
+}
+
+#[test]
+fn a_distroless_image_is_patched_without_apt_or_a_container() {
+    let _daemon = exclusive_daemon();
+    require_fixture(BASE);
+    require_fixture(DISTROLESS);
+    let dir = tempfile::tempdir().unwrap();
+    let tag = "copa-test-apt:distroless";
+    remove_image(tag);
+
+    let (report, installed, candidate) = distroless_report(dir.path());
+    assert_eq!(
+        status_d_field(DISTROLESS, "ncurses-base", "Version"),
+        installed
+    );
+    let containers_before = leftover_containers();
+    let output = copa(
+        &["patch", "-i", DISTROLESS, "-r", &report, "-t", tag],
+        dir.path(),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "copa-host failed: {stderr}");
+    assert_eq!(leftover_containers(), containers_before);
+
+    // What a scanner reads: the status entry names the new version, without the archive's
+    // fields, and the checksum list matches the files now in the image.
+    assert_ncurses_base(tag, &candidate);
+    assert_eq!(
+        status_d_field(tag, "ncurses-base", "Package"),
+        "ncurses-base"
+    );
+    assert_eq!(status_d_field(tag, "ncurses-base", "Filename"), "");
+    // Only the named package changed: another entry is untouched.
+    assert_eq!(
+        run_in(tag, &["cat", "/var/lib/dpkg/status.d/bash"]),
+        run_in(DISTROLESS, &["cat", "/var/lib/dpkg/status.d/bash"])
+    );
+
+    // The original layers plus one, holding the package's files and its two records.
+    let (original, patched) = (layers(DISTROLESS), layers(tag));
+    assert_eq!(patched.len(), original.len() + 1);
+    assert_eq!(&patched[..original.len()], &original[..]);
+    let entries = last_layer_entries(tag, dir.path());
+    let paths: Vec<&str> = entries.iter().map(|(p, _)| p.as_str()).collect();
+    assert!(
+        paths.contains(&"var/lib/dpkg/status.d/ncurses-base"),
+        "{paths:?}"
+    );
+    assert!(paths.contains(&"var/lib/dpkg/status.d/ncurses-base.md5sums"));
+    assert!(
+        paths
+            .iter()
+            .all(|p| !p.starts_with("var/lib/dpkg/status.d/")
+                || p.starts_with("var/lib/dpkg/status.d/ncurses-base")),
+        "no other status entry changes: {paths:?}"
+    );
+    // merged /usr: nothing turned the image's /lib symlink into a directory.
+    assert_eq!(run_in(tag, &["readlink", "/lib"]), "usr/lib");
+    remove_image(tag);
+}
+
+#[test]
+fn docker_and_oci_archives_are_read_and_written_beside_the_original() {
+    let _daemon = exclusive_daemon();
+    require_fixture(BASE);
+    require_fixture(DISTROLESS);
+    let dir = tempfile::tempdir().unwrap();
+    let (report, _, candidate) = distroless_report(dir.path());
+    let file = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let sha = |name: &str| {
+        let bytes = std::fs::read(file(name)).unwrap();
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes))
+    };
+    let skopeo = |args: &[&str]| {
+        let output = std::process::Command::new("skopeo")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "skopeo {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let layer_count = |reference: &str| {
+        let inspect: Value = serde_json::from_str(&skopeo(&["inspect", reference])).unwrap();
+        inspect["Layers"].as_array().unwrap().len()
+    };
+    docker_ok(&["save", "-o", &file("in.tar"), DISTROLESS]);
+    let original = sha("in.tar");
+    let originals = layer_count(&format!("docker-archive:{}", file("in.tar")));
+
+    // docker-archive: the patched image is a new file beside the input, which is untouched.
+    let output = copa(
+        &[
+            "patch",
+            "-i",
+            &format!("docker-archive:{}:{DISTROLESS}", file("in.tar")),
+            "-r",
+            &report,
+        ],
+        dir.path(),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(sha("in.tar"), original);
+    let patched = format!("docker-archive:{}", file("in-patched.tar"));
+    assert_eq!(layer_count(&patched), originals + 1);
+    let loaded = "copa-fixture-distroless:bookworm-patched";
+    remove_image(loaded);
+    docker_ok(&["load", "-i", &file("in-patched.tar")]);
+    assert_ncurses_base(loaded, &candidate);
+    remove_image(loaded);
+
+    // oci-archive, made by skopeo from the same image, and read back by skopeo.
+    skopeo(&[
+        "copy",
+        &format!("docker-archive:{}", file("in.tar")),
+        &format!("oci-archive:{}:v1", file("in.oci.tar")),
+    ]);
+    let original = sha("in.oci.tar");
+    let output = copa(
+        &[
+            "patch",
+            "-i",
+            &format!("oci-archive:{}:v1", file("in.oci.tar")),
+            "-r",
+            &report,
+        ],
+        dir.path(),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(sha("in.oci.tar"), original);
+    let patched = format!("oci-archive:{}:v1-patched", file("in.oci-patched.tar"));
+    assert_eq!(layer_count(&patched), originals + 1);
+    let tag = "copa-test-apt:oci-archive";
+    remove_image(tag);
+    skopeo(&["copy", &patched, &format!("docker-daemon:{tag}")]);
+    assert_ncurses_base(tag, &candidate);
+    remove_image(tag);
+}

@@ -340,7 +340,7 @@ fn without_a_report_the_missing_index_is_an_error_not_a_guess() {
             &setup.caps,
             &targets,
             &[],
-            common::policy(PatchLevel::Patch, false),
+            common::policy(PatchLevel::Patch, true),
         )
         .unwrap_err()
         .to_string();

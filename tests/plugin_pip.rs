@@ -521,7 +521,7 @@ fn a_plugin_dir_replaces_a_builtin_of_the_same_name_and_compiled_plugins_are_cac
     assert!(
         builtin
             .iter()
-            .all(|p| p.origin == Origin::Builtin && p.contract == "0.1.0")
+            .all(|p| p.origin == Origin::Builtin && p.contract == "0.2.0")
     );
     let cached: Vec<_> = std::fs::read_dir(cache.path()).unwrap().collect();
     assert_eq!(

@@ -141,10 +141,19 @@ impl<'a> Diff<'a> {
         self.place(path, Item::File(bytes), mode, uid, gid)
     }
 
-    /// A directory the image already has stays as it is (mode and owner), as with dpkg.
+    /// A directory the image already has stays as it is (mode and owner), and so does a
+    /// symlink to one (merged /usr's /lib), as with dpkg.
     pub fn directory(&mut self, path: &str, mode: u32, uid: u32, gid: u32) -> Result<()> {
         let landed = self.land(path)?;
         if self.is_directory(&landed) {
+            return Ok(());
+        }
+        if self
+            .in_image(&landed)
+            .is_some_and(|e| e.kind == EntryKind::Symlink)
+            && let Ok(target) = self.view.real_path_followed(&landed)
+            && self.is_directory(&target)
+        {
             return Ok(());
         }
         self.place(path, Item::Directory, mode, uid, gid)

@@ -29,9 +29,10 @@ pub struct ArchiveImage {
     pub layers: Vec<LayerTar>,
 }
 
-/// Reads the first image of a docker archive. Layers stay inside the archive file and are
-/// served by offset; compressed members are unpacked into `workdir`.
-pub fn read(file: File, workdir: &Path) -> Result<ArchiveImage> {
+/// Reads one image of a docker archive: the one tagged `reference`, else the only one. Layers
+/// stay inside the archive file and are served by offset; compressed members are unpacked into
+/// `workdir`.
+pub fn read(file: File, reference: Option<&str>, workdir: &Path) -> Result<ArchiveImage> {
     let file = Arc::new(file);
     let mut members: HashMap<String, (u64, u64)> = HashMap::new();
     let mut links: HashMap<String, String> = HashMap::new();
@@ -81,8 +82,24 @@ pub fn read(file: File, workdir: &Path) -> Result<ArchiveImage> {
     };
     let manifest: Vec<ManifestEntry> = serde_json::from_slice(&read_member("manifest.json")?)
         .context("docker archive manifest.json")?;
-    let Some(image) = manifest.into_iter().next() else {
-        bail!("docker archive holds no image");
+    let image = match reference {
+        Some(wanted) => manifest
+            .into_iter()
+            .find(|m| {
+                m.repo_tags
+                    .iter()
+                    .flatten()
+                    .any(|t| t == wanted || t.strip_prefix("docker.io/library/") == Some(wanted))
+            })
+            .ok_or_else(|| anyhow!("the docker archive has no image tagged {wanted}"))?,
+        None if manifest.len() > 1 => bail!(
+            "the docker archive holds {} images; name one with docker-archive:FILE:REF",
+            manifest.len()
+        ),
+        None => manifest
+            .into_iter()
+            .next()
+            .ok_or_else(|| anyhow!("docker archive holds no image"))?,
     };
     let config = read_member(&image.config)?;
     let mut layers = Vec::new();

@@ -62,7 +62,7 @@ pub async fn save(
         "saved from the daemon"
     );
     let workdir = workdir.to_path_buf();
-    tokio::task::spawn_blocking(move || archive::read(file, &workdir))
+    tokio::task::spawn_blocking(move || archive::read(file, None, &workdir))
         .await?
         .with_context(|| format!("reading the saved image {reference}"))
 }

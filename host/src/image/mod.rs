@@ -25,6 +25,25 @@ pub enum ImageRef {
     Daemon(String),
     /// An OCI image layout directory (`oci:DIR[:TAG]`).
     OciLayout { dir: PathBuf, tag: Option<String> },
+    /// A `docker save` tarball (`docker-archive:FILE[:REF]`); REF picks one of several images.
+    DockerArchive {
+        path: PathBuf,
+        reference: Option<String>,
+    },
+    /// An OCI layout in a tarball (`oci-archive:FILE[:TAG]`).
+    OciArchive { path: PathBuf, tag: Option<String> },
+}
+
+/// `FILE[:REST]` of an archive transport: the file ends at the first colon.
+fn file_and_name(s: &str, rest: &str, transport: &str) -> Result<(PathBuf, Option<String>)> {
+    let (file, name) = match rest.split_once(':') {
+        Some((file, name)) if !name.is_empty() => (file, Some(name.to_string())),
+        _ => (rest.trim_end_matches(':'), None),
+    };
+    if file.is_empty() {
+        bail!("image {s}: {transport}: needs a file ({transport}:FILE[:NAME])");
+    }
+    Ok((PathBuf::from(file), name))
 }
 
 impl std::str::FromStr for ImageRef {
@@ -49,16 +68,18 @@ impl std::str::FromStr for ImageRef {
         if let Some(rest) = s.strip_prefix("docker-daemon:") {
             return Ok(ImageRef::Daemon(rest.to_string()));
         }
-        for transport in [
-            "docker://",
-            "docker-archive:",
-            "oci-archive:",
-            "containers-storage:",
-            "dir:",
-        ] {
+        if let Some(rest) = s.strip_prefix("docker-archive:") {
+            let (path, reference) = file_and_name(s, rest, "docker-archive")?;
+            return Ok(ImageRef::DockerArchive { path, reference });
+        }
+        if let Some(rest) = s.strip_prefix("oci-archive:") {
+            let (path, tag) = file_and_name(s, rest, "oci-archive")?;
+            return Ok(ImageRef::OciArchive { path, tag });
+        }
+        for transport in ["docker://", "containers-storage:", "dir:"] {
             if s.starts_with(transport) {
                 bail!(
-                    "image {s}: the {} transport is not supported yet (supported: a plain reference or docker-daemon:REF for the local daemon, oci:DIR[:TAG])",
+                    "image {s}: the {} transport is not supported yet (supported: a plain reference or docker-daemon:REF for the local daemon, oci:DIR[:TAG], docker-archive:FILE[:REF], oci-archive:FILE[:TAG])",
                     transport.trim_end_matches([':', '/'])
                 );
             }
@@ -79,6 +100,14 @@ impl std::fmt::Display for ImageRef {
                 tag: Some(tag),
             } => write!(f, "oci:{}:{tag}", dir.display()),
             ImageRef::OciLayout { dir, tag: None } => write!(f, "oci:{}", dir.display()),
+            ImageRef::DockerArchive { path, reference } => {
+                write!(f, "docker-archive:{}", path.display())?;
+                reference.iter().try_for_each(|r| write!(f, ":{r}"))
+            }
+            ImageRef::OciArchive { path, tag } => {
+                write!(f, "oci-archive:{}", path.display())?;
+                tag.iter().try_for_each(|t| write!(f, ":{t}"))
+            }
         }
     }
 }
@@ -120,8 +149,48 @@ impl ImageRef {
                     tag: Some(tag),
                 })
             }
+            // An archive is one file: the patched image goes into a new file beside it
+            // (app.tar -> app-patched.tar), never into the original.
+            ImageRef::DockerArchive { path, reference } => Ok(ImageRef::DockerArchive {
+                path: sibling(path, suffix),
+                reference: match (tag, reference) {
+                    (Some(tag), _) if tag.contains(['/', ':']) => Some(tag.to_string()),
+                    (Some(tag), Some(reference)) => {
+                        Some(format!("{}:{tag}", split_reference(reference).0))
+                    }
+                    (Some(tag), None) => Some(format!("patched:{tag}")),
+                    (None, Some(reference)) => {
+                        let (repository, source_tag) = split_reference(reference);
+                        Some(format!(
+                            "{repository}:{}-{suffix}",
+                            source_tag.unwrap_or("latest")
+                        ))
+                    }
+                    (None, None) => None,
+                },
+            }),
+            ImageRef::OciArchive { path, tag: source } => Ok(ImageRef::OciArchive {
+                path: sibling(path, suffix),
+                tag: Some(match tag {
+                    Some(tag) => tag.to_string(),
+                    None => format!("{}-{suffix}", source.as_deref().unwrap_or("latest")),
+                }),
+            }),
         }
     }
+}
+
+/// `dir/app.tar` -> `dir/app-SUFFIX.tar`.
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}-{suffix}.{}", ext.to_string_lossy()),
+        None => format!("{stem}-{suffix}"),
+    };
+    path.with_file_name(name)
 }
 
 /// `repo/name:tag@digest` -> (`repo/name`, `tag`); a registry port is not a tag.
@@ -143,6 +212,9 @@ pub struct SourceImage {
     pub daemon_id: Option<String>,
     /// The manifest, for images read from an OCI layout.
     manifest: Option<Value>,
+    /// An oci-archive unpacked into the run's work directory: the patched image is added to it
+    /// and the whole layout archived again.
+    unpacked_layout: Option<PathBuf>,
 }
 
 impl SourceImage {
@@ -164,23 +236,63 @@ impl SourceImage {
                     layers: saved.layers,
                     daemon_id: Some(id),
                     manifest: None,
+                    unpacked_layout: None,
                 })
             }
             ImageRef::OciLayout { dir, tag } => {
-                let (dir, tag, workdir) = (dir.clone(), tag.clone(), workdir.to_path_buf());
-                let image =
-                    tokio::task::spawn_blocking(move || oci::read(&dir, tag.as_deref(), &workdir))
-                        .await?
-                        .with_context(|| format!("image {reference}"))?;
+                Self::open_layout(reference, dir.clone(), tag.clone(), workdir, None).await
+            }
+            ImageRef::OciArchive { path, tag } => {
+                let dir = workdir.join("oci-archive");
+                let (archive, target) = (path.clone(), dir.clone());
+                tokio::task::spawn_blocking(move || unpack(&archive, &target))
+                    .await?
+                    .with_context(|| format!("image {reference}"))?;
+                Self::open_layout(reference, dir.clone(), tag.clone(), workdir, Some(dir)).await
+            }
+            ImageRef::DockerArchive {
+                path,
+                reference: name,
+            } => {
+                let file = File::open(path)
+                    .with_context(|| format!("image {reference}: opening {}", path.display()))?;
+                let (name, workdir) = (name.clone(), workdir.to_path_buf());
+                let image = tokio::task::spawn_blocking(move || {
+                    archive::read(file, name.as_deref(), &workdir)
+                })
+                .await?
+                .with_context(|| format!("image {reference}"))?;
                 Ok(SourceImage {
                     reference: reference.clone(),
                     config: image.config,
                     layers: image.layers,
                     daemon_id: None,
-                    manifest: Some(image.manifest),
+                    manifest: None,
+                    unpacked_layout: None,
                 })
             }
         }
+    }
+
+    async fn open_layout(
+        reference: &ImageRef,
+        dir: PathBuf,
+        tag: Option<String>,
+        workdir: &Path,
+        unpacked_layout: Option<PathBuf>,
+    ) -> Result<SourceImage> {
+        let workdir = workdir.to_path_buf();
+        let image = tokio::task::spawn_blocking(move || oci::read(&dir, tag.as_deref(), &workdir))
+            .await?
+            .with_context(|| format!("image {reference}"))?;
+        Ok(SourceImage {
+            reference: reference.clone(),
+            config: image.config,
+            layers: image.layers,
+            daemon_id: None,
+            manifest: Some(image.manifest),
+            unpacked_layout,
+        })
     }
 
     pub fn view(&self) -> Result<ImageView> {
@@ -341,29 +453,132 @@ impl SourceImage {
                 )?;
                 daemon::load(docker, &path).await?;
             }
-            ImageRef::OciLayout { dir, tag } => {
-                let mut manifest = self.manifest.clone().ok_or_else(|| {
-                    anyhow!("an image from the daemon cannot be written to an OCI layout yet")
+            ImageRef::OciLayout { dir, tag } => self.write_to_layout(dir, tag, config, layer)?,
+            ImageRef::OciArchive { path, tag } => {
+                let dir = self.unpacked_layout.as_ref().ok_or_else(|| {
+                    anyhow!("only an image read from an oci-archive can be written to one")
                 })?;
-                if self.previous_patch().is_some()
-                    && let Some(layers) = manifest["layers"].as_array_mut()
-                {
-                    layers.pop();
+                self.write_to_layout(dir, tag, config, layer)?;
+                write_atomically(path, |out| pack(dir, out))?;
+            }
+            ImageRef::DockerArchive { path, reference } => {
+                let mut diff_ids = self.diff_ids()?;
+                let mut originals = self.layers.iter().collect::<Vec<_>>();
+                if self.previous_patch().is_some() {
+                    diff_ids.pop();
+                    originals.pop();
                 }
-                let tag = tag.clone().unwrap_or_else(|| "latest".into());
-                oci::write(
-                    dir,
-                    &manifest,
-                    config,
-                    &layer.blob,
-                    &layer.digest,
-                    layer.compressed_size,
-                    &tag,
-                )?;
+                // A file on its own: every layer travels (uncompressed, as `docker save`
+                // writes them).
+                let mut layers: Vec<archive::ArchiveLayer> = diff_ids
+                    .iter()
+                    .zip(originals)
+                    .map(|(diff_id, tar)| archive::ArchiveLayer {
+                        diff_id,
+                        content: Some(archive::ArchiveContent::Tar(tar)),
+                    })
+                    .collect();
+                layers.push(archive::ArchiveLayer {
+                    diff_id: &layer.diff_id,
+                    content: Some(archive::ArchiveContent::Tar(&layer.tar)),
+                });
+                write_atomically(path, |out| {
+                    archive::write(out, config, &layers, reference.as_deref())
+                })?;
             }
         }
         Ok(image_id)
     }
+
+    fn write_to_layout(
+        &self,
+        dir: &Path,
+        tag: &Option<String>,
+        config: &[u8],
+        layer: &PatchLayer,
+    ) -> Result<()> {
+        let mut manifest = self.manifest.clone().ok_or_else(|| {
+            anyhow!("only an image read from an OCI layout can be written to one")
+        })?;
+        if self.previous_patch().is_some()
+            && let Some(layers) = manifest["layers"].as_array_mut()
+        {
+            layers.pop();
+        }
+        let tag = tag.clone().unwrap_or_else(|| "latest".into());
+        oci::write(
+            dir,
+            &manifest,
+            config,
+            &layer.blob,
+            &layer.digest,
+            layer.compressed_size,
+            &tag,
+        )?;
+        Ok(())
+    }
+}
+
+/// Writes `path` through a temporary file beside it, renamed into place when complete: a failed
+/// run never leaves half a file.
+fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut std::io::BufWriter<&mut tempfile::NamedTempFile>) -> Result<()>,
+) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("writing {}", path.display()))?;
+    {
+        let mut out = std::io::BufWriter::new(&mut tmp);
+        write(&mut out)?;
+        std::io::Write::flush(&mut out)?;
+    }
+    tmp.persist(path)
+        .map_err(|e| anyhow!("writing {}: {}", path.display(), e.error))?;
+    Ok(())
+}
+
+/// Unpacks a tar (an oci-archive) into `dir`; members may not climb out of it.
+fn unpack(archive: &Path, dir: &Path) -> Result<()> {
+    let file = File::open(archive).with_context(|| format!("opening {}", archive.display()))?;
+    std::fs::create_dir_all(dir)?;
+    let mut tar = tar::Archive::new(std::io::BufReader::new(file));
+    for entry in tar.entries().context("reading the archive")? {
+        let mut entry = entry.context("reading the archive")?;
+        // `unpack_in` refuses paths with `..` and absolute paths.
+        if !entry.unpack_in(dir)? {
+            bail!("{}: a member climbs out of the archive", archive.display());
+        }
+    }
+    Ok(())
+}
+
+/// Archives the layout `dir` (sorted names, fixed times) as an oci-archive.
+fn pack(dir: &Path, out: &mut impl std::io::Write) -> Result<()> {
+    let mut builder = tar::Builder::new(out);
+    builder.mode(tar::HeaderMode::Deterministic);
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(current) = stack.pop() {
+        for entry in std::fs::read_dir(&current)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    for file in files {
+        let name = file.strip_prefix(dir).expect("below the layout");
+        builder.append_path_with_name(&file, name)?;
+    }
+    builder.into_inner()?.flush()?;
+    Ok(())
 }
 
 /// The label copa-host puts on images it patched (value: the patch layer's diff ID).
@@ -422,6 +637,50 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("not supported yet")
+        );
+        assert_eq!(
+            "docker-archive:/tmp/app.tar:app:1.0"
+                .parse::<ImageRef>()
+                .unwrap(),
+            ImageRef::DockerArchive {
+                path: "/tmp/app.tar".into(),
+                reference: Some("app:1.0".into())
+            }
+        );
+        assert_eq!(
+            "oci-archive:app.tar".parse::<ImageRef>().unwrap(),
+            ImageRef::OciArchive {
+                path: "app.tar".into(),
+                tag: None
+            }
+        );
+        assert!("docker-archive:".parse::<ImageRef>().is_err());
+        for text in [
+            "docker-archive:/tmp/app.tar:app:1.0",
+            "oci-archive:a.tar:v1",
+        ] {
+            assert_eq!(text.parse::<ImageRef>().unwrap().to_string(), text);
+        }
+    }
+
+    #[test]
+    fn an_archive_is_patched_into_a_new_file_beside_it() {
+        let archive = |s: &str| s.parse::<ImageRef>().unwrap();
+        assert_eq!(
+            archive("docker-archive:/d/app.tar:app:1.0")
+                .patched(None, "patched")
+                .unwrap(),
+            archive("docker-archive:/d/app-patched.tar:app:1.0-patched")
+        );
+        assert_eq!(
+            archive("docker-archive:/d/app.tar")
+                .patched(Some("fixed"), "patched")
+                .unwrap(),
+            archive("docker-archive:/d/app-patched.tar:patched:fixed")
+        );
+        assert_eq!(
+            archive("oci-archive:img").patched(None, "p").unwrap(),
+            archive("oci-archive:img-p:latest-p")
         );
     }
 

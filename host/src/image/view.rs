@@ -309,6 +309,11 @@ impl ImageView {
         self.resolve_parent(path, &mut 0)
     }
 
+    /// `path` with every symlink resolved inside the image root, the last component too.
+    pub fn real_path_followed(&self, path: &str) -> Result<String> {
+        self.resolve(path, &mut 0)
+    }
+
     /// Every entry strictly below the directory `root` (resolved through symlinks), in path
     /// order, with absolute paths.
     pub fn walk(&self, root: &str) -> impl Iterator<Item = (&str, &Entry)> {
