@@ -166,7 +166,12 @@ fn findings() -> Vec<Finding> {
     all
 }
 
-fn updates(plan: &Plan) -> Vec<(String, String, String, String, Vec<String>)> {
+/// (app, package, from, to, fixes) of a planned update.
+type UpdateRow = (String, String, String, String, Vec<String>);
+/// (package, version, member, path, uid, mode) of a placement.
+type Placed<'a> = (&'a str, &'a str, &'a str, &'a str, u32, Option<u32>);
+
+fn updates(plan: &Plan) -> Vec<UpdateRow> {
     plan.updates
         .iter()
         .map(|u| {
@@ -336,7 +341,7 @@ fn emits_fetches_and_a_true_deps_json() {
             other => panic!("unexpected step {other:?}"),
         }
     }
-    let placed: Vec<(&str, &str, &str, &str, u32, Option<u32>)> = fetches
+    let placed: Vec<Placed> = fetches
         .iter()
         .flat_map(|f| {
             f.placements.iter().map(move |p| {
