@@ -13,10 +13,11 @@ use std::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Family {
     /// .NET Core and .NET 5+ (`netcoreapp3.1`, `net8.0`).
-    NetCoreApp,
-    NetStandard,
+    Core,
+    /// .NET Standard (`netstandard2.0`).
+    Standard,
     /// .NET Framework (`net45`, `net472`).
-    NetFramework,
+    Framework,
 }
 
 /// A parsed target framework.
@@ -48,9 +49,9 @@ impl Framework {
             // ".NETCoreApp,Version=v8.0/linux-x64" in runtimeTarget names.
             let version = version.split('/').next().unwrap_or_default();
             let family = match name {
-                "netcoreapp" => Family::NetCoreApp,
-                "netstandard" => Family::NetStandard,
-                "netframework" => Family::NetFramework,
+                "netcoreapp" => Family::Core,
+                "netstandard" => Family::Standard,
+                "netframework" => Family::Framework,
                 _ => return None,
             };
             return Some(Framework {
@@ -65,14 +66,14 @@ impl Framework {
         };
         if let Some(version) = base.strip_prefix("netstandard") {
             return Some(Framework {
-                family: Family::NetStandard,
+                family: Family::Standard,
                 version: dotted(version)?,
                 platform,
             });
         }
         if let Some(version) = base.strip_prefix("netcoreapp") {
             return Some(Framework {
-                family: Family::NetCoreApp,
+                family: Family::Core,
                 version: dotted(version)?,
                 platform,
             });
@@ -82,7 +83,7 @@ impl Framework {
             // net5.0 and later are .NET (Core).
             let parsed = dotted(version)?;
             return (parsed.0 >= 5).then_some(Framework {
-                family: Family::NetCoreApp,
+                family: Family::Core,
                 version: parsed,
                 platform,
             });
@@ -93,7 +94,7 @@ impl Framework {
         }
         let digit = |i: usize| version[i..].chars().next().and_then(|c| c.to_digit(10));
         Some(Framework {
-            family: Family::NetFramework,
+            family: Family::Framework,
             version: (digit(0)?, digit(1).unwrap_or(0), digit(2).unwrap_or(0)),
             platform,
         })
@@ -103,11 +104,11 @@ impl Framework {
     pub fn short_name(&self) -> String {
         let (major, minor, patch) = self.version;
         let base = match self.family {
-            Family::NetCoreApp if major >= 5 => format!("net{major}.{minor}"),
-            Family::NetCoreApp => format!("netcoreapp{major}.{minor}"),
-            Family::NetStandard => format!("netstandard{major}.{minor}"),
-            Family::NetFramework if patch > 0 => format!("net{major}{minor}{patch}"),
-            Family::NetFramework => format!("net{major}{minor}"),
+            Family::Core if major >= 5 => format!("net{major}.{minor}"),
+            Family::Core => format!("netcoreapp{major}.{minor}"),
+            Family::Standard => format!("netstandard{major}.{minor}"),
+            Family::Framework if patch > 0 => format!("net{major}{minor}{patch}"),
+            Family::Framework => format!("net{major}{minor}"),
         };
         match &self.platform {
             Some(platform) => format!("{base}-{platform}"),
@@ -118,23 +119,23 @@ impl Framework {
     /// How well an asset for `self` fits an app on `app`: `None` when it cannot load there,
     /// otherwise a rank where smaller is nearer.
     pub fn rank_for(&self, app: &Framework) -> Option<(u8, Reverse3)> {
-        if self.platform.is_some() || app.family != Family::NetCoreApp {
+        if self.platform.is_some() || app.family != Family::Core {
             return None;
         }
         let within = |v: (u32, u32, u32)| (0u8, Reverse3(v));
         match self.family {
-            Family::NetCoreApp if self.version <= app.version => Some(within(self.version)),
-            Family::NetCoreApp => None,
-            Family::NetStandard if self.version <= netstandard_of(app.version) => {
+            Family::Core if self.version <= app.version => Some(within(self.version)),
+            Family::Core => None,
+            Family::Standard if self.version <= netstandard_of(app.version) => {
                 Some((1, Reverse3(self.version)))
             }
-            Family::NetStandard => None,
+            Family::Standard => None,
             // AssetTargetFallback: net461 and later .NET Framework builds, last resort.
             // (net461 and later projects use net45 libraries, so those come along too.)
-            Family::NetFramework if app.version.0 >= 2 && self.version <= (4, 8, 1) => {
+            Family::Framework if app.version.0 >= 2 && self.version <= (4, 8, 1) => {
                 Some((2, Reverse3(self.version)))
             }
-            Family::NetFramework => None,
+            Family::Framework => None,
         }
     }
 
@@ -143,9 +144,9 @@ impl Framework {
     pub fn needs_newer_than(&self, app: &Framework) -> bool {
         self.platform.is_none()
             && match self.family {
-                Family::NetCoreApp => self.version > app.version,
-                Family::NetStandard => self.version > netstandard_of(app.version),
-                Family::NetFramework => false,
+                Family::Core => self.version > app.version,
+                Family::Standard => self.version > netstandard_of(app.version),
+                Family::Framework => false,
             }
     }
 }
@@ -260,23 +261,23 @@ mod tests {
     #[test]
     fn parses_short_and_long_names() {
         let cases = [
-            ("net8.0", Family::NetCoreApp, (8, 0, 0)),
-            ("NET6.0", Family::NetCoreApp, (6, 0, 0)),
-            ("netcoreapp3.1", Family::NetCoreApp, (3, 1, 0)),
-            ("netstandard2.0", Family::NetStandard, (2, 0, 0)),
-            ("netstandard1.3", Family::NetStandard, (1, 3, 0)),
-            ("net45", Family::NetFramework, (4, 5, 0)),
-            ("net472", Family::NetFramework, (4, 7, 2)),
-            (".NETCoreApp,Version=v8.0", Family::NetCoreApp, (8, 0, 0)),
+            ("net8.0", Family::Core, (8, 0, 0)),
+            ("NET6.0", Family::Core, (6, 0, 0)),
+            ("netcoreapp3.1", Family::Core, (3, 1, 0)),
+            ("netstandard2.0", Family::Standard, (2, 0, 0)),
+            ("netstandard1.3", Family::Standard, (1, 3, 0)),
+            ("net45", Family::Framework, (4, 5, 0)),
+            ("net472", Family::Framework, (4, 7, 2)),
+            (".NETCoreApp,Version=v8.0", Family::Core, (8, 0, 0)),
             (
                 ".NETCoreApp,Version=v8.0/linux-x64",
-                Family::NetCoreApp,
+                Family::Core,
                 (8, 0, 0),
             ),
-            (".NETStandard,Version=v2.0", Family::NetStandard, (2, 0, 0)),
-            (".NETStandard2.0", Family::NetStandard, (2, 0, 0)),
-            (".NETCoreApp3.1", Family::NetCoreApp, (3, 1, 0)),
-            (".NETFramework4.5", Family::NetFramework, (4, 5, 0)),
+            (".NETStandard,Version=v2.0", Family::Standard, (2, 0, 0)),
+            (".NETStandard2.0", Family::Standard, (2, 0, 0)),
+            (".NETCoreApp3.1", Family::Core, (3, 1, 0)),
+            (".NETFramework4.5", Family::Framework, (4, 5, 0)),
         ];
         for (text, family, version) in cases {
             let parsed = fw(text);
