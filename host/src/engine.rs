@@ -34,6 +34,8 @@ pub struct Options {
     pub dry_run: bool,
     pub plugin_dirs: Vec<PathBuf>,
     pub pip_index_url: String,
+    /// The npm registry, for planning and for npm in the run.
+    pub npm_registry: String,
     /// Replaces the origin of every APT repository, for planning and for apt in the run.
     pub apt_mirror: Option<String>,
     pub ca_cert: Option<PathBuf>,
@@ -109,6 +111,7 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
         pypi_url: options.pip_index_url.clone(),
         extra_ca_pem: extra_ca.clone(),
         apt_mirror: options.apt_mirror.clone(),
+        npm_registry: options.npm_registry.clone(),
     })?);
     let host = Arc::new(PluginHost::new(
         Default::default(),
@@ -158,6 +161,13 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
                 vec![("PIP_INDEX_URL".to_string(), options.pip_index_url.clone())],
             ),
             (
+                "npm".to_string(),
+                vec![(
+                    "npm_config_registry".to_string(),
+                    options.npm_registry.clone(),
+                )],
+            ),
+            (
                 "deb".to_string(),
                 options
                     .apt_mirror
@@ -172,6 +182,7 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
         // An index on this machine's loopback is reachable from the container only on the
         // host's network.
         host_network: is_loopback_url(&options.pip_index_url)
+            || is_loopback_url(&options.npm_registry)
             || options.apt_mirror.as_deref().is_some_and(is_loopback_url),
         step_timeout: options.step_timeout,
     };
