@@ -29,8 +29,18 @@ impl FromStr for NpmVersion {
         let bare = trimmed.trim_start_matches(['v', '=']);
         // node-semver's strict parser wants all three numbers; the crate also accepts "1.2",
         // which is a range in npm, not a version.
-        if bare.split(['-', '+']).next().unwrap_or_default().split('.').count() != 3 {
-            return Err(format!("invalid npm version {text:?}: expected MAJOR.MINOR.PATCH"));
+        if bare.contains(char::is_whitespace)
+            || bare
+                .split(['-', '+'])
+                .next()
+                .unwrap_or_default()
+                .split('.')
+                .count()
+                != 3
+        {
+            return Err(format!(
+                "invalid npm version {text:?}: expected MAJOR.MINOR.PATCH"
+            ));
         }
         Version::parse(bare)
             .map(NpmVersion)
@@ -44,13 +54,13 @@ impl NpmVersion {
     }
 
     pub fn major(&self) -> u64 {
-        self.0.major
+        self.0.major()
     }
 }
 
 impl LibraryVersion for NpmVersion {
     fn release_line(&self) -> (u64, u64) {
-        (self.0.major, self.0.minor)
+        (self.0.major(), self.0.minor())
     }
 }
 
@@ -86,7 +96,10 @@ impl NpmRange {
 /// An unreadable range or version admits, as npm only warns about engines by default: a broken
 /// field must not hide the release that fixes a vulnerability.
 pub fn engine_allows(range: &str, node_version: &str) -> bool {
-    match (range.parse::<NpmRange>(), node_version.parse::<NpmVersion>()) {
+    match (
+        range.parse::<NpmRange>(),
+        node_version.parse::<NpmVersion>(),
+    ) {
         // node's own versions carry no pre-release in practice; npm checks with pre-releases
         // included so that a nightly node is judged by its numbers.
         (Ok(range), Ok(node)) => range.0.satisfies_with_prerelease(&node.0, true),
@@ -139,7 +152,16 @@ mod tests {
         assert_eq!(v("1.0.0+build.1"), v("1.0.0+other"));
         assert_eq!(v("v1.2.3"), v("1.2.3"));
         assert_eq!(v("1.2.3-rc.1+b").to_string(), "1.2.3-rc.1+b");
-        for bad in ["1.2", "1", "x", "1.2.3.4", "", "latest", "^1.2.3"] {
+        for bad in [
+            "1.2",
+            "1",
+            "x",
+            "1.2.3.4",
+            "",
+            "latest",
+            "^1.2.3",
+            "1.2.0 - 1.2.5",
+        ] {
             assert!(bad.parse::<NpmVersion>().is_err(), "{bad}");
         }
     }
@@ -204,7 +226,7 @@ mod tests {
         assert!(engine_allows("^14.18.0 || >=16.0.0", "18.20.4"));
         assert!(!engine_allows(">= 0.4 < 0.9", "18.20.4"));
         // Unreadable: admitted.
-        assert!(engine_allows("node 4 please", "18.20.4"));
+        assert!(engine_allows("%%%", "18.20.4"));
         assert!(engine_allows(">=14", "unknown"));
     }
 

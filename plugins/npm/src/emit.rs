@@ -54,7 +54,14 @@ pub fn emit(targets: &[Target], plan: &Plan) -> Result<Vec<Step>, String> {
             )?;
             let index = index as u32;
             let owner = owner(&package.location);
-            place(&mut fetches, &update.package, &effect.version, &effect.dir, owner, index)?;
+            place(
+                &mut fetches,
+                &update.package,
+                &effect.version,
+                &effect.dir,
+                owner,
+                index,
+            )?;
             removals.extend(removed_files(
                 &update.package,
                 &update.to_version,
@@ -62,7 +69,14 @@ pub fn emit(targets: &[Target], plan: &Plan) -> Result<Vec<Step>, String> {
                 index,
             )?);
             for added in &effect.added {
-                place(&mut fetches, &added.name, &added.version, &added.dir, owner, index)?;
+                place(
+                    &mut fetches,
+                    &added.name,
+                    &added.version,
+                    &added.dir,
+                    owner,
+                    index,
+                )?;
             }
             changes.push(Change {
                 update: index,
@@ -106,8 +120,8 @@ fn place(
 ) -> Result<(), String> {
     let artifact = index::artifact("npm", name, &version.version)
         .map_err(|e| format!("{name}@{}: {e}", version.version))?;
-    let root = tarball_root(&artifact.members)
-        .map_err(|e| format!("{name}@{}: {e}", version.version))?;
+    let root =
+        tarball_root(&artifact.members).map_err(|e| format!("{name}@{}: {e}", version.version))?;
     let step = fetches
         .entry((name.to_string(), version.version.clone()))
         .or_insert_with(|| FetchStep {
@@ -239,7 +253,8 @@ pub fn restyle(old: &str, new: &str) -> String {
         .find(|c: char| c.is_ascii_digit())
         .unwrap_or(trimmed.len());
     let (prefix, rest) = trimmed.split_at(start);
-    if matches!(prefix, "" | "^" | "~" | ">=" | "=" | "v" | "~>") && rest.parse::<NpmVersion>().is_ok()
+    if matches!(prefix, "" | "^" | "~" | ">=" | "=" | "v" | "~>")
+        && rest.parse::<NpmVersion>().is_ok()
     {
         return format!("{prefix}{new}");
     }
@@ -256,7 +271,11 @@ pub fn restyle(old: &str, new: &str) -> String {
 }
 
 /// Writes for the project's package.json (direct dependencies, overrides) and lockfiles.
-fn project_files(project: &Project, overlay: &Overlay, changes: &[Change]) -> Result<Vec<Step>, String> {
+fn project_files(
+    project: &Project,
+    overlay: &Overlay,
+    changes: &[Change],
+) -> Result<Vec<Step>, String> {
     let updates: Vec<u32> = changes.iter().map(|c| c.update).collect();
     let modules = join(&project.dir, "node_modules");
     let mut steps = Vec::new();
@@ -318,7 +337,12 @@ fn project_files(project: &Project, overlay: &Overlay, changes: &[Change]) -> Re
         let bytes = fs::read_file(path)?;
         let (mut lock, layout) = json::parse(&bytes).map_err(|e| format!("{path}: {e}"))?;
         update_lockfile(&mut lock, &project.dir, changes, &direct)?;
-        steps.push(write(path, json::render(&lock, &layout), &updates, "lockfile of"));
+        steps.push(write(
+            path,
+            json::render(&lock, &layout),
+            &updates,
+            "lockfile of",
+        ));
     }
     Ok(steps)
 }
@@ -440,7 +464,11 @@ fn set_package_entry(
         entry.insert("resolved".into(), json!(tarball));
     }
     entry.insert("integrity".into(), json!(integrity(name, version)?));
-    set_or_remove(entry, "dependencies", (!required.is_empty()).then(|| Value::Object(required)));
+    set_or_remove(
+        entry,
+        "dependencies",
+        (!required.is_empty()).then(|| Value::Object(required)),
+    );
     set_or_remove(
         entry,
         "optionalDependencies",
@@ -451,7 +479,11 @@ fn set_package_entry(
         .iter()
         .map(|(k, v)| (k.clone(), json!(v)))
         .collect();
-    set_or_remove(entry, "engines", (!engines.is_empty()).then(|| Value::Object(engines)));
+    set_or_remove(
+        entry,
+        "engines",
+        (!engines.is_empty()).then(|| Value::Object(engines)),
+    );
     set_or_remove(
         entry,
         "hasInstallScript",
@@ -484,7 +516,11 @@ fn set_legacy_entry(
         .iter()
         .map(|(n, r)| (n.clone(), json!(r)))
         .collect();
-    set_or_remove(entry, "requires", (!requires.is_empty()).then(|| Value::Object(requires)));
+    set_or_remove(
+        entry,
+        "requires",
+        (!requires.is_empty()).then(|| Value::Object(requires)),
+    );
     Ok(())
 }
 
@@ -508,7 +544,9 @@ fn update_lockfile(
             let entry = packages
                 .entry(key.clone())
                 .or_insert_with(|| Value::Object(Map::new()));
-            let entry = entry.as_object_mut().ok_or("a lockfile entry is not an object")?;
+            let entry = entry
+                .as_object_mut()
+                .ok_or("a lockfile entry is not an object")?;
             set_package_entry(entry, &name, &change.effect.version)?;
             let flags: Vec<(String, Value)> = INHERITED_FLAGS
                 .iter()
@@ -518,7 +556,11 @@ fn update_lockfile(
                 let mut entry = Map::new();
                 set_package_entry(&mut entry, &added.name, &added.version)?;
                 entry.extend(flags.iter().cloned());
-                insert_sorted(packages, lock_key(project_dir, &added.dir), Value::Object(entry));
+                insert_sorted(
+                    packages,
+                    lock_key(project_dir, &added.dir),
+                    Value::Object(entry),
+                );
             }
         }
         if let Some(root) = packages.get_mut("").and_then(Value::as_object_mut) {
@@ -540,34 +582,22 @@ fn update_lockfile(
                 continue;
             };
             set_legacy_entry(entry, &name, &change.effect.version)?;
+            let dev = entry.get("dev") == Some(&json!(true));
             for added in &change.effect.added {
                 let mut child = Map::new();
                 set_legacy_entry(&mut child, &added.name, &added.version)?;
-                if entry.get("dev") == Some(&json!(true)) {
+                if dev {
                     child.insert("dev".into(), json!(true));
                 }
-                // Only the packages placed directly below this one; deeper ones nest further.
-                let relative = lock_key(&change.effect.dir, &added.dir);
-                let Some(child_name) = relative.strip_prefix("node_modules/") else {
-                    continue;
-                };
-                if child_name.contains("/node_modules/") {
-                    let parent_key = lock_key(project_dir, parent_package(&added.dir));
-                    if let Some(parent) = legacy_entry(tree, &parent_key) {
-                        let children = parent
-                            .entry("dependencies")
-                            .or_insert_with(|| Value::Object(Map::new()));
-                        if let Some(children) = children.as_object_mut() {
-                            children.insert(added.name.clone(), Value::Object(child));
-                        }
+                // v1 nests each package in the entry of the package whose node_modules holds it.
+                let parent_key = lock_key(project_dir, parent_package(&added.dir));
+                if let Some(parent) = legacy_entry(tree, &parent_key) {
+                    let children = parent
+                        .entry("dependencies")
+                        .or_insert_with(|| Value::Object(Map::new()));
+                    if let Some(children) = children.as_object_mut() {
+                        children.insert(dir_name(&added.dir).to_string(), Value::Object(child));
                     }
-                    continue;
-                }
-                let children = entry
-                    .entry("dependencies")
-                    .or_insert_with(|| Value::Object(Map::new()));
-                if let Some(children) = children.as_object_mut() {
-                    children.insert(child_name.to_string(), Value::Object(child));
                 }
             }
         }
@@ -581,8 +611,14 @@ fn parent_package(dir: &str) -> &str {
 }
 
 /// The lockfile v1 entry at `key` ("node_modules/a/node_modules/@s/b": a, then its @s/b).
-fn legacy_entry<'a>(tree: &'a mut Map<String, Value>, key: &str) -> Option<&'a mut Map<String, Value>> {
-    let names: Vec<&str> = key.strip_prefix("node_modules/")?.split("/node_modules/").collect();
+fn legacy_entry<'a>(
+    tree: &'a mut Map<String, Value>,
+    key: &str,
+) -> Option<&'a mut Map<String, Value>> {
+    let names: Vec<&str> = key
+        .strip_prefix("node_modules/")?
+        .split("/node_modules/")
+        .collect();
     let (first, rest) = names.split_first()?;
     let mut entry = tree.get_mut(*first)?.as_object_mut()?;
     for name in rest {
@@ -625,10 +661,22 @@ mod tests {
 
     #[test]
     fn lock_keys_and_parents() {
-        assert_eq!(lock_key("/app", "/app/node_modules/a/node_modules/@s/b"), "node_modules/a/node_modules/@s/b");
-        assert_eq!(lock_key("/usr/local/lib", "/usr/local/lib/node_modules/semver"), "node_modules/semver");
-        assert_eq!(parent_package("/app/node_modules/a/node_modules/b"), "/app/node_modules/a");
-        assert_eq!(tarball_root(&["package/a".into(), "package/b/c".into()]).unwrap(), "package/");
+        assert_eq!(
+            lock_key("/app", "/app/node_modules/a/node_modules/@s/b"),
+            "node_modules/a/node_modules/@s/b"
+        );
+        assert_eq!(
+            lock_key("/usr/local/lib", "/usr/local/lib/node_modules/semver"),
+            "node_modules/semver"
+        );
+        assert_eq!(
+            parent_package("/app/node_modules/a/node_modules/b"),
+            "/app/node_modules/a"
+        );
+        assert_eq!(
+            tarball_root(&["package/a".into(), "package/b/c".into()]).unwrap(),
+            "package/"
+        );
         assert!(tarball_root(&["package/a".into(), "other/b".into()]).is_err());
     }
 
@@ -643,7 +691,13 @@ mod tests {
         let keys: Vec<&str> = map.keys().map(String::as_str).collect();
         assert_eq!(
             keys,
-            ["", "node_modules/a", "node_modules/a/node_modules/b", "node_modules/c", "node_modules/d"]
+            [
+                "",
+                "node_modules/a",
+                "node_modules/a/node_modules/b",
+                "node_modules/c",
+                "node_modules/d"
+            ]
         );
     }
 

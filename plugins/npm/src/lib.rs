@@ -10,7 +10,9 @@ mod plan;
 mod resolve;
 mod tree;
 
-use copa_plugin_sdk::{Finding, PackageClass, Plan, PluginInfo, Policy, Step, Target, register_patcher};
+use copa_plugin_sdk::{
+    Finding, PackageClass, Plan, PluginInfo, Policy, Step, Target, register_patcher,
+};
 
 #[derive(Default)]
 struct Npm;
@@ -43,7 +45,12 @@ impl copa_plugin_sdk::Patcher for Npm {
         Ok(tree::detect())
     }
 
-    fn plan(&self, targets: Vec<Target>, findings: Vec<Finding>, policy: Policy) -> Result<Plan, String> {
+    fn plan(
+        &self,
+        targets: Vec<Target>,
+        findings: Vec<Finding>,
+        policy: Policy,
+    ) -> Result<Plan, String> {
         Ok(plan::plan(&targets, &findings, policy))
     }
 

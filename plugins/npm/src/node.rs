@@ -94,8 +94,7 @@ fn upstream(version: &str) -> Option<String> {
         .take_while(|c| c.is_ascii_digit() || *c == '.')
         .collect();
     let parts: Vec<&str> = numeric.trim_end_matches('.').split('.').collect();
-    (parts.len() >= 3 && parts[..3].iter().all(|p| !p.is_empty()))
-        .then(|| parts[..3].join("."))
+    (parts.len() >= 3 && parts[..3].iter().all(|p| !p.is_empty())).then(|| parts[..3].join("."))
 }
 
 #[cfg(test)]

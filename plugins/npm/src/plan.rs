@@ -9,7 +9,9 @@ use copa_plugin_sdk::npm::{NpmVersion, engine_allows};
 use copa_plugin_sdk::{Finding, InstalledPackage, PatchLevel, Plan, Policy, Skip, Target, Update};
 
 use crate::attr;
-use crate::resolve::{Added, Overlay, dependents_left_out, index_version, metadata, missing_dependencies};
+use crate::resolve::{
+    Added, Overlay, dependents_left_out, index_version, metadata, missing_dependencies,
+};
 use crate::tree::dir_name;
 
 /// Global packages that are never patched: npm updates itself (`npm install -g npm`), and
@@ -85,15 +87,8 @@ pub fn effect(
     let mut tentative = overlay.clone();
     tentative.set(dir, to);
     let mut added = Vec::new();
-    missing_dependencies(
-        dir,
-        &version,
-        project.node(),
-        &mut tentative,
-        &mut added,
-        0,
-    )
-    .map_err(|e| format!("{name} {to} needs what the tree cannot give it: {e}"))?;
+    missing_dependencies(dir, &version, project.node(), &mut tentative, &mut added, 0)
+        .map_err(|e| format!("{name} {to} needs what the tree cannot give it: {e}"))?;
     let dependents = dependents_left_out(
         dir,
         dir_name(dir),
@@ -132,7 +127,9 @@ pub fn plan(targets: &[Target], findings: &[Finding], policy: Policy) -> Plan {
             .find(|p| p.targets.iter().any(|t| t.id == target.id))
             .expect("every target belongs to a project");
         let overlay = overlays.entry(project.dir.clone()).or_default();
-        plan_copy(project, target, package, &findings, level, overlay, &mut plan);
+        plan_copy(
+            project, target, package, &findings, level, overlay, &mut plan,
+        );
     }
     plan
 }
@@ -150,7 +147,10 @@ fn group_by_copy<'a>(
             // Trivy writes the path relative to the image root: app/node_modules/qs/package.json.
             Some(path) => {
                 let path = format!("/{}", path.trim_start_matches('/'));
-                let dir = path.strip_suffix("/package.json").unwrap_or(&path).to_string();
+                let dir = path
+                    .strip_suffix("/package.json")
+                    .unwrap_or(&path)
+                    .to_string();
                 targets
                     .iter()
                     .position(|t| t.packages.iter().any(|p| p.location == dir))
@@ -166,8 +166,7 @@ fn group_by_copy<'a>(
                     t.packages
                         .iter()
                         .filter(|p| {
-                            p.name == finding.package_name
-                                && p.version == finding.installed_version
+                            p.name == finding.package_name && p.version == finding.installed_version
                         })
                         .map(move |p| (i, p.location.clone()))
                 })
@@ -244,7 +243,10 @@ fn plan_copy(
     let Ok(installed) = package.version.parse::<NpmVersion>() else {
         return skip_all(
             plan,
-            format!("installed version {} is not a semver version", package.version),
+            format!(
+                "installed version {} is not a semver version",
+                package.version
+            ),
         );
     };
     let versions = match index::versions("npm", &package.name) {

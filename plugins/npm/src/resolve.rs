@@ -110,10 +110,9 @@ pub fn missing_dependencies(
         }
         let range: NpmRange = spec.parse()?;
         let resolved = resolve(dir, name, overlay);
-        let satisfied = resolved.as_ref().is_some_and(|(_, v)| {
-            v.parse::<NpmVersion>()
-                .is_ok_and(|v| range.satisfies(&v))
-        });
+        let satisfied = resolved
+            .as_ref()
+            .is_some_and(|(_, v)| v.parse::<NpmVersion>().is_ok_and(|v| range.satisfies(&v)));
         if satisfied {
             continue;
         }

@@ -53,10 +53,21 @@ pub fn detect() -> Vec<Target> {
                 (attr::GLOBAL.into(), "1".into()),
                 (
                     attr::LOCKFILES.into(),
-                    if fs::exists(&hidden) { hidden } else { String::new() },
+                    if fs::exists(&hidden) {
+                        hidden
+                    } else {
+                        String::new()
+                    },
                 ),
             ];
-            walk(root, "npm-global", &attributes, None, &node_version, &mut targets);
+            walk(
+                root,
+                "npm-global",
+                &attributes,
+                None,
+                &node_version,
+                &mut targets,
+            );
         }
     }
     targets
