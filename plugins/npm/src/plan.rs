@@ -231,14 +231,15 @@ fn plan_copy(
     if let Some(reason) = &target.unpatchable_reason {
         return skip_all(plan, reason.clone());
     }
-    if target.kind == "npm-global" && NEVER_PATCHED_GLOBALLY.contains(&package.name.as_str()) {
-        return skip_all(
-            plan,
+    if let Some(owner) = never_patched(project, &package.location) {
+        let reason = if owner == package.name {
             format!(
-                "{} is never patched as a global package (it is updated with Node.js or `npm install -g npm`)",
-                package.name
-            ),
-        );
+                "{owner} is never patched as a global package (it is updated with Node.js or `npm install -g npm`)"
+            )
+        } else {
+            format!("part of the global {owner}, which is never patched")
+        };
+        return skip_all(plan, reason);
     }
     let Ok(installed) = package.version.parse::<NpmVersion>() else {
         return skip_all(
@@ -324,6 +325,17 @@ fn plan_copy(
         to_version: to,
         fixes: choice.fixes,
     });
+}
+
+/// The global package (npm, corepack) a copy belongs to, when it is one never patched: the
+/// package itself or anything in its own node_modules.
+fn never_patched(project: &Project, location: &str) -> Option<&'static str> {
+    if !project.global {
+        return None;
+    }
+    let top = location.strip_prefix(&format!("{}/node_modules/", project.dir))?;
+    let top = top.split("/node_modules/").next()?;
+    NEVER_PATCHED_GLOBALLY.iter().copied().find(|n| *n == top)
 }
 
 /// Tells the user what an update does beyond replacing the copy.
