@@ -215,7 +215,7 @@ fn image() -> Vec<u8> {
         packages.insert(k.clone(), v.clone());
     }
     lock["packages"] = Value::Object(packages.clone());
-    packages.shift_remove("");
+    packages.remove("");
     let hidden = json!({"name": "app", "version": "1.0.0", "lockfileVersion": 3, "requires": true, "packages": packages});
     let pretty = |v: &Value| serde_json::to_string_pretty(v).unwrap() + "\n";
     let files: Vec<(String, String)> = vec![
