@@ -158,8 +158,12 @@ fn patches_direct_transitive_and_global_packages_and_npm_agrees() {
         "{summary:#}"
     );
     assert!(
-        summary["skipped"].as_array().unwrap().iter().any(|s| s["package"] == "semver"
-            && s["reason"].as_str().unwrap().contains("minor bump")),
+        summary["skipped"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["package"] == "semver"
+                && s["reason"].as_str().unwrap().contains("minor bump")),
         "{summary:#}"
     );
 
@@ -169,7 +173,10 @@ fn patches_direct_transitive_and_global_packages_and_npm_agrees() {
     assert_eq!(version_of(patched, "/app", "qs"), "6.7.3");
     assert_eq!(version_of(patched, "/srv/tool", "minimist"), "1.2.6");
     assert_eq!(version_of(patched, "/usr/local/lib", "semver"), "7.3.5");
-    sh(patched, "cd /app && node -e \"require('express'); require('body-parser')\"");
+    sh(
+        patched,
+        "cd /app && node -e \"require('express'); require('body-parser')\"",
+    );
     // `npm ls` exits non-zero on an invalid, missing or extraneous package.
     let after_app = tree(patched, "/app");
     let changed: BTreeSet<String> = after_app.difference(&before_app).cloned().collect();
@@ -216,7 +223,10 @@ fn patches_direct_transitive_and_global_packages_and_npm_agrees() {
         "https://registry.npmjs.org/lodash/-/lodash-4.17.21.tgz"
     );
     assert_eq!(
-        sh(patched, "stat -c %u:%g /srv/tool/node_modules/minimist/package.json"),
+        sh(
+            patched,
+            "stat -c %u:%g /srv/tool/node_modules/minimist/package.json"
+        ),
         "1000:1000"
     );
 
@@ -237,11 +247,18 @@ fn patches_direct_transitive_and_global_packages_and_npm_agrees() {
     for (name, _) in &entries {
         let parent_dir = allowed.iter().any(|a| a.starts_with(&format!("{name}/")));
         assert!(
-            parent_dir || allowed.iter().any(|a| name == a || name.starts_with(&format!("{a}/"))),
+            parent_dir
+                || allowed
+                    .iter()
+                    .any(|a| name == a || name.starts_with(&format!("{a}/"))),
             "{name} does not belong in the patch layer"
         );
     }
-    assert!(entries.iter().any(|(n, _)| n == "app/node_modules/lodash/package.json"));
+    assert!(
+        entries
+            .iter()
+            .any(|(n, _)| n == "app/node_modules/lodash/package.json")
+    );
 
     // Minor level: semver moves to 7.5.2 and its command still runs.
     let minor = "copa-e2e-npm:minor";
@@ -266,11 +283,18 @@ fn patches_direct_transitive_and_global_packages_and_npm_agrees() {
     );
     assert!(output.status.success());
     assert_eq!(version_of(minor, "/usr/local/lib", "semver"), "7.5.2");
-    assert_eq!(sh(minor, "semver -r '^1.2.0' 1.2.3 1.3.9 2.0.0"), "1.2.3\n1.3.9".trim());
+    assert_eq!(
+        sh(minor, "semver -r '^1.2.0' 1.2.3 1.3.9 2.0.0"),
+        "1.2.3\n1.3.9".trim()
+    );
     sh(minor, "npm ls -g --all >/dev/null");
 
     assert_eq!(leftover_containers(), "", "containers left behind");
-    assert_eq!(dangling_images(), dangling_before, "intermediate images left behind");
+    assert_eq!(
+        dangling_images(),
+        dangling_before,
+        "intermediate images left behind"
+    );
     remove_image(minor);
     remove_image(patched);
 }

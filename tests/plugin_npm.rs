@@ -180,9 +180,7 @@ fn manifest(name: &str, version: &str, deps: Value) -> String {
 
 /// The lockfile entries of the /app fixture tree (keys relative to /app).
 fn lock_packages() -> Value {
-    let entry = |name: &str, v: &str| {
-        json!({"version": v, "resolved": format!("https://registry.npmjs.org/{name}/-/{name}-{v}.tgz"), "integrity": "sha512-old"})
-    };
+    let entry = |name: &str, v: &str| json!({"version": v, "resolved": format!("https://registry.npmjs.org/{name}/-/{name}-{v}.tgz"), "integrity": "sha512-old"});
     let mut send = entry("send", "0.17.1");
     send["dependencies"] = json!({"ms": "2.1.1"});
     let mut body_parser = entry("body-parser", "1.19.0");
@@ -226,13 +224,19 @@ fn image() -> Vec<u8> {
         ),
         ("app/package.json".into(), app_manifest()),
         ("app/package-lock.json".into(), pretty(&lock)),
-        ("app/node_modules/.package-lock.json".into(), pretty(&hidden)),
+        (
+            "app/node_modules/.package-lock.json".into(),
+            pretty(&hidden),
+        ),
         (
             "app/node_modules/lodash/package.json".into(),
             manifest("lodash", "4.17.15", json!({})),
         ),
         ("app/node_modules/lodash/lodash.js".into(), "old".into()),
-        ("app/node_modules/lodash/fp/old-only.js".into(), "old".into()),
+        (
+            "app/node_modules/lodash/fp/old-only.js".into(),
+            "old".into(),
+        ),
         (
             "app/node_modules/body-parser/package.json".into(),
             manifest("body-parser", "1.19.0", json!({"qs": "6.7.0"})),
@@ -480,14 +484,19 @@ fn detects_every_tree_and_copy() {
         .find(|t| t.id == "/usr/local/lib/node_modules")
         .unwrap();
     assert_eq!(global.kind, "npm-global");
-    assert_eq!(common::target_attribute(global, "project"), "/usr/local/lib");
+    assert_eq!(
+        common::target_attribute(global, "project"),
+        "/usr/local/lib"
+    );
 }
 
 #[test]
 fn plans_direct_transitive_nested_scoped_and_global_updates() {
     let setup = setup();
     let (_, plan) = plan_at(&setup, PatchLevel::Patch);
-    let to = |package: &str| update(&plan, package).map(|u| (u.target_id.as_str(), u.to_version.as_str()));
+    let to = |package: &str| {
+        update(&plan, package).map(|u| (u.target_id.as_str(), u.to_version.as_str()))
+    };
     assert_eq!(to("lodash"), Some(("/app/node_modules", "4.17.21")));
     assert_eq!(to("qs"), Some(("/app/node_modules", "6.7.3")));
     // Only the nested copy named by the finding; the top-level ms 2.0.0 stays.
@@ -611,9 +620,14 @@ fn emits_fetches_removals_and_rewritten_project_files() {
         .into_iter()
         .find(|f| f.name == "semver")
         .unwrap();
-    assert!(semver.placements.iter().any(|p| p.member == "package/bin/semver.js"
-        && p.path == "/usr/local/lib/node_modules/semver/bin/semver.js"
-        && p.mode == Some(0o755)));
+    assert!(
+        semver
+            .placements
+            .iter()
+            .any(|p| p.member == "package/bin/semver.js"
+                && p.path == "/usr/local/lib/node_modules/semver/bin/semver.js"
+                && p.mode == Some(0o755))
+    );
 
     // The file only the old lodash had goes; the shared one is overwritten by the fetch.
     let removed: Vec<&str> = steps
@@ -625,7 +639,11 @@ fn emits_fetches_removals_and_rewritten_project_files() {
         .collect();
     assert!(removed.contains(&"/app/node_modules/lodash/fp/old-only.js"));
     assert!(!removed.contains(&"/app/node_modules/lodash/lodash.js"));
-    assert!(!removed.iter().any(|p| p.contains("/node_modules/qs/node_modules/")));
+    assert!(
+        !removed
+            .iter()
+            .any(|p| p.contains("/node_modules/qs/node_modules/"))
+    );
 
     // package.json: the user's style kept, overrides for the packages whose dependents pin
     // them, every other line as it was.
@@ -640,7 +658,10 @@ fn emits_fetches_removals_and_rewritten_project_files() {
         );
     assert_eq!(text, expected);
 
-    for path in ["/app/package-lock.json", "/app/node_modules/.package-lock.json"] {
+    for path in [
+        "/app/package-lock.json",
+        "/app/node_modules/.package-lock.json",
+    ] {
         let lock = written_json(&steps, path);
         let packages = lock["packages"].as_object().unwrap();
         let lodash = &packages["node_modules/lodash"];
@@ -662,11 +683,13 @@ fn emits_fetches_removals_and_rewritten_project_files() {
             packages["node_modules/qs"]["dependencies"],
             json!({"side-channel": "^1.0.4"})
         );
-        assert_eq!(packages["node_modules/send/node_modules/ms"]["version"], "2.1.3");
+        assert_eq!(
+            packages["node_modules/send/node_modules/ms"]["version"],
+            "2.1.3"
+        );
         assert_eq!(packages["node_modules/ms"]["version"], "2.0.0");
         assert_eq!(
-            packages["node_modules/qs/node_modules/side-channel/node_modules/object-inspect"]
-                ["hasInstallScript"],
+            packages["node_modules/qs/node_modules/side-channel/node_modules/object-inspect"]["hasInstallScript"],
             true
         );
         let keys: Vec<&String> = packages.keys().collect();
@@ -683,7 +706,8 @@ fn emits_fetches_removals_and_rewritten_project_files() {
     }
     // Untouched projects get no writes; a global root has no package.json.
     assert!(steps.iter().all(|s| match s {
-        Step::Write(w) => !w.path.starts_with("/yarnapp") && w.path != "/usr/local/lib/package.json",
+        Step::Write(w) =>
+            !w.path.starts_with("/yarnapp") && w.path != "/usr/local/lib/package.json",
         _ => true,
     }));
 }

@@ -116,8 +116,7 @@ fn parse_packument(body: &[u8]) -> Result<Vec<PackageVersion>, serde_json::Error
         .into_iter()
         .map(|(version, document)| {
             // A single malformed version document must not hide the others.
-            let document: VersionDocument =
-                serde_json::from_value(document).unwrap_or_default();
+            let document: VersionDocument = serde_json::from_value(document).unwrap_or_default();
             let published = packument
                 .time
                 .get(&version)
@@ -185,7 +184,9 @@ fn version_of(version: String, doc: VersionDocument, published: Option<String>) 
 
 fn is_true(value: &serde_json::Value) -> bool {
     matches!(value, serde_json::Value::Bool(true))
-        || value.as_str().is_some_and(|s| s.eq_ignore_ascii_case("true"))
+        || value
+            .as_str()
+            .is_some_and(|s| s.eq_ignore_ascii_case("true"))
 }
 
 /// `deprecated` is a message; `npm deprecate pkg@v ""` clears it by writing an empty one.
@@ -314,7 +315,9 @@ mod tests {
 
     #[test]
     fn reads_integrity_strings() {
-        let sha512 = integrity_digest("sha512-AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+Pw==");
+        let sha512 = integrity_digest(
+            "sha512-AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+Pw==",
+        );
         let hex: String = (0u8..64).map(|b| format!("{b:02x}")).collect();
         assert_eq!(sha512, Some(ExpectedDigest::Sha512(hex)));
         // The strongest wins whatever the order; a wrong length or bad base64 is ignored.
@@ -387,10 +390,7 @@ mod tests {
                 v13.metadata
             );
         }
-        assert_eq!(
-            v13.artifact.as_ref().map(|a| a.digest.clone()),
-            Some(None)
-        );
+        assert_eq!(v13.artifact.as_ref().map(|a| a.digest.clone()), Some(None));
 
         // A malformed version document still lists the version, with nothing known about it.
         let v2 = find(&versions, "2.0.0");
@@ -471,7 +471,9 @@ mod tests {
         let v = find(&versions, "1.2.6");
         // The registry's own timestamp (it has rewritten old ones), RFC 3339.
         assert!(
-            v.published.as_deref().is_some_and(|t| t.starts_with("20") && t.contains('T')),
+            v.published
+                .as_deref()
+                .is_some_and(|t| t.starts_with("20") && t.contains('T')),
             "{:?}",
             v.published
         );
@@ -483,9 +485,14 @@ mod tests {
             v.artifact.as_ref().map(|a| a.url.as_str()),
             Some("https://registry.npmjs.org/minimist/-/minimist-1.2.6.tgz")
         );
-        // A real deprecation: request is deprecated as a whole.
-        let request = index.versions("npm", "request").unwrap();
-        assert!(find(&request, "2.88.2").deprecated.is_some());
+        let semver = index.versions("npm", "semver").unwrap();
+        let v752 = find(&semver, "7.5.2");
+        assert_eq!(v752.engines, [("node".into(), ">=10".into())]);
+        assert_eq!(v752.dependencies, [("lru-cache".into(), "^6.0.0".into())]);
+        assert!(
+            v752.metadata
+                .contains(&("bin".into(), r#"{"semver":"bin/semver.js"}"#.into()))
+        );
         let scoped = index.versions("npm", "@types/node").unwrap();
         assert!(scoped.len() > 100);
     }
