@@ -201,9 +201,13 @@ fn patches_direct_transitive_and_global_packages_and_npm_agrees() {
     for line in &changed {
         let path = line.split(' ').next().unwrap();
         assert!(
-            ["/app/node_modules/lodash", "/app/node_modules/minimist", "/app/node_modules/qs"]
-                .iter()
-                .any(|p| path == *p || path.starts_with(&format!("/app/node_modules/qs/node_modules/"))),
+            [
+                "/app/node_modules/lodash",
+                "/app/node_modules/minimist",
+                "/app/node_modules/qs"
+            ]
+            .iter()
+            .any(|p| path == *p || path.starts_with("/app/node_modules/qs/node_modules/")),
             "{line} changed"
         );
     }
