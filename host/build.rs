@@ -11,6 +11,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("apk", "copa_plugin_apk.wasm"),
     ("rpm", "copa_plugin_rpm.wasm"),
     ("dotnet", "copa_plugin_dotnet.wasm"),
+    ("npm", "copa_plugin_npm.wasm"),
 ];
 /// Plugins built for the tests only (not embedded); their paths reach the tests through
 /// `COPA_TEST_PLUGIN_<NAME>` variables.

@@ -108,6 +108,14 @@ struct PatchArgs {
         value_name = "URL"
     )]
     pip_index_url: String,
+    /// npm registry, used for planning and by npm in the run (scoped packages included).
+    #[arg(
+        long,
+        env = "COPA_NPM_REGISTRY",
+        default_value = crate::index::DEFAULT_NPM_REGISTRY,
+        value_name = "URL"
+    )]
+    npm_registry: String,
     /// Debian/Ubuntu mirror: replaces the scheme://host[:port] of every APT repository of the
     /// image, keeping its path (http://deb.debian.org/debian-security ->
     /// URL/debian-security), for planning and for apt in the run.
@@ -215,6 +223,7 @@ impl PatchArgs {
             dry_run: self.dry_run,
             plugin_dirs: plugin_dirs(&self.plugin_dirs),
             pip_index_url: self.pip_index_url.clone(),
+            npm_registry: self.npm_registry.clone(),
             apt_mirror: self.apt_mirror.as_deref().map(apt_mirror).transpose()?,
             nuget_sources: self.nuget_sources.clone(),
             ca_cert: self.ca_cert.clone(),

@@ -36,6 +36,8 @@ pub struct Options {
     pub dry_run: bool,
     pub plugin_dirs: Vec<PathBuf>,
     pub pip_index_url: String,
+    /// The npm registry, for planning and for npm in the run.
+    pub npm_registry: String,
     /// Replaces the origin of every APT repository, for planning and for apt in the run.
     pub apt_mirror: Option<String>,
     /// `--nuget-source`s, in order (`[NAME=]URL` or a folder feed).
@@ -116,6 +118,7 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
         extra_ca_pem: extra_ca.clone(),
         apt_mirror: options.apt_mirror.clone(),
         nuget_sources: options.nuget_sources.clone(),
+        npm_registry: options.npm_registry.clone(),
     })?);
     let host = Arc::new(PluginHost::new(
         Default::default(),
@@ -163,6 +166,13 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
                 vec![("PIP_INDEX_URL".to_string(), options.pip_index_url.clone())],
             ),
             (
+                "npm".to_string(),
+                vec![(
+                    "npm_config_registry".to_string(),
+                    options.npm_registry.clone(),
+                )],
+            ),
+            (
                 "deb".to_string(),
                 options
                     .apt_mirror
@@ -177,6 +187,7 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
         // An index on this machine's loopback is reachable from the container only on the
         // host's network.
         host_network: is_loopback_url(&options.pip_index_url)
+            || is_loopback_url(&options.npm_registry)
             || options.apt_mirror.as_deref().is_some_and(is_loopback_url),
         step_timeout: options.step_timeout,
         tooling_images: options.tooling_images.iter().cloned().collect(),

@@ -328,8 +328,17 @@ pub fn read_all(mut reader: impl Read) -> String {
 /// Static files on 127.0.0.1 (`(path, bytes)`, e.g. a Debian repository's `dists/` tree); any
 /// other path answers 404. Returns the base URL and the log of requested paths.
 pub fn serve_static(files: Vec<(String, Vec<u8>)>) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    serve_static_with(|_| files)
+}
+
+/// Like [`serve_static`], for files that name the server's own URL (an npm packument's tarball
+/// links): `build` gets the base URL before the files are served.
+pub fn serve_static_with(
+    build: impl FnOnce(&str) -> Vec<(String, Vec<u8>)>,
+) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
+    let files = build(&url);
     let log = Arc::new(std::sync::Mutex::new(Vec::new()));
     let requests = log.clone();
     std::thread::spawn(move || {

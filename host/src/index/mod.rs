@@ -5,6 +5,7 @@
 //!
 //! - `pypi` (any case): the Python "simple" repository API at `--index-url`, one page per
 //!   project ([`pypi`]).
+//! - `npm`: the npm registry at `--npm-registry`, one packument per package ([`npm`]).
 //! - `deb <uri> <suite> <component> <arch>`: the binary `Packages` index of an APT repository,
 //!   named as in a one-line `sources.list` entry, downloaded once per run and looked up by
 //!   binary package name ([`deb`]).
@@ -18,6 +19,7 @@
 mod artifact;
 mod deb;
 mod nuget;
+mod npm;
 mod pypi;
 
 pub use artifact::{ArchiveEntry, Artifact, EntryKind};
@@ -79,6 +81,8 @@ pub struct IndexSettings {
     /// `--nuget-source`: `[NAME=]URL` of a v3 service index, or a folder feed's directory, in
     /// the order NuGet tries them; empty means nuget.org.
     pub nuget_sources: Vec<String>,
+    /// Base URL of the npm registry, e.g. "https://registry.npmjs.org/".
+    pub npm_registry: String,
 }
 
 impl Default for IndexSettings {
@@ -88,9 +92,12 @@ impl Default for IndexSettings {
             extra_ca_pem: None,
             apt_mirror: None,
             nuget_sources: Vec::new(),
+            npm_registry: DEFAULT_NPM_REGISTRY.to_owned(),
         }
     }
 }
+
+pub const DEFAULT_NPM_REGISTRY: &str = "https://registry.npmjs.org/";
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// A package file may be tens of MB (a .deb, a .nupkg with native parts).
@@ -113,6 +120,8 @@ pub struct PackageIndex {
     agent: Agent,
     /// `pypi_url` with exactly one trailing slash, so the project path can be appended.
     pypi_base: String,
+    /// `npm_registry` with exactly one trailing slash.
+    npm_base: String,
     /// Answers are cached for the lifetime of the index: one patch run asks for the same
     /// package repeatedly, and the index barely changes within a run.
     cache: Mutex<HashMap<CacheKey, Vec<PackageVersion>>>,
@@ -133,16 +142,8 @@ impl PackageIndex {
     /// Separate from `new` so tests talking to a loopback server are not routed through
     /// whatever proxy the machine running them has configured.
     fn with_proxy(settings: IndexSettings, proxy: Option<ureq::Proxy>) -> anyhow::Result<Self> {
-        let pypi_base = format!("{}/", settings.pypi_url.trim_end_matches('/'));
-        let uri: Uri = pypi_base
-            .parse()
-            .with_context(|| format!("invalid package index URL {:?}", settings.pypi_url))?;
-        if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
-            bail!(
-                "package index URL {:?} must be an absolute http(s) URL",
-                settings.pypi_url
-            );
-        }
+        let pypi_base = base_url(&settings.pypi_url)?;
+        let npm_base = base_url(&settings.npm_registry)?;
 
         let roots = trusted_roots(settings.extra_ca_pem.as_deref())?;
         let tls = TlsConfig::builder()
@@ -163,6 +164,7 @@ impl PackageIndex {
         Ok(Self {
             agent,
             pypi_base,
+            npm_base,
             cache: Mutex::new(HashMap::new()),
             deb: deb::Repositories::new(settings.apt_mirror.clone()),
             nuget: nuget::Sources::new(&settings.nuget_sources, |name| std::env::var(name).ok())
@@ -177,6 +179,9 @@ impl PackageIndex {
         // OSV spells the ecosystem "PyPI"; accept any case rather than make plugins guess.
         if ecosystem.eq_ignore_ascii_case("pypi") {
             return self.pypi_versions(name);
+        }
+        if ecosystem.eq_ignore_ascii_case("npm") {
+            return self.npm_versions(name);
         }
         if deb::is_deb_ecosystem(ecosystem) {
             return self.deb.versions(&self.agent, ecosystem, name);
@@ -291,10 +296,37 @@ impl PackageIndex {
         Ok(versions)
     }
 
+    fn npm_versions(&self, name: &str) -> Result<Vec<PackageVersion>, String> {
+        if !npm::is_valid_npm_name(name) {
+            return Err(format!("invalid npm package name {name:?}"));
+        }
+        // The registry treats names case-sensitively, so the name is the key as given.
+        let key = ("npm".to_owned(), name.to_owned());
+        if let Some(hit) = self.lock_cache().get(&key) {
+            return Ok(hit.clone());
+        }
+        let versions = self.fetch_npm(name)?;
+        self.lock_cache().insert(key, versions.clone());
+        Ok(versions)
+    }
+
     fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, Vec<PackageVersion>>> {
         // Entries are inserted whole, so a panic elsewhere cannot leave the map inconsistent.
         self.cache.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// `url` with exactly one trailing slash, so that a path can be appended; it must be an
+/// absolute http(s) URL.
+fn base_url(url: &str) -> anyhow::Result<String> {
+    let base = format!("{}/", url.trim_end_matches('/'));
+    let uri: Uri = base
+        .parse()
+        .with_context(|| format!("invalid package index URL {url:?}"))?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+        bail!("package index URL {url:?} must be an absolute http(s) URL");
+    }
+    Ok(base)
 }
 
 /// The system CA bundle plus the user's extra CAs.
@@ -480,8 +512,8 @@ mod tests {
         let settings = |url: &str, pem: Option<&[u8]>| IndexSettings {
             pypi_url: url.to_owned(),
             extra_ca_pem: pem.map(<[u8]>::to_vec),
-            apt_mirror: None,
             nuget_sources: Vec::new(),
+            ..IndexSettings::default()
         };
         assert!(PackageIndex::new(settings("pypi.org/simple", None)).is_err());
         assert!(PackageIndex::new(settings("ftp://example.com/simple/", None)).is_err());
@@ -526,7 +558,7 @@ mod tests {
             only_version(&format!("deb {origin}/debian stable main amd64")),
             "9.9-1"
         );
-        for unknown in ["npm", "debian", "", "debs http://x/ stable main amd64"] {
+        for unknown in ["cargo", "debian", "", "debs http://x/ stable main amd64"] {
             let err = index.versions(unknown, "six").unwrap_err();
             assert_eq!(err, format!("no package index for ecosystem {unknown}"));
         }

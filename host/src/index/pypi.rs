@@ -627,9 +627,9 @@ mod tests {
 
         assert!(
             index
-                .versions("npm", "left-pad")
+                .versions("cargo", "left-pad")
                 .unwrap_err()
-                .contains("npm")
+                .contains("cargo")
         );
         assert!(index.versions("pypi", "../admin").is_err());
 

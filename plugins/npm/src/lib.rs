@@ -1,0 +1,60 @@
+//! The npm patcher: every npm project in the image (a package.json with node_modules beside
+//! it) and the global package roots. Vulnerable copies are replaced in place with the fixed
+//! version's registry tarball (`fetch` steps), and package.json and the lockfiles are rewritten
+//! to match (`write` steps); every other package of the tree stays as it is.
+
+mod emit;
+mod json;
+mod node;
+mod plan;
+mod resolve;
+mod tree;
+
+use copa_plugin_sdk::{
+    Finding, PackageClass, Plan, PluginInfo, Policy, Step, Target, register_patcher,
+};
+
+#[derive(Default)]
+struct Npm;
+
+register_patcher!(Npm);
+
+/// Names of the target attributes this plugin writes in `detect` and reads back later.
+mod attr {
+    /// The directory whose node_modules tops the tree ("/app"; "/usr/local/lib" for globals).
+    pub const PROJECT: &str = "project";
+    /// "1" for a global package root (no package.json of its own).
+    pub const GLOBAL: &str = "global";
+    /// The project's lockfiles that exist, one path a line.
+    pub const LOCKFILES: &str = "lockfiles";
+}
+
+impl copa_plugin_sdk::Patcher for Npm {
+    fn info(&self) -> PluginInfo {
+        PluginInfo {
+            name: "npm".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            package_class: PackageClass::Library,
+            report_types: vec!["node-pkg".into(), "npm".into()],
+            purl_types: vec!["npm".into()],
+            description: "npm packages of Node.js applications and global packages, replaced in place from the registry".into(),
+        }
+    }
+
+    fn detect(&self) -> Result<Vec<Target>, String> {
+        Ok(tree::detect())
+    }
+
+    fn plan(
+        &self,
+        targets: Vec<Target>,
+        findings: Vec<Finding>,
+        policy: Policy,
+    ) -> Result<Plan, String> {
+        Ok(plan::plan(&targets, &findings, policy))
+    }
+
+    fn emit_commands(&self, targets: Vec<Target>, plan: Plan) -> Result<Vec<Step>, String> {
+        emit::emit(&targets, &plan)
+    }
+}
