@@ -125,7 +125,7 @@ impl ImageRef {
 }
 
 /// `repo/name:tag@digest` -> (`repo/name`, `tag`); a registry port is not a tag.
-fn split_reference(reference: &str) -> (&str, Option<&str>) {
+pub fn split_reference(reference: &str) -> (&str, Option<&str>) {
     let without_digest = reference.split('@').next().unwrap_or(reference);
     match without_digest.rsplit_once(':') {
         Some((repo, tag)) if !tag.contains('/') => (repo, Some(tag)),
@@ -302,7 +302,8 @@ impl SourceImage {
         Ok(serde_json::to_vec(&config)?)
     }
 
-    /// Writes the patched image to `target` and returns its image ID (config digest).
+    /// Writes the patched image to `target` and returns the digest it is known by there: the
+    /// image ID (config digest) in the daemon, the manifest digest in an OCI layout.
     pub async fn write_patched(
         &self,
         target: &ImageRef,
@@ -351,7 +352,7 @@ impl SourceImage {
                     layers.pop();
                 }
                 let tag = tag.clone().unwrap_or_else(|| "latest".into());
-                oci::write(
+                return oci::write(
                     dir,
                     &manifest,
                     config,
@@ -359,7 +360,7 @@ impl SourceImage {
                     &layer.digest,
                     layer.compressed_size,
                     &tag,
-                )?;
+                );
             }
         }
         Ok(image_id)
