@@ -466,3 +466,115 @@ fn an_apt_mirror_serves_the_planning_and_the_run() {
     assert!(!sources.contains("127.0.0.1"));
     remove_image(tag);
 }
+
+const DISTROLESS: &str = "copa-fixture-distroless:bookworm";
+
+/// A status.d entry's field.
+fn status_d_field(image: &str, package: &str, field: &str) -> String {
+    let entry = run_in(
+        image,
+        &["cat", &format!("/var/lib/dpkg/status.d/{package}")],
+    );
+    entry
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}: ")))
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn a_distroless_image_is_patched_without_apt_or_a_container() {
+    let _daemon = exclusive_daemon();
+    require_fixture(BASE);
+    require_fixture(DISTROLESS);
+    let dir = tempfile::tempdir().unwrap();
+    let tag = "copa-test-apt:distroless";
+    remove_image(tag);
+
+    // The distroless fixture has the base's packages, so apt in the base says what is outdated.
+    let outdated = upgradable(BASE);
+    let (installed, candidate) = outdated
+        .get("ncurses-base")
+        .expect("the fixture's ncurses-base comes from bullseye")
+        .clone();
+    assert_eq!(
+        status_d_field(DISTROLESS, "ncurses-base", "Version"),
+        installed
+    );
+    let release = run_in(BASE, &["cat", "/etc/debian_version"]);
+    let report = write(
+        dir.path(),
+        "report.json",
+        &os_report(
+            "debian",
+            &release,
+            &[(
+                "TEST-ncurses".into(),
+                "ncurses-base".into(),
+                installed.clone(),
+                candidate.clone(),
+                "fixed",
+            )],
+        ),
+    );
+    let containers_before = leftover_containers();
+    let output = copa(
+        &["patch", "-i", DISTROLESS, "-r", &report, "-t", tag],
+        dir.path(),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "copa-host failed: {stderr}");
+    assert_eq!(leftover_containers(), containers_before);
+
+    // What a scanner reads: the status entry names the new version, without the archive's
+    // fields, and the checksum list matches the files now in the image.
+    assert_eq!(status_d_field(tag, "ncurses-base", "Version"), candidate);
+    assert_eq!(
+        status_d_field(tag, "ncurses-base", "Package"),
+        "ncurses-base"
+    );
+    assert_eq!(status_d_field(tag, "ncurses-base", "Filename"), "");
+    let check = docker(&[
+        "run",
+        "--rm",
+        "-w",
+        "/",
+        tag,
+        "md5sum",
+        "--check",
+        "--quiet",
+        "/var/lib/dpkg/status.d/ncurses-base.md5sums",
+    ]);
+    assert!(
+        check.status.success(),
+        "md5sums of the new files: {}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    // Only the named package changed: another entry is untouched.
+    assert_eq!(
+        run_in(tag, &["cat", "/var/lib/dpkg/status.d/bash"]),
+        run_in(DISTROLESS, &["cat", "/var/lib/dpkg/status.d/bash"])
+    );
+
+    // The original layers plus one, holding the package's files and its two records.
+    let (original, patched) = (layers(DISTROLESS), layers(tag));
+    assert_eq!(patched.len(), original.len() + 1);
+    assert_eq!(&patched[..original.len()], &original[..]);
+    let entries = last_layer_entries(tag, dir.path());
+    let paths: Vec<&str> = entries.iter().map(|(p, _)| p.as_str()).collect();
+    assert!(
+        paths.contains(&"var/lib/dpkg/status.d/ncurses-base"),
+        "{paths:?}"
+    );
+    assert!(paths.contains(&"var/lib/dpkg/status.d/ncurses-base.md5sums"));
+    assert!(
+        paths
+            .iter()
+            .all(|p| !p.starts_with("var/lib/dpkg/status.d/")
+                || p.starts_with("var/lib/dpkg/status.d/ncurses-base")),
+        "no other status entry changes: {paths:?}"
+    );
+    // merged /usr: nothing turned the image's /lib symlink into a directory.
+    assert_eq!(run_in(tag, &["readlink", "/lib"]), "usr/lib");
+    remove_image(tag);
+}

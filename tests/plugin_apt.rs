@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Node, PluginSetup, builtin_plugin, default_index, gzip, layer_tar, serve_static};
-use copa_host::plugin::{Finding, PatchLevel, Plan, Policy, Step, Target};
+use copa_host::plugin::{Finding, PatchLevel, Plan, Step, Target};
 
 const STATUS: &str = "\
 Package: dpkg
@@ -119,13 +119,15 @@ fn finding(id: &str, package: &str, installed: &str, fixed: &str, status: &str) 
     }
 }
 
-const POLICY: Policy = Policy {
-    library_patch_level: PatchLevel::Patch,
-};
-
 fn plan(s: &PluginSetup, targets: &[Target], findings: &[Finding]) -> Plan {
     s.host
-        .plan(&s.plugin, &s.caps, targets, findings, POLICY)
+        .plan(
+            &s.plugin,
+            &s.caps,
+            targets,
+            findings,
+            common::policy(PatchLevel::Patch, findings.is_empty()),
+        )
         .unwrap()
 }
 
@@ -266,7 +268,9 @@ fn plans_the_repositories_newest_build_for_what_the_report_names() {
         .emit_commands(&s.plugin, &s.caps, &targets, &plan)
         .unwrap();
     assert_eq!(steps.len(), 1);
-    let Step::Run(step) = &steps[0];
+    let Step::Run(step) = &steps[0] else {
+        panic!("expected a run step: {:?}", steps[0]);
+    };
     assert_eq!(step.argv[..2], strings(&["/bin/sh", "-c"]));
     assert!(step.argv[2].contains("apt-get $opts -q update"));
     assert!(step.argv[2].contains("install --only-upgrade --no-install-recommends"));
@@ -334,37 +338,128 @@ fn an_unreadable_repository_makes_the_fix_a_minimum() {
         .host
         .emit_commands(&s.plugin, &s.caps, &targets, &plan)
         .unwrap();
-    let Step::Run(step) = &steps[0];
+    let Step::Run(step) = &steps[0] else {
+        panic!("expected a run step: {:?}", steps[0]);
+    };
     // apt takes its candidate; verification checks the result is at least the fix.
     assert_eq!(step.argv[3..], strings(&["copa-apt", "libssl3"]));
     // Without a report there is nothing to fall back on: a clear error.
     let error = s
         .host
-        .plan(&s.plugin, &s.caps, &targets, &[], POLICY)
+        .plan(
+            &s.plugin,
+            &s.caps,
+            &targets,
+            &[],
+            common::policy(PatchLevel::Patch, true),
+        )
         .unwrap_err()
         .to_string();
     assert!(error.contains("without a report"), "{error}");
 }
 
+/// A .deb (ar archive) whose data.tar.gz holds `files` (path, contents).
+fn deb(files: &[(&str, &str)]) -> Vec<u8> {
+    let mut data = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::default(),
+    ));
+    for (path, contents) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(contents.len() as u64);
+        header.set_mode(0o644);
+        data.append_data(&mut header, format!("./{path}"), contents.as_bytes())
+            .unwrap();
+    }
+    let data = data.into_inner().unwrap().finish().unwrap();
+    let mut deb = b"!<arch>\n".to_vec();
+    for (name, contents) in [
+        ("debian-binary", &b"2.0\n"[..]),
+        ("control.tar.gz", &b"-"[..]),
+        ("data.tar.gz", &data[..]),
+    ] {
+        deb.extend(
+            format!(
+                "{name:<16}0           0     0     100644  {:<10}`\n",
+                contents.len()
+            )
+            .bytes(),
+        );
+        deb.extend(contents);
+        if contents.len() % 2 == 1 {
+            deb.push(b'\n');
+        }
+    }
+    deb
+}
+
 #[test]
-fn a_distroless_status_d_image_is_detected_but_not_patchable_yet() {
-    let s = setup(layer_tar(&[
-        Node::File("etc/os-release", DEBIAN_OS),
-        Node::File(
-            "var/lib/dpkg/status.d/libssl3",
-            "Package: libssl3\nVersion: 3.0.11-1~deb12u1\nArchitecture: amd64\n",
+fn a_distroless_image_gets_the_deb_unpacked_and_its_records_rewritten() {
+    let new_deb = deb(&[
+        ("usr/lib/x86_64-linux-gnu/libssl.so.3", "new library"),
+        ("usr/share/doc/libssl3/copyright", "license"),
+    ]);
+    let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&new_deb));
+    let security = format!(
+        "Package: libssl3\nVersion: 3.0.15-1~deb12u1\nArchitecture: amd64\nSource: openssl\n\
+         Depends: libc6 (>= 2.34)\nFilename: pool/updates/main/o/openssl/libssl3.deb\n\
+         Size: {}\nSHA256: {sha256}\nDescription: Secure Sockets Layer toolkit\n shared libraries\n",
+        new_deb.len()
+    );
+    let dists =
+        |archive: &str, suite: &str| format!("/{archive}/dists/{suite}/main/binary-amd64/Packages");
+    let (url, _) = serve_static(vec![
+        (
+            dists("debian", "bookworm"),
+            packages(&[("libssl3", "3.0.11-1~deb12u1")]).into_bytes(),
         ),
-        Node::File("var/lib/dpkg/status.d/libssl3.md5sums", "abc  usr/lib/x\n"),
-        Node::File(
-            "var/lib/dpkg/status.d/base-files",
-            "Package: base-files\nVersion: 12.4+deb12u5\nArchitecture: amd64\n",
+        (dists("debian", "bookworm-updates"), Vec::new()),
+        (
+            dists("debian-security", "bookworm-security"),
+            security.into_bytes(),
         ),
-    ]));
+        (
+            "/debian-security/pool/updates/main/o/openssl/libssl3.deb".into(),
+            new_deb,
+        ),
+    ]);
+    // No sources in the image (it has no apt): the release's own repositories, through the
+    // mirror on 127.0.0.1.
+    let index = copa_host::index::PackageIndex::new(copa_host::index::IndexSettings {
+        apt_mirror: Some(url.clone()),
+        ..Default::default()
+    })
+    .unwrap();
+    let s = builtin_plugin(
+        "apt",
+        vec![layer_tar(&[
+            Node::File("etc/os-release", DEBIAN_OS),
+            Node::File(
+                "var/lib/dpkg/status.d/libssl3",
+                "Package: libssl3\nVersion: 3.0.11-1~deb12u1\nArchitecture: amd64\n",
+            ),
+            Node::File(
+                "var/lib/dpkg/status.d/libssl3.md5sums",
+                "abc  usr/lib/x86_64-linux-gnu/libssl.so.3\ndef  usr/lib/x86_64-linux-gnu/old-engine.so\n",
+            ),
+            Node::File(
+                "var/lib/dpkg/status.d/base-files",
+                "Package: base-files\nVersion: 12.4+deb12u5\nArchitecture: amd64\n",
+            ),
+        ])],
+        index,
+    );
     let targets = s.host.detect(&s.plugin, &s.caps).unwrap();
     assert_eq!(targets[0].id, "/var/lib/dpkg/status.d");
-    assert_eq!(targets[0].packages.len(), 2);
-    let reason = targets[0].unpatchable_reason.clone().unwrap();
-    assert!(reason.contains("distroless"), "{reason}");
+    assert_eq!(targets[0].unpatchable_reason, None);
+    assert_eq!(common::target_attribute(&targets[0], "distroless"), "true");
+    let libssl = targets[0]
+        .packages
+        .iter()
+        .find(|p| p.name == "libssl3")
+        .unwrap();
+    assert_eq!(libssl.location, "/var/lib/dpkg/status.d/libssl3");
+
     let plan = plan(
         &s,
         &targets,
@@ -376,8 +471,56 @@ fn a_distroless_status_d_image_is_detected_but_not_patchable_yet() {
             "fixed",
         )],
     );
-    assert!(plan.updates.is_empty());
-    assert_eq!(plan.skips[0].reason, reason);
+    assert_eq!(plan.updates.len(), 1, "{plan:?}");
+    assert_eq!(plan.updates[0].to_version, "3.0.15-1~deb12u1");
+
+    let steps = s
+        .host
+        .emit_commands(&s.plugin, &s.caps, &targets, &plan)
+        .unwrap();
+    let summary: Vec<String> = steps
+        .iter()
+        .map(|step| match step {
+            Step::Write(w) => format!(
+                "write {} {}",
+                w.path,
+                w.contents
+                    .as_ref()
+                    .map_or("(remove)".into(), |c| String::from_utf8_lossy(c)
+                        .into_owned())
+            ),
+            Step::Fetch(f) => format!(
+                "fetch {} {} {} -> {:?}",
+                f.ecosystem,
+                f.name,
+                f.version,
+                f.placements
+                    .iter()
+                    .map(|p| (&p.member, &p.path))
+                    .collect::<Vec<_>>()
+            ),
+            other => panic!("no container steps for a distroless image: {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            "write /usr/lib/x86_64-linux-gnu/old-engine.so (remove)".to_string(),
+            // The plugin names the release's repository; the host's mirror serves it.
+            "fetch deb http://deb.debian.org/debian-security bookworm-security main amd64 \
+             libssl3 3.0.15-1~deb12u1 -> [(\"\", \"/\")]"
+                .to_string(),
+            // md5 of "new library" and of "license".
+            "write /var/lib/dpkg/status.d/libssl3.md5sums \
+             878d18a4b2f46ebdba6924d01e508474  usr/lib/x86_64-linux-gnu/libssl.so.3\n\
+             718779752b851ac0dc6281a8c8d77e7e  usr/share/doc/libssl3/copyright\n"
+                .to_string(),
+            "write /var/lib/dpkg/status.d/libssl3 Package: libssl3\nVersion: 3.0.15-1~deb12u1\n\
+             Architecture: amd64\nSource: openssl\nDepends: libc6 (>= 2.34)\n\
+             Description: Secure Sockets Layer toolkit\n shared libraries\n"
+                .to_string(),
+        ]
+    );
 }
 
 #[test]

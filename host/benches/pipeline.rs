@@ -14,6 +14,7 @@ use copa_host::plugin::{Limits, PluginHost};
 
 const PYTHON_FIXTURE: &str = "copa-fixture-python:bookworm";
 const BASE_FIXTURE: &str = "copa-fixture-base:bookworm";
+const DISTROLESS_FIXTURE: &str = "copa-fixture-distroless:bookworm";
 const CA: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 fn median(mut samples: Vec<Duration>) -> Duration {
@@ -166,10 +167,13 @@ fn image_exists(image: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// Patches `image` with copa-host and bare, `RUNS` times each, and prints the medians.
+/// Patches `image` with copa-host and `bare_image` with the bare commands, `RUNS` times each, and
+/// prints the medians.
+#[allow(clippy::too_many_arguments)]
 fn compare(
     title: &str,
     image: &str,
+    bare_image: &str,
     copa_args: &[&str],
     bare_args: &[&str],
     bare_script: fn(&serde_json::Value) -> String,
@@ -198,7 +202,7 @@ fn compare(
                 None => stages.push((timing["stage"].as_str().unwrap().to_string(), vec![took])),
             }
         }
-        let (ran, committed) = bare_patch(image, bare_args, &bare_script(&summary), bare_tag);
+        let (ran, committed) = bare_patch(bare_image, bare_args, &bare_script(&summary), bare_tag);
         runs.push(ran);
         commits.push(committed);
         docker(&["rmi", "-f", tag]);
@@ -227,7 +231,7 @@ fn compare(
         seconds(median(walls))
     );
     println!("    patch layer: {}", size(tag));
-    println!("  bare (docker run + docker commit):");
+    println!("  bare (docker run + docker commit on {bare_image}):");
     println!("    {:<14}{}", "run", seconds(median(runs.clone())));
     println!("    {:<14}{}", "commit", seconds(median(commits.clone())));
     let totals: Vec<Duration> = runs.iter().zip(&commits).map(|(r, c)| *r + *c).collect();
@@ -255,6 +259,7 @@ fn main() {
     compare(
         "pip patch",
         PYTHON_FIXTURE,
+        PYTHON_FIXTURE,
         &[
             "-r",
             report.to_str().unwrap(),
@@ -275,5 +280,24 @@ fn main() {
         "PIP_CERT",
     );
     // No report: every package with a newer build in bookworm-security/-updates.
-    compare("apt patch", BASE_FIXTURE, &[], &[], apt_script, "");
+    compare(
+        "apt patch",
+        BASE_FIXTURE,
+        BASE_FIXTURE,
+        &[],
+        &[],
+        apt_script,
+        "",
+    );
+    // The same packages in a distroless image: no apt, the host unpacks the .debs itself. The
+    // bare figure is apt on the base image, which has them (a distroless image cannot run apt).
+    compare(
+        "distroless apt patch",
+        DISTROLESS_FIXTURE,
+        BASE_FIXTURE,
+        &[],
+        &[],
+        apt_script,
+        "",
+    );
 }

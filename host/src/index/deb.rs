@@ -18,7 +18,7 @@ use ureq::Agent;
 use ureq::http::{StatusCode, Uri};
 use xz4rust::{XzDecoder, XzReader};
 
-use super::{PackageVersion, one_line};
+use super::{ArtifactSource, ExpectedDigest, PackageVersion, one_line};
 
 /// Tried in this order, moving on only after a 404. gzip comes first because it decodes several
 /// times faster than xz (bookworm main's 50 MB: ~1 s against ~2.6 s); xz is still needed because
@@ -46,8 +46,16 @@ const MAX_XZ_DICTIONARY: usize = xz4rust::DICT_SIZE_PROFILE_9;
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 const XZ_MAGIC: &[u8] = &[0xfd, b'7', b'z', b'X', b'Z', 0x00];
 
+/// One version of a binary package in an index, with its whole stanza: the fields a status
+/// entry needs (distroless images have no dpkg to write one) and where the .deb is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Offered {
+    version: String,
+    stanza: Box<str>,
+}
+
 /// Binary package name -> its versions in the order the index lists them.
-type PackageVersions = HashMap<String, Vec<String>>;
+type PackageVersions = HashMap<String, Vec<Offered>>;
 
 /// One repository's index, loaded by the first caller; the error of a failed load is kept too,
 /// so that a plugin asking about 200 packages does not trigger 200 downloads of a broken index.
@@ -114,14 +122,44 @@ impl Repositories {
             .get(name)
             .into_iter()
             .flatten()
-            .map(|version| PackageVersion {
-                version: version.clone(),
-                yanked: false,
-                requires_python: None,
-                ..PackageVersion::default()
+            .map(|offered| {
+                let metadata = stanza_fields(&offered.stanza);
+                let field = |name: &str| {
+                    metadata
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                        .map(|(_, v)| v.clone())
+                };
+                let artifact = field("Filename").map(|filename| ArtifactSource {
+                    url: format!("{}/{}", repository.uri, filename.trim_start_matches('/')),
+                    digest: field("SHA256").map(ExpectedDigest::Sha256),
+                });
+                PackageVersion {
+                    version: offered.version.clone(),
+                    artifact,
+                    metadata,
+                    ..PackageVersion::default()
+                }
             })
             .collect())
     }
+}
+
+/// The fields of a deb822 stanza in order; a multi-line value keeps its continuation lines
+/// (without the first space), joined by newlines, as dpkg writes them back.
+fn stanza_fields(stanza: &str) -> Vec<(String, String)> {
+    let mut fields: Vec<(String, String)> = Vec::new();
+    for line in stanza.lines() {
+        if line.starts_with([' ', '\t']) {
+            if let Some((_, value)) = fields.last_mut() {
+                value.push('\n');
+                value.push_str(line);
+            }
+        } else if let Some((name, value)) = line.split_once(':') {
+            fields.push((name.to_string(), value.trim().to_string()));
+        }
+    }
+    fields
 }
 
 /// A validated `deb <uri> <suite> <component> <arch>` line.
@@ -331,11 +369,13 @@ fn read_index(mut body: impl Read + 'static) -> io::Result<(PackageVersions, u64
     Ok((packages, text_bytes))
 }
 
-/// Collects `Package` -> `Version` from deb822 stanzas, a line at a time so that the 50 MB text
-/// of a large index never sits in memory. Returns the packages and the number of bytes read.
+/// Collects `Package` -> versions with their stanzas from deb822 text, a line at a time, so
+/// that only the stanzas (not the decompressed text) are held. Returns the packages and the
+/// number of bytes read.
 fn parse_packages(mut input: impl BufRead) -> io::Result<(PackageVersions, u64)> {
     let mut packages = PackageVersions::new();
     let mut line = Vec::with_capacity(256);
+    let mut stanza = String::new();
     let mut text_bytes = 0;
     let mut package = None;
     let mut version = None;
@@ -346,18 +386,26 @@ fn parse_packages(mut input: impl BufRead) -> io::Result<(PackageVersions, u64)>
         // apt also takes a whitespace-only line as the end of a stanza.
         if line.trim_ascii().is_empty() {
             if let (Some(package), Some(version)) = (package.take(), version.take()) {
-                let versions: &mut Vec<String> = packages.entry(package).or_default();
+                let versions: &mut Vec<Offered> = packages.entry(package).or_default();
                 // The same version recurs when an index lists a package more than once (e.g.
                 // built for several multiarch variants); plugins want each version once.
-                if !versions.contains(&version) {
-                    versions.push(version);
+                if !versions.iter().any(|o| o.version == version) {
+                    versions.push(Offered {
+                        version,
+                        stanza: stanza.as_str().into(),
+                    });
                 }
             }
+            stanza.clear();
+            (package, version) = (None, None);
             if read == 0 {
                 return Ok((packages, text_bytes));
             }
             continue;
         }
+        let text = String::from_utf8_lossy(&line);
+        stanza.push_str(text.trim_end_matches(['\r', '\n']));
+        stanza.push('\n');
         // A continuation line belongs to the field above it (e.g. a multi-line Description),
         // even when its text looks like "Package: something".
         if matches!(line[0], b' ' | b'\t') {
@@ -452,8 +500,15 @@ Architecture: amd64
         encoder.finish().unwrap()
     }
 
-    fn parse(text: &str) -> PackageVersions {
-        parse_packages(text.as_bytes()).unwrap().0
+    fn parse(text: &str) -> HashMap<String, Vec<String>> {
+        versions_only(parse_packages(text.as_bytes()).unwrap().0)
+    }
+
+    fn versions_only(packages: PackageVersions) -> HashMap<String, Vec<String>> {
+        packages
+            .into_iter()
+            .map(|(name, offered)| (name, offered.into_iter().map(|o| o.version).collect()))
+            .collect()
     }
 
     fn reply(status: &'static str, body: impl Into<Vec<u8>>) -> Reply<Vec<u8>> {
@@ -495,6 +550,43 @@ Architecture: amd64
     }
 
     #[test]
+    fn versions_carry_the_stanza_and_where_the_deb_is() {
+        let text = "Package: libfoo1\nVersion: 1.2-3\nArchitecture: amd64\n\
+                    Filename: pool/main/f/foo/libfoo1_1.2-3_amd64.deb\nSHA256: abcd\n\
+                    Description: foo library\n more text\n";
+        let (origin, _) = serve(
+            vec![(
+                "/debian/dists/bookworm/main/binary-amd64/Packages.gz",
+                ok(gzip(text)),
+            )],
+            1,
+        );
+        let (index, line) = bookworm(&origin);
+        let versions = index.versions(&line, "libfoo1").unwrap();
+        assert_eq!(
+            versions[0].artifact,
+            Some(ArtifactSource {
+                url: format!("{origin}/debian/pool/main/f/foo/libfoo1_1.2-3_amd64.deb"),
+                digest: Some(ExpectedDigest::Sha256("abcd".into())),
+            })
+        );
+        assert_eq!(
+            versions[0].metadata,
+            [
+                ("Package".into(), "libfoo1".into()),
+                ("Version".into(), "1.2-3".into()),
+                ("Architecture".into(), "amd64".into()),
+                (
+                    "Filename".into(),
+                    "pool/main/f/foo/libfoo1_1.2-3_amd64.deb".into()
+                ),
+                ("SHA256".into(), "abcd".into()),
+                ("Description".into(), "foo library\n more text".into()),
+            ]
+        );
+    }
+
+    #[test]
     fn dedupes_repeated_versions() {
         let packages = parse(
             "Package: a\nVersion: 1\n\nPackage: a\nVersion: 2\n\nPackage: a\nVersion: 1\n\n\
@@ -530,6 +622,7 @@ Architecture: amd64
                Package: no-version\n\nVersion: 3\n\nnot a field\nPackage: last\nVersion: 4"[..],
         )
         .unwrap();
+        let packages = versions_only(packages);
         assert_eq!(packages["lower"], ["2:1.0-1"]);
         assert_eq!(packages["last"], ["4"]);
         assert_eq!(packages.len(), 2, "{packages:?}");
@@ -539,7 +632,7 @@ Architecture: amd64
     #[test]
     fn detects_the_compression_from_the_content() {
         let plain = read_index(io::Cursor::new(FIXTURE)).unwrap();
-        assert_eq!(plain.0, parse(FIXTURE));
+        assert_eq!(versions_only(plain.0.clone()), parse(FIXTURE));
         assert_eq!(plain.1, FIXTURE.len() as u64);
         assert_eq!(read_index(io::Cursor::new(gzip(FIXTURE))).unwrap(), plain);
         assert_eq!(read_index(io::Cursor::new(FIXTURE_XZ)).unwrap(), plain);

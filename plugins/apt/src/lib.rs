@@ -1,13 +1,14 @@
 //! The apt patcher: Debian and Ubuntu packages, upgraded with the image's own apt from the
 //! image's own repositories, never to another release.
 
+mod distroless;
 mod dpkg_db;
 mod sources;
 
 use copa_plugin_sdk::dpkg::DpkgVersion;
 use copa_plugin_sdk::ospkg::{self, ConfiguredRepositories, OsRelease, exact_version};
 use copa_plugin_sdk::{
-    Finding, InstalledPackage, PackageClass, Plan, PluginInfo, Policy, RunStep, Step, Target,
+    Finding, InstalledPackage, PackageClass, Plan, PluginInfo, Policy, RunStep, Skip, Step, Target,
     attribute, fs, register_patcher, updates_for,
 };
 
@@ -32,6 +33,8 @@ mod attr {
     pub const REPOSITORIES: &str = "repositories";
     /// Comma-separated names of held packages.
     pub const HELD: &str = "held";
+    /// Present (as "true") when the database is the distroless status.d form with no apt.
+    pub const DISTROLESS: &str = "distroless";
 }
 
 /// What apt and dpkg write besides the packages themselves: downloaded lists and archives,
@@ -123,7 +126,24 @@ impl copa_plugin_sdk::Patcher for Apt {
             held.contains(&name)
                 .then(|| "held in the image (apt-mark hold); apt leaves it as it is".to_string())
         };
-        ospkg::plan::<DpkgVersion>(target, &findings, policy.update_all, &repositories, &held)
+        let mut plan =
+            ospkg::plan::<DpkgVersion>(target, &findings, policy.update_all, &repositories, &held)?;
+        if attribute(target, attr::DISTROLESS).is_some() {
+            // Without apt only an exact version from a readable index can be unpacked.
+            let (exact, minimums): (Vec<_>, Vec<_>) = plan
+                .updates
+                .into_iter()
+                .partition(|u| exact_version(&u.to_version).is_some());
+            plan.updates = exact;
+            plan.skips.extend(minimums.into_iter().map(|u| Skip {
+                target_id: u.target_id,
+                package: u.package,
+                vulnerabilities: u.fixes,
+                reason: "the repositories' package lists could not be read, and without apt                          in the image only an exact version can be installed"
+                    .into(),
+            }));
+        }
+        Ok(plan)
     }
 
     fn emit_commands(&self, targets: Vec<Target>, plan: Plan) -> Result<Vec<Step>, String> {
@@ -135,6 +155,24 @@ impl copa_plugin_sdk::Patcher for Apt {
             }
             if let Some(reason) = &target.unpatchable_reason {
                 return Err(reason.clone());
+            }
+            if attribute(target, attr::DISTROLESS).is_some() {
+                let repositories: Vec<String> = attribute(target, attr::REPOSITORIES)
+                    .unwrap_or_default()
+                    .lines()
+                    .map(String::from)
+                    .collect();
+                for &i in &updates {
+                    let update = &plan.updates[i as usize];
+                    let entry = target
+                        .packages
+                        .iter()
+                        .find(|p| p.name == update.package)
+                        .map(|p| p.location.clone())
+                        .ok_or_else(|| format!("{} is not in {}", update.package, target.id))?;
+                    steps.extend(distroless::steps(update, i, &entry, &repositories)?);
+                }
+                continue;
             }
             let mut argv: Vec<String> = vec![
                 "/bin/sh".into(),
@@ -175,38 +213,60 @@ fn detect() -> Option<Target> {
     if !os.is_like(&["debian", "ubuntu"]) {
         return None;
     }
-    let (id, status, distroless) = if let Ok(text) = fs::read_to_string(STATUS) {
-        (STATUS, text, false)
+    // The status text, and for distroless images which status.d file holds which package.
+    let (id, status, entries) = if let Ok(text) = fs::read_to_string(STATUS) {
+        (STATUS, text, None)
     } else if fs::is_dir(STATUS_D) {
         // One stanza per file; their checksum lists sit beside them.
         let mut text = String::new();
+        let mut entries = Vec::new();
         for name in fs::read_dir(STATUS_D).unwrap_or_default() {
             if name.ends_with(".md5sums") {
                 continue;
             }
-            if let Ok(entry) = fs::read_to_string(&format!("{STATUS_D}/{name}")) {
+            let path = format!("{STATUS_D}/{name}");
+            if let Ok(entry) = fs::read_to_string(&path) {
                 text.push_str(&entry);
                 text.push_str("\n\n");
+                entries.push((path, entry));
             }
         }
-        (STATUS_D, text, true)
+        (STATUS_D, text, Some(entries))
     } else {
         return None;
     };
+    let distroless = entries.is_some();
     let arch = native_architecture(&status).unwrap_or_else(|| "amd64".into());
     let packages = parse_status(&status, Some(&arch));
+    let location = |name: &str| -> String {
+        entries
+            .iter()
+            .flatten()
+            .find(|(_, entry)| {
+                parse_status(entry, Some(&arch))
+                    .iter()
+                    .any(|p| p.name == name)
+            })
+            .map(|(path, _)| path.clone())
+            .unwrap_or_else(|| id.to_string())
+    };
     let held: Vec<&str> = packages
         .iter()
         .filter(|p| p.held)
         .map(|p| p.name.as_str())
         .collect();
-    let repositories: Vec<String> = sources::read(&arch)
+    let mut repositories: Vec<String> = sources::read(&arch)
         .iter()
         .map(Repository::ecosystem)
         .collect();
-    let unpatchable_reason = if distroless {
-        Some("the image has no apt (distroless dpkg status.d); patching through a tooling container is not supported yet".into())
-    } else if !fs::exists(APT_GET) {
+    if distroless
+        && repositories.is_empty()
+        && let Some(codename) = &os.version_codename
+    {
+        // No apt, so no sources: the release's own repositories.
+        repositories = distroless::default_repositories(&os.id, codename, &arch);
+    }
+    let unpatchable_reason = if !distroless && !fs::exists(APT_GET) {
         Some(format!("the image has a dpkg database but no {APT_GET}"))
     } else {
         None
@@ -217,6 +277,9 @@ fn detect() -> Option<Target> {
         (attr::REPOSITORIES.to_string(), repositories.join("\n")),
         (attr::HELD.to_string(), held.join(",")),
     ];
+    if distroless {
+        attributes.push((attr::DISTROLESS.to_string(), "true".into()));
+    }
     if let Some(codename) = &os.version_codename {
         attributes.push((attr::CODENAME.to_string(), codename.clone()));
     }
@@ -229,7 +292,7 @@ fn detect() -> Option<Target> {
             .map(|p| InstalledPackage {
                 name: p.name.clone(),
                 version: p.version.clone(),
-                location: id.to_string(),
+                location: location(&p.name),
             })
             .collect(),
         unpatchable_reason,
