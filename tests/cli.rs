@@ -414,7 +414,11 @@ fn a_grype_report_plans_like_the_equivalent_trivy_report() {
     let base = ["patch", "-i", &image, "--pip-index-url", &index.url];
     let (from_trivy, _) = planned(&[&base[..], &["-r", &trivy]].concat(), dir.path(), None);
     let (from_grype, _) = planned(
-        &[&base[..], &["-r", grype.to_str().unwrap(), "--scanner", "grype"]].concat(),
+        &[
+            &base[..],
+            &["-r", grype.to_str().unwrap(), "--scanner", "grype"],
+        ]
+        .concat(),
         dir.path(),
         None,
     );
@@ -447,7 +451,10 @@ while IFS=, read -r name installed fixed id; do
 done < "$1"
 echo ']}'"#,
     );
-    script("copa-broken", "echo 'line one' >&2\necho 'no idea what this is' >&2\nexit 3");
+    script(
+        "copa-broken",
+        "echo 'line one' >&2\necho 'no idea what this is' >&2\nexit 3",
+    );
     script("copa-garbage", "echo 'not json'");
     let report = dir.path().join("fake.csv");
     std::fs::write(
@@ -459,7 +466,11 @@ echo ']}'"#,
     let base = ["patch", "-i", &image, "--pip-index-url", &index.url];
 
     let (plan, log) = planned(
-        &[&base[..], &["-r", report.to_str().unwrap(), "--scanner", "fake"]].concat(),
+        &[
+            &base[..],
+            &["-r", report.to_str().unwrap(), "--scanner", "fake"],
+        ]
+        .concat(),
         dir.path(),
         Some(&path),
     );
@@ -482,7 +493,14 @@ echo ']}'"#,
     let vex = dir.path().join("vex.json");
     let run = |scanner: &str| {
         Command::new(env!("CARGO_BIN_EXE_copa-host"))
-            .args(["patch", "-i", &image, "-r", report.to_str().unwrap(), "--dry-run"])
+            .args([
+                "patch",
+                "-i",
+                &image,
+                "-r",
+                report.to_str().unwrap(),
+                "--dry-run",
+            ])
             .args(["--scanner", scanner, "-o", vex.to_str().unwrap()])
             .env("COPA_HOST_CACHE_DIR", dir.path())
             .env("PATH", &path)
@@ -516,7 +534,14 @@ echo ']}'"#,
     assert!(!vex.exists(), "a failed run writes no VEX document");
 
     let without_report = copa(
-        &["patch", "-i", &image, "-o", vex.to_str().unwrap(), "--dry-run"],
+        &[
+            "patch",
+            "-i",
+            &image,
+            "-o",
+            vex.to_str().unwrap(),
+            "--dry-run",
+        ],
         dir.path(),
     );
     assert!(

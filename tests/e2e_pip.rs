@@ -68,7 +68,12 @@ fn check_vex(path: &Path, patched: &str) {
     };
     let subcomponents = |s: &serde_json::Value| s["products"][0]["subcomponents"].clone();
     // Both environments went to 1.26.19, which fixes the first four; 2.5.0 is a major away.
-    for fixed in ["CVE-2021-33503", "CVE-2023-43804", "CVE-2023-45803", "CVE-2024-37891"] {
+    for fixed in [
+        "CVE-2021-33503",
+        "CVE-2023-43804",
+        "CVE-2023-45803",
+        "CVE-2024-37891",
+    ] {
         let s = statement(fixed);
         assert_eq!(s["status"], "fixed", "{fixed}");
         assert_eq!(
@@ -89,8 +94,16 @@ fn check_vex(path: &Path, patched: &str) {
             .contains("does not fix it"),
         "{open:#}"
     );
-    assert_eq!(statement("CVE-2020-28493")["status"], "fixed", "Jinja2 2.11.3");
-    assert_eq!(statement("CVE-2024-22195")["status"], "affected", "Jinja2 3.1.3");
+    assert_eq!(
+        statement("CVE-2020-28493")["status"],
+        "fixed",
+        "Jinja2 2.11.3"
+    );
+    assert_eq!(
+        statement("CVE-2024-22195")["status"],
+        "affected",
+        "Jinja2 3.1.3"
+    );
     for requests in ["CVE-2023-32681", "CVE-2024-35195", "CVE-2024-47081"] {
         let s = statement(requests);
         assert_eq!(s["status"], "affected", "{requests}");

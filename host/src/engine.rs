@@ -210,7 +210,9 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
     summary.patched_image = Some(patched.to_string());
     record_updates(&mut summary, &plugins, &work);
     if let (Some(settings), Some(report)) = (&options.vex, &report) {
-        write_vex(settings, report, &patched, &digest, &plugins, &work, &summary)?;
+        write_vex(
+            settings, report, &patched, &digest, &plugins, &work, &summary,
+        )?;
         clock.lap("write VEX");
     }
     summary.timings = clock.timings();
@@ -776,7 +778,11 @@ fn write_vex(
         ImageRef::Daemon(reference) => {
             let (repository, tag) = crate::image::split_reference(reference);
             let name = repository.rsplit('/').next().unwrap_or(repository);
-            (Some(repository.to_owned()), name.to_owned(), tag.map(str::to_owned))
+            (
+                Some(repository.to_owned()),
+                name.to_owned(),
+                tag.map(str::to_owned),
+            )
         }
         ImageRef::OciLayout { dir, tag } => {
             let name = dir
@@ -807,7 +813,11 @@ fn write_vex(
 
 /// Where the patchers that handled a finding found its package: the targets holding a package
 /// of that name, narrowed to the one whose files hold the finding's path when it has one.
-fn placements(finding: &report::Finding, plugins: &[Plugin], work: &[PluginWork]) -> Vec<vex::Placement> {
+fn placements(
+    finding: &report::Finding,
+    plugins: &[Plugin],
+    work: &[PluginWork],
+) -> Vec<vex::Placement> {
     let python = finding.report_type == "python-pkg" || finding.purl_type() == Some("pypi");
     let same_name = |name: &str| {
         if python {
@@ -818,7 +828,10 @@ fn placements(finding: &report::Finding, plugins: &[Plugin], work: &[PluginWork]
         }
     };
     let mut placements = Vec::new();
-    for w in work.iter().filter(|w| routes_to(finding, &plugins[w.plugin])) {
+    for w in work
+        .iter()
+        .filter(|w| routes_to(finding, &plugins[w.plugin]))
+    {
         for target in &w.targets {
             let held = target.packages.iter().find(|p| {
                 same_name(&p.name)

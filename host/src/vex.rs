@@ -101,9 +101,8 @@ pub fn outcome(
     if placements.is_empty() {
         return Outcome::Open {
             versions: vec![finding.installed_version.clone()],
-            reason: skip_reason(None).unwrap_or_else(|| {
-                "no patcher found the package in the image".to_owned()
-            }),
+            reason: skip_reason(None)
+                .unwrap_or_else(|| "no patcher found the package in the image".to_owned()),
         };
     }
     let mut fixed_versions = Vec::new();
@@ -116,7 +115,9 @@ pub fn outcome(
                 && names_match(&u.package, &placement.package)
         });
         let (version, open) = match update {
-            Some(u) if u.status == Status::Patched && u.fixes.contains(&finding.vulnerability_id) => {
+            Some(u)
+                if u.status == Status::Patched && u.fixes.contains(&finding.vulnerability_id) =>
+            {
                 (u.to.clone(), None)
             }
             Some(u) if u.status == Status::Patched => (
@@ -131,7 +132,9 @@ pub fn outcome(
                 Some(format!(
                     "the update to {} failed: {}",
                     u.to,
-                    u.error.as_deref().unwrap_or("not verified in the patched image")
+                    u.error
+                        .as_deref()
+                        .unwrap_or("not verified in the patched image")
                 )),
             ),
             Some(u) => (
@@ -360,7 +363,9 @@ fn build_purl(finding: &Finding, version: &str, report: &Report) -> String {
         // dpkg and rpm versions carry an epoch that PURLs keep in a qualifier, as Trivy does.
         let (epoch, bare) = match version.split_once(':') {
             Some((epoch, rest))
-                if kind != "apk" && !epoch.is_empty() && epoch.bytes().all(|b| b.is_ascii_digit()) =>
+                if kind != "apk"
+                    && !epoch.is_empty()
+                    && epoch.bytes().all(|b| b.is_ascii_digit()) =>
             {
                 (Some(epoch), rest)
             }
@@ -408,7 +413,10 @@ fn build_purl(finding: &Finding, version: &str, report: &Report) -> String {
         "cargo" | "rust-binary" => format!("pkg:cargo/{}@{version}", encode(name)),
         "gemspec" | "bundler" => format!("pkg:gem/{}@{version}", encode(name)),
         "composer" => format!("pkg:composer/{}@{version}", path_name(name)),
-        other => format!("pkg:generic/{}@{version}", encode(&format!("{other}-{name}"))),
+        other => format!(
+            "pkg:generic/{}@{version}",
+            encode(&format!("{other}-{name}"))
+        ),
     }
 }
 
@@ -422,8 +430,14 @@ fn path_name(name: &str) -> String {
 fn with_version(purl: &str, version: &str) -> Option<String> {
     let end = purl.find(['?', '#']).unwrap_or(purl.len());
     let (path, rest) = purl.split_at(end);
-    let at = path.rfind('@').filter(|&at| at > path.rfind('/').unwrap_or(0))?;
-    let kind = path.strip_prefix("pkg:")?.trim_start_matches('/').split('/').next()?;
+    let at = path
+        .rfind('@')
+        .filter(|&at| at > path.rfind('/').unwrap_or(0))?;
+    let kind = path
+        .strip_prefix("pkg:")?
+        .trim_start_matches('/')
+        .split('/')
+        .next()?;
     let old_version = &path[at + 1..];
     let (query, fragment) = match rest.find('#') {
         Some(i) => rest.split_at(i),
@@ -458,7 +472,13 @@ fn with_version(purl: &str, version: &str) -> Option<String> {
         out.push('?');
         let joined: Vec<String> = qualifiers
             .iter()
-            .map(|(k, v)| if v.is_empty() { k.clone() } else { format!("{k}={v}") })
+            .map(|(k, v)| {
+                if v.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{k}={v}")
+                }
+            })
             .collect();
         out.push_str(&joined.join("&"));
     }
@@ -507,7 +527,8 @@ mod tests {
     /// Validates against the OpenVEX 0.2.0 schema shipped as test data (see
     /// tests/data/README.md for where it came from), formats (`uri`, `date-time`) included.
     pub(crate) fn assert_valid_openvex(document: &Value) {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/openvex_json_schema.json");
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/openvex_json_schema.json");
         let schema: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         let mut schemas = boon::Schemas::new();
         let mut compiler = boon::Compiler::new();
@@ -603,7 +624,13 @@ mod tests {
     fn a_failed_or_unverified_update_is_not_fixed() {
         let vulnerability = finding("CVE-2020-28493", "Jinja2", "2.11.2", &["2.11.3"]);
         for status in [Status::Failed, Status::Planned] {
-            let updates = [update("jinja2", "2.11.2", "2.11.3", &["CVE-2020-28493"], status)];
+            let updates = [update(
+                "jinja2",
+                "2.11.2",
+                "2.11.3",
+                &["CVE-2020-28493"],
+                status,
+            )];
             let Outcome::Open { versions, reason } =
                 outcome(&vulnerability, &venv("Jinja2"), &updates, &[])
             else {
@@ -612,7 +639,13 @@ mod tests {
             assert_eq!(versions, ["2.11.2"], "the old version is still there");
             assert!(reason.contains("2.11.3"), "{reason}");
         }
-        let updates = [update("jinja2", "2.11.2", "2.11.3", &["CVE-2020-28493"], Status::Failed)];
+        let updates = [update(
+            "jinja2",
+            "2.11.2",
+            "2.11.3",
+            &["CVE-2020-28493"],
+            Status::Failed,
+        )];
         assert_eq!(
             outcome(&vulnerability, &venv("Jinja2"), &updates, &[]),
             Outcome::Open {
@@ -631,7 +664,13 @@ mod tests {
             target: "/usr/local/lib/python3.11/dist-packages".to_owned(),
             package: "urllib3".to_owned(),
         });
-        let updates = [update("urllib3", "1.26.4", "1.26.5", &["CVE-2021-33503"], Status::Patched)];
+        let updates = [update(
+            "urllib3",
+            "1.26.4",
+            "1.26.5",
+            &["CVE-2021-33503"],
+            Status::Patched,
+        )];
         assert_eq!(
             outcome(&vulnerability, &placements, &updates, &[]),
             Outcome::Open {
@@ -692,7 +731,14 @@ mod tests {
             .iter()
             .map(|f| outcome(f, &venv(&f.package_name), &updates, &[]))
             .collect();
-        let document = document(&report, &outcomes, &product(), "Jane <jane@example.com>", "2026-11-29T00:00:00Z").unwrap();
+        let document = document(
+            &report,
+            &outcomes,
+            &product(),
+            "Jane <jane@example.com>",
+            "2026-11-29T00:00:00Z",
+        )
+        .unwrap();
         assert_valid_openvex(&document);
         assert_eq!(document["author"], "Jane <jane@example.com>");
         assert_eq!(document["timestamp"], "2026-11-29T00:00:00Z");
@@ -713,7 +759,10 @@ mod tests {
             .find(|s| s["vulnerability"]["name"] == "CVE-2025-50181")
             .unwrap();
         let action = open["action_statement"].as_str().unwrap();
-        assert!(action.contains("does not fix it") && action.contains("2.5.0"), "{action}");
+        assert!(
+            action.contains("does not fix it") && action.contains("2.5.0"),
+            "{action}"
+        );
         assert_eq!(
             open["products"][0]["@id"],
             "pkg:oci/app@sha256%3A0123456789abcdef?repository_url=registry.example%3A5000/team/app&tag=1.0-patched"
@@ -724,11 +773,28 @@ mod tests {
             "the version now in the image"
         );
         let id = document["@id"].as_str().unwrap();
-        assert!(id.starts_with("https://openvex.dev/docs/public/vex-"), "{id}");
+        assert!(
+            id.starts_with("https://openvex.dev/docs/public/vex-"),
+            "{id}"
+        );
         // The same content gives the same ID; different content another.
-        let again = super::document(&report, &outcomes, &product(), "Jane <jane@example.com>", "2026-11-29T00:00:00Z").unwrap();
+        let again = super::document(
+            &report,
+            &outcomes,
+            &product(),
+            "Jane <jane@example.com>",
+            "2026-11-29T00:00:00Z",
+        )
+        .unwrap();
         assert_eq!(again, document);
-        let later = super::document(&report, &outcomes, &product(), "Jane <jane@example.com>", "2026-11-30T00:00:00Z").unwrap();
+        let later = super::document(
+            &report,
+            &outcomes,
+            &product(),
+            "Jane <jane@example.com>",
+            "2026-11-30T00:00:00Z",
+        )
+        .unwrap();
         assert_ne!(later["@id"], document["@id"]);
     }
 
@@ -740,7 +806,10 @@ mod tests {
             architecture: None,
             findings: Vec::new(),
         };
-        assert_eq!(document(&report, &[], &product(), "a", "2026-11-29T00:00:00Z"), None);
+        assert_eq!(
+            document(&report, &[], &product(), "a", "2026-11-29T00:00:00Z"),
+            None
+        );
     }
 
     /// Findings of every ecosystem without the scanner's PURL, for the PURLs copa-host builds.
@@ -775,25 +844,66 @@ mod tests {
         let os = FindingClass::OsPkgs;
         let lang = FindingClass::LangPkgs;
         let cases: &[(&Finding, &str, &Report, &str)] = &[
-            (&built("debian", os, "libssl3"), "3.0.15-1~deb12u1", &debian,
-             "pkg:deb/debian/libssl3@3.0.15-1~deb12u1?arch=amd64&distro=debian-12"),
-            (&built("debian", os, "login"), "1:4.13+dfsg1-1+b1", &debian,
-             "pkg:deb/debian/login@4.13%2Bdfsg1-1%2Bb1?arch=amd64&distro=debian-12&epoch=1"),
-            (&built("alpine", os, "libcrypto3"), "3.3.3-r0", &alpine,
-             "pkg:apk/alpine/libcrypto3@3.3.3-r0?arch=arm64&distro=alpine-3.21.3"),
-            (&built("rocky", os, "openssl-libs"), "1:3.0.7-27.el9", &rocky,
-             "pkg:rpm/rocky/openssl-libs@3.0.7-27.el9?arch=x86_64&distro=rocky-9.3&epoch=1"),
-            (&built("python-pkg", lang, "Typing_Extensions"), "4.12.2", &debian,
-             "pkg:pypi/typing-extensions@4.12.2"),
-            (&built("node-pkg", lang, "@babel/traverse"), "7.23.2", &debian,
-             "pkg:npm/%40babel/traverse@7.23.2"),
-            (&built("node-pkg", lang, "qs"), "6.5.3", &debian, "pkg:npm/qs@6.5.3"),
-            (&built("gobinary", lang, "golang.org/x/net"), "v0.33.0", &debian,
-             "pkg:golang/golang.org/x/net@v0.33.0"),
-            (&built("dotnet-core", lang, "System.Text.Json"), "8.0.5", &debian,
-             "pkg:nuget/System.Text.Json@8.0.5"),
-            (&built("jar", lang, "org.apache.logging.log4j:log4j-core"), "2.17.1", &debian,
-             "pkg:maven/org.apache.logging.log4j/log4j-core@2.17.1"),
+            (
+                &built("debian", os, "libssl3"),
+                "3.0.15-1~deb12u1",
+                &debian,
+                "pkg:deb/debian/libssl3@3.0.15-1~deb12u1?arch=amd64&distro=debian-12",
+            ),
+            (
+                &built("debian", os, "login"),
+                "1:4.13+dfsg1-1+b1",
+                &debian,
+                "pkg:deb/debian/login@4.13%2Bdfsg1-1%2Bb1?arch=amd64&distro=debian-12&epoch=1",
+            ),
+            (
+                &built("alpine", os, "libcrypto3"),
+                "3.3.3-r0",
+                &alpine,
+                "pkg:apk/alpine/libcrypto3@3.3.3-r0?arch=arm64&distro=alpine-3.21.3",
+            ),
+            (
+                &built("rocky", os, "openssl-libs"),
+                "1:3.0.7-27.el9",
+                &rocky,
+                "pkg:rpm/rocky/openssl-libs@3.0.7-27.el9?arch=x86_64&distro=rocky-9.3&epoch=1",
+            ),
+            (
+                &built("python-pkg", lang, "Typing_Extensions"),
+                "4.12.2",
+                &debian,
+                "pkg:pypi/typing-extensions@4.12.2",
+            ),
+            (
+                &built("node-pkg", lang, "@babel/traverse"),
+                "7.23.2",
+                &debian,
+                "pkg:npm/%40babel/traverse@7.23.2",
+            ),
+            (
+                &built("node-pkg", lang, "qs"),
+                "6.5.3",
+                &debian,
+                "pkg:npm/qs@6.5.3",
+            ),
+            (
+                &built("gobinary", lang, "golang.org/x/net"),
+                "v0.33.0",
+                &debian,
+                "pkg:golang/golang.org/x/net@v0.33.0",
+            ),
+            (
+                &built("dotnet-core", lang, "System.Text.Json"),
+                "8.0.5",
+                &debian,
+                "pkg:nuget/System.Text.Json@8.0.5",
+            ),
+            (
+                &built("jar", lang, "org.apache.logging.log4j:log4j-core"),
+                "2.17.1",
+                &debian,
+                "pkg:maven/org.apache.logging.log4j/log4j-core@2.17.1",
+            ),
         ];
         for (finding, version, report, expected) in cases {
             assert_eq!(&package_purl(finding, version, report), expected);
@@ -844,7 +954,10 @@ mod tests {
             purl: Some("pkg:npm/%40babel/core@7.0.0".to_owned()),
             ..built("node-pkg", FindingClass::LangPkgs, "@babel/core")
         };
-        assert_eq!(package_purl(&npm, "7.26.0", &debian), "pkg:npm/%40babel/core@7.26.0");
+        assert_eq!(
+            package_purl(&npm, "7.26.0", &debian),
+            "pkg:npm/%40babel/core@7.26.0"
+        );
     }
 
     #[test]
@@ -877,19 +990,36 @@ mod tests {
             .iter()
             .map(|f| outcome(f, &[], &[], &[]))
             .collect();
-        let document = document(&report, &outcomes, &product(), DEFAULT_AUTHOR, "1970-01-01T00:00:00Z").unwrap();
+        let document = document(
+            &report,
+            &outcomes,
+            &product(),
+            DEFAULT_AUTHOR,
+            "1970-01-01T00:00:00Z",
+        )
+        .unwrap();
         assert_valid_openvex(&document);
         let statements = document["statements"].as_array().unwrap();
         assert!(statements.iter().all(|s| s["status"] == "affected"));
-        let ids: std::collections::BTreeSet<&str> =
-            report.findings.iter().map(|f| f.vulnerability_id.as_str()).collect();
-        assert_eq!(statements.len(), ids.len(), "one statement per vulnerability");
+        let ids: std::collections::BTreeSet<&str> = report
+            .findings
+            .iter()
+            .map(|f| f.vulnerability_id.as_str())
+            .collect();
+        assert_eq!(
+            statements.len(),
+            ids.len(),
+            "one statement per vulnerability"
+        );
         let openssl = statements
             .iter()
             .find(|s| s["vulnerability"]["name"] == "CVE-2025-15467")
             .unwrap();
         assert_eq!(
-            openssl["products"][0]["subcomponents"].as_array().unwrap().len(),
+            openssl["products"][0]["subcomponents"]
+                .as_array()
+                .unwrap()
+                .len(),
             3,
             "libssl3t64, openssl, openssl-provider-legacy"
         );
@@ -901,8 +1031,15 @@ mod tests {
         let path = dir.path().join("vex.json");
         std::fs::write(&path, "old").unwrap();
         write(&path, &json!({"a": 1})).unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\n  \"a\": 1\n}\n");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\n  \"a\": 1\n}\n"
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
         let error = write(&dir.path().join("missing/vex.json"), &json!({})).unwrap_err();
         assert!(error.to_string().starts_with("-o "), "{error}");
     }

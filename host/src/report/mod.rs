@@ -117,8 +117,8 @@ pub fn read(path: &Path, scanner: &Scanner) -> anyhow::Result<Report> {
         return native::parse(&manifest)
             .map_err(|e| anyhow!("scanner plugin copa-{name}: its output: {e}"));
     }
-    let bytes = std::fs::read(path)
-        .map_err(|e| anyhow!("report {}: cannot read: {e}", path.display()))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| anyhow!("report {}: cannot read: {e}", path.display()))?;
     let parsed = match scanner {
         Scanner::Trivy => trivy::parse(&bytes).map_err(anyhow::Error::from),
         Scanner::Grype => grype::parse(&bytes).map_err(anyhow::Error::from),
@@ -302,10 +302,7 @@ pub(crate) mod tests {
             };
             assert_eq!(comparable(got), comparable(want));
         }
-        let werkzeug = got
-            .iter()
-            .find(|f| f.package_name == "Werkzeug")
-            .unwrap();
+        let werkzeug = got.iter().find(|f| f.package_name == "Werkzeug").unwrap();
         assert_eq!(werkzeug.report_target, "Python");
         assert_eq!(werkzeug.purl.as_deref(), Some("pkg:pypi/werkzeug@3.1.4"));
     }
@@ -369,7 +366,11 @@ pub(crate) mod tests {
         );
         assert_eq!(os.fixed_versions, ["3.3.4-r0"]);
         assert_eq!(
-            (node.class, node.report_type.as_str(), node.report_target.as_str()),
+            (
+                node.class,
+                node.report_type.as_str(),
+                node.report_target.as_str()
+            ),
             (FindingClass::LangPkgs, "node-pkg", "Node.js")
         );
         assert_eq!(node.fixed_versions, ["6.10.3", "6.5.3"]);

@@ -79,9 +79,9 @@ pub fn parse(json: &[u8]) -> Result<Report, NativeError> {
             };
             let report_target = match class {
                 FindingClass::OsPkgs => os_target.clone(),
-                FindingClass::LangPkgs => language_target(&report_type)
-                    .unwrap_or_default()
-                    .to_owned(),
+                FindingClass::LangPkgs => {
+                    language_target(&report_type).unwrap_or_default().to_owned()
+                }
             };
             let fixed_versions: Vec<String> = update
                 .fixed_version

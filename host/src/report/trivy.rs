@@ -205,7 +205,8 @@ mod tests {
     use crate::report::tests::shared_report;
 
     fn parse_shared(name: &str) -> Report {
-        crate::report::read(&shared_report(name), &crate::report::Scanner::Trivy).unwrap_or_else(|e| panic!("{e}"))
+        crate::report::read(&shared_report(name), &crate::report::Scanner::Trivy)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn parse_err(json: &str) -> String {
