@@ -346,3 +346,207 @@ fn plugins_list_shows_the_built_in_pip_plugin() {
         assert!(pip.contains(column), "{pip}");
     }
 }
+
+/// A dry run's plan as the summary states it: updates and skips.
+fn planned(args: &[&str], dir: &Path, path: Option<&str>) -> (serde_json::Value, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_copa-host"));
+    command
+        .args(args)
+        .args(["--pkg-types", "library", "--dry-run", "--summary", "-"])
+        .env("COPA_HOST_CACHE_DIR", dir)
+        .env_remove("PIP_INDEX_URL")
+        .env_remove("COPA_HOST_PLUGIN_PATH");
+    if let Some(path) = path {
+        command.env("PATH", path);
+    }
+    let output = command.output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    (
+        serde_json::json!({"updates": summary["updates"], "skipped": summary["skipped"]}),
+        stderr(&output),
+    )
+}
+
+fn mirror() -> common::Index {
+    serve_index(vec![
+        (
+            "urllib3",
+            wheels("urllib3", &["1.26.4", "1.26.5", "1.26.18", "2.0.6"]),
+        ),
+        ("requests", wheels("requests", &["2.25.1", "2.31.0"])),
+    ])
+}
+
+#[test]
+fn a_grype_report_plans_like_the_equivalent_trivy_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let (image, trivy) = layout_and_report(dir.path());
+    let index = mirror();
+    // The findings of `layout_and_report` as Grype prints them.
+    let trivy_json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&trivy).unwrap()).unwrap();
+    let matches: Vec<serde_json::Value> = trivy_json["Results"][0]["Vulnerabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            let fixed: Vec<&str> = v["FixedVersion"].as_str().unwrap().split(", ").collect();
+            let path = format!("/{}", v["PkgPath"].as_str().unwrap());
+            serde_json::json!({
+                "vulnerability": {"id": v["VulnerabilityID"], "severity": "High",
+                                  "fix": {"versions": fixed, "state": "fixed"}},
+                "artifact": {"name": v["PkgName"], "version": v["InstalledVersion"], "type": "python",
+                             "purl": v["PkgIdentifier"]["PURL"],
+                             "locations": [{"path": path, "annotations": {"evidence": "primary"}}]}
+            })
+        })
+        .collect();
+    let grype = dir.path().join("grype.json");
+    std::fs::write(
+        &grype,
+        serde_json::json!({"matches": matches, "distro": {"name": "debian", "version": "12"},
+                           "source": {"type": "image", "target": {"userInput": "fixture", "architecture": "amd64"}}})
+        .to_string(),
+    )
+    .unwrap();
+
+    let base = ["patch", "-i", &image, "--pip-index-url", &index.url];
+    let (from_trivy, _) = planned(&[&base[..], &["-r", &trivy]].concat(), dir.path(), None);
+    let (from_grype, _) = planned(
+        &[
+            &base[..],
+            &["-r", grype.to_str().unwrap(), "--scanner", "grype"],
+        ]
+        .concat(),
+        dir.path(),
+        None,
+    );
+    assert_eq!(from_grype, from_trivy);
+    assert_eq!(from_trivy["updates"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn a_scanner_plugin_is_run_from_path_and_its_manifest_planned() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (image, _) = layout_and_report(dir.path());
+    let index = mirror();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let script = |name: &str, body: &str| {
+        let path = bin.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    // A converter from a made-up scanner's CSV-ish format to a Copa update manifest.
+    script(
+        "copa-fake",
+        r#"echo "converting $1" >&2
+printf '{"apiVersion": "v1alpha2", "metadata": {"os": {"type": "debian", "version": "12"}}, "osupdates": [], "langupdates": ['
+sep=""
+while IFS=, read -r name installed fixed id; do
+  printf '%s{"name": "%s", "installedVersion": "%s", "fixedVersion": "%s", "vulnerabilityID": "%s", "type": "python-pkg", "class": "lang-pkgs"}' "$sep" "$name" "$installed" "$fixed" "$id"
+  sep=","
+done < "$1"
+echo ']}'"#,
+    );
+    script(
+        "copa-broken",
+        "echo 'line one' >&2\necho 'no idea what this is' >&2\nexit 3",
+    );
+    script("copa-garbage", "echo 'not json'");
+    let report = dir.path().join("fake.csv");
+    std::fs::write(
+        &report,
+        "urllib3,1.26.4,1.26.5,CVE-2021-33503\nurllib3,1.26.4,1.26.17,CVE-2023-43804\n",
+    )
+    .unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let base = ["patch", "-i", &image, "--pip-index-url", &index.url];
+
+    let (plan, log) = planned(
+        &[
+            &base[..],
+            &["-r", report.to_str().unwrap(), "--scanner", "fake"],
+        ]
+        .concat(),
+        dir.path(),
+        Some(&path),
+    );
+    assert!(
+        log.contains(&format!("copa-fake: converting {}", report.display())),
+        "the plugin's log is shown: {log}"
+    );
+    // No paths in a manifest: urllib3 is patched wherever it is at 1.26.4.
+    let updates = plan["updates"].as_array().unwrap();
+    assert_eq!(updates.len(), 2, "{plan:#}");
+    for update in updates {
+        assert_eq!(update["package"], "urllib3");
+        assert_eq!(update["to"], "1.26.18");
+        assert_eq!(
+            update["fixes"],
+            serde_json::json!(["CVE-2021-33503", "CVE-2023-43804"])
+        );
+    }
+
+    let vex = dir.path().join("vex.json");
+    let run = |scanner: &str| {
+        Command::new(env!("CARGO_BIN_EXE_copa-host"))
+            .args([
+                "patch",
+                "-i",
+                &image,
+                "-r",
+                report.to_str().unwrap(),
+                "--dry-run",
+            ])
+            .args(["--scanner", scanner, "-o", vex.to_str().unwrap()])
+            .env("COPA_HOST_CACHE_DIR", dir.path())
+            .env("PATH", &path)
+            .output()
+            .unwrap()
+    };
+    let broken = run("broken");
+    assert!(!broken.status.success());
+    let text = stderr(&broken);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "copa-broken: line one",
+            "copa-broken: no idea what this is",
+            "error: scanner plugin copa-broken failed with exit status 3: no idea what this is"
+        ]
+    );
+    let error = one_line_error(&run("garbage"));
+    assert!(
+        error.starts_with("error: scanner plugin copa-garbage: its output: malformed JSON"),
+        "{error}"
+    );
+    let error = one_line_error(&run("missing"));
+    assert_eq!(
+        error,
+        "error: scanner plugin copa-missing not found on PATH (--scanner missing)"
+    );
+    let error = one_line_error(&run("../x"));
+    assert!(error.starts_with("error: --scanner \"../x\""), "{error}");
+    assert!(!vex.exists(), "a failed run writes no VEX document");
+
+    let without_report = copa(
+        &[
+            "patch",
+            "-i",
+            &image,
+            "-o",
+            vex.to_str().unwrap(),
+            "--dry-run",
+        ],
+        dir.path(),
+    );
+    assert!(
+        one_line_error(&without_report).contains("-o needs a report (-r)"),
+        "{}",
+        stderr(&without_report)
+    );
+}

@@ -44,6 +44,85 @@ fn patch_args<'a>(
     args
 }
 
+/// The VEX document of the run: valid OpenVEX about the patched image (its image ID), `fixed`
+/// exactly for what the versions now installed fix, `affected` with the reason for the rest.
+fn check_vex(path: &Path, patched: &str) {
+    let document: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    common::assert_valid_openvex(&document);
+    assert_eq!(document["author"], "E2E <e2e@example.com>");
+    let id = docker_ok(&["image", "inspect", "--format", "{{.Id}}", patched]);
+    let product = format!(
+        "pkg:oci/copa-e2e-pip@{}?tag=patched",
+        id.trim().replace(':', "%3A")
+    );
+    let statements = document["statements"].as_array().unwrap();
+    let statement = |vulnerability: &str| {
+        let found: Vec<&serde_json::Value> = statements
+            .iter()
+            .filter(|s| s["vulnerability"]["name"] == vulnerability)
+            .collect();
+        assert_eq!(found.len(), 1, "{vulnerability}: {found:#?}");
+        assert_eq!(found[0]["products"][0]["@id"], product);
+        found[0]
+    };
+    let subcomponents = |s: &serde_json::Value| s["products"][0]["subcomponents"].clone();
+    // Both environments went to 1.26.19, which fixes the first four; 2.5.0 is a major away.
+    for fixed in [
+        "CVE-2021-33503",
+        "CVE-2023-43804",
+        "CVE-2023-45803",
+        "CVE-2024-37891",
+    ] {
+        let s = statement(fixed);
+        assert_eq!(s["status"], "fixed", "{fixed}");
+        assert_eq!(
+            subcomponents(s),
+            serde_json::json!([{"@id": "pkg:pypi/urllib3@1.26.19"}])
+        );
+    }
+    let open = statement("CVE-2025-50181");
+    assert_eq!(open["status"], "affected");
+    assert_eq!(
+        subcomponents(open),
+        serde_json::json!([{"@id": "pkg:pypi/urllib3@1.26.19"}])
+    );
+    assert!(
+        open["action_statement"]
+            .as_str()
+            .unwrap()
+            .contains("does not fix it"),
+        "{open:#}"
+    );
+    assert_eq!(
+        statement("CVE-2020-28493")["status"],
+        "fixed",
+        "Jinja2 2.11.3"
+    );
+    assert_eq!(
+        statement("CVE-2024-22195")["status"],
+        "affected",
+        "Jinja2 3.1.3"
+    );
+    for requests in ["CVE-2023-32681", "CVE-2024-35195", "CVE-2024-47081"] {
+        let s = statement(requests);
+        assert_eq!(s["status"], "affected", "{requests}");
+        assert_eq!(
+            subcomponents(s),
+            serde_json::json!([{"@id": "pkg:pypi/requests@2.25.1"}])
+        );
+        assert!(
+            s["action_statement"]
+                .as_str()
+                .unwrap()
+                .contains("--library-patch-level"),
+            "{s:#}"
+        );
+    }
+    assert_eq!(statement("CVE-2024-39689")["status"], "fixed", "certifi");
+    assert!(statements.iter().all(|s| s["status"] != "not_affected"));
+}
+
 #[test]
 fn patches_system_and_venv_packages_and_the_image_proves_it() {
     let _daemon = exclusive_daemon();
@@ -54,6 +133,7 @@ fn patches_system_and_venv_packages_and_the_image_proves_it() {
     remove_image(patched);
     let report = repo_root().join("tests/data/python-fixture.trivy.json");
     let summary_path = out.path().join("summary.json");
+    let vex_path = out.path().join("vex.json");
     let dangling_before = dangling_images();
 
     let output = copa(
@@ -73,6 +153,10 @@ fn patches_system_and_venv_packages_and_the_image_proves_it() {
             host_ca(),
             "--summary",
             summary_path.to_str().unwrap(),
+            "-o",
+            vex_path.to_str().unwrap(),
+            "--vex-author",
+            "E2E <e2e@example.com>",
         ],
         cache.path(),
     );
@@ -80,6 +164,7 @@ fn patches_system_and_venv_packages_and_the_image_proves_it() {
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&summary_path).unwrap()).unwrap();
     assert_eq!(summary["patched_image"], patched);
+    check_vex(&vex_path, patched);
 
     // What the image says, not what copa-host said.
     for pip in ["pip", "/app/venv/bin/pip"] {

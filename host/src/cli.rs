@@ -43,6 +43,12 @@ enum PluginsCommand {
     },
 }
 
+/// VEX formats (`--format`).
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum VexFormat {
+    Openvex,
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Level {
     Patch,
@@ -56,10 +62,24 @@ struct PatchArgs {
     /// or an OCI layout `oci:DIR[:TAG]`.
     #[arg(short, long, value_name = "IMAGE")]
     image: String,
-    /// Vulnerability report of the image (Trivy JSON). Without one, every OS package with an
-    /// update in the image's own repositories is upgraded (within the same release).
+    /// Vulnerability report of the image (Trivy JSON unless --scanner says otherwise). Without
+    /// one, every OS package with an update in the image's own repositories is upgraded (within
+    /// the same release).
     #[arg(short, long, value_name = "FILE")]
     report: Option<PathBuf>,
+    /// The report's format: trivy, grype, native (a Copa update manifest v1alpha1/v1alpha2),
+    /// or NAME to run the scanner plugin `copa-NAME REPORT` from PATH.
+    #[arg(long, default_value = "trivy", value_name = "SCANNER")]
+    scanner: String,
+    /// Write a VEX document about the patched image to FILE.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// The format of the VEX document.
+    #[arg(long, value_enum, default_value = "openvex")]
+    format: VexFormat,
+    /// The author named in the VEX document.
+    #[arg(long, env = "COPA_VEX_AUTHOR", default_value = crate::vex::DEFAULT_AUTHOR, value_name = "NAME")]
+    vex_author: String,
     /// Name of the patched image: a tag on the same repository, or a full reference.
     #[arg(short, long)]
     tag: Option<String>,
@@ -213,6 +233,7 @@ impl PatchArgs {
         Ok(Options {
             image: self.image.parse()?,
             report: self.report.clone(),
+            scanner: self.scanner.parse()?,
             tag: self.tag.clone(),
             tag_suffix: self.tag_suffix.clone(),
             package_classes,
@@ -229,6 +250,13 @@ impl PatchArgs {
             ca_cert: self.ca_cert.clone(),
             cache_dir: PluginHost::default_cache_dir(),
             tooling_images: self.tooling_images.clone(),
+            vex: self.output.as_ref().map(|path| {
+                let VexFormat::Openvex = self.format;
+                crate::vex::Settings {
+                    path: path.clone(),
+                    author: self.vex_author.clone(),
+                }
+            }),
         })
     }
 }

@@ -16,8 +16,9 @@ use crate::plugin::{
     Capabilities, Finding, PackageClass, PatchLevel, Plan, Plugin, PluginHost, Policy, Step,
     Target, Update,
 };
-use crate::report::{self, Report};
+use crate::report::{self, Report, Scanner};
 use crate::summary::{Clock, SkipRecord, Status, Summary, UpdateRecord};
+use crate::vex;
 use copa_plugin_sdk::ospkg::{self, OsRelease};
 
 /// Everything a patch run needs to know, free of any CLI type.
@@ -25,6 +26,8 @@ use copa_plugin_sdk::ospkg::{self, OsRelease};
 pub struct Options {
     pub image: ImageRef,
     pub report: Option<PathBuf>,
+    /// The format of the report.
+    pub scanner: Scanner,
     pub tag: Option<String>,
     pub tag_suffix: String,
     pub package_classes: Vec<PackageClass>,
@@ -46,6 +49,8 @@ pub struct Options {
     pub cache_dir: Option<PathBuf>,
     /// `--tooling-image KIND=REF`.
     pub tooling_images: Vec<(String, String)>,
+    /// Write a VEX document about the patched image.
+    pub vex: Option<vex::Settings>,
 }
 
 /// One plugin's share of the run.
@@ -96,8 +101,15 @@ pub async fn patch(options: &Options) -> Result<Summary> {
 
 async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> Result<Summary> {
     let mut clock = Clock::default();
+    if options.vex.is_some() && options.report.is_none() {
+        bail!("-o needs a report (-r): a VEX document makes statements about its vulnerabilities");
+    }
     let report = match &options.report {
-        Some(path) => Some(report::parse_trivy_file(path)?),
+        // A scanner plugin is a program that may take its time.
+        Some(path) => {
+            let (path, scanner) = (path.clone(), options.scanner.clone());
+            Some(tokio::task::spawn_blocking(move || report::read(&path, &scanner)).await??)
+        }
         None => None,
     };
     let extra_ca = match &options.ca_cert {
@@ -197,7 +209,7 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
         index: caps.index.clone(),
     });
     let executor = Executor::new(docker.cloned(), settings, created.clone(), sources);
-    let patched = execute_and_write(
+    let (patched, digest) = execute_and_write(
         options,
         &source,
         &host,
@@ -209,14 +221,20 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
         &mut clock,
     )
     .await?;
-    summary.patched_image = Some(patched);
+    summary.patched_image = Some(patched.to_string());
     record_updates(&mut summary, &plugins, &work);
+    if let (Some(settings), Some(report)) = (&options.vex, &report) {
+        write_vex(
+            settings, report, &patched, &digest, &plugins, &work, &summary,
+        )?;
+        clock.lap("write VEX");
+    }
     summary.timings = clock.timings();
     Ok(summary)
 }
 
 /// Runs the steps, builds and verifies the layer, writes the image. Returns the patched
-/// image's reference.
+/// image's reference and digest.
 #[allow(clippy::too_many_arguments)]
 async fn execute_and_write(
     options: &Options,
@@ -228,7 +246,7 @@ async fn execute_and_write(
     work: &mut [PluginWork],
     workdir: &std::path::Path,
     clock: &mut Clock,
-) -> Result<String> {
+) -> Result<(ImageRef, String)> {
     let mut diffs: Vec<StepDiff> = Vec::new();
     let mut emitted = Vec::new();
     for w in work.iter() {
@@ -350,16 +368,9 @@ async fn execute_and_write(
         .image
         .patched(options.tag.as_deref(), &options.tag_suffix)?;
     let created_by = format!("copa-host patch {}", patched_packages(work).join(" "));
-    // The layer is reproducible; the image's creation time is the real one unless the user
-    // pins it with SOURCE_DATE_EPOCH.
-    let created = source_date_epoch().unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or_default()
-    });
+    let created = now_or_source_date_epoch();
     let config = source.patched_config(&layer, &rfc3339(created), &created_by)?;
-    source
+    let digest = source
         .write_patched(&target, &config, &layer, executor.docker().ok(), workdir)
         .await?;
     clock.lap("write image");
@@ -367,7 +378,7 @@ async fn execute_and_write(
         "patch layer: {} entries, {} bytes ({} compressed), {}",
         layer.entries, layer.uncompressed_size, layer.compressed_size, layer.digest
     );
-    Ok(target.to_string())
+    Ok((target, digest))
 }
 
 async fn emit(
@@ -758,6 +769,114 @@ fn record_updates(summary: &mut Summary, plugins: &[Plugin], work: &[PluginWork]
     }
 }
 
+/// Writes the VEX document of a run that wrote `patched` (`digest`): the outcome of each
+/// finding from where the patchers found its package and what became of their updates.
+fn write_vex(
+    settings: &vex::Settings,
+    report: &Report,
+    patched: &ImageRef,
+    digest: &str,
+    plugins: &[Plugin],
+    work: &[PluginWork],
+    summary: &Summary,
+) -> Result<()> {
+    let outcomes: Vec<vex::Outcome> = report
+        .findings
+        .iter()
+        .map(|finding| {
+            let placements = placements(finding, plugins, work);
+            vex::outcome(finding, &placements, &summary.updates, &summary.skipped)
+        })
+        .collect();
+    let file_name = |path: &std::path::Path| {
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "image".to_owned())
+    };
+    let (repository, name, tag) = match patched {
+        ImageRef::Daemon(reference)
+        | ImageRef::DockerArchive {
+            reference: Some(reference),
+            ..
+        } => {
+            let (repository, tag) = crate::image::split_reference(reference);
+            let name = repository.rsplit('/').next().unwrap_or(repository);
+            (
+                Some(repository.to_owned()),
+                name.to_owned(),
+                tag.map(str::to_owned),
+            )
+        }
+        ImageRef::OciLayout { dir: path, tag } | ImageRef::OciArchive { path, tag } => {
+            (None, file_name(path), tag.clone())
+        }
+        ImageRef::DockerArchive {
+            path,
+            reference: None,
+        } => (None, file_name(path), None),
+    };
+    let product = vex::Product {
+        repository,
+        name,
+        tag,
+        digest: digest.to_owned(),
+    };
+    let timestamp = rfc3339(now_or_source_date_epoch());
+    match vex::document(report, &outcomes, &product, &settings.author, &timestamp) {
+        Some(document) => vex::write(&settings.path, &document),
+        None => {
+            eprintln!(
+                "No VEX document written to {}: the report lists no vulnerabilities.",
+                settings.path.display()
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Where the patchers that handled a finding found its package: the targets holding a package
+/// of that name, narrowed to the one whose files hold the finding's path when it has one.
+fn placements(
+    finding: &report::Finding,
+    plugins: &[Plugin],
+    work: &[PluginWork],
+) -> Vec<vex::Placement> {
+    let python = finding.report_type == "python-pkg" || finding.purl_type() == Some("pypi");
+    let same_name = |name: &str| {
+        if python {
+            copa_plugin_sdk::pep440::normalize_name(name)
+                == copa_plugin_sdk::pep440::normalize_name(&finding.package_name)
+        } else {
+            name.eq_ignore_ascii_case(&finding.package_name)
+        }
+    };
+    let mut placements = Vec::new();
+    for w in work
+        .iter()
+        .filter(|w| routes_to(finding, &plugins[w.plugin]))
+    {
+        for target in &w.targets {
+            let held = target.packages.iter().find(|p| {
+                same_name(&p.name)
+                    && finding.pkg_path.as_deref().is_none_or(|path| {
+                        path == p.location
+                            || path
+                                .strip_prefix(p.location.as_str())
+                                .is_some_and(|rest| rest.starts_with('/'))
+                    })
+            });
+            if let Some(package) = held {
+                placements.push(vex::Placement {
+                    ecosystem: plugins[w.plugin].info.name.clone(),
+                    target: target.id.clone(),
+                    package: package.name.clone(),
+                });
+            }
+        }
+    }
+    placements
+}
+
 fn read_ca(path: &std::path::Path) -> Result<Vec<u8>> {
     let pem = std::fs::read(path).map_err(|e| anyhow!("--ca-cert {}: {e}", path.display()))?;
     if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
@@ -785,6 +904,17 @@ fn ca_bundle(view: &ImageView, extra: &[u8]) -> Vec<u8> {
     }
     bundle.extend_from_slice(extra);
     bundle
+}
+
+/// Now, unless the user pins time with `SOURCE_DATE_EPOCH`: the layer is reproducible, the
+/// image's creation time and the VEX timestamp are real ones otherwise.
+fn now_or_source_date_epoch() -> u64 {
+    source_date_epoch().unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default()
+    })
 }
 
 /// `SOURCE_DATE_EPOCH` when set (reproducible builds). Without it the layer's mtimes are 0, so

@@ -1,6 +1,6 @@
 //! copa-host: patch vulnerable packages inside container images without rebuilding them.
 //!
-//! The flow is one-way: `cli -> engine -> {report, image, plugin, index, exec, summary}`.
+//! The flow is one-way: `cli -> engine -> {report, image, plugin, index, exec, summary, vex}`.
 //! Nothing below `engine` knows about the command line.
 
 pub mod cli;
@@ -11,3 +11,4 @@ pub mod index;
 pub mod plugin;
 pub mod report;
 pub mod summary;
+pub mod vex;

@@ -17,8 +17,8 @@
 pub mod apk;
 pub mod choose;
 pub mod dpkg;
-pub mod nuget;
 pub mod npm;
+pub mod nuget;
 pub mod ospkg;
 pub mod pep440;
 pub mod rpm;

@@ -449,3 +449,18 @@ pub fn target_attribute<'a>(target: &'a copa_host::plugin::Target, key: &str) ->
 pub fn default_index() -> copa_host::index::PackageIndex {
     copa_host::index::PackageIndex::new(Default::default()).unwrap()
 }
+
+/// Validates a VEX document against the OpenVEX 0.2.0 schema in tests/data (copied from the
+/// openvex/spec repository; see tests/data/README.md), formats (`uri`, `date-time`) included.
+pub fn assert_valid_openvex(document: &serde_json::Value) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/openvex_json_schema.json");
+    let schema: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let mut schemas = boon::Schemas::new();
+    let mut compiler = boon::Compiler::new();
+    compiler.enable_format_assertions();
+    compiler.add_resource("openvex.json", schema).unwrap();
+    let index = compiler.compile("openvex.json", &mut schemas).unwrap();
+    if let Err(error) = schemas.validate(document, index) {
+        panic!("not valid OpenVEX: {error:#}\n{document:#}");
+    }
+}

@@ -194,7 +194,7 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
 }
 
 /// `repo/name:tag@digest` -> (`repo/name`, `tag`); a registry port is not a tag.
-fn split_reference(reference: &str) -> (&str, Option<&str>) {
+pub fn split_reference(reference: &str) -> (&str, Option<&str>) {
     let without_digest = reference.split('@').next().unwrap_or(reference);
     match without_digest.rsplit_once(':') {
         Some((repo, tag)) if !tag.contains('/') => (repo, Some(tag)),
@@ -414,7 +414,9 @@ impl SourceImage {
         Ok(serde_json::to_vec(&config)?)
     }
 
-    /// Writes the patched image to `target` and returns its image ID (config digest).
+    /// Writes the patched image to `target` and returns the digest it is known by there: the
+    /// image ID (config digest) in the daemon and in a docker archive, the manifest digest in an
+    /// OCI layout or archive.
     pub async fn write_patched(
         &self,
         target: &ImageRef,
@@ -453,13 +455,16 @@ impl SourceImage {
                 )?;
                 daemon::load(docker, &path).await?;
             }
-            ImageRef::OciLayout { dir, tag } => self.write_to_layout(dir, tag, config, layer)?,
+            ImageRef::OciLayout { dir, tag } => {
+                return self.write_to_layout(dir, tag, config, layer);
+            }
             ImageRef::OciArchive { path, tag } => {
                 let dir = self.unpacked_layout.as_ref().ok_or_else(|| {
                     anyhow!("only an image read from an oci-archive can be written to one")
                 })?;
-                self.write_to_layout(dir, tag, config, layer)?;
+                let digest = self.write_to_layout(dir, tag, config, layer)?;
                 write_atomically(path, |out| pack(dir, out))?;
+                return Ok(digest);
             }
             ImageRef::DockerArchive { path, reference } => {
                 let mut diff_ids = self.diff_ids()?;
@@ -496,7 +501,7 @@ impl SourceImage {
         tag: &Option<String>,
         config: &[u8],
         layer: &PatchLayer,
-    ) -> Result<()> {
+    ) -> Result<String> {
         let mut manifest = self.manifest.clone().ok_or_else(|| {
             anyhow!("only an image read from an OCI layout can be written to one")
         })?;
@@ -514,8 +519,7 @@ impl SourceImage {
             &layer.digest,
             layer.compressed_size,
             &tag,
-        )?;
-        Ok(())
+        )
     }
 }
 

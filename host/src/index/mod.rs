@@ -18,8 +18,8 @@
 
 mod artifact;
 mod deb;
-mod nuget;
 mod npm;
+mod nuget;
 mod pypi;
 
 pub use artifact::{ArchiveEntry, Artifact, EntryKind};

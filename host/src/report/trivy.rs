@@ -1,59 +1,13 @@
-//! Reading Trivy JSON reports (SchemaVersion 2) into the findings the engine routes to patchers.
-
-use std::path::Path;
+//! Trivy JSON reports (SchemaVersion 2).
 
 use serde::Deserialize;
 use serde_json::Value;
 
-/// Which side of a Trivy report a finding came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FindingClass {
-    OsPkgs,
-    LangPkgs,
-}
-
-/// One vulnerable package as Trivy reported it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Finding {
-    pub vulnerability_id: String,
-    pub package_name: String,
-    pub installed_version: String,
-    /// Trivy's `FixedVersion` split on `,`: it lists one fix per release line.
-    pub fixed_versions: Vec<String>,
-    /// Absolute path inside the image; Trivy writes it relative to the image root.
-    pub pkg_path: Option<String>,
-    pub report_target: String,
-    pub report_type: String,
-    pub class: FindingClass,
-    pub purl: Option<String>,
-    pub severity: String,
-    pub status: String,
-}
-
-impl Finding {
-    /// The package-URL type (`pypi`, `npm`, `deb`, ...), the ecosystem a patcher is chosen by.
-    pub fn purl_type(&self) -> Option<&str> {
-        let rest = self.purl.as_deref()?.strip_prefix("pkg:")?;
-        // The purl spec tells parsers to accept and ignore slashes after the scheme.
-        let (kind, _) = rest.trim_start_matches('/').split_once('/')?;
-        (!kind.is_empty()).then_some(kind)
-    }
-}
-
-/// The parts of a Trivy report the engine needs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Report {
-    pub artifact_name: String,
-    /// `(Family, Name)`, e.g. `("debian", "13.2")`.
-    pub os: Option<(String, String)>,
-    pub architecture: Option<String>,
-    pub findings: Vec<Finding>,
-}
+use super::{Finding, FindingClass, Report};
 
 /// Why a byte string is not a usable Trivy report. Every message is a single line.
 #[derive(Debug, thiserror::Error)]
-pub enum ReportError {
+pub enum TrivyError {
     #[error("malformed JSON: {0}")]
     Json(serde_json::Error),
     #[error("not a Trivy JSON report: top level is {0}, not an object")]
@@ -72,19 +26,12 @@ pub enum ReportError {
     },
 }
 
-/// Reads and parses a Trivy report; the error is one line naming the file.
-pub fn parse_trivy_file(path: &Path) -> anyhow::Result<Report> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| anyhow::anyhow!("report {}: cannot read: {e}", path.display()))?;
-    parse_trivy(&bytes).map_err(|e| anyhow::anyhow!("report {}: {e}", path.display()))
-}
-
 /// Parses a Trivy JSON report (SchemaVersion 2) into its OS and language-package findings.
-pub fn parse_trivy(json: &[u8]) -> Result<Report, ReportError> {
+pub fn parse(json: &[u8]) -> Result<Report, TrivyError> {
     check_header(json)?;
     // Parsing the bytes a second time (rather than converting the checked `Value`) keeps
     // serde's line and column in errors about fields of the wrong type.
-    let raw: RawReport = serde_json::from_slice(json).map_err(ReportError::Invalid)?;
+    let raw: RawReport = serde_json::from_slice(json).map_err(TrivyError::Invalid)?;
 
     let mut findings = Vec::new();
     for result in raw.results.unwrap_or_default() {
@@ -105,7 +52,7 @@ pub fn parse_trivy(json: &[u8]) -> Result<Report, ReportError> {
             let required = |value: Option<String>, field: &'static str| {
                 value
                     .filter(|v| !v.is_empty())
-                    .ok_or_else(|| ReportError::MissingField {
+                    .ok_or_else(|| TrivyError::MissingField {
                         target: target.clone(),
                         index,
                         field,
@@ -166,20 +113,20 @@ pub fn parse_trivy(json: &[u8]) -> Result<Report, ReportError> {
 
 /// Checks the shape and version before the typed parse, so a report of another schema is
 /// refused for its version rather than for whichever field happens to differ first.
-fn check_header(json: &[u8]) -> Result<(), ReportError> {
-    let value: Value = serde_json::from_slice(json).map_err(ReportError::Json)?;
+fn check_header(json: &[u8]) -> Result<(), TrivyError> {
+    let value: Value = serde_json::from_slice(json).map_err(TrivyError::Json)?;
     let object = match &value {
         Value::Object(object) => object,
-        Value::Array(_) => return Err(ReportError::NotObject("an array")),
-        Value::String(_) => return Err(ReportError::NotObject("a string")),
-        Value::Number(_) => return Err(ReportError::NotObject("a number")),
-        Value::Bool(_) => return Err(ReportError::NotObject("a boolean")),
-        Value::Null => return Err(ReportError::NotObject("null")),
+        Value::Array(_) => return Err(TrivyError::NotObject("an array")),
+        Value::String(_) => return Err(TrivyError::NotObject("a string")),
+        Value::Number(_) => return Err(TrivyError::NotObject("a number")),
+        Value::Bool(_) => return Err(TrivyError::NotObject("a boolean")),
+        Value::Null => return Err(TrivyError::NotObject("null")),
     };
     match object.get("SchemaVersion") {
-        None | Some(Value::Null) => Err(ReportError::MissingSchemaVersion),
+        None | Some(Value::Null) => Err(TrivyError::MissingSchemaVersion),
         Some(version) if version.as_u64() == Some(2) => Ok(()),
-        Some(version) => Err(ReportError::UnsupportedSchemaVersion(version.to_string())),
+        Some(version) => Err(TrivyError::UnsupportedSchemaVersion(version.to_string())),
     }
 }
 
@@ -255,24 +202,15 @@ struct RawPkgIdentifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
-
-    /// `COPA_SHARED_DIR` lets a crate outside the checkout (or a different layout) find the
-    /// shared reports; by default `shared/` sits beside the checkout.
-    fn shared_report(name: &str) -> PathBuf {
-        std::env::var_os("COPA_SHARED_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
-            .join("reports")
-            .join(name)
-    }
+    use crate::report::tests::shared_report;
 
     fn parse_shared(name: &str) -> Report {
-        parse_trivy_file(&shared_report(name)).unwrap_or_else(|e| panic!("{e}"))
+        crate::report::read(&shared_report(name), &crate::report::Scanner::Trivy)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn parse_err(json: &str) -> String {
-        parse_trivy(json.as_bytes())
+        parse(json.as_bytes())
             .expect_err("report should be refused")
             .to_string()
     }
@@ -283,22 +221,6 @@ mod tests {
             .iter()
             .find(|f| f.vulnerability_id == id && f.package_name == package)
             .unwrap_or_else(|| panic!("no finding {id} for {package}"))
-    }
-
-    fn with_purl(purl: Option<&str>) -> Finding {
-        Finding {
-            vulnerability_id: "CVE-1".to_owned(),
-            package_name: "p".to_owned(),
-            installed_version: "1".to_owned(),
-            fixed_versions: Vec::new(),
-            pkg_path: None,
-            report_target: String::new(),
-            report_type: String::new(),
-            class: FindingClass::LangPkgs,
-            purl: purl.map(str::to_owned),
-            severity: "UNKNOWN".to_owned(),
-            status: String::new(),
-        }
     }
 
     #[test]
@@ -413,31 +335,8 @@ mod tests {
     }
 
     #[test]
-    fn purl_type_is_the_segment_after_the_scheme() {
-        assert_eq!(
-            with_purl(Some("pkg:pypi/urllib3@1.26.4")).purl_type(),
-            Some("pypi")
-        );
-        assert_eq!(
-            with_purl(Some("pkg:deb/debian/bsdutils@2.41-5?arch=amd64")).purl_type(),
-            Some("deb")
-        );
-        assert_eq!(
-            with_purl(Some("pkg:golang/github.com/x/y@v1")).purl_type(),
-            Some("golang")
-        );
-        assert_eq!(
-            with_purl(Some("pkg://npm/qs@6.5.2")).purl_type(),
-            Some("npm")
-        );
-        assert_eq!(with_purl(None).purl_type(), None);
-        assert_eq!(with_purl(Some("npm/qs@6.5.2")).purl_type(), None);
-        assert_eq!(with_purl(Some("pkg:npm")).purl_type(), None);
-    }
-
-    #[test]
     fn minimal_report_fills_defaults_and_ignores_the_rest() {
-        let report = parse_trivy(
+        let report = parse(
             br#"{
               "SchemaVersion": 2,
               "Unknown": {"nested": [1, 2]},
@@ -489,7 +388,7 @@ mod tests {
             r#"{"SchemaVersion": 2}"#,
             r#"{"SchemaVersion": 2, "Results": null}"#,
         ] {
-            assert!(parse_trivy(json.as_bytes()).unwrap().findings.is_empty());
+            assert!(parse(json.as_bytes()).unwrap().findings.is_empty());
         }
     }
 
@@ -569,7 +468,7 @@ mod tests {
     fn file_errors_are_one_line_and_name_the_file() {
         let missing =
             std::env::temp_dir().join(format!("copa-report-missing-{}.json", std::process::id()));
-        let err = parse_trivy_file(&missing).unwrap_err();
+        let err = crate::report::read(&missing, &crate::report::Scanner::Trivy).unwrap_err();
         let expected = format!(
             "report {}: cannot read: No such file or directory (os error 2)",
             missing.display()
@@ -579,7 +478,7 @@ mod tests {
 
         let v1 = std::env::temp_dir().join(format!("copa-report-v1-{}.json", std::process::id()));
         std::fs::write(&v1, r#"{"SchemaVersion": 1}"#).unwrap();
-        let err = parse_trivy_file(&v1).unwrap_err();
+        let err = crate::report::read(&v1, &crate::report::Scanner::Trivy).unwrap_err();
         std::fs::remove_file(&v1).unwrap();
         let expected = format!(
             "report {}: unsupported Trivy SchemaVersion 1 (copa-host reads version 2)",
