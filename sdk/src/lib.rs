@@ -17,6 +17,7 @@
 pub mod apk;
 pub mod choose;
 pub mod dpkg;
+pub mod gomod;
 pub mod ospkg;
 pub mod pep440;
 pub mod rpm;
