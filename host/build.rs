@@ -10,6 +10,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("apt", "copa_plugin_apt.wasm"),
     ("apk", "copa_plugin_apk.wasm"),
     ("rpm", "copa_plugin_rpm.wasm"),
+    ("go", "copa_plugin_go.wasm"),
 ];
 /// Plugins built for the tests only (not embedded); their paths reach the tests through
 /// `COPA_TEST_PLUGIN_<NAME>` variables.
