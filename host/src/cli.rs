@@ -105,6 +105,10 @@ struct PatchArgs {
     /// URL/debian-security), for planning and for apt in the run.
     #[arg(long, env = "COPA_APT_MIRROR", value_name = "URL")]
     apt_mirror: Option<String>,
+    /// Go module proxies (GOPROXY syntax; file:// works) for planning Go updates and
+    /// toolchains, and for the go command in the run.
+    #[arg(long, env = "GOPROXY", default_value = "https://proxy.golang.org", value_name = "URLS")]
+    go_proxy: String,
     /// A CA certificate (PEM) to trust for package indexes, during planning and in the run.
     #[arg(long, value_name = "FILE")]
     ca_cert: Option<PathBuf>,
@@ -184,6 +188,7 @@ impl PatchArgs {
             plugin_dirs: plugin_dirs(&self.plugin_dirs),
             pip_index_url: self.pip_index_url.clone(),
             apt_mirror: self.apt_mirror.as_deref().map(apt_mirror).transpose()?,
+            go_proxy: self.go_proxy.clone(),
             ca_cert: self.ca_cert.clone(),
             cache_dir: PluginHost::default_cache_dir(),
         })

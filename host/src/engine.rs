@@ -36,6 +36,8 @@ pub struct Options {
     pub pip_index_url: String,
     /// Replaces the origin of every APT repository, for planning and for apt in the run.
     pub apt_mirror: Option<String>,
+    /// GOPROXY syntax: the Go module proxies, for planning and for the go command in the run.
+    pub go_proxy: String,
     pub ca_cert: Option<PathBuf>,
     pub cache_dir: Option<PathBuf>,
 }
@@ -109,6 +111,7 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
         pypi_url: options.pip_index_url.clone(),
         extra_ca_pem: extra_ca.clone(),
         apt_mirror: options.apt_mirror.clone(),
+        go_proxy: options.go_proxy.clone(),
     })?);
     let host = Arc::new(PluginHost::new(
         Default::default(),
@@ -165,6 +168,7 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
                     .map(|m| ("COPA_APT_MIRROR".to_string(), m.clone()))
                     .collect(),
             ),
+            ("go".to_string(), go_environment(&options.go_proxy)),
         ]
         .into(),
         proxy_env: proxy_environment(),
@@ -359,6 +363,27 @@ async fn emit(
         host.emit_commands(&plugins[plugin], &caps, &targets, &plan)
     })
     .await?
+}
+
+/// The go command's settings for a run: the configured proxies, and the checksum-database and
+/// private-module settings of this process's environment (a private module needs GOPRIVATE /
+/// GONOSUMDB in the run exactly as on the user's machine).
+fn go_environment(go_proxy: &str) -> Vec<(String, String)> {
+    let mut env = vec![("GOPROXY".to_string(), go_proxy.to_string())];
+    for name in [
+        "GOSUMDB",
+        "GONOSUMDB",
+        "GONOSUMCHECK",
+        "GOPRIVATE",
+        "GONOPROXY",
+        "GOINSECURE",
+        "GOFLAGS",
+    ] {
+        if let Some(value) = std::env::var_os(name) {
+            env.push((name.to_string(), value.to_string_lossy().into_owned()));
+        }
+    }
+    env
 }
 
 /// Detects again on the original layers plus the patch layer; an update counts as patched only

@@ -8,11 +8,14 @@
 //! - `deb <uri> <suite> <component> <arch>`: the binary `Packages` index of an APT repository,
 //!   named as in a one-line `sources.list` entry, downloaded once per run and looked up by
 //!   binary package name ([`deb`]).
+//! - `go`: the Go module proxies of `--go-proxy` (`GOPROXY` syntax), module versions and Go
+//!   toolchains as `golang.org/toolchain` ([`goproxy`]).
 //!
-//! Both share one agent, so the TLS roots (system bundle plus `--ca-cert`) and the proxy from
+//! All share one agent, so the TLS roots (system bundle plus `--ca-cert`) and the proxy from
 //! the environment apply to every request.
 
 mod deb;
+mod goproxy;
 mod pypi;
 
 use std::collections::HashMap;
@@ -69,6 +72,8 @@ pub struct IndexSettings {
     pub extra_ca_pem: Option<Vec<u8>>,
     /// `--apt-mirror`: replaces the origin (`scheme://host[:port]`) of every APT repository.
     pub apt_mirror: Option<String>,
+    /// `GOPROXY` syntax: the Go module proxies for the `go` ecosystem.
+    pub go_proxy: String,
 }
 
 impl Default for IndexSettings {
@@ -77,6 +82,7 @@ impl Default for IndexSettings {
             pypi_url: "https://pypi.org/simple/".to_owned(),
             extra_ca_pem: None,
             apt_mirror: None,
+            go_proxy: goproxy::DEFAULT_PROXY.to_owned(),
         }
     }
 }
@@ -102,6 +108,7 @@ pub struct PackageIndex {
     cache: Mutex<HashMap<CacheKey, Vec<PackageVersion>>>,
     /// APT repositories' package lists, each loaded on first use and kept for the run.
     deb: deb::Repositories,
+    go: goproxy::GoProxy,
 }
 
 impl PackageIndex {
@@ -146,6 +153,7 @@ impl PackageIndex {
             pypi_base,
             cache: Mutex::new(HashMap::new()),
             deb: deb::Repositories::new(settings.apt_mirror.clone()),
+            go: goproxy::GoProxy::new(&settings.go_proxy).map_err(anyhow::Error::msg)?,
         })
     }
 
@@ -158,6 +166,15 @@ impl PackageIndex {
         }
         if deb::is_deb_ecosystem(ecosystem) {
             return self.deb.versions(&self.agent, ecosystem, name);
+        }
+        if ecosystem == "go" {
+            let key = ("go".to_owned(), name.to_owned());
+            if let Some(hit) = self.lock_cache().get(&key) {
+                return Ok(hit.clone());
+            }
+            let versions = self.go.versions(&self.agent, name)?;
+            self.lock_cache().insert(key, versions.clone());
+            return Ok(versions);
         }
         Err(format!("no package index for ecosystem {ecosystem}"))
     }

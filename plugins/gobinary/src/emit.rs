@@ -17,7 +17,7 @@ const OUTPUT: &str = "/copa-go/out/binary";
 /// (replace directives stay as they are: `go get` never edits them), re-vendor when the source
 /// vendors, and build the main package with the original flags.
 const REBUILD_SCRIPT: &str = r#"set -eu
-export GOFLAGS=-mod=mod
+export GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=mod"
 export GOTOOLCHAIN="$COPA_GOTOOLCHAIN"
 cd /tmp
 dir=$(go mod download -json "$COPA_MODULE@$COPA_REF" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
@@ -46,7 +46,7 @@ go version -m "$COPA_OUTPUT"
 /// Updates a module tree copied in from the image: `go get` the fixed versions (outside any
 /// workspace, so only this go.mod changes) and re-vendor when it vendors.
 const MODULE_SCRIPT: &str = r#"set -eu
-export GOFLAGS=-mod=mod GOWORK=off
+export GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=mod" GOWORK=off
 cd "$COPA_DIR"
 set -f
 go get $COPA_GET
