@@ -14,7 +14,10 @@ const BUILTIN: &[(&str, &str)] = &[
 ];
 /// Plugins built for the tests only (not embedded); their paths reach the tests through
 /// `COPA_TEST_PLUGIN_<NAME>` variables.
-const TEST_ONLY: &[(&str, &str)] = &[("runaway", "copa_plugin_runaway.wasm")];
+const TEST_ONLY: &[(&str, &str)] = &[
+    ("runaway", "copa_plugin_runaway.wasm"),
+    ("legacy", "copa_plugin_legacy.wasm"),
+];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{Node, PluginSetup, builtin_plugin, default_index, layer_tar, target_attribute};
-use copa_host::plugin::{Finding, PatchLevel, Policy, Step};
+use copa_host::plugin::{Finding, PatchLevel, Step};
 
 const DB: &str = "/lib/apk/db/installed";
 
@@ -260,7 +260,9 @@ fn emits_one_apk_add_through_a_virtual_package() {
         .emit_commands(&setup.plugin, &setup.caps, &targets, &plan)
         .unwrap();
     assert_eq!(steps.len(), 1);
-    let Step::Run(run) = &steps[0];
+    let Step::Run(run) = &steps[0] else {
+        panic!("expected a run step: {:?}", steps[0]);
+    };
     assert_eq!(
         run.argv,
         [
@@ -338,9 +340,7 @@ fn without_a_report_the_missing_index_is_an_error_not_a_guess() {
             &setup.caps,
             &targets,
             &[],
-            Policy {
-                library_patch_level: PatchLevel::Patch,
-            },
+            common::policy(PatchLevel::Patch, false),
         )
         .unwrap_err()
         .to_string();

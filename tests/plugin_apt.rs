@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Node, PluginSetup, builtin_plugin, default_index, gzip, layer_tar, serve_static};
-use copa_host::plugin::{Finding, PatchLevel, Plan, Policy, Step, Target};
+use copa_host::plugin::{Finding, PatchLevel, Plan, Step, Target};
 
 const STATUS: &str = "\
 Package: dpkg
@@ -119,13 +119,15 @@ fn finding(id: &str, package: &str, installed: &str, fixed: &str, status: &str) 
     }
 }
 
-const POLICY: Policy = Policy {
-    library_patch_level: PatchLevel::Patch,
-};
-
 fn plan(s: &PluginSetup, targets: &[Target], findings: &[Finding]) -> Plan {
     s.host
-        .plan(&s.plugin, &s.caps, targets, findings, POLICY)
+        .plan(
+            &s.plugin,
+            &s.caps,
+            targets,
+            findings,
+            common::policy(PatchLevel::Patch, findings.is_empty()),
+        )
         .unwrap()
 }
 
@@ -266,7 +268,9 @@ fn plans_the_repositories_newest_build_for_what_the_report_names() {
         .emit_commands(&s.plugin, &s.caps, &targets, &plan)
         .unwrap();
     assert_eq!(steps.len(), 1);
-    let Step::Run(step) = &steps[0];
+    let Step::Run(step) = &steps[0] else {
+        panic!("expected a run step: {:?}", steps[0]);
+    };
     assert_eq!(step.argv[..2], strings(&["/bin/sh", "-c"]));
     assert!(step.argv[2].contains("apt-get $opts -q update"));
     assert!(step.argv[2].contains("install --only-upgrade --no-install-recommends"));
@@ -334,13 +338,21 @@ fn an_unreadable_repository_makes_the_fix_a_minimum() {
         .host
         .emit_commands(&s.plugin, &s.caps, &targets, &plan)
         .unwrap();
-    let Step::Run(step) = &steps[0];
+    let Step::Run(step) = &steps[0] else {
+        panic!("expected a run step: {:?}", steps[0]);
+    };
     // apt takes its candidate; verification checks the result is at least the fix.
     assert_eq!(step.argv[3..], strings(&["copa-apt", "libssl3"]));
     // Without a report there is nothing to fall back on: a clear error.
     let error = s
         .host
-        .plan(&s.plugin, &s.caps, &targets, &[], POLICY)
+        .plan(
+            &s.plugin,
+            &s.caps,
+            &targets,
+            &[],
+            common::policy(PatchLevel::Patch, true),
+        )
         .unwrap_err()
         .to_string();
     assert!(error.contains("without a report"), "{error}");

@@ -9,7 +9,7 @@ use common::{Node, layer_tar, python_image_tar, serve_index, wheels};
 use copa_host::image::{ImageView, LayerTar};
 use copa_host::index::{IndexSettings, PackageIndex};
 use copa_host::plugin::{
-    Capabilities, Finding, Origin, PatchLevel, Plan, Plugin, PluginHost, Policy, Step, Target,
+    Capabilities, Finding, Origin, PatchLevel, Plan, Plugin, PluginHost, Step, Target,
 };
 
 const SYSTEM: &str = "/usr/local/lib/python3.11/dist-packages";
@@ -200,9 +200,7 @@ fn plan(setup: &Setup, level: PatchLevel) -> (Vec<Target>, Plan) {
             &setup.caps,
             &targets,
             &findings(),
-            Policy {
-                library_patch_level: level,
-            },
+            common::policy(level, false),
         )
         .unwrap();
     (targets, plan)
@@ -335,7 +333,13 @@ fn emits_one_pip_install_per_environment_with_its_own_interpreter() {
         .emit_commands(&setup.pip, &setup.caps, &targets, &plan)
         .unwrap();
     assert_eq!(steps.len(), 2);
-    let runs: Vec<_> = steps.iter().map(|Step::Run(r)| r).collect();
+    let runs: Vec<_> = steps
+        .iter()
+        .map(|step| match step {
+            Step::Run(r) => r,
+            other => panic!("expected run steps only: {other:?}"),
+        })
+        .collect();
     let venv = runs.iter().find(|r| r.description.contains(VENV)).unwrap();
     assert_eq!(
         &venv.argv[..4],
@@ -398,9 +402,7 @@ fn environments_without_pip_are_skipped_with_the_reason() {
             &setup.caps,
             &targets,
             &findings,
-            Policy {
-                library_patch_level: PatchLevel::Patch,
-            },
+            common::policy(PatchLevel::Patch, false),
         )
         .unwrap();
     assert!(plan.updates.is_empty());
@@ -437,9 +439,7 @@ fn an_installed_version_that_already_has_the_fix_needs_nothing() {
             &setup.caps,
             &targets,
             &[f],
-            Policy {
-                library_patch_level: PatchLevel::Patch,
-            },
+            common::policy(PatchLevel::Patch, false),
         )
         .unwrap();
     assert!(
@@ -473,9 +473,7 @@ fn runaway_plugins_are_stopped_by_name_and_the_host_survives() {
             &setup.caps,
             &[],
             &[],
-            Policy {
-                library_patch_level: PatchLevel::Patch,
-            },
+            common::policy(PatchLevel::Patch, false),
         )
         .unwrap_err()
         .to_string();

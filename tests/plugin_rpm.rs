@@ -523,7 +523,9 @@ fn emits_one_dnf_upgrade_with_the_caches_excluded() {
         .emit_commands(&setup.plugin, &setup.caps, &targets, &plan)
         .unwrap();
     assert_eq!(steps.len(), 1);
-    let Step::Run(run) = &steps[0];
+    let Step::Run(run) = &steps[0] else {
+        panic!("expected a run step: {:?}", steps[0]);
+    };
     // Minimums: dnf takes the newest build of each, the host verifies the fix afterwards.
     assert_eq!(
         run.argv,
@@ -575,7 +577,9 @@ fn the_package_manager_decides_the_command() {
             .host
             .emit_commands(&setup.plugin, &setup.caps, &targets, &plan)
             .unwrap();
-        let Step::Run(run) = &steps[0];
+        let Step::Run(run) = &steps[0] else {
+            panic!("expected a run step: {:?}", steps[0]);
+        };
         run.argv.clone()
     };
     // RHEL 8 and later: yum is a link to dnf-3, and so speaks dnf.

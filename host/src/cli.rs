@@ -77,6 +77,14 @@ struct PatchArgs {
     /// The largest version jump allowed for a library.
     #[arg(long, value_enum, default_value = "patch")]
     library_patch_level: Level,
+    /// Let a language toolchain (Go) move this far to fix standard-library findings; the bare
+    /// flag means patch (the newest release of the same minor). Without it, toolchains stay.
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "patch", value_name = "LEVEL")]
+    toolchain_patch_level: Option<Level>,
+    /// The image for a kind of tooling container (go=golang:1.22), instead of the patcher's
+    /// default (repeatable).
+    #[arg(long = "tooling-image", value_name = "KIND=REF", value_parser = parse_tooling_image)]
+    tooling_images: Vec<(String, String)>,
     /// Report a package that fails and patch the rest, instead of failing the run.
     #[arg(long)]
     ignore_errors: bool,
@@ -114,6 +122,16 @@ struct PatchArgs {
     ca_cert: Option<PathBuf>,
 }
 
+impl From<Level> for PatchLevel {
+    fn from(level: Level) -> Self {
+        match level {
+            Level::Patch => PatchLevel::Patch,
+            Level::Minor => PatchLevel::Minor,
+            Level::Major => PatchLevel::Major,
+        }
+    }
+}
+
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let (number, unit) = text
@@ -130,6 +148,17 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         _ => return Err(format!("not a duration: {text} (e.g. 300s, 5m, 1h)")),
     };
     Ok(Duration::from_secs(seconds))
+}
+
+fn parse_tooling_image(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((kind, image)) if !kind.is_empty() && !image.is_empty() => {
+            Ok((kind.to_string(), image.to_string()))
+        }
+        _ => Err(format!(
+            "expected KIND=IMAGE (go=golang:1.22), got {text:?}"
+        )),
+    }
 }
 
 fn plugin_dirs(extra: &[PathBuf]) -> Vec<PathBuf> {
@@ -177,11 +206,8 @@ impl PatchArgs {
             tag: self.tag.clone(),
             tag_suffix: self.tag_suffix.clone(),
             package_classes,
-            library_patch_level: match self.library_patch_level {
-                Level::Patch => PatchLevel::Patch,
-                Level::Minor => PatchLevel::Minor,
-                Level::Major => PatchLevel::Major,
-            },
+            library_patch_level: self.library_patch_level.into(),
+            toolchain_patch_level: self.toolchain_patch_level.map(Into::into),
             ignore_errors: self.ignore_errors,
             step_timeout: self.timeout,
             dry_run: self.dry_run,
@@ -191,6 +217,7 @@ impl PatchArgs {
             go_proxy: self.go_proxy.clone(),
             ca_cert: self.ca_cert.clone(),
             cache_dir: PluginHost::default_cache_dir(),
+            tooling_images: self.tooling_images.clone(),
         })
     }
 }

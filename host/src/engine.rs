@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use bollard::Docker;
 
-use crate::exec::{Created, Executor, RunSettings, proxy_environment};
+use crate::exec::{self, Created, Executor, RunSettings, Sources, proxy_environment};
 use crate::image::{ImageRef, ImageView, PatchLayer, SourceImage, StepDiff, daemon, layer};
 use crate::index::{IndexSettings, PackageIndex};
 use crate::plugin::{
@@ -29,6 +29,8 @@ pub struct Options {
     pub tag_suffix: String,
     pub package_classes: Vec<PackageClass>,
     pub library_patch_level: PatchLevel,
+    /// How far a language toolchain may move for standard-library findings; none: never.
+    pub toolchain_patch_level: Option<PatchLevel>,
     pub ignore_errors: bool,
     pub step_timeout: Duration,
     pub dry_run: bool,
@@ -40,6 +42,8 @@ pub struct Options {
     pub go_proxy: String,
     pub ca_cert: Option<PathBuf>,
     pub cache_dir: Option<PathBuf>,
+    /// `--tooling-image KIND=REF`.
+    pub tooling_images: Vec<(String, String)>,
 }
 
 /// One plugin's share of the run.
@@ -151,8 +155,6 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
         summary.timings = clock.timings();
         return Ok(summary);
     }
-    let docker = docker.ok_or_else(|| anyhow!("the Docker daemon is needed to run the patch"))?;
-
     let settings = RunSettings {
         ca_bundle: extra_ca.map(|ca| ca_bundle(&view, &ca)),
         index_env: [
@@ -178,12 +180,13 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
         host_network: is_loopback_url(&options.pip_index_url)
             || options.apt_mirror.as_deref().is_some_and(is_loopback_url),
         step_timeout: options.step_timeout,
+        tooling_images: options.tooling_images.iter().cloned().collect(),
     };
-    let executor = Executor::new(docker.clone(), settings, created.clone());
-    let (run_image, loaded) = source.ensure_in_daemon(docker, workdir.path()).await?;
-    if loaded {
-        created.image(&run_image);
-    }
+    let sources = Arc::new(Sources {
+        view: view.clone(),
+        index: caps.index.clone(),
+    });
+    let executor = Executor::new(docker.cloned(), settings, created.clone(), sources);
     let patched = execute_and_write(
         options,
         &source,
@@ -191,7 +194,6 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
         &plugins,
         &caps,
         &executor,
-        &run_image,
         &mut work,
         workdir.path(),
         &mut clock,
@@ -213,40 +215,58 @@ async fn execute_and_write(
     plugins: &Arc<Vec<Plugin>>,
     caps: &Arc<Capabilities>,
     executor: &Executor,
-    run_image: &str,
     work: &mut [PluginWork],
     workdir: &std::path::Path,
     clock: &mut Clock,
 ) -> Result<String> {
     let mut diffs: Vec<StepDiff> = Vec::new();
-    let mut image = run_image.to_string();
-    for w in work.iter_mut() {
-        if w.plan.updates.is_empty() {
+    let mut emitted = Vec::new();
+    for w in work.iter() {
+        let steps = if w.plan.updates.is_empty() {
+            Vec::new()
+        } else {
+            emit(host, plugins, w.plugin, caps, &w.targets, &w.plan).await?
+        };
+        emitted.push(steps);
+    }
+    // The target image goes into the daemon only when a command must run in it: fetch and
+    // write steps need no container, tooling steps only their tooling image.
+    let mut image = None;
+    if emitted.iter().flatten().any(|s| exec::needs_daemon(s).1) {
+        let docker = executor.docker()?;
+        let (run_image, loaded) = source.ensure_in_daemon(docker, workdir).await?;
+        if loaded {
+            executor.created().image(&run_image);
+        }
+        image = Some(run_image);
+    }
+    for (w, steps) in work.iter_mut().zip(emitted) {
+        if steps.is_empty() {
             continue;
         }
         let plugin = &plugins[w.plugin];
-        let steps = emit(host, plugins, w.plugin, caps, &w.targets, &w.plan).await?;
         let outcome = executor
-            .run(&image, &run_steps(&steps), options.ignore_errors, workdir)
+            .run(image.as_deref(), &steps, options.ignore_errors, workdir)
             .await?;
-        image = outcome.image.clone().unwrap_or(image);
+        image = outcome.image.clone().or(image);
         diffs.extend(outcome.diffs);
         let mut retry: Vec<Update> = Vec::new();
         for (step_index, error) in &outcome.failures {
-            let Step::Run(step) = &steps[*step_index];
+            let step = &steps[*step_index];
             if !options.ignore_errors {
-                bail!("plugin {}: {}: {error}", plugin.info.name, step.description);
+                bail!(
+                    "plugin {}: {}: {error}",
+                    plugin.info.name,
+                    exec::step_description(step)
+                );
             }
             // One failing package must not sink the others it was installed with: retry each
             // update of the failed step on its own.
-            if step.updates.len() > 1 {
-                retry.extend(
-                    step.updates
-                        .iter()
-                        .map(|&u| w.plan.updates[u as usize].clone()),
-                );
+            let updates = exec::step_updates(step);
+            if updates.len() > 1 {
+                retry.extend(updates.iter().map(|&u| w.plan.updates[u as usize].clone()));
             } else {
-                for &u in &step.updates {
+                for &u in updates {
                     w.status[u as usize] = (Status::Failed, Some(error.clone()));
                 }
             }
@@ -258,9 +278,9 @@ async fn execute_and_write(
             };
             let steps = emit(host, plugins, w.plugin, caps, &w.targets, &single).await?;
             let outcome = executor
-                .run(&image, &run_steps(&steps), true, workdir)
+                .run(image.as_deref(), &steps, true, workdir)
                 .await?;
-            image = outcome.image.clone().unwrap_or(image);
+            image = outcome.image.clone().or(image);
             diffs.extend(outcome.diffs);
             if let Some((_, error)) = outcome.failures.first() {
                 let index = w
@@ -330,7 +350,7 @@ async fn execute_and_write(
     });
     let config = source.patched_config(&layer, &rfc3339(created), &created_by)?;
     source
-        .write_patched(&target, &config, &layer, Some(executor.docker()), workdir)
+        .write_patched(&target, &config, &layer, executor.docker().ok(), workdir)
         .await?;
     clock.lap("write image");
     eprintln!(
@@ -338,10 +358,6 @@ async fn execute_and_write(
         layer.entries, layer.uncompressed_size, layer.compressed_size, layer.digest
     );
     Ok(target.to_string())
-}
-
-fn run_steps(steps: &[Step]) -> Vec<crate::plugin::RunStep> {
-    steps.iter().map(|Step::Run(run)| run.clone()).collect()
 }
 
 async fn emit(
@@ -616,6 +632,8 @@ fn plan_all(
 fn policy(options: &Options) -> Policy {
     Policy {
         library_patch_level: options.library_patch_level,
+        update_all: options.report.is_none(),
+        toolchain_patch_level: options.toolchain_patch_level,
     }
 }
 

@@ -399,6 +399,15 @@ pub fn builtin_plugin(
     PluginSetup { host, plugin, caps }
 }
 
+/// The policy of a run at `level`; `update_all` is a run without a report.
+pub fn policy(level: copa_host::plugin::PatchLevel, update_all: bool) -> copa_host::plugin::Policy {
+    copa_host::plugin::Policy {
+        library_patch_level: level,
+        update_all,
+        toolchain_patch_level: None,
+    }
+}
+
 impl PluginSetup {
     /// `detect`, then `plan` of `findings` on what it found, at the default patch level.
     pub fn detect_and_plan(
@@ -406,9 +415,8 @@ impl PluginSetup {
         findings: &[copa_host::plugin::Finding],
     ) -> (Vec<copa_host::plugin::Target>, copa_host::plugin::Plan) {
         let targets = self.host.detect(&self.plugin, &self.caps).unwrap();
-        let policy = copa_host::plugin::Policy {
-            library_patch_level: copa_host::plugin::PatchLevel::Patch,
-        };
+        // No findings is the no-report run, where OS patchers update everything.
+        let policy = policy(copa_host::plugin::PatchLevel::Patch, findings.is_empty());
         let plan = self
             .host
             .plan(&self.plugin, &self.caps, &targets, findings, policy)

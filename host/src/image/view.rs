@@ -303,6 +303,25 @@ impl ImageView {
         }
     }
 
+    /// `path` with symlinks in its directories resolved inside the image root (the last
+    /// component is kept as it is): where a file written at `path` really lands.
+    pub fn real_path(&self, path: &str) -> Result<String> {
+        self.resolve_parent(path, &mut 0)
+    }
+
+    /// Every entry strictly below the directory `root` (resolved through symlinks), in path
+    /// order, with absolute paths.
+    pub fn walk(&self, root: &str) -> impl Iterator<Item = (&str, &Entry)> {
+        let prefix = self
+            .resolve(root, &mut 0)
+            .map(|r| child_prefix(&r))
+            .unwrap_or_else(|_| "/nonexistent/".into());
+        self.entries
+            .range(prefix.clone()..)
+            .take_while(move |(k, _)| k.starts_with(&prefix))
+            .map(|(k, e)| (k.as_str(), e))
+    }
+
     /// Metadata of `path` (a final symlink is not followed).
     pub fn stat(&self, path: &str) -> Option<&Entry> {
         let resolved = self.resolve_parent(path, &mut 0).ok()?;

@@ -14,9 +14,12 @@
 //! All share one agent, so the TLS roots (system bundle plus `--ca-cert`) and the proxy from
 //! the environment apply to every request.
 
+mod artifact;
 mod deb;
 mod goproxy;
 mod pypi;
+
+pub use artifact::{ArchiveEntry, Artifact, EntryKind};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -88,6 +91,8 @@ impl Default for IndexSettings {
 }
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// A package file may be tens of MB (a .deb, a .nupkg with native parts).
+const ARTIFACT_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Where distributions keep their CA bundle. The first readable one wins; `SSL_CERT_FILE`
 /// overrides them all, as it does for OpenSSL-based tools.
@@ -99,6 +104,9 @@ const SYSTEM_CA_BUNDLES: &[&str] = &[
 
 type CacheKey = (String, String);
 
+/// One artifact, downloaded by the first caller; a failure is kept too, so it is reported once.
+type ArtifactSlot = Arc<std::sync::OnceLock<Result<Arc<Artifact>, String>>>;
+
 pub struct PackageIndex {
     agent: Agent,
     /// `pypi_url` with exactly one trailing slash, so the project path can be appended.
@@ -109,6 +117,8 @@ pub struct PackageIndex {
     /// APT repositories' package lists, each loaded on first use and kept for the run.
     deb: deb::Repositories,
     go: goproxy::GoProxy,
+    /// Keyed by (ecosystem, name, version).
+    artifacts: Mutex<HashMap<(String, String, String), ArtifactSlot>>,
 }
 
 impl PackageIndex {
@@ -154,6 +164,7 @@ impl PackageIndex {
             cache: Mutex::new(HashMap::new()),
             deb: deb::Repositories::new(settings.apt_mirror.clone()),
             go: goproxy::GoProxy::new(&settings.go_proxy).map_err(anyhow::Error::msg)?,
+            artifacts: Mutex::new(HashMap::new()),
         })
     }
 
@@ -177,6 +188,71 @@ impl PackageIndex {
             return Ok(versions);
         }
         Err(format!("no package index for ecosystem {ecosystem}"))
+    }
+
+    /// The package file of one version, downloaded once per run and checked against the digest
+    /// the index publishes for it.
+    pub fn artifact(
+        &self,
+        ecosystem: &str,
+        name: &str,
+        version: &str,
+    ) -> Result<Arc<Artifact>, String> {
+        let key = (ecosystem.to_owned(), name.to_owned(), version.to_owned());
+        let slot = {
+            let mut artifacts = self
+                .artifacts
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            Arc::clone(artifacts.entry(key).or_default())
+        };
+        slot.get_or_init(|| {
+            let versions = self.versions(ecosystem, name)?;
+            let source = versions
+                .iter()
+                .find(|v| v.version == version)
+                .ok_or_else(|| format!("{ecosystem} {name}: the index has no version {version}"))?
+                .artifact
+                .clone()
+                .ok_or_else(|| {
+                    format!("{ecosystem} {name} {version}: the index names no package file")
+                })?;
+            let bytes = self.download(&source.url)?;
+            Artifact::from_bytes(&source.url, &bytes, source.digest.as_ref()).map(Arc::new)
+        })
+        .clone()
+    }
+
+    /// `file://` URLs are read from this machine (folder feeds); anything else over HTTP(S).
+    fn download(&self, url: &str) -> Result<Vec<u8>, String> {
+        if let Some(path) = url.strip_prefix("file://") {
+            return std::fs::read(path).map_err(|e| format!("reading {path}: {e}"));
+        }
+        let started = std::time::Instant::now();
+        let response = self
+            .agent
+            .get(url)
+            .config()
+            .timeout_global(Some(ARTIFACT_TIMEOUT))
+            .build()
+            .call()
+            .map_err(|e| one_line(format!("downloading {url}: {e}")))?;
+        if !response.status().is_success() {
+            return Err(format!("downloading {url}: HTTP {}", response.status()));
+        }
+        let bytes = response
+            .into_body()
+            .into_with_config()
+            .limit(artifact::MAX_ARTIFACT_BYTES)
+            .read_to_vec()
+            .map_err(|e| one_line(format!("downloading {url}: {e}")))?;
+        tracing::debug!(
+            url,
+            bytes = bytes.len(),
+            seconds = started.elapsed().as_secs_f64(),
+            "downloaded artifact"
+        );
+        Ok(bytes)
     }
 
     fn pypi_versions(&self, name: &str) -> Result<Vec<PackageVersion>, String> {

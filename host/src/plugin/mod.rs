@@ -1,5 +1,10 @@
 //! Patcher plugins: loading WebAssembly components, caching their compiled form, and calling
 //! them in a sandbox with the host's capabilities (image-fs, package-index, log) and nothing else.
+//!
+//! The host speaks the newest contract (0.2); plugins built against 0.1 are loaded too and
+//! converted at the edge ([`v0_1`]), so the rest of the host only knows the newest types.
+
+mod v0_1;
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -17,20 +22,23 @@ use crate::index::PackageIndex;
 
 mod bindings {
     wasmtime::component::bindgen!({
-        path: "../wit/since_v0.1.0",
+        path: "../wit/since_v0.2.0",
         world: "plugin",
     });
 }
 
 use bindings::copa::plugin::{image_fs, log, package_index};
 pub use bindings::exports::copa::plugin::patcher::{
-    Finding, PackageClass, PatchLevel, PatchPlan as Plan, PluginInfo, Policy, RunStep, Skip, Step,
-    Target, Update,
+    FetchStep, Finding, PackageClass, PatchLevel, PatchPlan as Plan, Placement, PluginInfo, Policy,
+    RunStep, Skip, Step, Target, ToolingOutput, ToolingStep, Update, WriteStep,
 };
 
-/// The contract this host speaks: plugins must export `copa:plugin/patcher@0.1.*`.
+/// The contract this host speaks: plugins export `copa:plugin/patcher@0.2.*`, or an older minor
+/// of the same major that the host converts.
 pub const CONTRACT_INTERFACE: &str = "copa:plugin/patcher";
-pub const CONTRACT_MAJOR_MINOR: (u64, u64) = (0, 1);
+pub const CONTRACT_MAJOR_MINOR: (u64, u64) = (0, 2);
+/// The minors of major 0 this host still loads.
+const SUPPORTED_MINORS: &[u64] = &[1, 2];
 
 include!(concat!(env!("OUT_DIR"), "/builtin_plugins.rs"));
 
@@ -88,7 +96,13 @@ pub struct Plugin {
     /// The contract version the plugin was built against ("0.1.0").
     pub contract: String,
     /// Imports resolved once; each call only instantiates.
-    pre: bindings::PluginPre<State>,
+    pre: Pre,
+}
+
+/// A plugin ready to instantiate, by the contract minor it was built against.
+enum Pre {
+    V0_2(bindings::PluginPre<State>),
+    V0_1(v0_1::PluginPre<State>),
 }
 
 struct State {
@@ -122,6 +136,8 @@ impl PluginHost {
             .map_err(|e| anyhow!("linking WASI: {e}"))?;
         bindings::Plugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
             .map_err(|e| anyhow!("linking the host capabilities: {e}"))?;
+        v0_1::Plugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
+            .map_err(|e| anyhow!("linking the host capabilities of contract 0.1: {e}"))?;
         Ok(PluginHost {
             engine,
             linker,
@@ -170,11 +186,14 @@ impl PluginHost {
         let component = self
             .compile(wasm)
             .map_err(|e| anyhow!("plugin {origin}: not a loadable component: {e}"))?;
-        let contract = self.contract_version(&component, &origin)?;
+        let (contract, minor) = self.contract_version(&component, &origin)?;
         let pre = self
             .linker
             .instantiate_pre(&component)
-            .and_then(bindings::PluginPre::new)
+            .and_then(|pre| match minor {
+                1 => v0_1::PluginPre::new(pre).map(Pre::V0_1),
+                _ => bindings::PluginPre::new(pre).map(Pre::V0_2),
+            })
             .map_err(|e| {
                 anyhow!("plugin {origin}: imports what this host does not provide: {e}")
             })?;
@@ -191,7 +210,10 @@ impl PluginHost {
             contract,
             pre,
         };
-        plugin.info = self.call(&plugin, None, "info", |p, s| p.call_info(s))?;
+        plugin.info = self.call(&plugin, None, "info", |p, s| match p {
+            Instance::V0_2(p) => p.call_info(s),
+            Instance::V0_1(p) => p.call_info(s).map(v0_1::plugin_info),
+        })?;
         Ok(plugin)
     }
 
@@ -226,7 +248,8 @@ impl PluginHost {
         unsafe { Component::deserialize(&self.engine, &compiled) }
     }
 
-    fn contract_version(&self, component: &Component, origin: &Origin) -> Result<String> {
+    /// The contract version the component exports, and its minor.
+    fn contract_version(&self, component: &Component, origin: &Origin) -> Result<(String, u64)> {
         let ty = component.component_type();
         let exported: Vec<String> = ty
             .exports(&self.engine)
@@ -242,20 +265,35 @@ impl PluginHost {
                 )
             })?;
         let mut parts = version.split('.').map(|p| p.parse::<u64>().ok());
-        let major_minor = (parts.next().flatten(), parts.next().flatten());
-        if major_minor != (Some(CONTRACT_MAJOR_MINOR.0), Some(CONTRACT_MAJOR_MINOR.1)) {
-            bail!(
-                "plugin {origin}: built for {CONTRACT_INTERFACE}@{version}, this host speaks {}.{}.x",
+        match (parts.next().flatten(), parts.next().flatten()) {
+            (Some(major), Some(minor))
+                if major == CONTRACT_MAJOR_MINOR.0 && SUPPORTED_MINORS.contains(&minor) =>
+            {
+                Ok((version.to_string(), minor))
+            }
+            _ => bail!(
+                "plugin {origin}: built for {CONTRACT_INTERFACE}@{version}, this host speaks {}.{}.x \
+                 and loads {}.{{{}}}",
                 CONTRACT_MAJOR_MINOR.0,
-                CONTRACT_MAJOR_MINOR.1
-            );
+                CONTRACT_MAJOR_MINOR.1,
+                CONTRACT_MAJOR_MINOR.0,
+                SUPPORTED_MINORS
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
         }
-        Ok(version.to_string())
     }
 
     pub fn detect(&self, plugin: &Plugin, caps: &Arc<Capabilities>) -> Result<Vec<Target>> {
-        self.call(plugin, Some(caps), "detect", |p, s| p.call_detect(s))?
-            .map_err(|e| anyhow!("plugin {}: detect: {e}", plugin.info.name))
+        self.call(plugin, Some(caps), "detect", |p, s| match p {
+            Instance::V0_2(p) => p.call_detect(s),
+            Instance::V0_1(p) => Ok(p
+                .call_detect(s)?
+                .map(|targets| targets.into_iter().map(v0_1::target_from).collect())),
+        })?
+        .map_err(|e| anyhow!("plugin {}: detect: {e}", plugin.info.name))
     }
 
     pub fn plan(
@@ -266,8 +304,16 @@ impl PluginHost {
         findings: &[Finding],
         policy: Policy,
     ) -> Result<Plan> {
-        self.call(plugin, Some(caps), "plan", |p, s| {
-            p.call_plan(s, targets, findings, policy)
+        self.call(plugin, Some(caps), "plan", |p, s| match p {
+            Instance::V0_2(p) => p.call_plan(s, targets, findings, policy),
+            Instance::V0_1(p) => {
+                let targets: Vec<_> = targets.iter().map(v0_1::target_to).collect();
+                let findings: Vec<_> = findings.iter().map(v0_1::finding_to).collect();
+                Ok(
+                    p.call_plan(s, &targets, &findings, v0_1::policy_to(&policy))?
+                        .map(v0_1::plan_from),
+                )
+            }
         })?
         .map_err(|e| anyhow!("plugin {}: plan: {e}", plugin.info.name))
     }
@@ -279,8 +325,13 @@ impl PluginHost {
         targets: &[Target],
         plan: &Plan,
     ) -> Result<Vec<Step>> {
-        self.call(plugin, Some(caps), "emit-commands", |p, s| {
-            p.call_emit_commands(s, targets, plan)
+        self.call(plugin, Some(caps), "emit-commands", |p, s| match p {
+            Instance::V0_2(p) => p.call_emit_commands(s, targets, plan),
+            Instance::V0_1(p) => {
+                let targets: Vec<_> = targets.iter().map(v0_1::target_to).collect();
+                Ok(p.call_emit_commands(s, &targets, &v0_1::plan_to(plan))?
+                    .map(|steps| steps.into_iter().map(v0_1::step_from).collect()))
+            }
         })?
         .map_err(|e| anyhow!("plugin {}: emit-commands: {e}", plugin.info.name))
     }
@@ -291,10 +342,7 @@ impl PluginHost {
         plugin: &Plugin,
         caps: Option<&Arc<Capabilities>>,
         function: &str,
-        f: impl FnOnce(
-            &bindings::exports::copa::plugin::patcher::Guest,
-            &mut Store<State>,
-        ) -> wasmtime::Result<R>,
+        f: impl FnOnce(Instance<'_>, &mut Store<State>) -> wasmtime::Result<R>,
     ) -> Result<R> {
         let stderr = MemoryOutputPipe::new(64 << 10);
         let wasi = wasmtime_wasi::WasiCtxBuilder::new()
@@ -316,10 +364,14 @@ impl PluginHost {
             .set_fuel(self.limits.fuel)
             .map_err(|e| anyhow!("setting fuel: {e}"))?;
         let name = &plugin.info.name;
-        let result = plugin
-            .pre
-            .instantiate(&mut store)
-            .and_then(|instance| f(instance.copa_plugin_patcher(), &mut store));
+        let result = match &plugin.pre {
+            Pre::V0_2(pre) => pre
+                .instantiate(&mut store)
+                .and_then(|i| f(Instance::V0_2(i.copa_plugin_patcher()), &mut store)),
+            Pre::V0_1(pre) => pre
+                .instantiate(&mut store)
+                .and_then(|i| f(Instance::V0_1(i.copa_plugin_patcher()), &mut store)),
+        };
         result.map_err(|e| {
             // A Rust panic aborts with `unreachable`; its message on stderr says what happened.
             let reason = panic_message(&String::from_utf8_lossy(&stderr.contents()))
@@ -327,6 +379,12 @@ impl PluginHost {
             anyhow!("plugin {name}: {function} failed: {reason}")
         })
     }
+}
+
+/// The patcher export of an instance, by contract minor.
+enum Instance<'a> {
+    V0_2(&'a bindings::exports::copa::plugin::patcher::Guest),
+    V0_1(&'a v0_1::Guest),
 }
 
 /// "panicked at src/lib.rs:4:9: message" from Rust's panic output ("thread '..' panicked at
@@ -373,46 +431,70 @@ impl State {
     }
 }
 
-impl image_fs::Host for State {
-    fn read_file(&mut self, path: String) -> Result<Vec<u8>, String> {
-        self.caps()?
-            .image
-            .read_file(&path)
-            .map_err(|e| e.to_string())
-    }
+/// image-fs and log are the same in every contract minor; each minor's bindings have their own
+/// types, so the implementation is stamped out per minor.
+macro_rules! unchanged_capabilities {
+    ($image_fs:path, $log:path) => {
+        use $image_fs as image_fs_minor;
+        use $log as log_minor;
 
-    fn read_dir(&mut self, path: String) -> Result<Vec<String>, String> {
-        self.caps()?
-            .image
-            .read_dir(&path)
-            .map_err(|e| e.to_string())
-    }
+        impl image_fs_minor::Host for State {
+            fn read_file(&mut self, path: String) -> Result<Vec<u8>, String> {
+                self.caps()?
+                    .image
+                    .read_file(&path)
+                    .map_err(|e| e.to_string())
+            }
 
-    fn stat(&mut self, path: String) -> Option<image_fs::EntryStat> {
-        let caps = self.caps().ok()?;
-        let entry = caps.image.stat(&path)?;
-        Some(image_fs::EntryStat {
-            kind: match entry.kind {
-                crate::image::EntryKind::File => image_fs::EntryKind::File,
-                crate::image::EntryKind::Directory => image_fs::EntryKind::Directory,
-                crate::image::EntryKind::Symlink => image_fs::EntryKind::Symlink,
-                crate::image::EntryKind::Other => image_fs::EntryKind::Other,
-            },
-            size: entry.size,
-            mode: entry.mode,
-            uid: entry.uid as u32,
-            gid: entry.gid as u32,
-            link_target: entry.link_target.clone(),
-        })
-    }
+            fn read_dir(&mut self, path: String) -> Result<Vec<String>, String> {
+                self.caps()?
+                    .image
+                    .read_dir(&path)
+                    .map_err(|e| e.to_string())
+            }
 
-    fn find(&mut self, root: String, name: String, prune: Vec<String>) -> Vec<String> {
-        match self.caps() {
-            Ok(caps) => caps.image.find(&root, &name, &prune),
-            Err(_) => Vec::new(),
+            fn stat(&mut self, path: String) -> Option<image_fs_minor::EntryStat> {
+                use image_fs_minor::EntryKind;
+                let caps = self.caps().ok()?;
+                let entry = caps.image.stat(&path)?;
+                Some(image_fs_minor::EntryStat {
+                    kind: match entry.kind {
+                        crate::image::EntryKind::File => EntryKind::File,
+                        crate::image::EntryKind::Directory => EntryKind::Directory,
+                        crate::image::EntryKind::Symlink => EntryKind::Symlink,
+                        crate::image::EntryKind::Other => EntryKind::Other,
+                    },
+                    size: entry.size,
+                    mode: entry.mode,
+                    uid: entry.uid as u32,
+                    gid: entry.gid as u32,
+                    link_target: entry.link_target.clone(),
+                })
+            }
+
+            fn find(&mut self, root: String, name: String, prune: Vec<String>) -> Vec<String> {
+                match self.caps() {
+                    Ok(caps) => caps.image.find(&root, &name, &prune),
+                    Err(_) => Vec::new(),
+                }
+            }
         }
-    }
+
+        impl log_minor::Host for State {
+            fn log(&mut self, level: log_minor::Level, message: String) {
+                let plugin = &self.plugin;
+                match level {
+                    log_minor::Level::Debug => tracing::debug!(plugin, "{message}"),
+                    log_minor::Level::Info => tracing::info!(plugin, "{message}"),
+                    log_minor::Level::Warn => tracing::warn!(plugin, "{message}"),
+                }
+            }
+        }
+    };
 }
+pub(crate) use unchanged_capabilities;
+
+unchanged_capabilities!(image_fs, log);
 
 impl package_index::Host for State {
     fn versions(
@@ -427,18 +509,42 @@ impl package_index::Host for State {
                 version: v.version,
                 yanked: v.yanked,
                 requires_python: v.requires_python,
+                engines: v.engines,
+                deprecated: v.deprecated,
+                published: v.published,
+                dependencies: v.dependencies,
+                metadata: v.metadata,
             })
             .collect())
     }
-}
 
-impl log::Host for State {
-    fn log(&mut self, level: log::Level, message: String) {
-        let plugin = &self.plugin;
-        match level {
-            log::Level::Debug => tracing::debug!(plugin, "{message}"),
-            log::Level::Info => tracing::info!(plugin, "{message}"),
-            log::Level::Warn => tracing::warn!(plugin, "{message}"),
-        }
+    fn artifact(
+        &mut self,
+        ecosystem: String,
+        name: String,
+        version: String,
+    ) -> Result<package_index::PackageArtifact, String> {
+        let artifact = self.caps()?.index.artifact(&ecosystem, &name, &version)?;
+        Ok(package_index::PackageArtifact {
+            url: artifact.url.clone(),
+            size: artifact.size,
+            sha256: artifact.sha256.clone(),
+            sha512: artifact.sha512.clone(),
+            members: artifact.file_members().map(str::to_string).collect(),
+        })
+    }
+
+    fn artifact_member(
+        &mut self,
+        ecosystem: String,
+        name: String,
+        version: String,
+        member: String,
+    ) -> Result<Vec<u8>, String> {
+        let index = &self.caps()?.index;
+        index
+            .artifact(&ecosystem, &name, &version)?
+            .read_member(&member)
+            .map_err(|e| e.to_string())
     }
 }

@@ -1,6 +1,10 @@
-//! The executor: runs a plugin's steps in containers through the Docker Engine API and hands
-//! back what each step changed. It injects run-only settings (CA bundle, index URLs, proxies)
-//! and always removes what it created, also on failure and on Ctrl-C.
+//! The executor: runs a plugin's steps and hands back what each step changed. `run` steps run
+//! in containers of the target image through the Docker Engine API, `tooling` steps in
+//! containers of a tooling image, and `fetch` / `write` steps need no container at all
+//! ([`files`]). It injects run-only settings (CA bundle, index URLs, proxies) and always removes
+//! what it created, also on failure and on Ctrl-C.
+
+mod files;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,8 +19,9 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 
-use crate::image::{LayerTar, StepDiff, daemon};
-use crate::plugin::RunStep;
+use crate::image::{ImageView, LayerTar, StepDiff, daemon};
+use crate::index::PackageIndex;
+use crate::plugin::{RunStep, Step, ToolingStep};
 
 /// Where the CA bundle is placed inside a step's container (and excluded from the layer).
 const INJECT_DIR: &str = "/.copa-host";
@@ -38,6 +43,8 @@ pub struct RunSettings {
     /// Containers join the host's network (an index on this machine's loopback).
     pub host_network: bool,
     pub step_timeout: Duration,
+    /// `--tooling-image KIND=REF`: the user's image for a kind of tooling ("go").
+    pub tooling_images: HashMap<String, String>,
 }
 
 /// The outcome of running a plugin's steps.
@@ -93,16 +100,60 @@ impl Created {
     }
 }
 
+/// What a command runs with, whichever image it runs in.
+struct Command<'a> {
+    image: &'a str,
+    argv: &'a [String],
+    env: &'a [(String, String)],
+    workdir: Option<&'a str>,
+    user: Option<&'a str>,
+    index_ecosystem: Option<&'a str>,
+}
+
+impl<'a> From<(&'a str, &'a RunStep)> for Command<'a> {
+    fn from((image, step): (&'a str, &'a RunStep)) -> Self {
+        Command {
+            image,
+            argv: &step.argv,
+            env: &step.env,
+            workdir: step.workdir.as_deref(),
+            user: step.user.as_deref(),
+            index_ecosystem: step.index_ecosystem.as_deref(),
+        }
+    }
+}
+
+/// The outcome of one step, before the chain of run steps is read back.
+enum Done {
+    /// A run step: its changes are the next layer of the committed chain.
+    InChain,
+    /// A step whose changes the host built itself.
+    Built(StepDiff),
+}
+
+/// What host-made steps read: the image being patched and the package indexes.
+pub struct Sources {
+    pub view: Arc<ImageView>,
+    pub index: Arc<PackageIndex>,
+}
+
 #[derive(Clone)]
 pub struct Executor {
-    docker: Docker,
+    /// None when no daemon is at hand: then only fetch and write steps can run.
+    docker: Option<Docker>,
     settings: RunSettings,
     created: Created,
     run_id: String,
+    sources: Arc<Sources>,
 }
 
 impl Executor {
-    pub fn new(docker: Docker, settings: RunSettings, created: Created) -> Self {
+    pub fn new(
+        docker: Option<Docker>,
+        settings: RunSettings,
+        created: Created,
+        sources: Arc<Sources>,
+    ) -> Self {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
@@ -113,83 +164,140 @@ impl Executor {
             settings,
             created,
             run_id,
+            sources,
         }
     }
 
-    pub fn docker(&self) -> &Docker {
-        &self.docker
+    /// What this executor created and has not removed yet.
+    pub fn created(&self) -> &Created {
+        &self.created
     }
 
-    /// Runs `steps` one after another on top of `image`; a failed step is dropped (its changes
-    /// never count) and, unless `keep_going`, stops the run.
+    pub fn docker(&self) -> Result<&Docker> {
+        self.docker
+            .as_ref()
+            .ok_or_else(|| anyhow!("the Docker daemon is needed to run this patch's commands"))
+    }
+
+    /// Runs `steps` in order; `run` steps form a chain of containers on top of `image` (the
+    /// target image in the daemon, needed only when there are run steps). A failed step is
+    /// dropped (its changes never count) and, unless `keep_going`, stops the run.
     pub async fn run(
         &self,
-        image: &str,
-        steps: &[RunStep],
+        image: Option<&str>,
+        steps: &[Step],
         keep_going: bool,
         workdir: &std::path::Path,
     ) -> Result<RunOutcome> {
-        let mut current = image.to_string();
-        let mut succeeded = Vec::new();
+        let mut chain = image.map(str::to_string);
+        let mut done: Vec<(usize, Done)> = Vec::new();
         let mut failures = Vec::new();
         for (index, step) in steps.iter().enumerate() {
-            eprintln!("  [{}/{}] {} ...", index + 1, steps.len(), step.description);
+            let description = step_description(step);
+            eprintln!("  [{}/{}] {description} ...", index + 1, steps.len());
             let started = Instant::now();
-            match self.run_step(&current, step).await {
-                Ok(committed) => {
+            let result = match step {
+                Step::Run(run) => match chain.clone() {
+                    Some(current) => self.run_step(&current, run).await.map(|committed| {
+                        chain = Some(committed);
+                        Done::InChain
+                    }),
+                    None => Err(anyhow!("no image in the daemon to run the command in")),
+                },
+                Step::Fetch(fetch) => self.fetch(fetch, workdir).await.map(Done::Built),
+                Step::Write(write) => files::write(write, &self.sources.view)
+                    .and_then(|diff| diff.into_step_diff(workdir))
+                    .map(Done::Built),
+                Step::Tooling(tooling) => self.tooling(tooling, workdir).await.map(Done::Built),
+            };
+            match result {
+                Ok(outcome) => {
                     eprintln!(
-                        "  [{}/{}] {} done in {:.1} s",
+                        "  [{}/{}] {description} done in {:.1} s",
                         index + 1,
                         steps.len(),
-                        step.description,
                         started.elapsed().as_secs_f64()
                     );
-                    current = committed;
-                    succeeded.push(index);
+                    done.push((index, outcome));
                 }
                 Err(e) => {
                     eprintln!(
-                        "  [{}/{}] {} FAILED: {e}",
+                        "  [{}/{}] {description} FAILED: {e}",
                         index + 1,
-                        steps.len(),
-                        step.description
+                        steps.len()
                     );
-                    failures.push((index, e.to_string()));
+                    failures.push((index, format!("{e:#}").replace('\n', " ")));
                     if !keep_going {
                         break;
                     }
                 }
             }
         }
-        let mut diffs = Vec::new();
-        if !succeeded.is_empty() {
-            let base_layers = self.layer_count(image).await?;
-            let saved = daemon::save(&self.docker, &current, workdir).await?;
+        let in_chain: Vec<usize> = done
+            .iter()
+            .filter(|(_, d)| matches!(d, Done::InChain))
+            .map(|(i, _)| *i)
+            .collect();
+        let mut chain_layers = Vec::new().into_iter();
+        let mut head = None;
+        if let (false, Some(start), Some(current)) = (in_chain.is_empty(), image, &chain) {
+            let docker = self.docker()?;
+            let base_layers = self.layer_count(start).await?;
+            let saved = daemon::save(docker, current, workdir).await?;
             let new_layers: Vec<LayerTar> = saved.layers.into_iter().skip(base_layers).collect();
-            if new_layers.len() != succeeded.len() {
+            if new_layers.len() != in_chain.len() {
                 return Err(anyhow!(
                     "expected {} new layers after the steps, found {}",
-                    succeeded.len(),
+                    in_chain.len(),
                     new_layers.len()
                 ));
             }
-            for (tar, index) in new_layers.into_iter().zip(&succeeded) {
-                let mut exclude = steps[*index].exclude.clone();
-                exclude.push(INJECT_DIR.into());
-                diffs.push(StepDiff { tar, exclude });
+            chain_layers = new_layers.into_iter();
+            head = Some(current.clone());
+        }
+        let mut diffs = Vec::new();
+        for (index, outcome) in done {
+            match outcome {
+                Done::Built(diff) => diffs.push(diff),
+                Done::InChain => {
+                    let Step::Run(run) = &steps[index] else {
+                        unreachable!("only run steps join the chain")
+                    };
+                    let mut exclude = run.exclude.clone();
+                    exclude.push(INJECT_DIR.into());
+                    let tar = chain_layers.next().expect("one layer per chained step");
+                    diffs.push(StepDiff { tar, exclude });
+                }
             }
         }
-        let image = (!succeeded.is_empty()).then_some(current);
         Ok(RunOutcome {
             diffs,
             failures,
-            image,
+            image: head,
         })
+    }
+
+    async fn fetch(
+        &self,
+        step: &crate::plugin::FetchStep,
+        workdir: &std::path::Path,
+    ) -> Result<StepDiff> {
+        let sources = Arc::clone(&self.sources);
+        let (step, workdir) = (step.clone(), workdir.to_path_buf());
+        // Downloading and unpacking block; keep them off the async workers.
+        tokio::task::spawn_blocking(move || {
+            let artifact = sources
+                .index
+                .artifact(&step.ecosystem, &step.name, &step.version)
+                .map_err(|e| anyhow!(e))?;
+            files::fetch(&step, &artifact, &sources.view)?.into_step_diff(&workdir)
+        })
+        .await?
     }
 
     async fn layer_count(&self, image: &str) -> Result<usize> {
         let inspect = self
-            .docker
+            .docker()?
             .inspect_image(image)
             .await
             .map_err(|e| anyhow!("inspecting {image}: {e}"))?;
@@ -200,13 +308,13 @@ impl Executor {
             .unwrap_or(0))
     }
 
-    fn environment(&self, step: &RunStep) -> Vec<String> {
-        let mut env: Vec<(String, String)> = step.env.clone();
+    fn environment(&self, command: &Command<'_>) -> Vec<String> {
+        let mut env: Vec<(String, String)> = command.env.to_vec();
         env.push((
             "SOURCE_DATE_EPOCH".into(),
             self.settings.source_date_epoch.to_string(),
         ));
-        if let Some(ecosystem) = &step.index_ecosystem {
+        if let Some(ecosystem) = command.index_ecosystem {
             env.extend(
                 self.settings
                     .index_env
@@ -227,17 +335,31 @@ impl Executor {
 
     /// Runs one step and commits its container; returns the committed image's ID.
     async fn run_step(&self, image: &str, step: &RunStep) -> Result<String> {
-        let (program, args) = step
+        let id = self.create((image, step).into()).await?;
+        let result = self.start_and_wait(&id, &step.argv).await;
+        let committed = match result {
+            Ok(()) => self.commit(&id).await,
+            Err(e) => Err(e),
+        };
+        self.remove(&id).await;
+        committed
+    }
+
+    /// A container for `command`, created but not started, with the CA bundle in place when
+    /// the command talks to an index.
+    async fn create(&self, command: Command<'_>) -> Result<String> {
+        let docker = self.docker()?;
+        let (program, args) = command
             .argv
             .split_first()
             .ok_or_else(|| anyhow!("step has an empty command"))?;
         let config = ContainerCreateBody {
-            image: Some(image.to_string()),
+            image: Some(command.image.to_string()),
             entrypoint: Some(vec![program.clone()]),
             cmd: Some(args.to_vec()),
-            env: Some(self.environment(step)),
-            working_dir: step.workdir.clone(),
-            user: Some(step.user.clone().unwrap_or_else(|| "0:0".into())),
+            env: Some(self.environment(&command)),
+            working_dir: command.workdir.map(str::to_string),
+            user: Some(command.user.unwrap_or("0:0").to_string()),
             labels: Some(HashMap::from([(
                 RUN_LABEL.to_string(),
                 self.run_id.clone(),
@@ -248,43 +370,49 @@ impl Executor {
             }),
             ..Default::default()
         };
-        let created = self
-            .docker
+        let created = docker
             .create_container(
                 Some(CreateContainerOptionsBuilder::default().build()),
                 config,
             )
             .await
-            .map_err(|e| anyhow!("creating a container from {image}: {e}"))?;
+            .map_err(|e| anyhow!("creating a container from {}: {e}", command.image))?;
         let id = created.id;
         self.created.container(&id);
-        let result = self.run_container(&id, step).await;
-        let committed = match result {
-            Ok(()) => self.commit(&id).await,
-            Err(e) => Err(e),
-        };
-        remove_container(&self.docker, &id).await;
-        self.created.container_removed(&id);
-        committed
-    }
-
-    async fn run_container(&self, id: &str, step: &RunStep) -> Result<()> {
-        if let (Some(bundle), Some(_)) = (&self.settings.ca_bundle, &step.index_ecosystem) {
+        if let (Some(bundle), Some(_)) = (&self.settings.ca_bundle, command.index_ecosystem) {
             let tar = single_file_tar(&CA_BUNDLE[1..], bundle)?;
-            self.docker
-                .upload_to_container(
-                    id,
-                    Some(UploadToContainerOptionsBuilder::default().path("/").build()),
-                    bollard::body_full(tar.into()),
-                )
+            self.upload(&id, "/", tar)
                 .await
                 .map_err(|e| anyhow!("placing the CA bundle in the container: {e}"))?;
         }
-        self.docker
+        Ok(id)
+    }
+
+    async fn upload(&self, id: &str, dir: &str, tar: Vec<u8>) -> Result<()> {
+        self.docker()?
+            .upload_to_container(
+                id,
+                Some(UploadToContainerOptionsBuilder::default().path(dir).build()),
+                bollard::body_full(tar.into()),
+            )
+            .await
+            .map_err(|e| anyhow!("copying into the container: {e}"))
+    }
+
+    async fn remove(&self, id: &str) {
+        if let Some(docker) = &self.docker {
+            remove_container(docker, id).await;
+        }
+        self.created.container_removed(id);
+    }
+
+    async fn start_and_wait(&self, id: &str, argv: &[String]) -> Result<()> {
+        let docker = self.docker()?;
+        docker
             .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
             .await
-            .map_err(|e| anyhow!("starting {}: {e}", step.argv[0]))?;
-        let mut wait = self.docker.wait_container(
+            .map_err(|e| anyhow!("starting {}: {e}", argv[0]))?;
+        let mut wait = docker.wait_container(
             id,
             Some(
                 WaitContainerOptionsBuilder::default()
@@ -309,7 +437,7 @@ impl Executor {
             let output = self.output_tail(id).await;
             return Err(anyhow!(
                 "{} exited with status {status}: {output}",
-                step.argv[..step.argv.len().min(4)].join(" ")
+                argv[..argv.len().min(4)].join(" ")
             ));
         }
         Ok(())
@@ -317,12 +445,15 @@ impl Executor {
 
     /// The last meaningful line of the container's output, for a one-line error.
     async fn output_tail(&self, id: &str) -> String {
+        let Ok(docker) = self.docker() else {
+            return String::new();
+        };
         let options = LogsOptionsBuilder::default()
             .stdout(true)
             .stderr(true)
             .tail("40")
             .build();
-        let mut stream = self.docker.logs(id, Some(options));
+        let mut stream = docker.logs(id, Some(options));
         let mut text = String::new();
         while let Some(Ok(chunk)) = stream.next().await {
             text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
@@ -348,12 +479,126 @@ impl Executor {
             .pause(false)
             .build();
         let committed = self
-            .docker
+            .docker()?
             .commit_container(options, bollard::models::ContainerConfig::default())
             .await
             .map_err(|e| anyhow!("committing the step's changes: {e}"))?;
         self.created.image(&committed.id);
         Ok(committed.id)
+    }
+
+    /// Runs a tooling step: a container of the tooling image gets the target's `copy-in`
+    /// paths (as the image has them), runs, and its outputs become the step's diff.
+    async fn tooling(&self, step: &ToolingStep, workdir: &std::path::Path) -> Result<StepDiff> {
+        let image = self
+            .settings
+            .tooling_images
+            .get(&step.tooling)
+            .cloned()
+            .unwrap_or_else(|| step.default_image.clone());
+        self.ensure_tooling_image(&image, &step.tooling).await?;
+        let command = Command {
+            image: &image,
+            argv: &step.argv,
+            env: &step.env,
+            workdir: step.workdir.as_deref(),
+            user: None,
+            index_ecosystem: step.index_ecosystem.as_deref(),
+        };
+        let id = self.create(command).await?;
+        let result = self.run_tooling(&id, step, workdir).await;
+        self.remove(&id).await;
+        result
+    }
+
+    async fn run_tooling(
+        &self,
+        id: &str,
+        step: &ToolingStep,
+        workdir: &std::path::Path,
+    ) -> Result<StepDiff> {
+        for path in &step.copy_in {
+            let tar = files::image_tree(&self.sources.view, path)?;
+            self.upload(id, "/", tar).await?;
+        }
+        self.start_and_wait(id, &step.argv).await?;
+        let docker = self.docker()?;
+        let mut diff = files::Diff::new(&self.sources.view);
+        for output in &step.outputs {
+            let mut archive = Vec::new();
+            let mut stream = docker.download_from_container(
+                id,
+                Some(
+                    bollard::query_parameters::DownloadFromContainerOptionsBuilder::default()
+                        .path(&output.from)
+                        .build(),
+                ),
+            );
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk
+                    .map_err(|e| anyhow!("copying {} out of the container: {e}", output.from))?;
+                archive.extend_from_slice(&chunk);
+            }
+            files::container_output(
+                &mut diff,
+                archive.as_slice(),
+                &output.to,
+                output.mode,
+                output.uid,
+                output.gid,
+            )?;
+        }
+        diff.into_step_diff(workdir)
+    }
+
+    /// The tooling image must be in the daemon, or pullable from its registry.
+    async fn ensure_tooling_image(&self, image: &str, tooling: &str) -> Result<()> {
+        let docker = self.docker()?;
+        if docker.inspect_image(image).await.is_ok() {
+            return Ok(());
+        }
+        let options = bollard::query_parameters::CreateImageOptionsBuilder::default()
+            .from_image(image)
+            .build();
+        let mut pull = docker.create_image(Some(options), None, None);
+        while let Some(progress) = pull.next().await {
+            progress.map_err(|e| {
+                anyhow!(
+                    "tooling image {image} is not in the daemon and could not be pulled ({e}); \
+                     name one with --tooling-image {tooling}=REF"
+                )
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// What a step does, for progress lines and errors.
+pub fn step_description(step: &Step) -> &str {
+    match step {
+        Step::Run(s) => &s.description,
+        Step::Fetch(s) => &s.description,
+        Step::Write(s) => &s.description,
+        Step::Tooling(s) => &s.description,
+    }
+}
+
+/// Indexes of the plan's updates a step applies.
+pub fn step_updates(step: &Step) -> &[u32] {
+    match step {
+        Step::Run(s) => &s.updates,
+        Step::Fetch(s) => &s.updates,
+        Step::Write(s) => &s.updates,
+        Step::Tooling(s) => &s.updates,
+    }
+}
+
+/// Whether a step needs the Docker daemon, and whether it runs in the target image itself.
+pub fn needs_daemon(step: &Step) -> (bool, bool) {
+    match step {
+        Step::Run(_) => (true, true),
+        Step::Tooling(_) => (true, false),
+        Step::Fetch(_) | Step::Write(_) => (false, false),
     }
 }
 
@@ -444,18 +689,23 @@ mod tests {
             source_date_epoch: 1_700_000_000,
             host_network: false,
             step_timeout: Duration::from_secs(60),
+            tooling_images: HashMap::new(),
         };
-        // Connecting is lazy: no daemon is contacted here.
-        Executor::new(
-            Docker::connect_with_defaults().unwrap(),
-            settings,
-            Created::default(),
-        )
+        let sources = Sources {
+            view: Arc::new(ImageView::new(Vec::new()).unwrap()),
+            index: Arc::new(PackageIndex::new(Default::default()).unwrap()),
+        };
+        Executor::new(None, settings, Created::default(), Arc::new(sources))
+    }
+
+    fn command(step: &RunStep) -> Command<'_> {
+        ("image", step).into()
     }
 
     #[test]
     fn index_settings_ca_and_proxies_reach_only_steps_that_talk_to_an_index() {
-        let env = executor().environment(&step(Some("pypi")));
+        let pip = step(Some("pypi"));
+        let env = executor().environment(&command(&pip));
         for expected in [
             "PYTHONDONTWRITEBYTECODE=1",
             "SOURCE_DATE_EPOCH=1700000000",
@@ -469,7 +719,8 @@ mod tests {
                 "{expected} missing from {env:?}"
             );
         }
-        let offline = executor().environment(&step(None));
+        let offline = step(None);
+        let offline = executor().environment(&command(&offline));
         assert_eq!(
             offline,
             vec!["PYTHONDONTWRITEBYTECODE=1", "SOURCE_DATE_EPOCH=1700000000"]
