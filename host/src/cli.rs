@@ -115,7 +115,12 @@ struct PatchArgs {
     apt_mirror: Option<String>,
     /// Go module proxies (GOPROXY syntax; file:// works) for planning Go updates and
     /// toolchains, and for the go command in the run.
-    #[arg(long, env = "GOPROXY", default_value = "https://proxy.golang.org", value_name = "URLS")]
+    #[arg(
+        long,
+        env = "GOPROXY",
+        default_value = "https://proxy.golang.org",
+        value_name = "URLS"
+    )]
     go_proxy: String,
     /// A CA certificate (PEM) to trust for package indexes, during planning and in the run.
     #[arg(long, value_name = "FILE")]

@@ -178,7 +178,11 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
         // An index on this machine's loopback is reachable from the container only on the
         // host's network.
         host_network: is_loopback_url(&options.pip_index_url)
-            || options.apt_mirror.as_deref().is_some_and(is_loopback_url),
+            || options.apt_mirror.as_deref().is_some_and(is_loopback_url)
+            || options
+                .go_proxy
+                .split([',', '|'])
+                .any(|p| is_loopback_url(p.trim())),
         step_timeout: options.step_timeout,
         tooling_images: options.tooling_images.iter().cloned().collect(),
     };

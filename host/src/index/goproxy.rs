@@ -41,8 +41,13 @@ impl GoProxy {
             if url.is_empty() {
                 continue;
             }
-            if !(url.starts_with("https://") || url.starts_with("http://") || url.starts_with("file://")) {
-                return Err(format!("GOPROXY entry {url:?} is not an http(s) or file URL"));
+            if !(url.starts_with("https://")
+                || url.starts_with("http://")
+                || url.starts_with("file://"))
+            {
+                return Err(format!(
+                    "GOPROXY entry {url:?} is not an http(s) or file URL"
+                ));
             }
             entries.push(Entry {
                 url: url.trim_end_matches('/').to_string(),
@@ -151,13 +156,25 @@ mod tests {
 
     #[test]
     fn parses_goproxy_lists() {
-        let proxy = GoProxy::new("https://a.example/mod/, http://b.example|file:///srv/proxy,direct,https://never").unwrap();
+        let proxy = GoProxy::new(
+            "https://a.example/mod/, http://b.example|file:///srv/proxy,direct,https://never",
+        )
+        .unwrap();
         assert_eq!(
             proxy.entries,
             [
-                Entry { url: "https://a.example/mod".into(), on_any_error: false },
-                Entry { url: "http://b.example".into(), on_any_error: true },
-                Entry { url: "file:///srv/proxy".into(), on_any_error: false },
+                Entry {
+                    url: "https://a.example/mod".into(),
+                    on_any_error: false
+                },
+                Entry {
+                    url: "http://b.example".into(),
+                    on_any_error: true
+                },
+                Entry {
+                    url: "file:///srv/proxy".into(),
+                    on_any_error: false
+                },
             ]
         );
         assert!(GoProxy::new("direct").is_err());
@@ -182,7 +199,11 @@ mod tests {
         let (second, log) = serve(
             vec![(
                 "/github.com/!burnt!sushi/toml/@v/list",
-                Reply { status: "200 OK", content_type: "text/plain", body: &b"v1.2.0\nv1.3.2\n\n"[..] },
+                Reply {
+                    status: "200 OK",
+                    content_type: "text/plain",
+                    body: &b"v1.2.0\nv1.3.2\n\n"[..],
+                },
             )],
             4,
         );
@@ -196,22 +217,47 @@ mod tests {
         assert_eq!(versions, ["v1.2.0", "v1.3.2"]);
         assert_eq!(log.lock().unwrap().len(), 1);
         // Nobody has it: an unknown module, not an error.
-        assert!(proxy.versions(&agent(), "example.com/none").unwrap().is_empty());
+        assert!(
+            proxy
+                .versions(&agent(), "example.com/none")
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
     fn errors_stop_at_a_comma_and_fall_through_a_pipe() {
         let (broken, _) = serve(
-            vec![("/example.com/m/@v/list", Reply { status: "500 Internal Server Error", content_type: "text/plain", body: &b"down"[..] })],
+            vec![(
+                "/example.com/m/@v/list",
+                Reply {
+                    status: "500 Internal Server Error",
+                    content_type: "text/plain",
+                    body: &b"down"[..],
+                },
+            )],
             4,
         );
         let (good, _) = serve(
-            vec![("/example.com/m/@v/list", Reply { status: "200 OK", content_type: "text/plain", body: &b"v1.0.0\n"[..] })],
+            vec![(
+                "/example.com/m/@v/list",
+                Reply {
+                    status: "200 OK",
+                    content_type: "text/plain",
+                    body: &b"v1.0.0\n"[..],
+                },
+            )],
             4,
         );
-        let error = GoProxy::new(&format!("{broken},{good}")).unwrap().versions(&agent(), "example.com/m").unwrap_err();
+        let error = GoProxy::new(&format!("{broken},{good}"))
+            .unwrap()
+            .versions(&agent(), "example.com/m")
+            .unwrap_err();
         assert!(error.contains("HTTP 500"), "{error}");
-        let versions = GoProxy::new(&format!("{broken}|{good}")).unwrap().versions(&agent(), "example.com/m").unwrap();
+        let versions = GoProxy::new(&format!("{broken}|{good}"))
+            .unwrap()
+            .versions(&agent(), "example.com/m")
+            .unwrap();
         assert_eq!(versions.len(), 1);
     }
 
@@ -224,6 +270,11 @@ mod tests {
         let proxy = GoProxy::new(&format!("file://{}", dir.path().display())).unwrap();
         let versions = proxy.versions(&agent(), "golang.org/toolchain").unwrap();
         assert_eq!(versions[0].version, "v0.0.1-go1.22.12.linux-amd64");
-        assert!(proxy.versions(&agent(), "golang.org/x/none").unwrap().is_empty());
+        assert!(
+            proxy
+                .versions(&agent(), "golang.org/x/none")
+                .unwrap()
+                .is_empty()
+        );
     }
 }
