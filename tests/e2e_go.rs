@@ -50,7 +50,8 @@ fn serve_proxy(root: &Path) -> String {
     serve_static(files).0
 }
 
-/// A Trivy report of gobinary results: `(target, package, installed, id, fixed)`.
+/// A Trivy report: `(target, package, installed, id, fixed)`; a target ending in go.mod is a
+/// `gomod` result, anything else a `gobinary` one.
 fn report(findings: &[(&str, &str, &str, &str, &str)]) -> String {
     let mut targets: Vec<&str> = findings.iter().map(|f| f.0).collect();
     targets.dedup();
@@ -69,7 +70,12 @@ fn report(findings: &[(&str, &str, &str, &str, &str)]) -> String {
                     })
                 })
                 .collect();
-            serde_json::json!({"Target": target, "Class": "lang-pkgs", "Type": "gobinary",
+            let kind = if target.ends_with("go.mod") {
+                "gomod"
+            } else {
+                "gobinary"
+            };
+            serde_json::json!({"Target": target, "Class": "lang-pkgs", "Type": kind,
                                "Vulnerabilities": vulnerabilities})
         })
         .collect();
@@ -329,5 +335,59 @@ fn toolchain_level_minor_rebuilds_with_a_newer_go_in_an_image_without_go() {
     );
     // The image has no shell: the binary runs as its own entrypoint.
     assert_eq!(run_in(tag, &["/app/hello", "--version"]), "hello 1.0.0");
+    remove_image(tag);
+}
+
+#[test]
+fn updates_a_vendoring_module_tree_in_a_tooling_container() {
+    let _daemon = exclusive_daemon();
+    require_fixture(APP);
+    require_fixture("copa-fixture-go-tooling:1.21");
+    let fixture = fixture();
+    let proxy = serve_proxy(&fixture.join("goproxy"));
+    let out = tempfile::tempdir().unwrap();
+    let tag = "copa-e2e-go-mod:patched";
+    remove_image(tag);
+    let report_path = out.path().join("report.json");
+    std::fs::write(
+        &report_path,
+        report(&[(
+            "srv/hello/go.mod",
+            "golang.org/x/crypto",
+            "v0.4.0",
+            "COPA-TEST-XCRYPTO",
+            "0.25.0",
+        )]),
+    )
+    .unwrap();
+
+    let summary = patch(APP, &report_path, tag, &proxy, &[], out.path());
+    let updates = summary["updates"].as_array().unwrap();
+    assert_eq!(updates.len(), 1, "{summary:#}");
+    assert_eq!(updates[0]["target"], "/srv/hello");
+    assert_eq!(updates[0]["status"], "patched", "{summary:#}");
+
+    let go_mod = run_in(tag, &["cat", "/srv/hello/go.mod"]);
+    assert!(
+        go_mod.contains("require golang.org/x/crypto v0.25.0"),
+        "{go_mod}"
+    );
+    let go_sum = run_in(tag, &["cat", "/srv/hello/go.sum"]);
+    assert!(
+        go_sum.contains("golang.org/x/crypto v0.25.0 h1:"),
+        "{go_sum}"
+    );
+    let modules = run_in(tag, &["cat", "/srv/hello/vendor/modules.txt"]);
+    assert!(
+        modules.starts_with("# golang.org/x/crypto v0.25.0"),
+        "{modules}"
+    );
+    assert_eq!(
+        run_in(tag, &["stat", "-c", "%u:%g", "/srv/hello/go.mod"]),
+        "1000:1000"
+    );
+    // The binary is left as it was: go.mod updates do not rebuild it.
+    let binary = go_version_m(tag, "/app/hello", out.path());
+    assert!(line(&binary, "dep").starts_with("dep\tgolang.org/x/crypto\tv0.4.0"));
     remove_image(tag);
 }
