@@ -429,6 +429,7 @@ mod tests {
             pypi_url: url.to_owned(),
             extra_ca_pem: pem.map(<[u8]>::to_vec),
             apt_mirror: None,
+            go_proxy: goproxy::DEFAULT_PROXY.to_owned(),
         };
         assert!(PackageIndex::new(settings("pypi.org/simple", None)).is_err());
         assert!(PackageIndex::new(settings("ftp://example.com/simple/", None)).is_err());
