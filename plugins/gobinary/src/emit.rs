@@ -18,15 +18,17 @@ const OUTPUT: &str = "/copa-go/out/binary";
 /// vendors, and build the main package with the original flags.
 const REBUILD_SCRIPT: &str = r#"set -eu
 export GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=mod"
-export GOTOOLCHAIN="$COPA_GOTOOLCHAIN"
 cd /tmp
-dir=$(go mod download -json "$COPA_MODULE@$COPA_REF" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+dir=$(GOTOOLCHAIN=local go mod download -json "$COPA_MODULE@$COPA_REF" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
 [ -n "$dir" ] || { echo "copa-go: no source for $COPA_MODULE@$COPA_REF" >&2; exit 1; }
 rm -rf /copa-go/src
 mkdir -p /copa-go "$(dirname "$COPA_OUTPUT")"
 cp -R "$dir" /copa-go/src
 chmod -R u+w /copa-go/src
 cd /copa-go/src
+# Inside the module: the go command accepts a toolchain there without a checksum database
+# (GOSUMDB=off for private proxies), and records it in go.sum like any module.
+export GOTOOLCHAIN="$COPA_GOTOOLCHAIN"
 set -f
 if [ -n "$COPA_GET" ]; then go get $COPA_GET; fi
 set +f
