@@ -302,12 +302,20 @@ fn toolchain_level_minor_rebuilds_with_a_newer_go_in_an_image_without_go() {
         "{summary:#}"
     );
 
+    // The go command verifies a downloaded toolchain against sum.golang.org whatever GOSUMDB
+    // says, and that is not reachable here: the tooling image brings Go 1.22 itself (the last
+    // --tooling-image wins), so GOTOOLCHAIN=go1.22.N is its local toolchain.
     let summary = patch(
         BARE,
         &report_path,
         tag,
         &proxy,
-        &["--toolchain-patch-level", "minor"],
+        &[
+            "--toolchain-patch-level",
+            "minor",
+            "--tooling-image",
+            "go=copa-fixture-go-tooling:1.22",
+        ],
         out.path(),
     );
     let updates = summary["updates"].as_array().unwrap();
