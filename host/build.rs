@@ -12,6 +12,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("rpm", "copa_plugin_rpm.wasm"),
     ("dotnet", "copa_plugin_dotnet.wasm"),
     ("npm", "copa_plugin_npm.wasm"),
+    ("go", "copa_plugin_go.wasm"),
 ];
 /// Plugins built for the tests only (not embedded); their paths reach the tests through
 /// `COPA_TEST_PLUGIN_<NAME>` variables.

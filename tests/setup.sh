@@ -5,7 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(docker.io debootstrap skopeo docker-registry ca-certificates rpm sqlite3 db5.3-util mono-mcs python3 python3-pip)
+packages=(docker.io debootstrap skopeo docker-registry ca-certificates rpm sqlite3 db5.3-util
+  mono-mcs python3 python3-pip golang-1.19-go golang-1.21-go golang-1.22-go git)
+# Go 1.21 and 1.22 are in bookworm-backports (the Go tests build their fixtures with them).
+backports=/etc/apt/sources.list.d/bookworm-backports.sources
+if [[ ! -f $backports ]] && grep -qs bookworm /etc/os-release; then
+  printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' >"$backports"
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -147,6 +147,15 @@ struct PatchArgs {
     /// (`Username=...;Password=...`).
     #[arg(long = "nuget-source", value_name = "[NAME=]URL|DIR")]
     nuget_sources: Vec<String>,
+    /// Go module proxies (GOPROXY syntax; file:// works) for planning Go updates and
+    /// toolchains, and for the go command in the run.
+    #[arg(
+        long,
+        env = "GOPROXY",
+        default_value = "https://proxy.golang.org",
+        value_name = "URLS"
+    )]
+    go_proxy: String,
     /// A CA certificate (PEM) to trust for package indexes, during planning and in the run.
     #[arg(long, value_name = "FILE")]
     ca_cert: Option<PathBuf>,
@@ -247,6 +256,7 @@ impl PatchArgs {
             npm_registry: self.npm_registry.clone(),
             apt_mirror: self.apt_mirror.as_deref().map(apt_mirror).transpose()?,
             nuget_sources: self.nuget_sources.clone(),
+            go_proxy: self.go_proxy.clone(),
             ca_cert: self.ca_cert.clone(),
             cache_dir: PluginHost::default_cache_dir(),
             tooling_images: self.tooling_images.clone(),

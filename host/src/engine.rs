@@ -45,6 +45,8 @@ pub struct Options {
     pub apt_mirror: Option<String>,
     /// `--nuget-source`s, in order (`[NAME=]URL` or a folder feed).
     pub nuget_sources: Vec<String>,
+    /// GOPROXY syntax: the Go module proxies, for planning and for the go command in the run.
+    pub go_proxy: String,
     pub ca_cert: Option<PathBuf>,
     pub cache_dir: Option<PathBuf>,
     /// `--tooling-image KIND=REF`.
@@ -131,6 +133,7 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
         apt_mirror: options.apt_mirror.clone(),
         nuget_sources: options.nuget_sources.clone(),
         npm_registry: options.npm_registry.clone(),
+        go_proxy: options.go_proxy.clone(),
     })?);
     let host = Arc::new(PluginHost::new(
         Default::default(),
@@ -192,6 +195,7 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
                     .map(|m| ("COPA_APT_MIRROR".to_string(), m.clone()))
                     .collect(),
             ),
+            ("go".to_string(), go_environment(&options.go_proxy)),
         ]
         .into(),
         proxy_env: proxy_environment(),
@@ -200,7 +204,11 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
         // host's network.
         host_network: is_loopback_url(&options.pip_index_url)
             || is_loopback_url(&options.npm_registry)
-            || options.apt_mirror.as_deref().is_some_and(is_loopback_url),
+            || options.apt_mirror.as_deref().is_some_and(is_loopback_url)
+            || options
+                .go_proxy
+                .split([',', '|'])
+                .any(|p| is_loopback_url(p.trim())),
         step_timeout: options.step_timeout,
         tooling_images: options.tooling_images.iter().cloned().collect(),
     };
@@ -400,6 +408,27 @@ async fn emit(
         host.emit_commands(&plugins[plugin], &caps, &targets, &plan)
     })
     .await?
+}
+
+/// The go command's settings for a run: the configured proxies, and the checksum-database and
+/// private-module settings of this process's environment (a private module needs GOPRIVATE /
+/// GONOSUMDB in the run exactly as on the user's machine).
+fn go_environment(go_proxy: &str) -> Vec<(String, String)> {
+    let mut env = vec![("GOPROXY".to_string(), go_proxy.to_string())];
+    for name in [
+        "GOSUMDB",
+        "GONOSUMDB",
+        "GONOSUMCHECK",
+        "GOPRIVATE",
+        "GONOPROXY",
+        "GOINSECURE",
+        "GOFLAGS",
+    ] {
+        if let Some(value) = std::env::var_os(name) {
+            env.push((name.to_string(), value.to_string_lossy().into_owned()));
+        }
+    }
+    env
 }
 
 /// Detects again on the original layers plus the patch layer; an update counts as patched only

@@ -17,6 +17,7 @@
 pub mod apk;
 pub mod choose;
 pub mod dpkg;
+pub mod gomod;
 pub mod npm;
 pub mod nuget;
 pub mod ospkg;

@@ -9,6 +9,8 @@
 //! - `deb <uri> <suite> <component> <arch>`: the binary `Packages` index of an APT repository,
 //!   named as in a one-line `sources.list` entry, downloaded once per run and looked up by
 //!   binary package name ([`deb`]).
+//! - `go`: the Go module proxies of `--go-proxy` (`GOPROXY` syntax), module versions and Go
+//!   toolchains as `golang.org/toolchain` ([`goproxy`]).
 //!
 //! - `nuget`: NuGet v3 feeds and folder feeds given with `--nuget-source` (nuget.org when none
 //!   is), looked up per package id ([`nuget`]).
@@ -18,6 +20,7 @@
 
 mod artifact;
 mod deb;
+mod goproxy;
 mod npm;
 mod nuget;
 mod pypi;
@@ -83,6 +86,8 @@ pub struct IndexSettings {
     pub nuget_sources: Vec<String>,
     /// Base URL of the npm registry, e.g. "https://registry.npmjs.org/".
     pub npm_registry: String,
+    /// `GOPROXY` syntax: the Go module proxies for the `go` ecosystem.
+    pub go_proxy: String,
 }
 
 impl Default for IndexSettings {
@@ -93,6 +98,7 @@ impl Default for IndexSettings {
             apt_mirror: None,
             nuget_sources: Vec::new(),
             npm_registry: DEFAULT_NPM_REGISTRY.to_owned(),
+            go_proxy: goproxy::DEFAULT_PROXY.to_owned(),
         }
     }
 }
@@ -128,6 +134,7 @@ pub struct PackageIndex {
     /// APT repositories' package lists, each loaded on first use and kept for the run.
     deb: deb::Repositories,
     nuget: nuget::Sources,
+    go: goproxy::GoProxy,
     /// Keyed by (ecosystem, name, version).
     artifacts: Mutex<HashMap<(String, String, String), ArtifactSlot>>,
 }
@@ -169,6 +176,7 @@ impl PackageIndex {
             deb: deb::Repositories::new(settings.apt_mirror.clone()),
             nuget: nuget::Sources::new(&settings.nuget_sources, |name| std::env::var(name).ok())
                 .map_err(anyhow::Error::msg)?,
+            go: goproxy::GoProxy::new(&settings.go_proxy).map_err(anyhow::Error::msg)?,
             artifacts: Mutex::new(HashMap::new()),
         })
     }
@@ -188,6 +196,15 @@ impl PackageIndex {
         }
         if ecosystem.eq_ignore_ascii_case("nuget") {
             return self.nuget_versions(name);
+        }
+        if ecosystem == "go" {
+            let key = ("go".to_owned(), name.to_owned());
+            if let Some(hit) = self.lock_cache().get(&key) {
+                return Ok(hit.clone());
+            }
+            let versions = self.go.versions(&self.agent, name)?;
+            self.lock_cache().insert(key, versions.clone());
+            return Ok(versions);
         }
         Err(format!("no package index for ecosystem {ecosystem}"))
     }
@@ -513,6 +530,7 @@ mod tests {
             pypi_url: url.to_owned(),
             extra_ca_pem: pem.map(<[u8]>::to_vec),
             nuget_sources: Vec::new(),
+            go_proxy: goproxy::DEFAULT_PROXY.to_owned(),
             ..IndexSettings::default()
         };
         assert!(PackageIndex::new(settings("pypi.org/simple", None)).is_err());

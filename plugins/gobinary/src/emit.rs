@@ -1,0 +1,275 @@
+//! From a plan to tooling steps: a Go toolchain container rebuilds each binary from its source,
+//! or updates a module tree copied into it. The shell scripts are fixed text; everything that
+//! comes from the image or the plan reaches them as environment variables, never as code.
+
+use copa_plugin_sdk::{Plan, Step, Target, ToolingOutput, ToolingStep, attribute, updates_for};
+
+use crate::plan::STDLIB;
+use crate::{ECOSYSTEM, attr, kind};
+
+/// What `--tooling-image go=REF` replaces.
+const TOOLING: &str = "go";
+/// Where the rebuilt binary is written inside the container.
+const OUTPUT: &str = "/copa-go/out/binary";
+
+/// Rebuilds one binary: fetch the main module at the recorded revision through the go command
+/// (GOPROXY, or the VCS directly for GOPRIVATE modules), apply the module updates with `go get`
+/// (replace directives stay as they are: `go get` never edits them), re-vendor when the source
+/// vendors, and build the main package with the original flags.
+const REBUILD_SCRIPT: &str = r#"set -eu
+export GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=mod"
+cd /tmp
+dir=$(GOTOOLCHAIN=local go mod download -json "$COPA_MODULE@$COPA_REF" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+[ -n "$dir" ] || { echo "copa-go: no source for $COPA_MODULE@$COPA_REF" >&2; exit 1; }
+rm -rf /copa-go/src
+mkdir -p /copa-go "$(dirname "$COPA_OUTPUT")"
+cp -R "$dir" /copa-go/src
+chmod -R u+w /copa-go/src
+cd /copa-go/src
+# Inside the module: the go command accepts a toolchain there without a checksum database
+# (GOSUMDB=off for private proxies), and records it in go.sum like any module.
+export GOTOOLCHAIN="$COPA_GOTOOLCHAIN"
+set -f
+if [ -n "$COPA_GET" ]; then go get $COPA_GET; fi
+set +f
+if [ -f vendor/modules.txt ]; then go mod vendor; fi
+if [ "$COPA_PACKAGE" = "$COPA_MODULE" ]; then pkg=.; else pkg="./${COPA_PACKAGE#"$COPA_MODULE"/}"; fi
+set -- build -o "$COPA_OUTPUT"
+if [ -n "${COPA_TAGS:-}" ]; then set -- "$@" -tags "$COPA_TAGS"; fi
+if [ -n "${COPA_LDFLAGS:-}" ]; then set -- "$@" -ldflags "$COPA_LDFLAGS"; fi
+if [ -n "${COPA_GCFLAGS:-}" ]; then set -- "$@" -gcflags "$COPA_GCFLAGS"; fi
+if [ -n "${COPA_ASMFLAGS:-}" ]; then set -- "$@" -asmflags "$COPA_ASMFLAGS"; fi
+if [ -n "${COPA_BUILDMODE:-}" ]; then set -- "$@" -buildmode "$COPA_BUILDMODE"; fi
+if [ "${COPA_TRIMPATH:-}" = true ]; then set -- "$@" -trimpath; fi
+go "$@" "$pkg"
+go version -m "$COPA_OUTPUT"
+"#;
+
+/// Updates a module tree copied in from the image: `go get` the fixed versions (outside any
+/// workspace, so only this go.mod changes) and re-vendor when it vendors.
+const MODULE_SCRIPT: &str = r#"set -eu
+export GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=mod" GOWORK=off
+cd "$COPA_DIR"
+set -f
+go get $COPA_GET
+set +f
+if [ -f vendor/modules.txt ]; then go mod vendor; fi
+"#;
+
+/// Build settings that become plain environment variables of the build.
+const ENV_SETTINGS: &[&str] = &[
+    "CGO_ENABLED",
+    "CGO_CFLAGS",
+    "CGO_CPPFLAGS",
+    "CGO_CXXFLAGS",
+    "CGO_LDFLAGS",
+    "GOOS",
+    "GOARCH",
+    "GOAMD64",
+    "GOARM",
+    "GOARM64",
+    "GO386",
+    "GOMIPS",
+    "GOMIPS64",
+    "GOPPC64",
+    "GORISCV64",
+    "GOWASM",
+    "GOEXPERIMENT",
+];
+/// Build flags and the variables the script turns back into flags.
+const FLAG_SETTINGS: &[(&str, &str)] = &[
+    ("-tags", "COPA_TAGS"),
+    ("-ldflags", "COPA_LDFLAGS"),
+    ("-gcflags", "COPA_GCFLAGS"),
+    ("-asmflags", "COPA_ASMFLAGS"),
+    ("-buildmode", "COPA_BUILDMODE"),
+    ("-trimpath", "COPA_TRIMPATH"),
+];
+
+pub fn steps(targets: &[Target], plan: &Plan) -> Result<Vec<Step>, String> {
+    let mut steps = Vec::new();
+    for target in targets {
+        let updates = updates_for(plan, target);
+        if updates.is_empty() {
+            continue;
+        }
+        let planned: Vec<_> = updates.iter().map(|&i| &plan.updates[i as usize]).collect();
+        let modules: Vec<String> = planned
+            .iter()
+            .filter(|u| u.package != STDLIB)
+            .map(|u| format!("{}@{}", u.package, u.to_version))
+            .collect();
+        let step = match target.kind.as_str() {
+            kind::BINARY => {
+                let toolchain = planned
+                    .iter()
+                    .find(|u| u.package == STDLIB)
+                    .map(|u| format!("go{}", u.to_version.trim_start_matches('v')));
+                rebuild(target, &modules, toolchain, updates)?
+            }
+            _ => update_module(target, &modules, updates),
+        };
+        steps.push(Step::Tooling(step));
+    }
+    Ok(steps)
+}
+
+fn required<'a>(target: &'a Target, key: &str) -> Result<&'a str, String> {
+    attribute(target, key).ok_or_else(|| format!("target {} has no {key}", target.id))
+}
+
+fn owner(target: &Target) -> (u32, u32) {
+    attribute(target, attr::OWNER)
+        .and_then(|o| o.split_once(':'))
+        .and_then(|(u, g)| Some((u.parse().ok()?, g.parse().ok()?)))
+        .unwrap_or((0, 0))
+}
+
+fn rebuild(
+    target: &Target,
+    modules: &[String],
+    toolchain: Option<String>,
+    updates: Vec<u32>,
+) -> Result<ToolingStep, String> {
+    let go_version = required(target, attr::GO_VERSION)?;
+    // The original toolchain unless the plan moves it: the go command fetches it from the
+    // module proxy when the tooling image has another one.
+    let toolchain = toolchain.unwrap_or_else(|| {
+        go_version
+            .split_whitespace()
+            .next()
+            .unwrap_or(go_version)
+            .to_string()
+    });
+    let module = required(target, attr::MODULE)?;
+    let mut env = vec![
+        ("COPA_MODULE".to_string(), module.to_string()),
+        (
+            "COPA_REF".to_string(),
+            required(target, attr::SOURCE_REF)?.to_string(),
+        ),
+        (
+            "COPA_PACKAGE".to_string(),
+            required(target, attr::MAIN_PACKAGE)?.to_string(),
+        ),
+        ("COPA_GET".to_string(), modules.join(" ")),
+        ("COPA_GOTOOLCHAIN".to_string(), toolchain.clone()),
+        ("COPA_OUTPUT".to_string(), OUTPUT.to_string()),
+    ];
+    let setting = |key: &str| attribute(target, &format!("{}{key}", attr::SETTING));
+    for key in ENV_SETTINGS {
+        if let Some(value) = setting(key) {
+            env.push((key.to_string(), value.to_string()));
+        }
+    }
+    for (key, variable) in FLAG_SETTINGS {
+        if let Some(value) = setting(key) {
+            env.push((variable.to_string(), value.to_string()));
+        }
+    }
+    let (uid, gid) = owner(target);
+    let mode = attribute(target, attr::MODE)
+        .and_then(|m| u32::from_str_radix(m, 8).ok())
+        .unwrap_or(0o755);
+    let mut what = modules.to_vec();
+    if toolchain != go_version {
+        what.push(toolchain.clone());
+    }
+    Ok(ToolingStep {
+        description: format!("rebuild {} with {}", target.id, what.join(", ")),
+        tooling: TOOLING.into(),
+        default_image: default_image(&toolchain),
+        argv: vec![
+            "sh".into(),
+            "-c".into(),
+            REBUILD_SCRIPT.into(),
+            "copa-go-rebuild".into(),
+        ],
+        env,
+        workdir: None,
+        index_ecosystem: Some(ECOSYSTEM.into()),
+        copy_in: Vec::new(),
+        outputs: vec![ToolingOutput {
+            from: OUTPUT.into(),
+            to: target.id.clone(),
+            mode: Some(mode),
+            uid,
+            gid,
+        }],
+        updates,
+    })
+}
+
+/// The official Go image of the toolchain's release line ("golang:1.22"); any Go from 1.21 on
+/// works, since it fetches the exact toolchain itself.
+fn default_image(toolchain: &str) -> String {
+    let bare = toolchain.trim_start_matches("go");
+    let line: Vec<&str> = bare.split('.').take(2).collect();
+    format!("golang:{}", line.join("."))
+}
+
+fn update_module(target: &Target, modules: &[String], updates: Vec<u32>) -> ToolingStep {
+    let dir = target.id.clone();
+    let (uid, gid) = owner(target);
+    let vendored = attribute(target, attr::VENDORED) == Some("1");
+    let mut outputs: Vec<ToolingOutput> = ["go.mod", "go.sum"]
+        .iter()
+        .map(|file| {
+            let path = format!("{}/{file}", dir.trim_end_matches('/'));
+            ToolingOutput {
+                from: path.clone(),
+                to: path,
+                mode: Some(0o644),
+                uid,
+                gid,
+            }
+        })
+        .collect();
+    if vendored {
+        let path = format!("{}/vendor", dir.trim_end_matches('/'));
+        outputs.push(ToolingOutput {
+            from: path.clone(),
+            to: path,
+            mode: None,
+            uid,
+            gid,
+        });
+    }
+    let go = target.runtime_version.as_deref().unwrap_or("1.21");
+    ToolingStep {
+        description: format!(
+            "update {}/go.mod: {} (binaries built from it still hold the old code until rebuilt)",
+            dir.trim_end_matches('/'),
+            modules.join(", ")
+        ),
+        tooling: TOOLING.into(),
+        default_image: default_image(go),
+        argv: vec![
+            "sh".into(),
+            "-c".into(),
+            MODULE_SCRIPT.into(),
+            "copa-go-mod".into(),
+        ],
+        env: vec![
+            ("COPA_DIR".to_string(), dir.clone()),
+            ("COPA_GET".to_string(), modules.join(" ")),
+        ],
+        workdir: None,
+        index_ecosystem: Some(ECOSYSTEM.into()),
+        copy_in: vec![dir],
+        outputs,
+        updates,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_images_follow_the_release_line() {
+        assert_eq!(default_image("go1.22.12"), "golang:1.22");
+        assert_eq!(default_image("go1.21rc2"), "golang:1.21rc2");
+        assert_eq!(default_image("1.21"), "golang:1.21");
+    }
+}
