@@ -63,6 +63,33 @@ pub struct Vulnerability {
     pub fixed_versions: Vec<String>,
 }
 
+impl Vulnerability {
+    /// The vulnerabilities of one package's findings, each once: a scanner lists one finding per
+    /// place or per advisory, and the fixed versions of all of them count.
+    pub fn from_findings(findings: &[&crate::Finding]) -> Vec<Vulnerability> {
+        let mut vulnerabilities: Vec<Vulnerability> = Vec::new();
+        for finding in findings {
+            match vulnerabilities
+                .iter_mut()
+                .find(|v| v.id == finding.vulnerability_id)
+            {
+                Some(existing) => {
+                    for fixed in &finding.fixed_versions {
+                        if !existing.fixed_versions.contains(fixed) {
+                            existing.fixed_versions.push(fixed.clone());
+                        }
+                    }
+                }
+                None => vulnerabilities.push(Vulnerability {
+                    id: finding.vulnerability_id.clone(),
+                    fixed_versions: finding.fixed_versions.clone(),
+                }),
+            }
+        }
+        vulnerabilities
+    }
+}
+
 /// A version the package index offers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IndexVersion<V> {

@@ -143,25 +143,7 @@ fn plan_package(
     level: Bump,
     plan: &mut Plan,
 ) {
-    let mut vulnerabilities: Vec<Vulnerability> = Vec::new();
-    for finding in findings {
-        match vulnerabilities
-            .iter_mut()
-            .find(|v| v.id == finding.vulnerability_id)
-        {
-            Some(existing) => {
-                for fixed in &finding.fixed_versions {
-                    if !existing.fixed_versions.contains(fixed) {
-                        existing.fixed_versions.push(fixed.clone());
-                    }
-                }
-            }
-            None => vulnerabilities.push(Vulnerability {
-                id: finding.vulnerability_id.clone(),
-                fixed_versions: finding.fixed_versions.clone(),
-            }),
-        }
-    }
+    let mut vulnerabilities = Vulnerability::from_findings(findings);
     let ids: Vec<String> = vulnerabilities.iter().map(|v| v.id.clone()).collect();
     let skip_all = |plan: &mut Plan, reason: String| {
         plan.skips.push(Skip {
