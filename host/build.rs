@@ -19,6 +19,7 @@ const BUILTIN: &[(&str, &str)] = &[
 const TEST_ONLY: &[(&str, &str)] = &[
     ("runaway", "copa_plugin_runaway.wasm"),
     ("legacy", "copa_plugin_legacy.wasm"),
+    ("v02", "copa_plugin_v02.wasm"),
 ];
 
 fn main() {

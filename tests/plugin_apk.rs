@@ -257,7 +257,13 @@ fn emits_one_apk_add_through_a_virtual_package() {
     let (targets, plan) = setup.detect_and_plan(&findings());
     let steps = setup
         .host
-        .emit_commands(&setup.plugin, &setup.caps, &targets, &plan)
+        .emit_commands(
+            &setup.plugin,
+            &setup.caps,
+            &targets,
+            &plan,
+            &common::default_policy(),
+        )
         .unwrap();
     assert_eq!(steps.len(), 1);
     let Step::Run(run) = &steps[0] else {
@@ -324,7 +330,13 @@ fn an_image_without_apk_is_detected_but_unpatchable() {
     // Nothing to run: with no update planned, no step.
     let steps = setup
         .host
-        .emit_commands(&setup.plugin, &setup.caps, &targets, &plan)
+        .emit_commands(
+            &setup.plugin,
+            &setup.caps,
+            &targets,
+            &plan,
+            &common::default_policy(),
+        )
         .unwrap();
     assert!(steps.is_empty());
 }
@@ -340,7 +352,7 @@ fn without_a_report_the_missing_index_is_an_error_not_a_guess() {
             &setup.caps,
             &targets,
             &[],
-            common::policy(PatchLevel::Patch, true),
+            &common::policy(PatchLevel::Patch, true),
         )
         .unwrap_err()
         .to_string();

@@ -126,7 +126,7 @@ fn plan(s: &PluginSetup, targets: &[Target], findings: &[Finding]) -> Plan {
             &s.caps,
             targets,
             findings,
-            common::policy(PatchLevel::Patch, findings.is_empty()),
+            &common::policy(PatchLevel::Patch, findings.is_empty()),
         )
         .unwrap()
 }
@@ -265,7 +265,13 @@ fn plans_the_repositories_newest_build_for_what_the_report_names() {
 
     let steps = s
         .host
-        .emit_commands(&s.plugin, &s.caps, &targets, &plan)
+        .emit_commands(
+            &s.plugin,
+            &s.caps,
+            &targets,
+            &plan,
+            &common::default_policy(),
+        )
         .unwrap();
     assert_eq!(steps.len(), 1);
     let Step::Run(step) = &steps[0] else {
@@ -336,7 +342,13 @@ fn an_unreadable_repository_makes_the_fix_a_minimum() {
     assert_eq!(plan.updates[0].to_version, ">=3.0.13-1~deb12u1");
     let steps = s
         .host
-        .emit_commands(&s.plugin, &s.caps, &targets, &plan)
+        .emit_commands(
+            &s.plugin,
+            &s.caps,
+            &targets,
+            &plan,
+            &common::default_policy(),
+        )
         .unwrap();
     let Step::Run(step) = &steps[0] else {
         panic!("expected a run step: {:?}", steps[0]);
@@ -351,7 +363,7 @@ fn an_unreadable_repository_makes_the_fix_a_minimum() {
             &s.caps,
             &targets,
             &[],
-            common::policy(PatchLevel::Patch, true),
+            &common::policy(PatchLevel::Patch, true),
         )
         .unwrap_err()
         .to_string();
@@ -476,7 +488,13 @@ fn a_distroless_image_gets_the_deb_unpacked_and_its_records_rewritten() {
 
     let steps = s
         .host
-        .emit_commands(&s.plugin, &s.caps, &targets, &plan)
+        .emit_commands(
+            &s.plugin,
+            &s.caps,
+            &targets,
+            &plan,
+            &common::default_policy(),
+        )
         .unwrap();
     let summary: Vec<String> = steps
         .iter()

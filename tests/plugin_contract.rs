@@ -1,12 +1,27 @@
-//! The contract's versions: a plugin built against 0.1 (without the SDK) loads next to the 0.2
-//! built-ins, and every value crosses the 0.1 <-> 0.2 conversion intact.
+//! The contract's versions: plugins built against 0.1 and 0.2 (without the SDK) load next to the
+//! 0.3 built-ins, and every value crosses the conversion to and from the newest contract intact.
 
 mod common;
 
-use common::{Node, layer_tar, serve_index, wheels};
+use common::{Node, layer_tar, serve_index, serve_static_with, wheels};
 use copa_host::index::{IndexSettings, PackageIndex};
-use copa_host::plugin::{Finding, Origin, PatchLevel, PluginHost, Step};
+use copa_host::plugin::{Capabilities, Finding, Origin, PatchLevel, PluginHost, Step};
 use std::sync::Arc;
+
+/// The capabilities of a call on an image of one layer, with the indexes of `settings`.
+fn capabilities(layer: Vec<u8>, settings: IndexSettings) -> Arc<Capabilities> {
+    let mut file = tempfile::tempfile().unwrap();
+    std::io::Write::write_all(&mut file, &layer).unwrap();
+    Arc::new(Capabilities {
+        image: Arc::new(
+            copa_host::image::ImageView::new(vec![
+                copa_host::image::LayerTar::whole(file).unwrap(),
+            ])
+            .unwrap(),
+        ),
+        index: Arc::new(PackageIndex::new(settings).unwrap()),
+    })
+}
 
 fn finding(package: &str, id: &str) -> Finding {
     Finding {
@@ -33,23 +48,13 @@ fn a_plugin_built_against_0_1_is_loaded_and_converted() {
         Node::Dir("legacy"),
         Node::File("legacy/installed", "six 1.15.0\nidna 3.7\n"),
     ]);
-    let mut file = tempfile::tempfile().unwrap();
-    std::io::Write::write_all(&mut file, &image).unwrap();
-    let caps = Arc::new(copa_host::plugin::Capabilities {
-        image: Arc::new(
-            copa_host::image::ImageView::new(vec![
-                copa_host::image::LayerTar::whole(file).unwrap(),
-            ])
-            .unwrap(),
-        ),
-        index: Arc::new(
-            PackageIndex::new(IndexSettings {
-                pypi_url: index.url.clone(),
-                ..Default::default()
-            })
-            .unwrap(),
-        ),
-    });
+    let caps = capabilities(
+        image,
+        IndexSettings {
+            pypi_url: index.url.clone(),
+            ..Default::default()
+        },
+    );
 
     let host = PluginHost::new(Default::default(), None).unwrap();
     let wasm = std::fs::read(env!("COPA_TEST_PLUGIN_LEGACY")).unwrap();
@@ -61,8 +66,8 @@ fn a_plugin_built_against_0_1_is_loaded_and_converted() {
     assert_eq!(legacy.info.report_types, ["legacy"]);
     let builtins = host.load_all(&[]).unwrap();
     assert!(
-        builtins.iter().all(|p| p.contract == "0.2.0"),
-        "built-ins speak 0.2"
+        builtins.iter().all(|p| p.contract == "0.3.0"),
+        "built-ins speak 0.3"
     );
 
     let targets = host.detect(&legacy, &caps).unwrap();
@@ -83,7 +88,7 @@ fn a_plugin_built_against_0_1_is_loaded_and_converted() {
             &caps,
             &targets,
             &[finding("six", "CVE-1")],
-            common::policy(PatchLevel::Minor, false),
+            &common::policy(PatchLevel::Minor, false),
         )
         .unwrap();
     assert_eq!(plan.updates.len(), 1, "{plan:?}");
@@ -102,14 +107,16 @@ fn a_plugin_built_against_0_1_is_loaded_and_converted() {
             &caps,
             &targets,
             &[],
-            common::policy(PatchLevel::Patch, true),
+            &common::policy(PatchLevel::Patch, true),
         )
         .unwrap();
     assert_eq!(everything.updates.len(), 1);
     assert_eq!(everything.skips.len(), 1);
     assert_eq!(everything.skips[0].reason, "no newer version");
 
-    let steps = host.emit_commands(&legacy, &caps, &targets, &plan).unwrap();
+    let steps = host
+        .emit_commands(&legacy, &caps, &targets, &plan, &common::default_policy())
+        .unwrap();
     let [Step::Run(run)] = steps.as_slice() else {
         panic!("one run step expected: {steps:?}");
     };
@@ -117,4 +124,158 @@ fn a_plugin_built_against_0_1_is_loaded_and_converted() {
     assert_eq!(run.index_ecosystem.as_deref(), Some("pypi"));
     assert_eq!(run.exclude, ["/legacy/cache"]);
     assert_eq!(run.updates, [0]);
+}
+
+#[test]
+fn a_plugin_built_against_0_2_is_loaded_and_converted() {
+    // left-pad 1.1.0 as a real tarball, so the 0.2 artifact calls have something to describe.
+    let tarball = {
+        let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+            Vec::new(),
+            flate2::Compression::default(),
+        ));
+        let mut header = tar::Header::new_gnu();
+        header.set_size(6);
+        header.set_mode(0o644);
+        builder
+            .append_data(&mut header, "package/index.js", &b"// pad"[..])
+            .unwrap();
+        builder.into_inner().unwrap().finish().unwrap()
+    };
+    let sha256 = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&tarball))
+    };
+    let (registry, _) = serve_static_with(|url| {
+        let packument = serde_json::json!({
+            "name": "left-pad",
+            "versions": {
+                "1.0.0": {"name": "left-pad", "version": "1.0.0",
+                          "dist": {"tarball": format!("{url}/left-pad/-/left-pad-1.0.0.tgz")}},
+                "1.1.0": {"name": "left-pad", "version": "1.1.0",
+                          "dist": {"tarball": format!("{url}/left-pad/-/left-pad-1.1.0.tgz")}},
+            }
+        });
+        vec![
+            ("/left-pad".into(), packument.to_string().into_bytes()),
+            ("/left-pad/-/left-pad-1.1.0.tgz".into(), tarball),
+        ]
+    });
+    let image = layer_tar(&[
+        Node::Dir("v02"),
+        Node::File("v02/installed", "left-pad 1.0.0\nidna 3.7\n"),
+    ]);
+    let caps = capabilities(
+        image,
+        IndexSettings {
+            npm_registry: registry,
+            ..Default::default()
+        },
+    );
+
+    let host = PluginHost::new(Default::default(), None).unwrap();
+    let wasm = std::fs::read(env!("COPA_TEST_PLUGIN_V02")).unwrap();
+    let plugin = host.load(&wasm, Origin::File("v02.wasm".into())).unwrap();
+    assert_eq!(plugin.contract, "0.2.0");
+    assert_eq!(plugin.info.name, "v02");
+    assert_eq!(plugin.info.purl_types, ["npm"]);
+
+    let targets = host.detect(&plugin, &caps).unwrap();
+    assert_eq!(targets.len(), 1);
+    assert_eq!(targets[0].kind, "v02-db");
+    assert_eq!(targets[0].runtime_version.as_deref(), Some("3.11"));
+    assert_eq!(targets[0].attributes, [("format".into(), "lines".into())]);
+
+    // Every 0.2 policy field arrives; the 0.3 options have nowhere to go and are left out.
+    let mut policy = common::policy(PatchLevel::Minor, false);
+    policy.toolchain_patch_level = Some(PatchLevel::Patch);
+    policy.options = vec![("source".into(), "x=y".into())];
+    let plan = host
+        .plan(
+            &plugin,
+            &caps,
+            &targets,
+            &[finding("left-pad", "CVE-1")],
+            &policy,
+        )
+        .unwrap();
+    assert_eq!(plan.skips.len(), 1, "{plan:?}");
+    assert_eq!(
+        plan.skips[0].reason,
+        "level=minor update-all=false toolchain=patch"
+    );
+    assert_eq!(plan.updates.len(), 1, "{plan:?}");
+    let update = &plan.updates[0];
+    assert_eq!(
+        (update.from_version.as_str(), update.to_version.as_str()),
+        ("1.0.0", "1.1.0")
+    );
+    assert_eq!(update.fixes, ["CVE-1"]);
+    assert!(update.notes.is_empty(), "0.2 updates carry no notes");
+
+    // Every 0.2 step kind comes back as its 0.3 equivalent; the 0.2 package-index answered
+    // the plugin's artifact calls.
+    let steps = host
+        .emit_commands(&plugin, &caps, &targets, &plan, &policy)
+        .unwrap();
+    let [
+        Step::Run(run),
+        Step::Fetch(fetch),
+        Step::Write(write),
+        Step::Tooling(tooling),
+    ] = steps.as_slice()
+    else {
+        panic!("run, fetch, write and tooling steps expected: {steps:?}");
+    };
+    assert_eq!(run.argv, ["true"]);
+    assert_eq!(run.env, [("V02".into(), "1".into())]);
+    assert_eq!(run.workdir.as_deref(), Some("/v02"));
+    assert_eq!(run.user.as_deref(), Some("1000:1000"));
+    assert_eq!(run.exclude, ["/v02/cache"]);
+    assert_eq!(run.updates, [0]);
+    assert_eq!(
+        (
+            fetch.ecosystem.as_str(),
+            fetch.name.as_str(),
+            fetch.version.as_str()
+        ),
+        ("npm", "left-pad", "1.1.0")
+    );
+    let [placement] = fetch.placements.as_slice() else {
+        panic!("one placement expected: {fetch:?}");
+    };
+    assert_eq!(placement.member, "package/index.js");
+    assert_eq!(placement.path, "/v02/lib/package/index.js");
+    assert_eq!(
+        (
+            placement.mode,
+            placement.uid,
+            placement.gid,
+            placement.replace
+        ),
+        (Some(0o640), 1, 2, true)
+    );
+    assert_eq!(write.path, "/v02/installed");
+    assert_eq!(
+        write.contents.as_deref(),
+        Some(format!("left-pad {sha256} 6\n").as_bytes())
+    );
+    assert_eq!((write.mode, write.uid, write.gid), (0o600, 3, 4));
+    assert_eq!(tooling.tooling, "v02");
+    assert_eq!(tooling.default_image, "busybox:1");
+    assert_eq!(tooling.copy_in, ["/v02"]);
+    let [output] = tooling.outputs.as_slice() else {
+        panic!("one output expected: {tooling:?}");
+    };
+    assert_eq!(
+        (
+            output.from.as_str(),
+            output.to.as_str(),
+            output.mode,
+            output.uid,
+            output.gid
+        ),
+        ("/out", "/v02/out", None, 5, 6)
+    );
+    assert_eq!(tooling.updates, [0]);
 }

@@ -258,7 +258,7 @@ fn plan_of(fixture: &Fixture, level: PatchLevel) -> (Vec<Target>, Plan) {
             &setup.caps,
             &targets,
             &findings(),
-            policy(level, false),
+            &policy(level, false),
         )
         .unwrap();
     (targets, plan)
@@ -330,7 +330,13 @@ fn emits_fetches_and_a_true_deps_json() {
     let setup = &fixture.setup;
     let steps = setup
         .host
-        .emit_commands(&setup.plugin, &setup.caps, &targets, &plan)
+        .emit_commands(
+            &setup.plugin,
+            &setup.caps,
+            &targets,
+            &plan,
+            &common::default_policy(),
+        )
         .unwrap();
     let mut fetches = Vec::new();
     let mut writes = Vec::new();

@@ -295,7 +295,7 @@ fn plan_with(
     policy.toolchain_patch_level = toolchain;
     let plan = setup
         .host
-        .plan(&setup.plugin, &setup.caps, &targets, findings, policy)
+        .plan(&setup.plugin, &setup.caps, &targets, findings, &policy)
         .unwrap();
     (targets, plan)
 }
@@ -498,7 +498,13 @@ fn standard_library_fixes_follow_the_toolchain_level() {
 
     let steps = setup
         .host
-        .emit_commands(&setup.plugin, &setup.caps, &targets, &plan)
+        .emit_commands(
+            &setup.plugin,
+            &setup.caps,
+            &targets,
+            &plan,
+            &common::default_policy(),
+        )
         .unwrap();
     let [Step::Tooling(step)] = steps.as_slice() else {
         panic!("{steps:#?}")
@@ -524,7 +530,13 @@ fn emits_a_rebuild_with_the_original_flags_and_a_module_update() {
     let (targets, plan) = plan_with(&setup, &findings, PatchLevel::Minor, None);
     let steps = setup
         .host
-        .emit_commands(&setup.plugin, &setup.caps, &targets, &plan)
+        .emit_commands(
+            &setup.plugin,
+            &setup.caps,
+            &targets,
+            &plan,
+            &common::default_policy(),
+        )
         .unwrap();
     let [Step::Tooling(rebuild), Step::Tooling(module)] = steps.as_slice() else {
         panic!("{steps:#?}")

@@ -415,7 +415,7 @@ fn plan_at(setup: &PluginSetup, level: PatchLevel) -> (Vec<Target>, Plan) {
             &setup.caps,
             &targets,
             &findings(),
-            policy(level, false),
+            &policy(level, false),
         )
         .unwrap();
     (targets, plan)
@@ -566,7 +566,13 @@ fn emits_fetches_removals_and_rewritten_project_files() {
     let (targets, plan) = plan_at(&setup, PatchLevel::Minor);
     let steps = setup
         .host
-        .emit_commands(&setup.plugin, &setup.caps, &targets, &plan)
+        .emit_commands(
+            &setup.plugin,
+            &setup.caps,
+            &targets,
+            &plan,
+            &common::default_policy(),
+        )
         .unwrap();
     assert!(
         steps

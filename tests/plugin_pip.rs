@@ -200,7 +200,7 @@ fn plan(setup: &Setup, level: PatchLevel) -> (Vec<Target>, Plan) {
             &setup.caps,
             &targets,
             &findings(),
-            common::policy(level, false),
+            &common::policy(level, false),
         )
         .unwrap();
     (targets, plan)
@@ -330,7 +330,13 @@ fn emits_one_pip_install_per_environment_with_its_own_interpreter() {
     let (targets, plan) = plan(&setup, PatchLevel::Patch);
     let steps = setup
         .host
-        .emit_commands(&setup.pip, &setup.caps, &targets, &plan)
+        .emit_commands(
+            &setup.pip,
+            &setup.caps,
+            &targets,
+            &plan,
+            &common::default_policy(),
+        )
         .unwrap();
     assert_eq!(steps.len(), 2);
     let runs: Vec<_> = steps
@@ -402,7 +408,7 @@ fn environments_without_pip_are_skipped_with_the_reason() {
             &setup.caps,
             &targets,
             &findings,
-            common::policy(PatchLevel::Patch, false),
+            &common::policy(PatchLevel::Patch, false),
         )
         .unwrap();
     assert!(plan.updates.is_empty());
@@ -439,7 +445,7 @@ fn an_installed_version_that_already_has_the_fix_needs_nothing() {
             &setup.caps,
             &targets,
             &[f],
-            common::policy(PatchLevel::Patch, false),
+            &common::policy(PatchLevel::Patch, false),
         )
         .unwrap();
     assert!(
@@ -473,7 +479,7 @@ fn runaway_plugins_are_stopped_by_name_and_the_host_survives() {
             &setup.caps,
             &[],
             &[],
-            common::policy(PatchLevel::Patch, false),
+            &common::policy(PatchLevel::Patch, false),
         )
         .unwrap_err()
         .to_string();
@@ -490,6 +496,7 @@ fn runaway_plugins_are_stopped_by_name_and_the_host_survives() {
                 updates: vec![],
                 skips: vec![],
             },
+            &common::default_policy(),
         )
         .unwrap_err()
         .to_string();
@@ -526,7 +533,7 @@ fn a_plugin_dir_replaces_a_builtin_of_the_same_name_and_compiled_plugins_are_cac
     assert!(
         builtin
             .iter()
-            .all(|p| p.origin == Origin::Builtin && p.contract == "0.2.0")
+            .all(|p| p.origin == Origin::Builtin && p.contract == "0.3.0")
     );
     let cached: Vec<_> = std::fs::read_dir(cache.path()).unwrap().collect();
     assert_eq!(

@@ -520,7 +520,13 @@ fn emits_one_dnf_upgrade_with_the_caches_excluded() {
     let (targets, plan) = setup.detect_and_plan(&findings());
     let steps = setup
         .host
-        .emit_commands(&setup.plugin, &setup.caps, &targets, &plan)
+        .emit_commands(
+            &setup.plugin,
+            &setup.caps,
+            &targets,
+            &plan,
+            &common::default_policy(),
+        )
         .unwrap();
     assert_eq!(steps.len(), 1);
     let Step::Run(run) = &steps[0] else {
@@ -575,7 +581,13 @@ fn the_package_manager_decides_the_command() {
         let (targets, plan) = setup.detect_and_plan(only_openssl);
         let steps = setup
             .host
-            .emit_commands(&setup.plugin, &setup.caps, &targets, &plan)
+            .emit_commands(
+                &setup.plugin,
+                &setup.caps,
+                &targets,
+                &plan,
+                &common::default_policy(),
+            )
             .unwrap();
         let Step::Run(run) = &steps[0] else {
             panic!("expected a run step: {:?}", steps[0]);

@@ -156,6 +156,10 @@ struct PatchArgs {
         value_name = "URLS"
     )]
     go_proxy: String,
+    /// An option for a plugin, passed to it in its policy (repeatable; the plugin's
+    /// documentation names its keys).
+    #[arg(long = "plugin-option", value_name = "PLUGIN:KEY=VALUE", value_parser = parse_plugin_option)]
+    plugin_options: Vec<(String, String, String)>,
     /// A CA certificate (PEM) to trust for package indexes, during planning and in the run.
     #[arg(long, value_name = "FILE")]
     ca_cert: Option<PathBuf>,
@@ -196,6 +200,20 @@ fn parse_tooling_image(text: &str) -> Result<(String, String), String> {
         }
         _ => Err(format!(
             "expected KIND=IMAGE (go=golang:1.22), got {text:?}"
+        )),
+    }
+}
+
+fn parse_plugin_option(text: &str) -> Result<(String, String, String), String> {
+    let parsed = text
+        .split_once(':')
+        .and_then(|(plugin, option)| Some((plugin, option.split_once('=')?)));
+    match parsed {
+        Some((plugin, (key, value))) if !plugin.is_empty() && !key.is_empty() => {
+            Ok((plugin.to_string(), key.to_string(), value.to_string()))
+        }
+        _ => Err(format!(
+            "expected PLUGIN:KEY=VALUE (go:source=example.com/app=/srv/app.git), got {text:?}"
         )),
     }
 }
@@ -260,6 +278,7 @@ impl PatchArgs {
             ca_cert: self.ca_cert.clone(),
             cache_dir: PluginHost::default_cache_dir(),
             tooling_images: self.tooling_images.clone(),
+            plugin_options: self.plugin_options.clone(),
             vex: self.output.as_ref().map(|path| {
                 let VexFormat::Openvex = self.format;
                 crate::vex::Settings {

@@ -51,6 +51,9 @@ pub struct Options {
     pub cache_dir: Option<PathBuf>,
     /// `--tooling-image KIND=REF`.
     pub tooling_images: Vec<(String, String)>,
+    /// Options for plugins: (plugin name, key, value), in the order given; each plugin's policy
+    /// carries its own.
+    pub plugin_options: Vec<(String, String, String)>,
     /// Write a VEX document about the patched image.
     pub vex: Option<vex::Settings>,
 }
@@ -62,6 +65,8 @@ struct PluginWork {
     /// The findings routed to the plugin (none without a report); verification plans again
     /// with them.
     findings: Vec<Finding>,
+    /// The policy the plan was made under; emitting and verifying use it again.
+    policy: Policy,
     plan: Plan,
     status: Vec<(Status, Option<String>)>,
 }
@@ -261,7 +266,7 @@ async fn execute_and_write(
         let steps = if w.plan.updates.is_empty() {
             Vec::new()
         } else {
-            emit(host, plugins, w.plugin, caps, &w.targets, &w.plan).await?
+            emit(host, plugins, caps, w, &w.plan).await?
         };
         emitted.push(steps);
     }
@@ -312,7 +317,7 @@ async fn execute_and_write(
                 updates: vec![update.clone()],
                 skips: Vec::new(),
             };
-            let steps = emit(host, plugins, w.plugin, caps, &w.targets, &single).await?;
+            let steps = emit(host, plugins, caps, w, &single).await?;
             let outcome = executor
                 .run(image.as_deref(), &steps, true, workdir)
                 .await?;
@@ -349,7 +354,7 @@ async fn execute_and_write(
     };
     clock.lap("build layer");
     match &layer {
-        Some(layer) => verify(source, layer, host, plugins, caps, work, policy(options)).await?,
+        Some(layer) => verify(source, layer, host, plugins, caps, work).await?,
         None => mark_unverified(work, "the package manager changed nothing in the image"),
     }
     clock.lap("verify");
@@ -389,23 +394,25 @@ async fn execute_and_write(
     Ok((target, digest))
 }
 
+/// The steps of `plan` (all of `work`'s, or a part of it) from `work`'s plugin.
 async fn emit(
     host: &Arc<PluginHost>,
     plugins: &Arc<Vec<Plugin>>,
-    plugin: usize,
     caps: &Arc<Capabilities>,
-    targets: &[Target],
+    work: &PluginWork,
     plan: &Plan,
 ) -> Result<Vec<Step>> {
-    let (host, plugins, caps, targets, plan) = (
+    let (host, plugins, caps, plugin, targets, plan, policy) = (
         host.clone(),
         plugins.clone(),
         caps.clone(),
-        targets.to_vec(),
+        work.plugin,
+        work.targets.clone(),
         plan.clone(),
+        work.policy.clone(),
     );
     tokio::task::spawn_blocking(move || {
-        host.emit_commands(&plugins[plugin], &caps, &targets, &plan)
+        host.emit_commands(&plugins[plugin], &caps, &targets, &plan, &policy)
     })
     .await?
 }
@@ -441,7 +448,6 @@ async fn verify(
     plugins: &Arc<Vec<Plugin>>,
     caps: &Arc<Capabilities>,
     work: &mut [PluginWork],
-    policy: Policy,
 ) -> Result<()> {
     let mut patched = source.base_view()?;
     patched.push_layer(layer.tar.clone())?;
@@ -495,10 +501,11 @@ async fn verify(
                         patched_caps.clone(),
                         w.plugin,
                     );
-                    let (targets, findings) = (targets.clone(), w.findings.clone());
+                    let (targets, findings, policy) =
+                        (targets.clone(), w.findings.clone(), w.policy.clone());
                     replan = Some(
                         tokio::task::spawn_blocking(move || {
-                            host.plan(&plugins[plugin], &caps, &targets, &findings, policy)
+                            host.plan(&plugins[plugin], &caps, &targets, &findings, &policy)
                         })
                         .await??,
                     );
@@ -606,7 +613,8 @@ fn plan_all(
             .iter()
             .map(|&i| to_plugin_finding(findings[i]))
             .collect();
-        let plan = host.plan(plugin, caps, &targets, &plugin_findings, policy(options))?;
+        let policy = policy(options, &plugin.info.name);
+        let plan = host.plan(plugin, caps, &targets, &plugin_findings, &policy)?;
         for skip in &plan.skips {
             skipped.push(SkipRecord {
                 ecosystem: plugin.info.name.clone(),
@@ -621,6 +629,7 @@ fn plan_all(
             plugin: plugin_index,
             targets,
             findings: plugin_findings,
+            policy,
             plan,
             status,
         });
@@ -658,11 +667,18 @@ fn plan_all(
     Ok((work, skipped))
 }
 
-fn policy(options: &Options) -> Policy {
+/// The policy of the run for one plugin: with the options meant for it.
+fn policy(options: &Options, plugin: &str) -> Policy {
     Policy {
         library_patch_level: options.library_patch_level,
         update_all: options.report.is_none(),
         toolchain_patch_level: options.toolchain_patch_level,
+        options: options
+            .plugin_options
+            .iter()
+            .filter(|(name, _, _)| name == plugin)
+            .map(|(_, key, value)| (key.clone(), value.clone()))
+            .collect(),
     }
 }
 
@@ -791,6 +807,7 @@ fn record_updates(summary: &mut Summary, plugins: &[Plugin], work: &[PluginWork]
                 from: update.from_version.clone(),
                 to: update.to_version.clone(),
                 fixes: update.fixes.clone(),
+                notes: update.notes.clone(),
                 status: *status,
                 error: error.clone(),
             });

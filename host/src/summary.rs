@@ -19,6 +19,8 @@ pub struct UpdateRecord {
     pub from: String,
     pub to: String,
     pub fixes: Vec<String>,
+    /// What the user must know about the update (the plugin's notes).
+    pub notes: Vec<String>,
     pub status: Status,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -112,6 +114,19 @@ impl Summary {
                 ["TARGET", "PACKAGE", "UPDATE", "FIXES", "STATUS"],
                 &rows,
             ));
+            let notes: Vec<[String; 3]> = self
+                .updates
+                .iter()
+                .flat_map(|u| {
+                    u.notes
+                        .iter()
+                        .map(|note| [u.target.clone(), u.package.clone(), note.clone()])
+                })
+                .collect();
+            if !notes.is_empty() {
+                out.push_str("\nNotes:\n");
+                out.push_str(&table(["TARGET", "PACKAGE", "NOTE"], &notes));
+            }
         }
         if !self.skipped.is_empty() {
             out.push_str("\nSkipped:\n");
@@ -181,6 +196,7 @@ mod tests {
                 from: "1.26.4".into(),
                 to: "1.26.5".into(),
                 fixes: vec!["CVE-2021-33503".into()],
+                notes: vec!["has an install script, which was not run".into()],
                 status: Status::Planned,
                 error: None,
             }],
@@ -192,6 +208,15 @@ mod tests {
         assert_eq!(value["updates"][0]["status"], "planned");
         assert_eq!(value["updates"][0]["from"], "1.26.4");
         assert!(value["updates"][0].get("error").is_none());
-        assert!(summary.to_table().contains("urllib3  1.26.4 -> 1.26.5"));
+        assert_eq!(
+            value["updates"][0]["notes"][0],
+            "has an install script, which was not run"
+        );
+        let table = summary.to_table();
+        assert!(table.contains("urllib3  1.26.4 -> 1.26.5"));
+        assert!(
+            table.contains("Notes:\nTARGET     PACKAGE  NOTE\n/app/venv  urllib3  has an install script, which was not run\n"),
+            "{table}"
+        );
     }
 }

@@ -570,6 +570,7 @@ mod tests {
             from: from.to_owned(),
             to: to.to_owned(),
             fixes: fixes.iter().map(|v| v.to_string()).collect(),
+            notes: Vec::new(),
             status,
             error: (status == Status::Failed).then(|| "pip exited with status 1".to_owned()),
         }

@@ -26,7 +26,7 @@ pub mod rpm;
 
 mod bindings {
     wit_bindgen::generate!({
-        path: "../wit/since_v0.2.0",
+        path: "../wit/since_v0.3.0",
         world: "plugin",
     });
 }
@@ -52,8 +52,24 @@ pub trait Patcher: Sync + Send {
         findings: Vec<Finding>,
         policy: Policy,
     ) -> Result<Plan, String>;
-    /// Turns a plan into the steps the host executes.
-    fn emit_commands(&self, targets: Vec<Target>, plan: Plan) -> Result<Vec<Step>, String>;
+    /// Turns a plan into the steps the host executes, under the policy `plan` was given (its
+    /// options included).
+    fn emit_commands(
+        &self,
+        targets: Vec<Target>,
+        plan: Plan,
+        policy: Policy,
+    ) -> Result<Vec<Step>, String>;
+}
+
+/// The values the user gave the option `key` of this plugin, in order (`--plugin-option
+/// NAME:KEY=VALUE`, or a flag of the host's that stands for one).
+pub fn options<'a>(policy: &'a Policy, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    policy
+        .options
+        .iter()
+        .filter(move |(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 /// A plugin-private fact that `detect` stored in a target's attributes.
@@ -110,8 +126,12 @@ impl bindings::exports::copa::plugin::patcher::Guest for Component {
     fn plan(targets: Vec<Target>, findings: Vec<Finding>, policy: Policy) -> Result<Plan, String> {
         plugin().plan(targets, findings, policy)
     }
-    fn emit_commands(targets: Vec<Target>, plan: Plan) -> Result<Vec<Step>, String> {
-        plugin().emit_commands(targets, plan)
+    fn emit_commands(
+        targets: Vec<Target>,
+        plan: Plan,
+        policy: Policy,
+    ) -> Result<Vec<Step>, String> {
+        plugin().emit_commands(targets, plan, policy)
     }
 }
 

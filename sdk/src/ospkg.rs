@@ -285,6 +285,7 @@ fn upgrade_all<V: OsVersion>(
             from_version: installed.version.clone(),
             to_version: newest.to_string(),
             fixes: Vec::new(),
+            notes: Vec::new(),
         });
     }
     Ok(())
@@ -407,6 +408,7 @@ fn plan_package<V: OsVersion>(
         from_version: installed.version.clone(),
         to_version,
         fixes: open_ids,
+        notes: Vec::new(),
     });
 }
 

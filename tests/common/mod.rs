@@ -415,7 +415,13 @@ pub fn policy(level: copa_host::plugin::PatchLevel, update_all: bool) -> copa_ho
         library_patch_level: level,
         update_all,
         toolchain_patch_level: None,
+        options: Vec::new(),
     }
+}
+
+/// The policy of a run with a report at the default patch level, no options.
+pub fn default_policy() -> copa_host::plugin::Policy {
+    policy(copa_host::plugin::PatchLevel::Patch, false)
 }
 
 impl PluginSetup {
@@ -429,7 +435,7 @@ impl PluginSetup {
         let policy = policy(copa_host::plugin::PatchLevel::Patch, findings.is_empty());
         let plan = self
             .host
-            .plan(&self.plugin, &self.caps, &targets, findings, policy)
+            .plan(&self.plugin, &self.caps, &targets, findings, &policy)
             .unwrap();
         (targets, plan)
     }

@@ -1,10 +1,12 @@
 //! Patcher plugins: loading WebAssembly components, caching their compiled form, and calling
 //! them in a sandbox with the host's capabilities (image-fs, package-index, log) and nothing else.
 //!
-//! The host speaks the newest contract (0.2); plugins built against 0.1 are loaded too and
-//! converted at the edge ([`v0_1`]), so the rest of the host only knows the newest types.
+//! The host speaks the newest contract (0.3); plugins built against 0.1 and 0.2 are loaded too
+//! and converted at the edge ([`v0_1`], [`v0_2`]), so the rest of the host only knows the newest
+//! types.
 
 mod v0_1;
+mod v0_2;
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -22,7 +24,7 @@ use crate::index::PackageIndex;
 
 mod bindings {
     wasmtime::component::bindgen!({
-        path: "../wit/since_v0.2.0",
+        path: "../wit/since_v0.3.0",
         world: "plugin",
     });
 }
@@ -33,12 +35,12 @@ pub use bindings::exports::copa::plugin::patcher::{
     RunStep, Skip, Step, Target, ToolingOutput, ToolingStep, Update, WriteStep,
 };
 
-/// The contract this host speaks: plugins export `copa:plugin/patcher@0.2.*`, or an older minor
+/// The contract this host speaks: plugins export `copa:plugin/patcher@0.3.*`, or an older minor
 /// of the same major that the host converts.
 pub const CONTRACT_INTERFACE: &str = "copa:plugin/patcher";
-pub const CONTRACT_MAJOR_MINOR: (u64, u64) = (0, 2);
+pub const CONTRACT_MAJOR_MINOR: (u64, u64) = (0, 3);
 /// The minors of major 0 this host still loads.
-const SUPPORTED_MINORS: &[u64] = &[1, 2];
+const SUPPORTED_MINORS: &[u64] = &[1, 2, 3];
 
 include!(concat!(env!("OUT_DIR"), "/builtin_plugins.rs"));
 
@@ -101,7 +103,8 @@ pub struct Plugin {
 
 /// A plugin ready to instantiate, by the contract minor it was built against.
 enum Pre {
-    V0_2(bindings::PluginPre<State>),
+    V0_3(bindings::PluginPre<State>),
+    V0_2(v0_2::PluginPre<State>),
     V0_1(v0_1::PluginPre<State>),
 }
 
@@ -136,6 +139,8 @@ impl PluginHost {
             .map_err(|e| anyhow!("linking WASI: {e}"))?;
         bindings::Plugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
             .map_err(|e| anyhow!("linking the host capabilities: {e}"))?;
+        v0_2::Plugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
+            .map_err(|e| anyhow!("linking the host capabilities of contract 0.2: {e}"))?;
         v0_1::Plugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
             .map_err(|e| anyhow!("linking the host capabilities of contract 0.1: {e}"))?;
         Ok(PluginHost {
@@ -192,7 +197,8 @@ impl PluginHost {
             .instantiate_pre(&component)
             .and_then(|pre| match minor {
                 1 => v0_1::PluginPre::new(pre).map(Pre::V0_1),
-                _ => bindings::PluginPre::new(pre).map(Pre::V0_2),
+                2 => v0_2::PluginPre::new(pre).map(Pre::V0_2),
+                _ => bindings::PluginPre::new(pre).map(Pre::V0_3),
             })
             .map_err(|e| {
                 anyhow!("plugin {origin}: imports what this host does not provide: {e}")
@@ -211,7 +217,8 @@ impl PluginHost {
             pre,
         };
         plugin.info = self.call(&plugin, None, "info", |p, s| match p {
-            Instance::V0_2(p) => p.call_info(s),
+            Instance::V0_3(p) => p.call_info(s),
+            Instance::V0_2(p) => p.call_info(s).map(v0_2::plugin_info),
             Instance::V0_1(p) => p.call_info(s).map(v0_1::plugin_info),
         })?;
         Ok(plugin)
@@ -288,7 +295,10 @@ impl PluginHost {
 
     pub fn detect(&self, plugin: &Plugin, caps: &Arc<Capabilities>) -> Result<Vec<Target>> {
         self.call(plugin, Some(caps), "detect", |p, s| match p {
-            Instance::V0_2(p) => p.call_detect(s),
+            Instance::V0_3(p) => p.call_detect(s),
+            Instance::V0_2(p) => Ok(p
+                .call_detect(s)?
+                .map(|targets| targets.into_iter().map(v0_2::target_from).collect())),
             Instance::V0_1(p) => Ok(p
                 .call_detect(s)?
                 .map(|targets| targets.into_iter().map(v0_1::target_from).collect())),
@@ -302,15 +312,23 @@ impl PluginHost {
         caps: &Arc<Capabilities>,
         targets: &[Target],
         findings: &[Finding],
-        policy: Policy,
+        policy: &Policy,
     ) -> Result<Plan> {
         self.call(plugin, Some(caps), "plan", |p, s| match p {
-            Instance::V0_2(p) => p.call_plan(s, targets, findings, policy),
+            Instance::V0_3(p) => p.call_plan(s, targets, findings, policy),
+            Instance::V0_2(p) => {
+                let targets: Vec<_> = targets.iter().map(v0_2::target_to).collect();
+                let findings: Vec<_> = findings.iter().map(v0_2::finding_to).collect();
+                Ok(
+                    p.call_plan(s, &targets, &findings, v0_2::policy_to(policy))?
+                        .map(v0_2::plan_from),
+                )
+            }
             Instance::V0_1(p) => {
                 let targets: Vec<_> = targets.iter().map(v0_1::target_to).collect();
                 let findings: Vec<_> = findings.iter().map(v0_1::finding_to).collect();
                 Ok(
-                    p.call_plan(s, &targets, &findings, v0_1::policy_to(&policy))?
+                    p.call_plan(s, &targets, &findings, v0_1::policy_to(policy))?
                         .map(v0_1::plan_from),
                 )
             }
@@ -324,9 +342,15 @@ impl PluginHost {
         caps: &Arc<Capabilities>,
         targets: &[Target],
         plan: &Plan,
+        policy: &Policy,
     ) -> Result<Vec<Step>> {
         self.call(plugin, Some(caps), "emit-commands", |p, s| match p {
-            Instance::V0_2(p) => p.call_emit_commands(s, targets, plan),
+            Instance::V0_3(p) => p.call_emit_commands(s, targets, plan, policy),
+            Instance::V0_2(p) => {
+                let targets: Vec<_> = targets.iter().map(v0_2::target_to).collect();
+                Ok(p.call_emit_commands(s, &targets, &v0_2::plan_to(plan))?
+                    .map(|steps| steps.into_iter().map(v0_2::step_from).collect()))
+            }
             Instance::V0_1(p) => {
                 let targets: Vec<_> = targets.iter().map(v0_1::target_to).collect();
                 Ok(p.call_emit_commands(s, &targets, &v0_1::plan_to(plan))?
@@ -365,6 +389,9 @@ impl PluginHost {
             .map_err(|e| anyhow!("setting fuel: {e}"))?;
         let name = &plugin.info.name;
         let result = match &plugin.pre {
+            Pre::V0_3(pre) => pre
+                .instantiate(&mut store)
+                .and_then(|i| f(Instance::V0_3(i.copa_plugin_patcher()), &mut store)),
             Pre::V0_2(pre) => pre
                 .instantiate(&mut store)
                 .and_then(|i| f(Instance::V0_2(i.copa_plugin_patcher()), &mut store)),
@@ -383,7 +410,8 @@ impl PluginHost {
 
 /// The patcher export of an instance, by contract minor.
 enum Instance<'a> {
-    V0_2(&'a bindings::exports::copa::plugin::patcher::Guest),
+    V0_3(&'a bindings::exports::copa::plugin::patcher::Guest),
+    V0_2(&'a v0_2::Guest),
     V0_1(&'a v0_1::Guest),
 }
 
@@ -496,55 +524,66 @@ pub(crate) use unchanged_capabilities;
 
 unchanged_capabilities!(image_fs, log);
 
-impl package_index::Host for State {
-    fn versions(
-        &mut self,
-        ecosystem: String,
-        name: String,
-    ) -> Result<Vec<package_index::PackageVersion>, String> {
-        let versions = self.caps()?.index.versions(&ecosystem, &name)?;
-        Ok(versions
-            .into_iter()
-            .map(|v| package_index::PackageVersion {
-                version: v.version,
-                yanked: v.yanked,
-                requires_python: v.requires_python,
-                engines: v.engines,
-                deprecated: v.deprecated,
-                published: v.published,
-                dependencies: v.dependencies,
-                metadata: v.metadata,
-            })
-            .collect())
-    }
+/// package-index is the same from 0.2 on; each minor's bindings have their own types, so the
+/// implementation is stamped out per minor.
+macro_rules! unchanged_package_index {
+    ($package_index:path) => {
+        use $package_index as package_index_minor;
 
-    fn artifact(
-        &mut self,
-        ecosystem: String,
-        name: String,
-        version: String,
-    ) -> Result<package_index::PackageArtifact, String> {
-        let artifact = self.caps()?.index.artifact(&ecosystem, &name, &version)?;
-        Ok(package_index::PackageArtifact {
-            url: artifact.url.clone(),
-            size: artifact.size,
-            sha256: artifact.sha256.clone(),
-            sha512: artifact.sha512.clone(),
-            members: artifact.file_members().map(str::to_string).collect(),
-        })
-    }
+        impl package_index_minor::Host for State {
+            fn versions(
+                &mut self,
+                ecosystem: String,
+                name: String,
+            ) -> Result<Vec<package_index_minor::PackageVersion>, String> {
+                let versions = self.caps()?.index.versions(&ecosystem, &name)?;
+                Ok(versions
+                    .into_iter()
+                    .map(|v| package_index_minor::PackageVersion {
+                        version: v.version,
+                        yanked: v.yanked,
+                        requires_python: v.requires_python,
+                        engines: v.engines,
+                        deprecated: v.deprecated,
+                        published: v.published,
+                        dependencies: v.dependencies,
+                        metadata: v.metadata,
+                    })
+                    .collect())
+            }
 
-    fn artifact_member(
-        &mut self,
-        ecosystem: String,
-        name: String,
-        version: String,
-        member: String,
-    ) -> Result<Vec<u8>, String> {
-        let index = &self.caps()?.index;
-        index
-            .artifact(&ecosystem, &name, &version)?
-            .read_member(&member)
-            .map_err(|e| e.to_string())
-    }
+            fn artifact(
+                &mut self,
+                ecosystem: String,
+                name: String,
+                version: String,
+            ) -> Result<package_index_minor::PackageArtifact, String> {
+                let artifact = self.caps()?.index.artifact(&ecosystem, &name, &version)?;
+                Ok(package_index_minor::PackageArtifact {
+                    url: artifact.url.clone(),
+                    size: artifact.size,
+                    sha256: artifact.sha256.clone(),
+                    sha512: artifact.sha512.clone(),
+                    members: artifact.file_members().map(str::to_string).collect(),
+                })
+            }
+
+            fn artifact_member(
+                &mut self,
+                ecosystem: String,
+                name: String,
+                version: String,
+                member: String,
+            ) -> Result<Vec<u8>, String> {
+                let index = &self.caps()?.index;
+                index
+                    .artifact(&ecosystem, &name, &version)?
+                    .read_member(&member)
+                    .map_err(|e| e.to_string())
+            }
+        }
+    };
 }
+pub(crate) use unchanged_package_index;
+
+unchanged_package_index!(package_index);

@@ -1,8 +1,10 @@
 //! Contract 0.1: its bindings, its capabilities, and the conversions between its types and the
-//! newest contract's. 0.2 only added to 0.1, so every 0.1 value has a 0.2 equivalent, and a 0.2
-//! value reaches a 0.1 plugin with the added fields left out:
+//! newest contract's. 0.2 and 0.3 only added to 0.1, so every 0.1 value has a newest equivalent,
+//! and a newest value reaches a 0.1 plugin with the added fields left out:
 //! - `policy.update-all` has no field in 0.1; 0.1 OS plugins read "no findings" as "update
 //!   everything", which is what the engine passes with `update-all`.
+//! - `policy.options`, `policy.toolchain-patch-level` and `update.notes` have no field in 0.1,
+//!   and 0.1's `emit-commands` is called without the policy (as in 0.2, see [`super::v0_2`]).
 //! - `package-index` answers 0.1 plugins with the version, yanked flag and Requires-Python only.
 
 use super::{State, unchanged_capabilities};
@@ -136,6 +138,7 @@ pub(super) fn plan_from(p: old::PatchPlan) -> new::PatchPlan {
                 from_version: u.from_version,
                 to_version: u.to_version,
                 fixes: u.fixes,
+                notes: Vec::new(),
             })
             .collect(),
         skips: p

@@ -118,7 +118,12 @@ impl copa_plugin_sdk::Patcher for Apk {
         ospkg::plan::<ApkVersion>(target, &findings, policy.update_all, &repositories, &held)
     }
 
-    fn emit_commands(&self, targets: Vec<Target>, plan: Plan) -> Result<Vec<Step>, String> {
+    fn emit_commands(
+        &self,
+        targets: Vec<Target>,
+        plan: Plan,
+        _policy: Policy,
+    ) -> Result<Vec<Step>, String> {
         let mut steps = Vec::new();
         for target in &targets {
             let updates = updates_for(&plan, target);

@@ -70,7 +70,12 @@ impl copa_plugin_sdk::Patcher for Dotnet {
         Ok(plan::plan(&targets, &findings, policy))
     }
 
-    fn emit_commands(&self, targets: Vec<Target>, plan: Plan) -> Result<Vec<Step>, String> {
+    fn emit_commands(
+        &self,
+        targets: Vec<Target>,
+        plan: Plan,
+        _policy: Policy,
+    ) -> Result<Vec<Step>, String> {
         let mut steps = Vec::new();
         for target in &targets {
             let updates = updates_for(&plan, target);

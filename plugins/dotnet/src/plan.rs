@@ -244,6 +244,7 @@ fn plan_package(
         from_version: installed.version.clone(),
         to_version: to.to_string(),
         fixes: choice.fixes,
+        notes: Vec::new(),
     });
     for (name, from, to) in added {
         // A dependency already raised for another update of this app needs no second entry.
@@ -258,6 +259,7 @@ fn plan_package(
             from_version: from,
             to_version: to,
             fixes: Vec::new(),
+            notes: Vec::new(),
         });
     }
     push_skips(plan, choice.skipped);

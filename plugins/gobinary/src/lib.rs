@@ -81,7 +81,12 @@ impl copa_plugin_sdk::Patcher for Go {
         Ok(plan::plan(&targets, &findings, policy))
     }
 
-    fn emit_commands(&self, targets: Vec<Target>, plan: Plan) -> Result<Vec<Step>, String> {
+    fn emit_commands(
+        &self,
+        targets: Vec<Target>,
+        plan: Plan,
+        _policy: Policy,
+    ) -> Result<Vec<Step>, String> {
         emit::steps(&targets, &plan)
     }
 }

@@ -168,6 +168,7 @@ fn plan_module(
         from_version: installed.version.clone(),
         to_version: to.to_string(),
         fixes: choice.fixes,
+        notes: Vec::new(),
     });
     let skipped = choice
         .skipped
@@ -238,6 +239,7 @@ fn plan_toolchain(
         from_version: crate::detect::stdlib_version(go_version),
         to_version: crate::detect::stdlib_version(&to.toolchain_name()),
         fixes: fixed_ids.clone(),
+        notes: Vec::new(),
     });
     let mut skipped: Vec<(Vec<String>, String)> = Vec::new();
     for vulnerability in &vulnerabilities {

@@ -54,7 +54,12 @@ impl copa_plugin_sdk::Patcher for Npm {
         Ok(plan::plan(&targets, &findings, policy))
     }
 
-    fn emit_commands(&self, targets: Vec<Target>, plan: Plan) -> Result<Vec<Step>, String> {
+    fn emit_commands(
+        &self,
+        targets: Vec<Target>,
+        plan: Plan,
+        _policy: Policy,
+    ) -> Result<Vec<Step>, String> {
         emit::emit(&targets, &plan)
     }
 }

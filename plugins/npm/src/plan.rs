@@ -306,6 +306,7 @@ fn plan_copy(
         from_version: package.version.clone(),
         to_version: to,
         fixes: choice.fixes,
+        notes: Vec::new(),
     });
 }
 

@@ -174,6 +174,7 @@ fn plan_package(
             from_version: installed.version.clone(),
             to_version: to.to_string(),
             fixes: choice.fixes,
+            notes: Vec::new(),
         });
     }
     for skipped in choice.skipped {

@@ -38,7 +38,7 @@ impl copa_plugin_sdk::Patcher for Runaway {
         }
     }
 
-    fn emit_commands(&self, _: Vec<Target>, _: Plan) -> Result<Vec<Step>, String> {
+    fn emit_commands(&self, _: Vec<Target>, _: Plan, _: Policy) -> Result<Vec<Step>, String> {
         panic!("emit-commands is broken on purpose")
     }
 }
