@@ -88,7 +88,7 @@ fn releases() -> Vec<Release> {
         with_deps(release("semver", "7.3.5"), json!({"lru-cache": "^6.0.0"})),
         semver,
         release("minimist", "1.2.0"),
-        release("minimist", "1.2.6"),
+        with(release("minimist", "1.2.6"), json!({"gypfile": true})),
         release("lru-cache", "6.0.0"),
     ]
 }
@@ -516,6 +516,24 @@ fn plans_direct_transitive_nested_scoped_and_global_updates() {
         Some("/srv/tool/node_modules")
     );
     assert_eq!(plan.updates.len(), 5, "{plan:#?}");
+    // What the user must know reaches the summary as the updates' notes: scripts and native
+    // code that were not run or built, here or in what an update brings along, and overrides.
+    let notes = |package: &str| update(&plan, package).unwrap().notes.clone();
+    assert_eq!(
+        notes("minimist"),
+        ["has native code (binding.gyp), which was not rebuilt"]
+    );
+    let qs = notes("qs");
+    assert!(
+        qs.contains(
+            &"needs object-inspect 1.13.2, placed at \
+              /app/node_modules/qs/node_modules/side-channel/node_modules/object-inspect, \
+              which has an install script, which was not run"
+                .to_string()
+        ),
+        "{qs:#?}"
+    );
+    assert!(notes("lodash").is_empty());
 
     let global = "/usr/local/lib/node_modules";
     assert!(skip_reason(&plan, global, "npm").contains("never patched"));

@@ -299,14 +299,14 @@ fn plan_copy(
             return;
         }
     };
-    note(project, package, &to, &effect);
+    let notes = notes(project, package, &to, &effect);
     plan.updates.push(Update {
         target_id: target.id.clone(),
         package: package.name.clone(),
         from_version: package.version.clone(),
         to_version: to,
         fixes: choice.fixes,
-        notes: Vec::new(),
+        notes,
     });
 }
 
@@ -321,26 +321,40 @@ fn never_patched(project: &Project, location: &str) -> Option<&'static str> {
     NEVER_PATCHED_GLOBALLY.iter().copied().find(|n| *n == top)
 }
 
-/// Tells the user what an update does beyond replacing the copy.
-fn note(project: &Project, package: &InstalledPackage, to: &str, effect: &Effect) {
+/// What a version has that installing it without running scripts leaves undone.
+fn unbuilt_parts(version: &PackageVersion) -> Vec<&'static str> {
+    [
+        ("hasInstallScript", "an install script, which was not run"),
+        (
+            "gypfile",
+            "native code (binding.gyp), which was not rebuilt",
+        ),
+    ]
+    .into_iter()
+    .filter(|(key, _)| metadata(version, key) == Some("true"))
+    .map(|(_, what)| what)
+    .collect()
+}
+
+/// What an update does beyond replacing the copy: the update's notes for the summary (what the
+/// user must know), and the rest in the log.
+fn notes(project: &Project, package: &InstalledPackage, to: &str, effect: &Effect) -> Vec<String> {
     let what = format!("{} {to} at {}", package.name, package.location);
-    for key in ["hasInstallScript", "gypfile"] {
-        if metadata(&effect.version, key) == Some("true") {
-            copa_plugin_sdk::log::warn(&format!(
-                "{what} has {}; it was not run, so anything it builds is not rebuilt",
-                if key == "gypfile" {
-                    "native code (binding.gyp)"
-                } else {
-                    "an install script"
-                }
-            ));
-        }
+    let mut notes = Vec::new();
+    for part in unbuilt_parts(&effect.version) {
+        notes.push(format!("has {part}"));
     }
     for added in &effect.added {
-        copa_plugin_sdk::log::info(&format!(
-            "{what} needs {} {}, placed at {}",
+        let placed = format!(
+            "needs {} {}, placed at {}",
             added.name, added.version.version, added.dir
-        ));
+        );
+        let parts = unbuilt_parts(&added.version);
+        if parts.is_empty() {
+            copa_plugin_sdk::log::info(&format!("{what} {placed}"));
+        } else {
+            notes.push(format!("{placed}, which has {}", parts.join(" and ")));
+        }
     }
     if !effect.dependents.is_empty() {
         let how = if project.global {
@@ -348,9 +362,13 @@ fn note(project: &Project, package: &InstalledPackage, to: &str, effect: &Effect
         } else {
             "package.json gets an override so the tree stays valid"
         };
-        copa_plugin_sdk::log::warn(&format!(
-            "{what} is outside the range of {}; {how}",
+        notes.push(format!(
+            "is outside the range of {}; {how}",
             effect.dependents.join(", ")
         ));
     }
+    for note in &notes {
+        copa_plugin_sdk::log::warn(&format!("{what} {note}"));
+    }
+    notes
 }
