@@ -32,8 +32,41 @@ fn fixture() -> PathBuf {
     dir
 }
 
-/// Every file of the fixture's module proxy, served on 127.0.0.1; returns the proxy URL.
-fn serve_proxy(root: &Path) -> String {
+/// The fixture program's git repository as a bare clone served over git's "dumb" HTTP protocol
+/// on 127.0.0.1 (a stand-in for the source host); returns its URL.
+fn serve_repository(fixture: &Path, dir: &Path) -> String {
+    let bare = dir.join("hello.git");
+    for args in [
+        vec![
+            "clone",
+            "-q",
+            "--bare",
+            fixture.join("src/hello").to_str().unwrap(),
+            bare.to_str().unwrap(),
+        ],
+        vec!["-C", bare.to_str().unwrap(), "update-server-info"],
+    ] {
+        let status = Command::new("git").args(&args).status().unwrap();
+        assert!(status.success(), "git {args:?}");
+    }
+    let mut files = tree_files(&bare);
+    // git asks for the smart protocol first; a dumb server answers with the plain file.
+    let refs = files
+        .iter()
+        .find(|(path, _)| path == "/info/refs")
+        .map(|(_, bytes)| bytes.clone())
+        .unwrap();
+    files.push(("/info/refs?service=git-upload-pack".into(), refs));
+    format!("{}/", serve_static(files).0)
+}
+
+/// Every file below `root`, served on 127.0.0.1 at its relative path; returns the base URL.
+fn serve_tree(root: &Path) -> String {
+    serve_static(tree_files(root)).0
+}
+
+/// Every file below `root`, at its path relative to `root` ("/a/b").
+fn tree_files(root: &Path) -> Vec<(String, Vec<u8>)> {
     fn walk(dir: &Path, root: &Path, files: &mut Vec<(String, Vec<u8>)>) {
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
@@ -47,7 +80,7 @@ fn serve_proxy(root: &Path) -> String {
     }
     let mut files = Vec::new();
     walk(root, root, &mut files);
-    serve_static(files).0
+    files
 }
 
 /// A Trivy report: `(target, package, installed, id, fixed)`; a target ending in go.mod is a
@@ -164,10 +197,11 @@ fn rebuilds_a_go_binary_with_the_fixed_module_and_skips_one_without_vcs() {
     require_fixture(APP);
     require_fixture("copa-fixture-go-tooling:1.21");
     let fixture = fixture();
-    let proxy = serve_proxy(&fixture.join("goproxy"));
+    let proxy = serve_tree(&fixture.join("goproxy"));
     let out = tempfile::tempdir().unwrap();
     let tag = "copa-e2e-go:patched";
     remove_image(tag);
+    let repository = serve_repository(&fixture, out.path());
     let report_path = out.path().join("report.json");
     // The fixture proxy has x/crypto v0.4.0 and v0.25.0 (what Debian ships), so the test
     // vulnerability is one fixed in v0.25.0.
@@ -193,12 +227,23 @@ fn rebuilds_a_go_binary_with_the_fixed_module_and_skips_one_without_vcs() {
     .unwrap();
     let before = go_version_m(APP, "/app/hello", out.path());
 
-    let summary = patch(APP, &report_path, tag, &proxy, &[], out.path());
+    // The program's repository, named for its module: rebuilt in a checkout of the revision
+    // the binary records.
+    let source = format!("example.com/copa/hello={repository}");
+    let summary = patch(
+        APP,
+        &report_path,
+        tag,
+        &proxy,
+        &["--go-source", &source],
+        out.path(),
+    );
     let updates = summary["updates"].as_array().unwrap();
     assert_eq!(updates.len(), 1, "{summary:#}");
     assert_eq!(updates[0]["target"], "/app/hello");
     assert_eq!(updates[0]["to"], "v0.25.0");
     assert_eq!(updates[0]["status"], "patched");
+    assert_eq!(updates[0]["notes"], serde_json::json!([]), "{summary:#}");
     let skipped = summary["skipped"].as_array().unwrap();
     assert_eq!(skipped.len(), 1, "{summary:#}");
     assert_eq!(skipped[0]["target"], "/usr/local/bin/hello-novcs");
@@ -220,14 +265,28 @@ fn rebuilds_a_go_binary_with_the_fixed_module_and_skips_one_without_vcs() {
         before.lines().next().unwrap().split(": ").nth(1),
         "same toolchain"
     );
+    // The same flags, and the same VCS information: the checkout was the very revision.
     for setting in [
         "build\t-ldflags=",
         "build\t-tags=",
         "build\tCGO_ENABLED=",
         "build\tGOARCH=",
+        "build\tvcs=git",
+        "build\tvcs.revision=",
+        "build\tvcs.time=",
+        "build\tvcs.modified=false",
     ] {
         assert_eq!(line(&after, setting), line(&before, setting));
     }
+    assert_eq!(
+        line(&after, "build\tvcs.revision="),
+        format!(
+            "build\tvcs.revision={}",
+            std::fs::read_to_string(fixture.join("REVISION"))
+                .unwrap()
+                .trim()
+        )
+    );
     // It runs, with the -X value of the original -ldflags, as its original owner and mode.
     assert_eq!(run_in(tag, &["/app/hello", "--version"]), "hello 1.0.0");
     assert_eq!(run_in(tag, &["/app/hello"]), "true");
@@ -252,7 +311,7 @@ fn toolchain_level_minor_rebuilds_with_a_newer_go_in_an_image_without_go() {
     require_fixture(BARE);
     require_fixture("copa-fixture-go-tooling:1.21");
     let fixture = fixture();
-    let proxy = serve_proxy(&fixture.join("goproxy"));
+    let proxy = serve_tree(&fixture.join("goproxy"));
     let out = tempfile::tempdir().unwrap();
     let tag = "copa-e2e-go-bare:patched";
     remove_image(tag);
@@ -322,6 +381,15 @@ fn toolchain_level_minor_rebuilds_with_a_newer_go_in_an_image_without_go() {
     assert_eq!(updates.len(), 1, "{summary:#}");
     assert_eq!(updates[0]["package"], "stdlib");
     assert_eq!(updates[0]["status"], "patched", "{summary:#}");
+    // Without --go-source, example.com has no known repository: the module proxy's copy, and
+    // the summary says what that costs.
+    assert!(
+        updates[0]["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("carries no vcs.revision"),
+        "{summary:#}"
+    );
     let to = updates[0]["to"].as_str().unwrap();
     assert!(to.starts_with("v1.22."), "{to}");
 
@@ -352,7 +420,7 @@ fn updates_a_vendoring_module_tree_in_a_tooling_container() {
     require_fixture(APP);
     require_fixture("copa-fixture-go-tooling:1.21");
     let fixture = fixture();
-    let proxy = serve_proxy(&fixture.join("goproxy"));
+    let proxy = serve_tree(&fixture.join("goproxy"));
     let out = tempfile::tempdir().unwrap();
     let tag = "copa-e2e-go-mod:patched";
     remove_image(tag);

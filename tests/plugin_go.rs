@@ -550,7 +550,19 @@ fn emits_a_rebuild_with_the_original_flags_and_a_module_update() {
     assert_eq!(rebuild.argv[..2], ["sh", "-c"]);
     assert_eq!(rebuild.index_ecosystem.as_deref(), Some("go"));
     assert_eq!(env(rebuild, "COPA_MODULE"), "example.com/copa/hello");
+    // No repository is known for example.com: the module proxy's copy, and a note that the
+    // rebuilt binary loses its VCS information.
+    assert_eq!(env(rebuild, "COPA_SOURCE"), "proxy");
     assert_eq!(env(rebuild, "COPA_REF"), revision());
+    let [note] = plan.updates[0].notes.as_slice() else {
+        panic!("{plan:#?}")
+    };
+    assert!(
+        note.contains("carries no vcs.revision")
+            && note.contains("--go-source example.com/copa/hello=GIT-URL"),
+        "{note}"
+    );
+    assert!(plan.updates[1].notes.is_empty(), "{plan:#?}");
     assert_eq!(env(rebuild, "COPA_PACKAGE"), "example.com/copa/hello");
     assert_eq!(env(rebuild, "COPA_GET"), "golang.org/x/crypto@v0.31.0");
     // The original toolchain is kept.
@@ -590,4 +602,100 @@ fn emits_a_rebuild_with_the_original_flags_and_a_module_update() {
         module.description
     );
     assert_eq!(module.updates, [1]);
+}
+
+/// The policy of a run at minor level with `--go-source`s.
+fn with_sources(sources: &[&str]) -> copa_host::plugin::Policy {
+    let mut policy = policy(PatchLevel::Minor, false);
+    policy.options = sources
+        .iter()
+        .map(|s| ("source".to_string(), s.to_string()))
+        .collect();
+    policy
+}
+
+#[test]
+fn go_sources_name_the_repository_and_the_revision_of_a_rebuild() {
+    let setup = setup();
+    let targets = setup.host.detect(&setup.plugin, &setup.caps).unwrap();
+    let mut findings = crypto_findings("app/hello", "gobinary");
+    findings.extend(crypto_findings("usr/local/bin/hello-novcs", "gobinary"));
+    let emit = |policy: &copa_host::plugin::Policy| {
+        let plan = setup
+            .host
+            .plan(&setup.plugin, &setup.caps, &targets, &findings, policy)
+            .unwrap();
+        let steps = setup
+            .host
+            .emit_commands(&setup.plugin, &setup.caps, &targets, &plan, policy)
+            .unwrap();
+        (plan, steps)
+    };
+
+    // A repository without a ref: the binary's own revision, checked out in git; the binary
+    // without VCS information still has no revision to build.
+    let (plan, steps) = emit(&with_sources(&[
+        "example.com/copa/hello=https://git.example.com/hello.git",
+    ]));
+    let [Step::Tooling(rebuild)] = steps.as_slice() else {
+        panic!("{steps:#?}")
+    };
+    assert_eq!(env(rebuild, "COPA_SOURCE"), "git");
+    assert_eq!(
+        env(rebuild, "COPA_GIT_URL"),
+        "https://git.example.com/hello.git"
+    );
+    assert_eq!(env(rebuild, "COPA_GIT_REF"), revision());
+    assert_eq!(env(rebuild, "COPA_GIT_SUBDIR"), "");
+    assert!(rebuild.copy_in.is_empty());
+    assert!(
+        rebuild
+            .description
+            .contains("from https://git.example.com/hello.git at "),
+        "{}",
+        rebuild.description
+    );
+    assert!(plan.updates[0].notes.is_empty(), "{plan:#?}");
+    let novcs: Vec<&str> = plan
+        .skips
+        .iter()
+        .filter(|s| s.target_id == "/usr/local/bin/hello-novcs")
+        .map(|s| s.reason.as_str())
+        .collect();
+    assert!(
+        novcs.len() == 1 && novcs[0].contains("built without VCS information"),
+        "{novcs:#?}"
+    );
+
+    // With a ref (a path the image holds comes along into the container), the binary without
+    // VCS information is rebuilt at it; the later --go-source of a module wins.
+    let (plan, steps) = emit(&with_sources(&[
+        "example.com/copa/hello=https://git.example.com/hello.git",
+        "example.com/copa/hello=/src/service@release-1",
+    ]));
+    assert!(plan.skips.is_empty(), "{plan:#?}");
+    let [Step::Tooling(hello), Step::Tooling(novcs)] = steps.as_slice() else {
+        panic!("{steps:#?}")
+    };
+    for step in [hello, novcs] {
+        assert_eq!(env(step, "COPA_SOURCE"), "git");
+        assert_eq!(env(step, "COPA_GIT_URL"), "/src/service");
+        assert_eq!(env(step, "COPA_GIT_REF"), "release-1");
+        assert_eq!(step.copy_in, ["/src/service"]);
+    }
+    assert_eq!(novcs.outputs[0].to, "/usr/local/bin/hello-novcs");
+
+    // A source that is not one fails the plan with the reason.
+    let error = setup
+        .host
+        .plan(
+            &setup.plugin,
+            &setup.caps,
+            &targets,
+            &findings,
+            &with_sources(&["example.com/copa/hello=https://git.example.com/h.git@--force"]),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("not a git revision"), "{error}");
 }

@@ -156,6 +156,12 @@ struct PatchArgs {
         value_name = "URLS"
     )]
     go_proxy: String,
+    /// Where the Go patcher gets the source of a module's binaries: a git URL (https, ssh, or a
+    /// path in the tooling image or the image), checked out at REF (a commit, tag or branch)
+    /// when given, else at the binary's vcs.revision (repeatable). Default: the module's public
+    /// repository on well-known hosts, else the module proxy.
+    #[arg(long = "go-source", value_name = "MODULE=GIT-URL[@REF]", value_parser = parse_go_source)]
+    go_sources: Vec<String>,
     /// An option for a plugin, passed to it in its policy (repeatable; the plugin's
     /// documentation names its keys).
     #[arg(long = "plugin-option", value_name = "PLUGIN:KEY=VALUE", value_parser = parse_plugin_option)]
@@ -200,6 +206,17 @@ fn parse_tooling_image(text: &str) -> Result<(String, String), String> {
         }
         _ => Err(format!(
             "expected KIND=IMAGE (go=golang:1.22), got {text:?}"
+        )),
+    }
+}
+
+fn parse_go_source(text: &str) -> Result<String, String> {
+    match text.split_once('=') {
+        Some((module, url)) if !module.trim().is_empty() && !url.trim().is_empty() => {
+            Ok(text.to_string())
+        }
+        _ => Err(format!(
+            "expected MODULE=GIT-URL[@REF] (example.com/app=https://git.example.com/app.git), got {text:?}"
         )),
     }
 }
@@ -278,7 +295,13 @@ impl PatchArgs {
             ca_cert: self.ca_cert.clone(),
             cache_dir: PluginHost::default_cache_dir(),
             tooling_images: self.tooling_images.clone(),
-            plugin_options: self.plugin_options.clone(),
+            // --go-source is the Go patcher's option `source`.
+            plugin_options: self
+                .go_sources
+                .iter()
+                .map(|source| ("go".to_string(), "source".to_string(), source.clone()))
+                .chain(self.plugin_options.iter().cloned())
+                .collect(),
             vex: self.output.as_ref().map(|path| {
                 let VexFormat::Openvex = self.format;
                 crate::vex::Settings {

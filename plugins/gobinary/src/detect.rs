@@ -139,15 +139,20 @@ pub fn binary(path: &str, info: &BuildInfo, mode: u32, uid: u32, gid: u32) -> Ta
         attributes.push((format!("{}{key}", attr::SETTING), value.clone()));
     }
     let source_ref = source_ref(info);
-    if let Ok(reference) = &source_ref {
-        attributes.push((attr::SOURCE_REF.to_string(), reference.clone()));
+    match &source_ref {
+        Ok(reference) => attributes.push((attr::SOURCE_REF.to_string(), reference.clone())),
+        Err(NoSource {
+            revision_unknown: true,
+            ..
+        }) => attributes.push((attr::NEEDS_REF.to_string(), "1".to_string())),
+        Err(_) => {}
     }
     Target {
         id: path.to_string(),
         kind: kind::BINARY.into(),
         runtime_version: Some(info.go_version.clone()),
         packages,
-        unpatchable_reason: source_ref.err(),
+        unpatchable_reason: source_ref.err().map(|e| e.reason),
         attributes,
     }
 }
@@ -162,53 +167,77 @@ pub fn valid_module_path(path: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-._~/+!".contains(&b))
 }
 
+/// Why a binary's source is unknown.
+struct NoSource {
+    reason: String,
+    /// Only the revision is missing: the module is known and rebuildable from a named ref.
+    revision_unknown: bool,
+}
+
+impl From<String> for NoSource {
+    fn from(reason: String) -> Self {
+        NoSource {
+            reason,
+            revision_unknown: false,
+        }
+    }
+}
+
 /// The module version the binary's source can be fetched at (a commit, or the version
 /// `go install module@version` built), or why there is none.
-fn source_ref(info: &BuildInfo) -> Result<String, String> {
+fn source_ref(info: &BuildInfo) -> Result<String, NoSource> {
     let Some(main) = &info.main else {
         return Err(format!(
             "{} was built from files outside a module; there is no source to rebuild it from",
             info.path
-        ));
+        )
+        .into());
     };
     if !valid_module_path(&main.path) {
         return Err(format!(
             "main module path {:?} is not a valid module path",
             main.path
-        ));
+        )
+        .into());
     }
     if main.replace.is_some() {
         return Err(format!(
             "the main module {} is replaced by a local directory at build time",
             main.path
-        ));
+        )
+        .into());
     }
     if info.path.starts_with("cmd/") && !info.path.contains('.') {
         return Err(format!(
             "{} is part of the Go toolchain; update the toolchain instead",
             info.path
-        ));
+        )
+        .into());
     }
+    let unknown = |reason: String| NoSource {
+        reason,
+        revision_unknown: true,
+    };
     match (info.setting("vcs"), info.setting("vcs.revision")) {
         (Some("git") | None, Some(revision)) => {
             if info.setting("vcs.modified") == Some("true") {
-                return Err(format!(
-                    "built from a modified checkout of {} (vcs.modified=true): the exact source is unknown",
-                    main.path
-                ));
+                return Err(unknown(format!(
+                    "built from a modified checkout of {} (vcs.modified=true): the exact source is unknown; name it with --go-source {}=GIT-URL@REF",
+                    main.path, main.path
+                )));
             }
             Ok(revision.to_string())
         }
-        (Some(vcs), Some(_)) => Err(format!(
-            "built from a {vcs} checkout; only git is supported"
-        )),
+        (Some(vcs), Some(_)) => {
+            Err(format!("built from a {vcs} checkout; only git is supported").into())
+        }
         (_, None) if main.version != "(devel)" && !main.version.is_empty() => {
             Ok(main.version.clone())
         }
-        (_, None) => Err(format!(
-            "built without VCS information (no vcs.revision) from {} (devel): the source revision is unknown; build it in a git checkout (go build stamps vcs.revision unless -buildvcs=false)",
-            main.path
-        )),
+        (_, None) => Err(unknown(format!(
+            "built without VCS information (no vcs.revision) from {} (devel): the source revision is unknown; build it in a git checkout (go build stamps vcs.revision unless -buildvcs=false), or name it with --go-source {}=GIT-URL@REF",
+            main.path, main.path
+        ))),
     }
 }
 

@@ -2,9 +2,12 @@
 //! or updates a module tree copied into it. The shell scripts are fixed text; everything that
 //! comes from the image or the plan reaches them as environment variables, never as code.
 
-use copa_plugin_sdk::{Plan, Step, Target, ToolingOutput, ToolingStep, attribute, updates_for};
+use copa_plugin_sdk::{
+    Plan, Policy, Step, Target, ToolingOutput, ToolingStep, attribute, fs, updates_for,
+};
 
 use crate::plan::STDLIB;
+use crate::source::{self, Source};
 use crate::{ECOSYSTEM, attr, kind};
 
 /// What `--tooling-image go=REF` replaces.
@@ -12,29 +15,52 @@ const TOOLING: &str = "go";
 /// Where the rebuilt binary is written inside the container.
 const OUTPUT: &str = "/copa-go/out/binary";
 
-/// Rebuilds one binary: fetch the main module at the recorded revision through the go command
-/// (GOPROXY, or the VCS directly for GOPRIVATE modules), apply the module updates with `go get`
-/// (replace directives stay as they are: `go get` never edits them), re-vendor when the source
-/// vendors, and build the main package with the original flags.
+/// Rebuilds one binary. The source is a git checkout of the recorded revision (COPA_SOURCE=git)
+/// or the module proxy's copy of the module (proxy: the go command fetches it, through GOPROXY
+/// or the VCS directly for GOPRIVATE modules). The module updates are applied with `go get`
+/// (replace directives stay as they are: `go get` never edits them) and the main package is
+/// built with the original flags.
+///
+/// In a checkout the go.mod changes go to a copy outside it (`-modfile`), so the checkout stays
+/// exactly the revision and the go command stamps vcs.revision, vcs.time and vcs.modified=false
+/// like the original build; the dependencies it records are the new ones.
 const REBUILD_SCRIPT: &str = r#"set -eu
-export GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=mod"
-cd /tmp
-dir=$(GOTOOLCHAIN=local go mod download -json "$COPA_MODULE@$COPA_REF" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
-[ -n "$dir" ] || { echo "copa-go: no source for $COPA_MODULE@$COPA_REF" >&2; exit 1; }
-rm -rf /copa-go/src
-mkdir -p /copa-go "$(dirname "$COPA_OUTPUT")"
-cp -R "$dir" /copa-go/src
-chmod -R u+w /copa-go/src
-cd /copa-go/src
+rm -rf /copa-go/src /copa-go/mod
+mkdir -p /copa-go/mod "$(dirname "$COPA_OUTPUT")"
+if [ "$COPA_SOURCE" = git ]; then
+  # A repository the user named may belong to another user (copied in from the image).
+  git -c safe.directory='*' clone -q --no-checkout -- "$COPA_GIT_URL" /copa-go/src
+  cd /copa-go/src
+  git -c advice.detachedHead=false checkout -q --detach "$COPA_GIT_REF" 2>/dev/null ||
+    git -c advice.detachedHead=false checkout -q --detach "origin/$COPA_GIT_REF" ||
+    { echo "copa-go: $COPA_GIT_URL has no revision $COPA_GIT_REF" >&2; exit 1; }
+  if [ -n "$COPA_GIT_SUBDIR" ] && [ -f "$COPA_GIT_SUBDIR/go.mod" ]; then cd "./$COPA_GIT_SUBDIR"; fi
+  cp go.mod /copa-go/mod/go.mod
+  if [ -f go.sum ]; then cp go.sum /copa-go/mod/go.sum; fi
+  export GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=mod -modfile=/copa-go/mod/go.mod" GOWORK=off
+  vcs=-buildvcs=true
+else
+  export GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=mod"
+  cd /tmp
+  dir=$(GOTOOLCHAIN=local go mod download -json "$COPA_MODULE@$COPA_REF" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+  [ -n "$dir" ] || { echo "copa-go: no source for $COPA_MODULE@$COPA_REF" >&2; exit 1; }
+  cp -R "$dir" /copa-go/src
+  chmod -R u+w /copa-go/src
+  cd /copa-go/src
+  vcs=
+fi
+module=$(sed -n 's/^module[[:space:]]\{1,\}"\{0,1\}\([^"[:space:]]*\).*/\1/p' go.mod | head -n 1)
+[ "$module" = "$COPA_MODULE" ] || { echo "copa-go: the source holds module $module, not $COPA_MODULE" >&2; exit 1; }
 # Inside the module: the go command accepts a toolchain there without a checksum database
 # (GOSUMDB=off for private proxies), and records it in go.sum like any module.
 export GOTOOLCHAIN="$COPA_GOTOOLCHAIN"
 set -f
 if [ -n "$COPA_GET" ]; then go get $COPA_GET; fi
 set +f
-if [ -f vendor/modules.txt ]; then go mod vendor; fi
+if [ -z "$vcs" ] && [ -f vendor/modules.txt ]; then go mod vendor; fi
 if [ "$COPA_PACKAGE" = "$COPA_MODULE" ]; then pkg=.; else pkg="./${COPA_PACKAGE#"$COPA_MODULE"/}"; fi
 set -- build -o "$COPA_OUTPUT"
+if [ -n "$vcs" ]; then set -- "$@" "$vcs"; fi
 if [ -n "${COPA_TAGS:-}" ]; then set -- "$@" -tags "$COPA_TAGS"; fi
 if [ -n "${COPA_LDFLAGS:-}" ]; then set -- "$@" -ldflags "$COPA_LDFLAGS"; fi
 if [ -n "${COPA_GCFLAGS:-}" ]; then set -- "$@" -gcflags "$COPA_GCFLAGS"; fi
@@ -86,7 +112,8 @@ const FLAG_SETTINGS: &[(&str, &str)] = &[
     ("-trimpath", "COPA_TRIMPATH"),
 ];
 
-pub fn steps(targets: &[Target], plan: &Plan) -> Result<Vec<Step>, String> {
+pub fn steps(targets: &[Target], plan: &Plan, policy: &Policy) -> Result<Vec<Step>, String> {
+    let sources = source::configured(policy)?;
     let mut steps = Vec::new();
     for target in targets {
         let updates = updates_for(plan, target);
@@ -105,7 +132,8 @@ pub fn steps(targets: &[Target], plan: &Plan) -> Result<Vec<Step>, String> {
                     .iter()
                     .find(|u| u.package == STDLIB)
                     .map(|u| format!("go{}", u.to_version.trim_start_matches('v')));
-                rebuild(target, &modules, toolchain, updates)?
+                let source = source::of(target, &sources)?;
+                rebuild(target, &source, &modules, toolchain, updates)?
             }
             _ => update_module(target, &modules, updates),
         };
@@ -127,6 +155,7 @@ fn owner(target: &Target) -> (u32, u32) {
 
 fn rebuild(
     target: &Target,
+    source: &Source,
     modules: &[String],
     toolchain: Option<String>,
     updates: Vec<u32>,
@@ -142,12 +171,31 @@ fn rebuild(
             .to_string()
     });
     let module = required(target, attr::MODULE)?;
-    let mut env = vec![
-        ("COPA_MODULE".to_string(), module.to_string()),
-        (
-            "COPA_REF".to_string(),
-            required(target, attr::SOURCE_REF)?.to_string(),
-        ),
+    let mut copy_in = Vec::new();
+    let mut env = vec![("COPA_MODULE".to_string(), module.to_string())];
+    match source {
+        Source::Git {
+            url,
+            reference,
+            subdir,
+        } => {
+            env.extend([
+                ("COPA_SOURCE".to_string(), "git".to_string()),
+                ("COPA_GIT_URL".to_string(), url.clone()),
+                ("COPA_GIT_REF".to_string(), reference.clone()),
+                ("COPA_GIT_SUBDIR".to_string(), subdir.clone()),
+            ]);
+            // A repository path that the image itself holds comes along into the container.
+            if url.starts_with('/') && fs::exists(url) {
+                copy_in.push(url.clone());
+            }
+        }
+        Source::Proxy { reference } => env.extend([
+            ("COPA_SOURCE".to_string(), "proxy".to_string()),
+            ("COPA_REF".to_string(), reference.clone()),
+        ]),
+    }
+    env.extend([
         (
             "COPA_PACKAGE".to_string(),
             required(target, attr::MAIN_PACKAGE)?.to_string(),
@@ -155,7 +203,7 @@ fn rebuild(
         ("COPA_GET".to_string(), modules.join(" ")),
         ("COPA_GOTOOLCHAIN".to_string(), toolchain.clone()),
         ("COPA_OUTPUT".to_string(), OUTPUT.to_string()),
-    ];
+    ]);
     let setting = |key: &str| attribute(target, &format!("{}{key}", attr::SETTING));
     for key in ENV_SETTINGS {
         if let Some(value) = setting(key) {
@@ -175,8 +223,12 @@ fn rebuild(
     if toolchain != go_version {
         what.push(toolchain.clone());
     }
+    let from = match source {
+        Source::Git { url, reference, .. } => format!("{url} at {reference}"),
+        Source::Proxy { reference } => format!("the module proxy's {module}@{reference}"),
+    };
     Ok(ToolingStep {
-        description: format!("rebuild {} with {}", target.id, what.join(", ")),
+        description: format!("rebuild {} from {from} with {}", target.id, what.join(", ")),
         tooling: TOOLING.into(),
         default_image: default_image(&toolchain),
         argv: vec![
@@ -188,7 +240,7 @@ fn rebuild(
         env,
         workdir: None,
         index_ecosystem: Some(ECOSYSTEM.into()),
-        copy_in: Vec::new(),
+        copy_in,
         outputs: vec![ToolingOutput {
             from: OUTPUT.into(),
             to: target.id.clone(),

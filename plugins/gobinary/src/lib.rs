@@ -7,6 +7,7 @@ mod detect;
 mod emit;
 mod gomodfile;
 mod plan;
+mod source;
 
 pub use buildinfo::{BuildInfo, Module, read as read_build_info};
 
@@ -53,6 +54,9 @@ mod attr {
     pub const VENDORED: &str = "vendored";
     /// The directory of the go.work that uses the module.
     pub const WORKSPACE: &str = "workspace";
+    /// "1" when a binary cannot be rebuilt only because its source revision is unknown (no VCS
+    /// information, or a modified checkout): a `--go-source` with a ref supplies it.
+    pub const NEEDS_REF: &str = "needs-ref";
 }
 
 impl copa_plugin_sdk::Patcher for Go {
@@ -78,15 +82,15 @@ impl copa_plugin_sdk::Patcher for Go {
         findings: Vec<Finding>,
         policy: Policy,
     ) -> Result<Plan, String> {
-        Ok(plan::plan(&targets, &findings, policy))
+        plan::plan(&targets, &findings, policy)
     }
 
     fn emit_commands(
         &self,
         targets: Vec<Target>,
         plan: Plan,
-        _policy: Policy,
+        policy: Policy,
     ) -> Result<Vec<Step>, String> {
-        emit::steps(&targets, &plan)
+        emit::steps(&targets, &plan, &policy)
     }
 }

@@ -9,11 +9,13 @@ use copa_plugin_sdk::choose::{
 use copa_plugin_sdk::gomod::{GoVersion, ModuleVersion};
 use copa_plugin_sdk::{Finding, PatchLevel, Plan, Policy, Skip, Target, Update, attribute, index};
 
+use crate::source::{self, Source};
 use crate::{ECOSYSTEM, TOOLCHAIN_MODULE, attr, kind};
 
 pub const STDLIB: &str = "stdlib";
 
-pub fn plan(targets: &[Target], findings: &[Finding], policy: Policy) -> Plan {
+pub fn plan(targets: &[Target], findings: &[Finding], policy: Policy) -> Result<Plan, String> {
+    let sources = source::configured(&policy)?;
     let mut plan = Plan {
         updates: Vec::new(),
         skips: Vec::new(),
@@ -45,8 +47,16 @@ pub fn plan(targets: &[Target], findings: &[Finding], policy: Policy) -> Plan {
             })
         };
         let ids: Vec<String> = vulnerabilities.iter().map(|v| v.id.clone()).collect();
-        if let Some(reason) = &target.unpatchable_reason {
+        if let Some(reason) = &target.unpatchable_reason
+            && !revision_named(target, &sources)
+        {
             skip(&mut plan, ids, reason.clone());
+            continue;
+        }
+        if target.kind == kind::BINARY
+            && let Err(reason) = source::of(target, &sources)
+        {
+            skip(&mut plan, ids, reason);
             continue;
         }
         let outcome = if package == STDLIB {
@@ -64,7 +74,35 @@ pub fn plan(targets: &[Target], findings: &[Finding], policy: Policy) -> Plan {
             Err(reason) => skip(&mut plan, ids, reason),
         }
     }
-    plan
+    note_sources(targets, &sources, &mut plan);
+    Ok(plan)
+}
+
+/// Whether a binary whose revision is unknown gets one from a `--go-source ...@REF`.
+fn revision_named(target: &Target, sources: &[source::Configured]) -> bool {
+    attribute(target, attr::NEEDS_REF) == Some("1")
+        && attribute(target, attr::MODULE)
+            .and_then(|module| source::configured_for(sources, module))
+            .is_some_and(|(configured, _)| configured.reference.is_some())
+}
+
+/// A binary that recorded its revision but is rebuilt from the module proxy's copy (no git
+/// repository is known for its module) loses its VCS information: its first update says so.
+fn note_sources(targets: &[Target], sources: &[source::Configured], plan: &mut Plan) {
+    for target in targets.iter().filter(|t| t.kind == kind::BINARY) {
+        let Some(first) = plan.updates.iter_mut().find(|u| u.target_id == target.id) else {
+            continue;
+        };
+        let revision = attribute(target, &format!("{}vcs.revision", attr::SETTING));
+        if let (Some(revision), Ok(Source::Proxy { .. })) = (revision, source::of(target, sources))
+        {
+            let module = attribute(target, attr::MODULE).unwrap_or_default();
+            first.notes.push(format!(
+                "rebuilt from the module proxy's copy of {module} at {revision}, so it carries no \
+                 vcs.revision; name the git repository with --go-source {module}=GIT-URL to keep it"
+            ));
+        }
+    }
 }
 
 /// An update (if any) and the vulnerabilities left, grouped by reason.
