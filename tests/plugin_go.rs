@@ -584,8 +584,10 @@ fn emits_a_rebuild_with_the_original_flags_and_a_module_update() {
     );
     assert_eq!(rebuild.updates, [0]);
 
-    assert_eq!(module.copy_in, ["/src/service"]);
+    // The module is in the workspace of /src/go.work, which comes along and back.
+    assert_eq!(module.copy_in, ["/src/service", "/src/go.work"]);
     assert_eq!(env(module, "COPA_DIR"), "/src/service");
+    assert_eq!(env(module, "COPA_WORK"), "/src");
     assert_eq!(env(module, "COPA_GET"), "golang.org/x/crypto@v0.31.0");
     let outputs: Vec<&str> = module.outputs.iter().map(|o| o.to.as_str()).collect();
     assert_eq!(
@@ -593,9 +595,11 @@ fn emits_a_rebuild_with_the_original_flags_and_a_module_update() {
         [
             "/src/service/go.mod",
             "/src/service/go.sum",
-            "/src/service/vendor"
+            "/src/service/vendor",
+            "/src/go.work"
         ]
     );
+    assert_eq!(module.outputs[3].mode, Some(0o644));
     assert!(
         module.description.contains("still hold the old code"),
         "{}",
@@ -698,4 +702,126 @@ fn go_sources_name_the_repository_and_the_revision_of_a_rebuild() {
         .unwrap_err()
         .to_string();
     assert!(error.contains("not a git revision"), "{error}");
+}
+
+/// A file module proxy holding `example.com/dep` v1.0.0 (go 1.21) and v1.1.0 (go 1.22).
+fn dep_proxy(dir: &std::path::Path) {
+    let versions = dir.join("example.com/dep/@v");
+    std::fs::create_dir_all(&versions).unwrap();
+    std::fs::write(versions.join("list"), "v1.0.0\nv1.1.0\n").unwrap();
+    for (version, go) in [("v1.0.0", "1.21"), ("v1.1.0", "1.22")] {
+        let go_mod = format!("module example.com/dep\n\ngo {go}\n");
+        std::fs::write(versions.join(format!("{version}.mod")), &go_mod).unwrap();
+        std::fs::write(
+            versions.join(format!("{version}.info")),
+            format!("{{\"Version\":\"{version}\",\"Time\":\"2024-01-01T00:00:00Z\"}}"),
+        )
+        .unwrap();
+        let mut zip = zip::ZipWriter::new(
+            std::fs::File::create(versions.join(format!("{version}.zip"))).unwrap(),
+        );
+        let options = zip::write::SimpleFileOptions::default();
+        for (name, text) in [("go.mod", go_mod.as_str()), ("dep.go", "package dep\n")] {
+            zip.start_file(format!("example.com/dep@{version}/{name}"), options)
+                .unwrap();
+            std::io::Write::write_all(&mut zip, text.as_bytes()).unwrap();
+        }
+        zip.finish().unwrap();
+    }
+}
+
+#[test]
+fn a_module_update_keeps_its_go_work_workspace_valid() {
+    // The emitted module step, run for real with Debian's Go 1.22 on a copy of the workspace:
+    // the update needs Go 1.22, so go.work's go line must follow, or the go command refuses the
+    // workspace ("listed in go.work file requires go >= 1.22").
+    let setup = setup();
+    let findings = vec![finding(
+        "src/service/go.mod",
+        "gomod",
+        "golang.org/x/crypto",
+        "v0.4.0",
+        "CVE-2023-48795",
+        "0.17.0",
+    )];
+    let (targets, plan) = plan_with(&setup, &findings, PatchLevel::Minor, None);
+    let steps = setup
+        .host
+        .emit_commands(
+            &setup.plugin,
+            &setup.caps,
+            &targets,
+            &plan,
+            &common::default_policy(),
+        )
+        .unwrap();
+    let [Step::Tooling(step)] = steps.as_slice() else {
+        panic!("{steps:#?}")
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    dep_proxy(&root.join("proxy"));
+    let work = root.join("src");
+    std::fs::create_dir_all(work.join("service")).unwrap();
+    std::fs::write(work.join("go.work"), "go 1.21\n\nuse ./service\n").unwrap();
+    std::fs::write(
+        work.join("service/go.mod"),
+        "module example.com/copa/service\n\ngo 1.21\n\nrequire example.com/dep v1.0.0\n",
+    )
+    .unwrap();
+    let go = "/usr/lib/go-1.22/bin";
+    let mut command = Command::new("sh");
+    command.args(&step.argv[1..]).env_clear();
+    for (key, value) in &step.env {
+        command.env(key, value);
+    }
+    // The image's paths and the planned version are the test's own here.
+    let output = command
+        .env("COPA_DIR", work.join("service"))
+        .env("COPA_WORK", &work)
+        .env("COPA_GET", "example.com/dep@v1.1.0")
+        .env("PATH", format!("{go}:/usr/bin:/bin"))
+        .env("HOME", root)
+        .env("GOPATH", root.join("gopath"))
+        .env("GOCACHE", root.join("gocache"))
+        .env(
+            "GOPROXY",
+            format!("file://{}", root.join("proxy").display()),
+        )
+        .env("GOSUMDB", "off")
+        .env("GOTOOLCHAIN", "local")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let go_mod = std::fs::read_to_string(work.join("service/go.mod")).unwrap();
+    assert!(
+        go_mod.contains("go 1.22") && go_mod.contains("example.com/dep v1.1.0"),
+        "{go_mod}"
+    );
+    let go_work = std::fs::read_to_string(work.join("go.work")).unwrap();
+    assert!(go_work.starts_with("go 1.22\n"), "{go_work}");
+    assert!(go_work.contains("use ./service"), "{go_work}");
+    // The workspace is valid again, and builds with the new version.
+    let list = Command::new(format!("{go}/go"))
+        .args(["list", "-m", "example.com/dep"])
+        .current_dir(&work)
+        .env("HOME", root)
+        .env("GOPATH", root.join("gopath"))
+        .env("GOCACHE", root.join("gocache"))
+        .env("GOFLAGS", "")
+        .env("GOPROXY", "off")
+        .env("GOTOOLCHAIN", "local")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&list.stdout).trim(),
+        "example.com/dep v1.1.0",
+        "{}",
+        String::from_utf8_lossy(&list.stderr)
+    );
 }

@@ -72,7 +72,9 @@ go version -m "$COPA_OUTPUT"
 "#;
 
 /// Updates a module tree copied in from the image: `go get` the fixed versions (outside any
-/// workspace, so only this go.mod changes) and re-vendor when it vendors.
+/// workspace, so only this go.mod changes) and re-vendor when it vendors. A go.work that uses
+/// the module (COPA_WORK: its directory) must list a go at least as new as the module's, or
+/// the go command refuses the workspace: its go line is raised when the module's now is newer.
 const MODULE_SCRIPT: &str = r#"set -eu
 export GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=mod" GOWORK=off
 cd "$COPA_DIR"
@@ -80,6 +82,15 @@ set -f
 go get $COPA_GET
 set +f
 if [ -f vendor/modules.txt ]; then go mod vendor; fi
+if [ -n "${COPA_WORK:-}" ]; then
+  go_line() { sed -n 's/^go[[:space:]]\{1,\}\([0-9][^[:space:]]*\).*/\1/p' "$1" | head -n 1; }
+  need=$(go_line go.mod)
+  have=$(go_line "$COPA_WORK/go.work")
+  if [ -n "$need" ] && [ "$need" != "$have" ] &&
+     [ "$(printf '%s\n%s\n' "$have" "$need" | sort -V | tail -n 1)" = "$need" ]; then
+    go work edit -go="$need" "$COPA_WORK/go.work"
+  fi
+fi
 "#;
 
 /// Build settings that become plain environment variables of the build.
@@ -287,10 +298,30 @@ fn update_module(target: &Target, modules: &[String], updates: Vec<u32>) -> Tool
             gid,
         });
     }
+    let mut copy_in = vec![dir.clone()];
+    let mut env = vec![
+        ("COPA_DIR".to_string(), dir.clone()),
+        ("COPA_GET".to_string(), modules.join(" ")),
+    ];
+    let mut workspace = String::new();
+    if let Some(work) = attribute(target, attr::WORKSPACE) {
+        let path = format!("{}/go.work", work.trim_end_matches('/'));
+        let stat = fs::stat(&path);
+        outputs.push(ToolingOutput {
+            from: path.clone(),
+            to: path.clone(),
+            mode: Some(stat.as_ref().map_or(0o644, |s| s.mode & 0o7777)),
+            uid: stat.as_ref().map_or(0, |s| s.uid),
+            gid: stat.as_ref().map_or(0, |s| s.gid),
+        });
+        workspace = format!(", and the go line of {path} when the module now needs a newer Go");
+        copy_in.push(path);
+        env.push(("COPA_WORK".to_string(), work.to_string()));
+    }
     let go = target.runtime_version.as_deref().unwrap_or("1.21");
     ToolingStep {
         description: format!(
-            "update {}/go.mod: {} (binaries built from it still hold the old code until rebuilt)",
+            "update {}/go.mod: {}{workspace} (binaries built from it still hold the old code until rebuilt)",
             dir.trim_end_matches('/'),
             modules.join(", ")
         ),
@@ -302,13 +333,10 @@ fn update_module(target: &Target, modules: &[String], updates: Vec<u32>) -> Tool
             MODULE_SCRIPT.into(),
             "copa-go-mod".into(),
         ],
-        env: vec![
-            ("COPA_DIR".to_string(), dir.clone()),
-            ("COPA_GET".to_string(), modules.join(" ")),
-        ],
+        env,
         workdir: None,
         index_ecosystem: Some(ECOSYSTEM.into()),
-        copy_in: vec![dir],
+        copy_in,
         outputs,
         updates,
     }
