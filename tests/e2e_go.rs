@@ -306,6 +306,77 @@ fn rebuilds_a_go_binary_with_the_fixed_module_and_skips_one_without_vcs() {
 }
 
 #[test]
+fn a_binary_without_vcs_information_is_rebuilt_at_the_ref_a_go_source_names() {
+    let _daemon = exclusive_daemon();
+    require_fixture(APP);
+    require_fixture("copa-fixture-go-tooling:1.21");
+    let fixture = fixture();
+    let proxy = serve_tree(&fixture.join("goproxy"));
+    let out = tempfile::tempdir().unwrap();
+    let tag = "copa-e2e-go-novcs:patched";
+    remove_image(tag);
+    let repository = serve_repository(&fixture, out.path());
+    let revision = std::fs::read_to_string(fixture.join("REVISION")).unwrap();
+    let revision = revision.trim();
+    let report_path = out.path().join("report.json");
+    std::fs::write(
+        &report_path,
+        report(&[(
+            "usr/local/bin/hello-novcs",
+            "golang.org/x/crypto",
+            "v0.4.0",
+            "COPA-TEST-XCRYPTO",
+            "0.25.0",
+        )]),
+    )
+    .unwrap();
+    let before = go_version_m(APP, "/usr/local/bin/hello-novcs", out.path());
+    assert!(!before.contains("vcs.revision"), "{before}");
+
+    let source = format!("example.com/copa/hello={repository}@{revision}");
+    let summary = patch(
+        APP,
+        &report_path,
+        tag,
+        &proxy,
+        &["--go-source", &source],
+        out.path(),
+    );
+    let updates = summary["updates"].as_array().unwrap();
+    assert_eq!(updates.len(), 1, "{summary:#}");
+    assert_eq!(updates[0]["target"], "/usr/local/bin/hello-novcs");
+    assert_eq!(updates[0]["status"], "patched", "{summary:#}");
+    assert!(
+        summary["skipped"].as_array().unwrap().is_empty(),
+        "{summary:#}"
+    );
+
+    // Built in a checkout of the named revision: the new dependency, and now VCS information.
+    let after = go_version_m(tag, "/usr/local/bin/hello-novcs", out.path());
+    assert!(
+        line(&after, "dep").starts_with("dep\tgolang.org/x/crypto\tv0.25.0\th1:"),
+        "{after}"
+    );
+    assert_eq!(
+        line(&after, "build\tvcs.revision="),
+        format!("build\tvcs.revision={revision}")
+    );
+    assert_eq!(
+        line(&after, "build\tvcs.modified="),
+        "build\tvcs.modified=false"
+    );
+    assert_eq!(
+        line(&after, "build\t-ldflags="),
+        line(&before, "build\t-ldflags=")
+    );
+    assert_eq!(
+        run_in(tag, &["/usr/local/bin/hello-novcs", "--version"]),
+        "hello 1.0.0"
+    );
+    remove_image(tag);
+}
+
+#[test]
 fn toolchain_level_minor_rebuilds_with_a_newer_go_in_an_image_without_go() {
     let _daemon = exclusive_daemon();
     require_fixture(BARE);
