@@ -587,3 +587,139 @@ macro_rules! unchanged_package_index {
 pub(crate) use unchanged_package_index;
 
 unchanged_package_index!(package_index);
+
+/// The conversions of the types every older minor shares with the newest unchanged (plugin
+/// info, targets, findings, plans without notes), stamped out per minor: `old` and `new` name
+/// the minor's and the newest patcher interfaces where it is used.
+macro_rules! older_patcher_types {
+    () => {
+        pub(in crate::plugin) fn plugin_info(info: old::PluginInfo) -> new::PluginInfo {
+            new::PluginInfo {
+                name: info.name,
+                version: info.version,
+                package_class: match info.package_class {
+                    old::PackageClass::Os => new::PackageClass::Os,
+                    old::PackageClass::Library => new::PackageClass::Library,
+                },
+                report_types: info.report_types,
+                purl_types: info.purl_types,
+                description: info.description,
+            }
+        }
+
+        pub(in crate::plugin) fn target_from(t: old::Target) -> new::Target {
+            new::Target {
+                id: t.id,
+                kind: t.kind,
+                runtime_version: t.runtime_version,
+                packages: t
+                    .packages
+                    .into_iter()
+                    .map(|p| new::InstalledPackage {
+                        name: p.name,
+                        version: p.version,
+                        location: p.location,
+                    })
+                    .collect(),
+                unpatchable_reason: t.unpatchable_reason,
+                attributes: t.attributes,
+            }
+        }
+
+        pub(in crate::plugin) fn target_to(t: &new::Target) -> old::Target {
+            old::Target {
+                id: t.id.clone(),
+                kind: t.kind.clone(),
+                runtime_version: t.runtime_version.clone(),
+                packages: t
+                    .packages
+                    .iter()
+                    .map(|p| old::InstalledPackage {
+                        name: p.name.clone(),
+                        version: p.version.clone(),
+                        location: p.location.clone(),
+                    })
+                    .collect(),
+                unpatchable_reason: t.unpatchable_reason.clone(),
+                attributes: t.attributes.clone(),
+            }
+        }
+
+        pub(in crate::plugin) fn finding_to(f: &new::Finding) -> old::Finding {
+            old::Finding {
+                vulnerability_id: f.vulnerability_id.clone(),
+                package_name: f.package_name.clone(),
+                installed_version: f.installed_version.clone(),
+                fixed_versions: f.fixed_versions.clone(),
+                pkg_path: f.pkg_path.clone(),
+                report_target: f.report_target.clone(),
+                report_type: f.report_type.clone(),
+                purl: f.purl.clone(),
+                severity: f.severity.clone(),
+                status: f.status.clone(),
+            }
+        }
+
+        pub(in crate::plugin) fn patch_level(level: new::PatchLevel) -> old::PatchLevel {
+            match level {
+                new::PatchLevel::Patch => old::PatchLevel::Patch,
+                new::PatchLevel::Minor => old::PatchLevel::Minor,
+                new::PatchLevel::Major => old::PatchLevel::Major,
+            }
+        }
+
+        pub(in crate::plugin) fn plan_from(p: old::PatchPlan) -> new::PatchPlan {
+            new::PatchPlan {
+                updates: p
+                    .updates
+                    .into_iter()
+                    .map(|u| new::Update {
+                        target_id: u.target_id,
+                        package: u.package,
+                        from_version: u.from_version,
+                        to_version: u.to_version,
+                        fixes: u.fixes,
+                        notes: Vec::new(),
+                    })
+                    .collect(),
+                skips: p
+                    .skips
+                    .into_iter()
+                    .map(|s| new::Skip {
+                        target_id: s.target_id,
+                        package: s.package,
+                        vulnerabilities: s.vulnerabilities,
+                        reason: s.reason,
+                    })
+                    .collect(),
+            }
+        }
+
+        pub(in crate::plugin) fn plan_to(p: &new::PatchPlan) -> old::PatchPlan {
+            old::PatchPlan {
+                updates: p
+                    .updates
+                    .iter()
+                    .map(|u| old::Update {
+                        target_id: u.target_id.clone(),
+                        package: u.package.clone(),
+                        from_version: u.from_version.clone(),
+                        to_version: u.to_version.clone(),
+                        fixes: u.fixes.clone(),
+                    })
+                    .collect(),
+                skips: p
+                    .skips
+                    .iter()
+                    .map(|s| old::Skip {
+                        target_id: s.target_id.clone(),
+                        package: s.package.clone(),
+                        vulnerabilities: s.vulnerabilities.clone(),
+                        reason: s.reason.clone(),
+                    })
+                    .collect(),
+            }
+        }
+    };
+}
+pub(crate) use older_patcher_types;
