@@ -302,6 +302,67 @@ fn rebuilds_a_go_binary_with_the_fixed_module_and_skips_one_without_vcs() {
     let new = layers(tag);
     assert_eq!(new.len(), original.len() + 1);
     assert_eq!(&new[..original.len()], &original[..]);
+
+    // Patching the patched image again, for a toolchain fix now: the rebuild starts from the
+    // binary's own dependency versions, so the x/crypto fix stays (the source's go.mod still
+    // says v0.4.0).
+    let go = after
+        .lines()
+        .next()
+        .unwrap()
+        .split(": ")
+        .nth(1)
+        .unwrap()
+        .trim();
+    let stdlib = format!("v{}", &go[2..]);
+    let again_report = out.path().join("again.json");
+    std::fs::write(
+        &again_report,
+        report(&[(
+            "app/hello",
+            "stdlib",
+            &stdlib,
+            "CVE-2024-34156",
+            "1.22.7, 1.23.1",
+        )]),
+    )
+    .unwrap();
+    let again_tag = "copa-e2e-go:patched-again";
+    remove_image(again_tag);
+    let summary = patch(
+        tag,
+        &again_report,
+        again_tag,
+        &proxy,
+        &[
+            "--go-source",
+            &source,
+            "--toolchain-patch-level",
+            "minor",
+            "--tooling-image",
+            "go=copa-fixture-go-tooling:1.22",
+        ],
+        out.path(),
+    );
+    let updates = summary["updates"].as_array().unwrap();
+    assert_eq!(updates.len(), 1, "{summary:#}");
+    assert_eq!(updates[0]["package"], "stdlib");
+    assert_eq!(updates[0]["status"], "patched", "{summary:#}");
+    let again = go_version_m(again_tag, "/app/hello", out.path());
+    assert!(again.lines().next().unwrap().contains("go1.22."), "{again}");
+    assert!(
+        line(&again, "dep").starts_with("dep\tgolang.org/x/crypto\tv0.25.0\th1:"),
+        "{again}"
+    );
+    assert_eq!(
+        line(&again, "build\tvcs.revision="),
+        line(&before, "build\tvcs.revision=")
+    );
+    // Still the original layers plus one: the new patch layer replaces the earlier one.
+    let again_layers = layers(again_tag);
+    assert_eq!(again_layers.len(), original.len() + 1);
+    assert_eq!(&again_layers[..original.len()], &original[..]);
+    remove_image(again_tag);
     remove_image(tag);
 }
 

@@ -565,6 +565,8 @@ fn emits_a_rebuild_with_the_original_flags_and_a_module_update() {
     assert!(plan.updates[1].notes.is_empty(), "{plan:#?}");
     assert_eq!(env(rebuild, "COPA_PACKAGE"), "example.com/copa/hello");
     assert_eq!(env(rebuild, "COPA_GET"), "golang.org/x/crypto@v0.31.0");
+    // Its only other dependency versions to keep: none (x/crypto is the one updated).
+    assert_eq!(env(rebuild, "COPA_KEEP"), "");
     // The original toolchain is kept.
     assert_eq!(env(rebuild, "COPA_GOTOOLCHAIN"), go);
     assert_eq!(env(rebuild, "COPA_LDFLAGS"), "-s -w -X main.version=1.0.0");

@@ -2,6 +2,7 @@
 //! or updates a module tree copied into it. The shell scripts are fixed text; everything that
 //! comes from the image or the plan reaches them as environment variables, never as code.
 
+use copa_plugin_sdk::gomod::ModuleVersion;
 use copa_plugin_sdk::{
     Plan, Policy, Step, Target, ToolingOutput, ToolingStep, attribute, fs, updates_for,
 };
@@ -55,6 +56,9 @@ module=$(sed -n 's/^module[[:space:]]\{1,\}"\{0,1\}\([^"[:space:]]*\).*/\1/p' go
 # (GOSUMDB=off for private proxies), and records it in go.sum like any module.
 export GOTOOLCHAIN="$COPA_GOTOOLCHAIN"
 set -f
+# The binary's own dependency versions first (one patched before has newer ones than its
+# source's go.mod), then the fixes.
+if [ -n "$COPA_KEEP" ]; then go get $COPA_KEEP; fi
 if [ -n "$COPA_GET" ]; then go get $COPA_GET; fi
 set +f
 if [ -z "$vcs" ] && [ -f vendor/modules.txt ]; then go mod vendor; fi
@@ -144,13 +148,31 @@ pub fn steps(targets: &[Target], plan: &Plan, policy: &Policy) -> Result<Vec<Ste
                     .find(|u| u.package == STDLIB)
                     .map(|u| format!("go{}", u.to_version.trim_start_matches('v')));
                 let source = source::of(target, &sources)?;
-                rebuild(target, &source, &modules, toolchain, updates)?
+                let updated: Vec<&str> = planned.iter().map(|u| u.package.as_str()).collect();
+                let keep = kept_dependencies(target, &updated);
+                rebuild(target, &source, &modules, &keep, toolchain, updates)?
             }
             _ => update_module(target, &modules, updates),
         };
         steps.push(Step::Tooling(step));
     }
     Ok(steps)
+}
+
+/// The dependencies of a binary to build at the versions it records ("path@version"): all but
+/// the updated and the replaced ones (a replace directive decides those), and none whose path
+/// or version is not one (they become arguments of `go get`).
+fn kept_dependencies(target: &Target, updated: &[&str]) -> Vec<String> {
+    target
+        .packages
+        .iter()
+        .filter(|p| p.name != STDLIB && !updated.contains(&p.name.as_str()))
+        .filter(|p| attribute(target, &format!("{}{}", attr::REPLACED, p.name)).is_none())
+        .filter(|p| {
+            crate::detect::valid_module_path(&p.name) && p.version.parse::<ModuleVersion>().is_ok()
+        })
+        .map(|p| format!("{}@{}", p.name, p.version))
+        .collect()
 }
 
 fn required<'a>(target: &'a Target, key: &str) -> Result<&'a str, String> {
@@ -168,6 +190,7 @@ fn rebuild(
     target: &Target,
     source: &Source,
     modules: &[String],
+    keep: &[String],
     toolchain: Option<String>,
     updates: Vec<u32>,
 ) -> Result<ToolingStep, String> {
@@ -211,6 +234,7 @@ fn rebuild(
             "COPA_PACKAGE".to_string(),
             required(target, attr::MAIN_PACKAGE)?.to_string(),
         ),
+        ("COPA_KEEP".to_string(), keep.join(" ")),
         ("COPA_GET".to_string(), modules.join(" ")),
         ("COPA_GOTOOLCHAIN".to_string(), toolchain.clone()),
         ("COPA_OUTPUT".to_string(), OUTPUT.to_string()),
@@ -345,6 +369,38 @@ fn update_module(target: &Target, modules: &[String], updates: Vec<u32>) -> Tool
 #[cfg(test)]
 mod tests {
     use super::*;
+    use copa_plugin_sdk::InstalledPackage;
+
+    #[test]
+    fn a_rebuild_keeps_the_dependency_versions_the_binary_records() {
+        let package = |name: &str, version: &str| InstalledPackage {
+            name: name.into(),
+            version: version.into(),
+            location: "/app/x".into(),
+        };
+        let target = Target {
+            id: "/app/x".into(),
+            kind: kind::BINARY.into(),
+            runtime_version: None,
+            packages: vec![
+                package(STDLIB, "v1.21.13"),
+                package("golang.org/x/crypto", "v0.25.0"),
+                package("golang.org/x/text", "v0.16.0"),
+                package("example.com/forked", "v1.0.0"),
+                package("-toolexec=evil", "v1.0.0"),
+                package("example.com/odd", "not-a-version"),
+            ],
+            unpatchable_reason: None,
+            attributes: vec![(
+                format!("{}example.com/forked", attr::REPLACED),
+                "../forked".into(),
+            )],
+        };
+        assert_eq!(
+            kept_dependencies(&target, &["golang.org/x/text"]),
+            ["golang.org/x/crypto@v0.25.0"]
+        );
+    }
 
     #[test]
     fn default_images_follow_the_release_line() {
