@@ -673,13 +673,17 @@ fn policy(options: &Options, plugin: &str) -> Policy {
         library_patch_level: options.library_patch_level,
         update_all: options.report.is_none(),
         toolchain_patch_level: options.toolchain_patch_level,
-        options: options
-            .plugin_options
-            .iter()
-            .filter(|(name, _, _)| name == plugin)
-            .map(|(_, key, value)| (key.clone(), value.clone()))
-            .collect(),
+        options: options_for(&options.plugin_options, plugin),
     }
+}
+
+/// The (key, value) options of `plugin`, in the order given.
+fn options_for(options: &[(String, String, String)], plugin: &str) -> Vec<(String, String)> {
+    options
+        .iter()
+        .filter(|(name, _, _)| name == plugin)
+        .map(|(_, key, value)| (key.clone(), value.clone()))
+        .collect()
 }
 
 /// Trivy's OS family names and the os-release IDs of the same distributions.
@@ -1019,6 +1023,37 @@ fn rfc3339(seconds: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_plugin_gets_its_own_options_in_order() {
+        let option = |plugin: &str, key: &str, value: &str| {
+            (plugin.to_string(), key.to_string(), value.to_string())
+        };
+        let options = [
+            option("go", "source", "a=https://a"),
+            option("npm", "source", "elsewhere"),
+            option("go", "source", "b=https://b@v1"),
+            option("go", "other", ""),
+        ];
+        let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+            list.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            options_for(&options, "go"),
+            pairs(&[
+                ("source", "a=https://a"),
+                ("source", "b=https://b@v1"),
+                ("other", "")
+            ])
+        );
+        assert_eq!(
+            options_for(&options, "npm"),
+            pairs(&[("source", "elsewhere")])
+        );
+        assert!(options_for(&options, "pip").is_empty());
+    }
 
     #[test]
     fn formats_timestamps() {
