@@ -10,7 +10,10 @@ use anyhow::{Context, Result, anyhow, bail};
 use bollard::Docker;
 
 use crate::exec::{self, Created, Executor, RunSettings, Sources, proxy_environment};
-use crate::image::{ImageRef, ImageView, PatchLayer, SourceImage, StepDiff, daemon, layer};
+use crate::image::{
+    ImageRef, ImageView, LayerCompression, PatchLayer, PatchedImage, Registry, RegistrySettings,
+    SourceImage, StepDiff, Stores, daemon, layer,
+};
 use crate::index::{IndexSettings, PackageIndex};
 use crate::plugin::{
     Capabilities, Finding, PackageClass, PatchLevel, Plan, Plugin, PluginHost, Policy, Step,
@@ -25,6 +28,14 @@ use copa_plugin_sdk::ospkg::{self, OsRelease};
 #[derive(Clone, Debug)]
 pub struct Options {
     pub image: ImageRef,
+    /// Where the patched image goes instead of beside the source (`--output-image`).
+    pub output_image: Option<ImageRef>,
+    /// Push the patched image to the registry under the source's name (`--push`).
+    pub push: bool,
+    /// `--insecure-registry`: registries spoken to over plain http.
+    pub insecure_registries: Vec<String>,
+    /// How the patch layer is compressed.
+    pub compression: LayerCompression,
     pub report: Option<PathBuf>,
     /// The format of the report.
     pub scanner: Scanner,
@@ -82,11 +93,24 @@ fn updates_with(
 }
 
 pub async fn patch(options: &Options) -> Result<Summary> {
-    let needs_daemon = !options.dry_run || matches!(options.image, ImageRef::Daemon(_));
-    let docker = if needs_daemon {
-        Some(daemon::connect().await?)
-    } else {
-        None
+    // The daemon is needed for an image in it and for commands that run in containers; a run
+    // that reads a registry or layout and only fetches and writes files goes without it.
+    let docker = match daemon::connect().await {
+        Ok(docker) => Some(docker),
+        Err(e)
+            if options.image.needs_daemon()
+                || (!options.dry_run
+                    && options
+                        .output_image
+                        .as_ref()
+                        .is_some_and(ImageRef::needs_daemon)) =>
+        {
+            return Err(e);
+        }
+        Err(e) => {
+            tracing::debug!("{e}");
+            None
+        }
     };
     let created = Created::default();
     // Whatever way the run ends (done, failed, Ctrl-C), what it created goes: containers and
@@ -124,7 +148,16 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
         .prefix("copa-host-")
         .tempdir()
         .context("creating a work directory")?;
-    let source = SourceImage::open(&options.image, docker, workdir.path()).await?;
+    let registry = Registry::new(&RegistrySettings {
+        insecure: options.insecure_registries.clone(),
+        extra_ca_pem: extra_ca.clone(),
+    })?;
+    let stores = Stores {
+        docker,
+        registry: &registry,
+        workdir: workdir.path(),
+    };
+    let source = SourceImage::open(&options.image, &stores).await?;
     let view = Arc::new(source.view()?);
     clock.lap("open image");
     let index = Arc::new(PackageIndex::new(IndexSettings {
@@ -146,7 +179,7 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
     clock.lap("load plugins");
 
     let mut summary = Summary {
-        image: options.image.to_string(),
+        image: source.reference.to_string(),
         patched_image: None,
         updates: Vec::new(),
         skipped: Vec::new(),
@@ -218,15 +251,7 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
     });
     let executor = Executor::new(docker.cloned(), settings, created.clone(), sources);
     let (patched, digest) = execute_and_write(
-        options,
-        &source,
-        &host,
-        &plugins,
-        &caps,
-        &executor,
-        &mut work,
-        workdir.path(),
-        &mut clock,
+        options, &source, &host, &plugins, &caps, &executor, &mut work, &stores, &mut clock,
     )
     .await?;
     summary.patched_image = Some(patched.to_string());
@@ -252,9 +277,10 @@ async fn execute_and_write(
     caps: &Arc<Capabilities>,
     executor: &Executor,
     work: &mut [PluginWork],
-    workdir: &std::path::Path,
+    stores: &Stores<'_>,
     clock: &mut Clock,
 ) -> Result<(ImageRef, String)> {
+    let workdir = stores.workdir;
     let mut diffs: Vec<StepDiff> = Vec::new();
     let mut emitted = Vec::new();
     for w in work.iter() {
@@ -345,7 +371,11 @@ async fn execute_and_write(
     }
     let layer = {
         let (base, workdir) = (source.base_view()?, workdir.to_path_buf());
-        tokio::task::spawn_blocking(move || layer::squash(&diffs, &base, epoch, &workdir)).await??
+        let compression = options.compression;
+        tokio::task::spawn_blocking(move || {
+            layer::squash(&diffs, &base, epoch, compression, &workdir)
+        })
+        .await??
     };
     clock.lap("build layer");
     match &layer {
@@ -372,15 +402,36 @@ async fn execute_and_write(
     let Some(layer) = layer.filter(|_| updates_with(work, Status::Patched).next().is_some()) else {
         bail!("no update could be applied: {}", failed.join("; "));
     };
-    let target = options
-        .image
-        .patched(options.tag.as_deref(), &options.tag_suffix)?;
+    let target = match &options.output_image {
+        Some(output) => output.clone(),
+        None if options.push => source
+            .reference
+            .patched(options.tag.as_deref(), &options.tag_suffix)?
+            .in_registry()?,
+        None => source
+            .reference
+            .patched(options.tag.as_deref(), &options.tag_suffix)?,
+    };
     let created_by = format!("copa-host patch {}", patched_packages(work).join(" "));
     let created = now_or_source_date_epoch();
     let config = source.patched_config(&layer, &rfc3339(created), &created_by)?;
-    let digest = source
-        .write_patched(&target, &config, &layer, executor.docker().ok(), workdir)
+    let written = source
+        .write_patched(
+            &target,
+            &PatchedImage {
+                config: &config,
+                layer: &layer,
+            },
+            stores,
+        )
         .await?;
+    if let Some(pushed) = written.pushed {
+        eprintln!(
+            "pushed {target}: {} blobs uploaded, {} mounted from the source repository, {} already there",
+            pushed.uploaded, pushed.mounted, pushed.present
+        );
+    }
+    let digest = written.digest;
     clock.lap("write image");
     eprintln!(
         "patch layer: {} entries, {} bytes ({} compressed), {}",
@@ -823,7 +874,9 @@ fn write_vex(
             .unwrap_or_else(|| "image".to_owned())
     };
     let (repository, name, tag) = match patched {
-        ImageRef::Daemon(reference)
+        ImageRef::Plain(reference)
+        | ImageRef::Daemon(reference)
+        | ImageRef::Registry(reference)
         | ImageRef::DockerArchive {
             reference: Some(reference),
             ..

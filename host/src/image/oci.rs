@@ -9,20 +9,41 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::view::LayerTar;
+use super::{Blob, BlobContent};
 
 pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
-pub const LAYER_GZIP_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-const INDEX_MEDIA_TYPES: &[&str] = &[
+pub const INDEX_MEDIA_TYPES: &[&str] = &[
     "application/vnd.oci.image.index.v1+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
 ];
+pub const MANIFEST_MEDIA_TYPES: &[&str] = &[
+    MANIFEST_MEDIA_TYPE,
+    "application/vnd.docker.distribution.manifest.v2+json",
+];
+
+/// The OCI media type of a Docker layer media type (the same bytes).
+pub fn layer_media_type(docker: &str) -> Option<&'static str> {
+    Some(match docker {
+        "application/vnd.docker.image.rootfs.diff.tar.gzip" => {
+            "application/vnd.oci.image.layer.v1.tar+gzip"
+        }
+        "application/vnd.docker.image.rootfs.diff.tar" => "application/vnd.oci.image.layer.v1.tar",
+        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => {
+            "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+        }
+        _ => return None,
+    })
+}
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
 pub struct LayoutImage {
     pub manifest: Value,
     pub config: Vec<u8>,
+    /// Uncompressed layer tars, base first.
     pub layers: Vec<LayerTar>,
+    /// The layer blobs as stored (digest, file), in the same order.
+    pub blobs: Vec<(String, LayerTar)>,
 }
 
 fn blob_path(dir: &Path, digest: &str) -> Result<PathBuf> {
@@ -101,6 +122,7 @@ pub fn read(dir: &Path, tag: Option<&str>, workdir: &Path) -> Result<LayoutImage
     let config =
         std::fs::read(blob_path(dir, config_digest)?).context("reading the image config")?;
     let mut layers = Vec::new();
+    let mut blobs = Vec::new();
     for layer in manifest["layers"]
         .as_array()
         .map(Vec::as_slice)
@@ -110,53 +132,45 @@ pub fn read(dir: &Path, tag: Option<&str>, workdir: &Path) -> Result<LayoutImage
         let path = blob_path(dir, digest)?;
         let file =
             File::open(&path).with_context(|| format!("opening layer {}", path.display()))?;
-        layers.push(super::uncompressed(LayerTar::whole(file)?, workdir)?);
+        let blob = LayerTar::whole(file)?;
+        layers.push(super::uncompressed(blob.clone(), workdir)?);
+        blobs.push((digest.to_owned(), blob));
     }
     Ok(LayoutImage {
         manifest,
         config,
         layers,
+        blobs,
     })
 }
 
-/// Adds the patched image to the layout under `tag`: the new layer blob, config and manifest,
-/// then a new index.json (written to a temporary file and renamed, so readers never see half).
-pub fn write(
-    dir: &Path,
-    original_manifest: &Value,
-    config: &[u8],
-    layer_blob: &File,
-    layer_digest: &str,
-    layer_size: u64,
-    tag: &str,
-) -> Result<String> {
-    let blobs = dir.join("blobs/sha256");
-    std::fs::create_dir_all(&blobs)?;
-    let layer_path = blob_path(dir, layer_digest)?;
-    if !layer_path.exists() {
-        let mut reader = layer_blob.try_clone()?;
-        std::io::Seek::rewind(&mut reader)?;
-        write_blob(&layer_path, &mut reader)?;
-    }
-    let config_digest = format!("sha256:{}", hex::encode(Sha256::digest(config)));
-    write_blob(&blob_path(dir, &config_digest)?, &mut &config[..])?;
-
-    let mut manifest = original_manifest.clone();
-    manifest["mediaType"] = json!(MANIFEST_MEDIA_TYPE);
-    manifest["config"] =
-        json!({"mediaType": CONFIG_MEDIA_TYPE, "digest": config_digest, "size": config.len()});
-    let layers = manifest["layers"]
-        .as_array_mut()
-        .ok_or_else(|| anyhow!("manifest has no layers"))?;
-    layers.push(
-        json!({"mediaType": LAYER_GZIP_MEDIA_TYPE, "digest": layer_digest, "size": layer_size}),
-    );
-    let manifest_bytes = serde_json::to_vec(&manifest)?;
-    let manifest_digest = format!("sha256:{}", hex::encode(Sha256::digest(&manifest_bytes)));
-    write_blob(&blob_path(dir, &manifest_digest)?, &mut &manifest_bytes[..])?;
-
+/// Adds an image to the layout under `tag` (creating the layout when `dir` holds none): the
+/// blobs it lacks, the manifest, then a new index.json (written to a temporary file and
+/// renamed, so readers never see half).
+pub fn write(dir: &Path, blobs: &[Blob], manifest: &[u8], tag: &str) -> Result<()> {
     let index_path = dir.join("index.json");
-    let mut index: Value = serde_json::from_slice(&std::fs::read(&index_path)?)?;
+    if !index_path.exists() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the OCI layout {}", dir.display()))?;
+        std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+        std::fs::write(&index_path, br#"{"schemaVersion":2,"manifests":[]}"#)?;
+    }
+    std::fs::create_dir_all(dir.join("blobs/sha256"))?;
+    for blob in blobs {
+        let path = blob_path(dir, blob.digest)?;
+        if path.exists() {
+            continue;
+        }
+        match blob.content {
+            BlobContent::Bytes(bytes) => write_blob(&path, &mut &bytes[..])?,
+            BlobContent::File(tar) => write_blob(&path, &mut tar.reader()?)?,
+        }
+    }
+    let manifest_digest = format!("sha256:{}", hex::encode(Sha256::digest(manifest)));
+    write_blob(&blob_path(dir, &manifest_digest)?, &mut &manifest[..])?;
+
+    let mut index: Value = serde_json::from_slice(&std::fs::read(&index_path)?)
+        .with_context(|| format!("parsing {}", index_path.display()))?;
     let manifests = index["manifests"]
         .as_array_mut()
         .ok_or_else(|| anyhow!("index.json has no manifests"))?;
@@ -164,13 +178,13 @@ pub fn write(
     manifests.push(json!({
         "mediaType": MANIFEST_MEDIA_TYPE,
         "digest": manifest_digest,
-        "size": manifest_bytes.len(),
+        "size": manifest.len(),
         "annotations": {REF_NAME: tag},
     }));
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     serde_json::to_writer(&mut tmp, &index)?;
     tmp.persist(&index_path).map_err(|e| e.error)?;
-    Ok(manifest_digest)
+    Ok(())
 }
 
 fn write_blob(path: &Path, content: &mut impl std::io::Read) -> Result<()> {
