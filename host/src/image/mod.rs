@@ -241,6 +241,8 @@ pub struct Blob<'a> {
     pub digest: &'a str,
     pub size: u64,
     pub content: BlobContent<'a>,
+    /// A blob of the source image (a registry may have it in the source's repository).
+    pub from_source: bool,
 }
 
 pub enum BlobContent<'a> {
@@ -618,12 +620,14 @@ impl SourceImage {
                 digest: &b.digest,
                 size: b.content.len,
                 content: BlobContent::File(&b.content),
+                from_source: true,
             })
             .collect();
         blobs.push(Blob {
             digest: &image.layer.digest,
             size: image.layer.compressed_size,
             content: BlobContent::File(patch),
+            from_source: false,
         });
         blobs
     }
@@ -689,6 +693,7 @@ impl SourceImage {
                     digest: &image_id,
                     size: config.len() as u64,
                     content: BlobContent::Bytes(config),
+                    from_source: false,
                 });
                 let pushed = stores
                     .registry
@@ -759,6 +764,7 @@ impl SourceImage {
             digest: &config_digest,
             size: image.config.len() as u64,
             content: BlobContent::Bytes(image.config),
+            from_source: false,
         });
         let tag = tag.clone().unwrap_or_else(|| "latest".into());
         oci::write(dir, &blobs, manifest, &tag)

@@ -213,7 +213,7 @@ impl Registry {
                 counts.present += 1;
                 continue;
             }
-            if let Some(source) = mountable
+            if let Some(source) = mountable.filter(|_| blob.from_source)
                 && self
                     .client
                     .mount_blob(target, source, blob.digest)
