@@ -159,6 +159,30 @@ fn patches_an_image_in_a_registry_and_pushes_only_the_new_blobs() {
     let (report, _, candidate) = distroless_report(dir.path());
     let before = registry.blobs();
 
+    let output = copa(
+        &[
+            "patch",
+            "-i",
+            &format!("docker://{}/distroless:no-such-tag", registry.host),
+            "-r",
+            &report,
+            "--insecure-registry",
+            &registry.host,
+        ],
+        dir.path(),
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr
+            .trim()
+            .lines()
+            .last()
+            .unwrap()
+            .contains("does not exist"),
+        "{stderr}"
+    );
+
     // No daemon is involved: read from the registry, fetch and write files, push back beside it.
     let output = copa(
         &[

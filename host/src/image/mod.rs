@@ -902,7 +902,13 @@ mod tests {
     fn parses_references() {
         assert_eq!(
             "python:3.11".parse::<ImageRef>().unwrap(),
-            ImageRef::Daemon("python:3.11".into())
+            ImageRef::Plain("python:3.11".into())
+        );
+        assert_eq!(
+            "docker://127.0.0.1:5000/team/app:1"
+                .parse::<ImageRef>()
+                .unwrap(),
+            ImageRef::Registry("127.0.0.1:5000/team/app:1".into())
         );
         assert_eq!(
             "docker-daemon:x:1".parse::<ImageRef>().unwrap(),
@@ -923,12 +929,13 @@ mod tests {
             }
         );
         assert!(
-            "docker://x"
+            "dir:/tmp/x"
                 .parse::<ImageRef>()
                 .unwrap_err()
                 .to_string()
                 .contains("not supported yet")
         );
+        assert!("docker://UPPER/Case:tag".parse::<ImageRef>().is_err());
         assert_eq!(
             "docker-archive:/tmp/app.tar:app:1.0"
                 .parse::<ImageRef>()
@@ -947,6 +954,7 @@ mod tests {
         );
         assert!("docker-archive:".parse::<ImageRef>().is_err());
         for text in [
+            "docker://localhost:5000/app:1",
             "docker-archive:/tmp/app.tar:app:1.0",
             "oci-archive:a.tar:v1",
         ] {
@@ -999,5 +1007,31 @@ mod tests {
             daemon("other/app:2")
         );
         assert!(daemon("sha256:abcdef").patched(None, "patched").is_err());
+        // A plain reference is written back to the daemon, or pushed under the same name.
+        let plain = ImageRef::Plain("app:1.0".into());
+        assert_eq!(
+            plain.patched(None, "patched").unwrap(),
+            daemon("app:1.0-patched")
+        );
+        assert_eq!(
+            plain
+                .patched(None, "patched")
+                .unwrap()
+                .in_registry()
+                .unwrap(),
+            ImageRef::Registry("app:1.0-patched".into())
+        );
+        let remote = ImageRef::Registry("r.example/team/app:1.0".into());
+        assert_eq!(
+            remote.patched(Some("fixed"), "patched").unwrap(),
+            ImageRef::Registry("r.example/team/app:fixed".into())
+        );
+        assert!(
+            "oci:/tmp/l"
+                .parse::<ImageRef>()
+                .unwrap()
+                .in_registry()
+                .is_err()
+        );
     }
 }

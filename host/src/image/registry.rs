@@ -293,7 +293,16 @@ fn registry_error(
         E::ImageManifestNotFoundError(_) => anyhow!("image docker://{reference} does not exist"),
         other => {
             let text = other.to_string();
-            if text.contains("MANIFEST_UNKNOWN") || text.contains("NAME_UNKNOWN") {
+            let lower = text.to_ascii_lowercase();
+            if [
+                "manifest_unknown",
+                "manifest unknown",
+                "name_unknown",
+                "name unknown",
+            ]
+            .iter()
+            .any(|code| lower.contains(code))
+            {
                 anyhow!("image docker://{reference} does not exist")
             } else {
                 anyhow!("registry {}: {text}", reference.resolve_registry())
