@@ -125,6 +125,11 @@ fn skopeo(args: &[&str]) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
 fn manifest_layers(manifest: &str) -> Vec<String> {
     let manifest: Value = serde_json::from_str(manifest).unwrap();
     manifest["layers"]
@@ -193,6 +198,8 @@ fn patches_an_image_in_a_registry_and_pushes_only_the_new_blobs() {
             &report,
             "--insecure-registry",
             &registry.host,
+            "-o",
+            dir.path().join("vex.json").to_str().unwrap(),
         ],
         dir.path(),
     );
@@ -221,6 +228,23 @@ fn patches_an_image_in_a_registry_and_pushes_only_the_new_blobs() {
     assert_eq!(patched_layers.len(), original_layers.len() + 1);
     assert_eq!(patched_layers[..original_layers.len()], original_layers[..]);
     assert!(added.contains(patched_layers.last().unwrap()));
+
+    // The VEX document names the pushed image by the digest the registry serves it under.
+    let digest = format!("sha256:{}", sha256_hex(manifest.as_bytes()));
+    let vex: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("vex.json")).unwrap())
+            .unwrap();
+    common::assert_valid_openvex(&vex);
+    let product = vex["statements"][0]["products"][0]["@id"].as_str().unwrap();
+    assert_eq!(
+        product,
+        format!(
+            "pkg:oci/distroless@{}?repository_url={}/distroless&tag=bookworm-patched",
+            digest.replace(':', "%3A"),
+            registry.host.replace(':', "%3A")
+        )
+    );
+    assert_eq!(vex["statements"][0]["status"], "fixed");
 
     // Pulled back by another tool and run.
     let tag = "copa-test-registry:plain";
