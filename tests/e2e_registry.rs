@@ -163,18 +163,23 @@ fn patches_an_image_in_a_registry_and_pushes_only_the_new_blobs() {
     ]);
     let (report, _, candidate) = distroless_report(dir.path());
     let before = registry.blobs();
-
-    let output = copa(
-        &[
+    let patch = |image: &str, more: &[&str]| {
+        let mut args = vec![
             "patch",
             "-i",
-            &format!("docker://{}/distroless:no-such-tag", registry.host),
+            image,
             "-r",
             &report,
             "--insecure-registry",
             &registry.host,
-        ],
-        dir.path(),
+        ];
+        args.extend(more);
+        copa(&args, dir.path())
+    };
+
+    let output = patch(
+        &format!("docker://{}/distroless:no-such-tag", registry.host),
+        &[],
     );
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -189,19 +194,10 @@ fn patches_an_image_in_a_registry_and_pushes_only_the_new_blobs() {
     );
 
     // No daemon is involved: read from the registry, fetch and write files, push back beside it.
-    let output = copa(
-        &[
-            "patch",
-            "-i",
-            &format!("docker://{source}"),
-            "-r",
-            &report,
-            "--insecure-registry",
-            &registry.host,
-            "-o",
-            dir.path().join("vex.json").to_str().unwrap(),
-        ],
-        dir.path(),
+    let vex_path = dir.path().join("vex.json");
+    let output = patch(
+        &format!("docker://{source}"),
+        &["-o", vex_path.to_str().unwrap()],
     );
     assert!(output.status.success());
 
@@ -231,9 +227,7 @@ fn patches_an_image_in_a_registry_and_pushes_only_the_new_blobs() {
 
     // The VEX document names the pushed image by the digest the registry serves it under.
     let digest = format!("sha256:{}", sha256_hex(manifest.as_bytes()));
-    let vex: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("vex.json")).unwrap())
-            .unwrap();
+    let vex: Value = serde_json::from_str(&std::fs::read_to_string(&vex_path).unwrap()).unwrap();
     common::assert_valid_openvex(&vex);
     let product = vex["statements"][0]["products"][0]["@id"].as_str().unwrap();
     assert_eq!(
@@ -261,21 +255,14 @@ fn patches_an_image_in_a_registry_and_pushes_only_the_new_blobs() {
     // The same image written elsewhere: an OCI layout with a zstd layer, read back by skopeo and
     // patched again from there (copa-host reads the zstd layer it wrote).
     let layout = dir.path().join("layout");
-    let output = copa(
+    let output = patch(
+        &format!("docker://{source}"),
         &[
-            "patch",
-            "-i",
-            &format!("docker://{source}"),
-            "-r",
-            &report,
-            "--insecure-registry",
-            &registry.host,
             "--compression",
             "zstd",
             "--output-image",
             &format!("oci:{}:zstd", layout.display()),
         ],
-        dir.path(),
     );
     assert!(output.status.success());
     let manifest: Value = serde_json::from_str(&skopeo(&[

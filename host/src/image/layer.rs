@@ -568,6 +568,13 @@ mod tests {
     use super::*;
     use crate::image::view::tests::layer;
 
+    /// The layer of `diffs` at mtime 0, gzip-compressed; the tests' changes always leave one.
+    fn squashed_gzip(diffs: &[StepDiff], original: &ImageView, dir: &Path) -> PatchLayer {
+        squash(diffs, original, 0, LayerCompression::Gzip, dir)
+            .unwrap()
+            .unwrap()
+    }
+
     fn paths(layer: &PatchLayer) -> Vec<String> {
         let mut archive = tar::Archive::new(layer.tar.reader().unwrap());
         archive
@@ -626,9 +633,7 @@ mod tests {
             ]),
             exclude: vec!["/root/.cache".into()],
         };
-        let first = squash(&[step()], &original, 0, LayerCompression::Gzip, dir.path())
-            .unwrap()
-            .unwrap();
+        let first = squashed_gzip(&[step()], &original, dir.path());
         assert_eq!(
             paths(&first),
             vec![
@@ -643,9 +648,7 @@ mod tests {
                 "usr/lib/site/urllib3-1.26.5.dist-info/METADATA",
             ]
         );
-        let second = squash(&[step()], &original, 0, LayerCompression::Gzip, dir.path())
-            .unwrap()
-            .unwrap();
+        let second = squashed_gzip(&[step()], &original, dir.path());
         assert_eq!(first.diff_id, second.diff_id);
         assert_eq!(first.digest, second.digest);
 
@@ -722,15 +725,7 @@ mod tests {
             ]),
             exclude: vec![],
         };
-        let squashed = squash(
-            &[first, second],
-            &original,
-            0,
-            LayerCompression::Gzip,
-            dir.path(),
-        )
-        .unwrap()
-        .unwrap();
+        let squashed = squashed_gzip(&[first, second], &original, dir.path());
         assert_eq!(
             paths(&squashed),
             vec!["etc/", "etc/x", "opt/", "usr/lib/site/urllib3/.wh.old.py"]
@@ -752,15 +747,7 @@ mod tests {
             ]),
             exclude: vec![],
         };
-        let squashed = squash(
-            &[reinstall],
-            &original(),
-            0,
-            LayerCompression::Gzip,
-            dir.path(),
-        )
-        .unwrap()
-        .unwrap();
+        let squashed = squashed_gzip(&[reinstall], &original(), dir.path());
         // The same urllib3 file is gone, and with it its untouched directories.
         // (Below an opaque directory, the same file stays: see the test after this one.)
         assert_eq!(
@@ -786,15 +773,7 @@ mod tests {
             ]),
             exclude: vec![],
         };
-        let squashed = squash(
-            &[reinstall],
-            &original(),
-            0,
-            LayerCompression::Gzip,
-            dir.path(),
-        )
-        .unwrap()
-        .unwrap();
+        let squashed = squashed_gzip(&[reinstall], &original(), dir.path());
         assert!(
             paths(&squashed).contains(&"usr/lib/site/urllib3/__init__.py".to_string()),
             "{:?}",
