@@ -46,6 +46,7 @@ fn free_port() -> u16 {
 
 fn start_registry(dir: &Path, tls: Option<&Tls>) -> Registry {
     let port = free_port();
+    std::fs::create_dir_all(dir).unwrap();
     let storage = dir.join("storage");
     let mut config = format!(
         "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
@@ -493,6 +494,236 @@ fn authenticates_with_the_docker_config_over_tls_with_a_private_ca() {
         "--src-creds",
         "copa:s3cret",
         &target,
+        &format!("docker-daemon:{tag}"),
+    ]);
+    assert_ncurses_base(tag, &candidate);
+    remove_image(tag);
+}
+
+/// Writes `bytes` as a blob of the OCI layout `dir`; returns its digest.
+fn add_blob(dir: &Path, bytes: &[u8]) -> String {
+    let hex = sha256_hex(bytes);
+    std::fs::write(dir.join("blobs/sha256").join(&hex), bytes).unwrap();
+    format!("sha256:{hex}")
+}
+
+fn read_blob(dir: &Path, digest: &str) -> Value {
+    let path = dir
+        .join("blobs/sha256")
+        .join(digest.trim_start_matches("sha256:"));
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// An OCI layout holding an index tagged `multi`: the distroless fixture as linux/amd64, and
+/// the same layers under a config that says linux/arm64 (the patch only fetches `all` packages
+/// and writes files, which works for any platform). Returns the index.
+fn multi_platform_layout(dir: &Path) -> Value {
+    skopeo(&[
+        "copy",
+        "-q",
+        &format!("docker-daemon:{DISTROLESS}"),
+        &format!("oci:{}:amd64", dir.display()),
+    ]);
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let amd64 = index["manifests"][0].clone();
+    let manifest = read_blob(dir, amd64["digest"].as_str().unwrap());
+    let mut config = read_blob(dir, manifest["config"]["digest"].as_str().unwrap());
+    config["architecture"] = "arm64".into();
+    config["variant"] = "v8".into();
+    let config = serde_json::to_vec(&config).unwrap();
+    let mut arm64_manifest = manifest.clone();
+    arm64_manifest["config"]["digest"] = add_blob(dir, &config).into();
+    arm64_manifest["config"]["size"] = config.len().into();
+    let arm64_manifest = serde_json::to_vec(&arm64_manifest).unwrap();
+    let image_index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": amd64["mediaType"], "digest": amd64["digest"], "size": amd64["size"],
+             "platform": {"os": "linux", "architecture": "amd64"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+             "digest": add_blob(dir, &arm64_manifest), "size": arm64_manifest.len(),
+             "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"},
+             "annotations": {"org.example.kept": "yes"}},
+        ],
+        "annotations": {"org.opencontainers.image.source": "https://example.com/app"},
+    });
+    let bytes = serde_json::to_vec(&image_index).unwrap();
+    let digest = add_blob(dir, &bytes);
+    let layout_index = serde_json::json!({"schemaVersion": 2, "manifests": [
+        {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": digest, "size": bytes.len(),
+         "annotations": {"org.opencontainers.image.ref.name": "multi"}},
+    ]});
+    std::fs::write(dir.join("index.json"), layout_index.to_string()).unwrap();
+    image_index
+}
+
+fn layout_index(dir: &Path, tag: &str) -> Value {
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let entry = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+        .unwrap_or_else(|| panic!("no {tag} in {index}"));
+    read_blob(dir, entry["digest"].as_str().unwrap())
+}
+
+#[test]
+fn a_multi_platform_image_is_patched_per_platform_and_the_rest_carried_over() {
+    let _daemon = exclusive_daemon();
+    require_fixture(BASE);
+    require_fixture(DISTROLESS);
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let original = multi_platform_layout(&layout);
+    let (report, _, candidate) = distroless_report(dir.path());
+    let image = |tag: &str| format!("oci:{}:{tag}", layout.display());
+
+    // This machine's platform only (the default): the arm64 entry is carried over as it was.
+    let output = copa(&["patch", "-i", &image("multi"), "-r", &report], dir.path());
+    assert!(output.status.success());
+    let patched = layout_index(&layout, "multi-patched");
+    assert_eq!(patched["annotations"], original["annotations"]);
+    assert_eq!(patched["manifests"][1], original["manifests"][1]);
+    assert_ne!(
+        patched["manifests"][0]["digest"],
+        original["manifests"][0]["digest"]
+    );
+    assert_eq!(
+        patched["manifests"][0]["platform"],
+        original["manifests"][0]["platform"]
+    );
+    let layers = |index: &Value, i: usize| {
+        read_blob(&layout, index["manifests"][i]["digest"].as_str().unwrap())["layers"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(layers(&patched, 0), layers(&original, 0) + 1);
+    let tag = "copa-test-registry:multi";
+    skopeo(&[
+        "copy",
+        "-q",
+        &image("multi-patched"),
+        &format!("docker-daemon:{tag}"),
+    ]);
+    assert_ncurses_base(tag, &candidate);
+    remove_image(tag);
+
+    // Both platforms: both get the patch layer, each keeps its own config's platform.
+    let output = copa(
+        &[
+            "patch",
+            "-i",
+            &image("multi"),
+            "-r",
+            &report,
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "-t",
+            "both",
+        ],
+        dir.path(),
+    );
+    assert!(output.status.success());
+    let both = layout_index(&layout, "both");
+    assert_eq!(
+        both["manifests"][1]["annotations"],
+        original["manifests"][1]["annotations"]
+    );
+    for i in 0..2 {
+        assert_ne!(
+            both["manifests"][i]["digest"],
+            original["manifests"][i]["digest"]
+        );
+        assert_eq!(layers(&both, i), layers(&original, i) + 1);
+    }
+    let arm64 = read_blob(&layout, both["manifests"][1]["digest"].as_str().unwrap());
+    let config = read_blob(&layout, arm64["config"]["digest"].as_str().unwrap());
+    assert_eq!(
+        (config["architecture"].as_str(), config["variant"].as_str()),
+        (Some("arm64"), Some("v8"))
+    );
+
+    // A platform the index lacks: one line, nothing written.
+    let output = copa(
+        &[
+            "patch",
+            "-i",
+            &image("multi"),
+            "-r",
+            &report,
+            "--platform",
+            "linux/s390x",
+            "-t",
+            "none",
+        ],
+        dir.path(),
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr
+            .trim()
+            .lines()
+            .last()
+            .unwrap()
+            .contains("no linux/s390x image"),
+        "{stderr}"
+    );
+
+    // The same index in a registry: patched and pushed back beside it, arm64 untouched.
+    let registry = start_registry(&dir.path().join("registry"), None);
+    let remote = format!("{}/multi:1", registry.host);
+    skopeo(&[
+        "copy",
+        "-q",
+        "--all",
+        "--dest-tls-verify=false",
+        &image("multi"),
+        &format!("docker://{remote}"),
+    ]);
+    let pushed_original: Value = serde_json::from_str(&skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{remote}"),
+    ]))
+    .unwrap();
+    let output = copa(
+        &[
+            "patch",
+            "-i",
+            &format!("docker://{remote}"),
+            "-r",
+            &report,
+            "--insecure-registry",
+            &registry.host,
+        ],
+        dir.path(),
+    );
+    assert!(output.status.success());
+    let pushed: Value = serde_json::from_str(&skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{}/multi:1-patched", registry.host),
+    ]))
+    .unwrap();
+    assert_eq!(pushed["manifests"][1], pushed_original["manifests"][1]);
+    assert_ne!(
+        pushed["manifests"][0]["digest"],
+        pushed_original["manifests"][0]["digest"]
+    );
+    let tag = "copa-test-registry:multi-remote";
+    skopeo(&[
+        "copy",
+        "-q",
+        "--src-tls-verify=false",
+        &format!("docker://{}/multi:1-patched", registry.host),
         &format!("docker-daemon:{tag}"),
     ]);
     assert_ncurses_base(tag, &candidate);

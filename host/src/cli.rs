@@ -76,6 +76,10 @@ struct PatchArgs {
     /// A registry (HOST[:PORT]) to speak plain http to.
     #[arg(long = "insecure-registry", value_name = "HOST")]
     insecure_registries: Vec<String>,
+    /// The platforms of a multi-platform image to patch (linux/amd64,linux/arm64); the others
+    /// are carried over unchanged. Default: this machine's.
+    #[arg(long, value_delimiter = ',', value_name = "OS/ARCH")]
+    platform: Vec<String>,
     /// How the patch layer is compressed: gzip, zstd or none.
     #[arg(long, default_value = "gzip", value_name = "ALGORITHM")]
     compression: String,
@@ -263,6 +267,11 @@ impl PatchArgs {
             push: self.push,
             insecure_registries: self.insecure_registries.clone(),
             compression: self.compression.parse()?,
+            platforms: self
+                .platform
+                .iter()
+                .map(|p| p.parse())
+                .collect::<anyhow::Result<_>>()?,
             report: self.report.clone(),
             scanner: self.scanner.parse()?,
             tag: self.tag.clone(),

@@ -6,6 +6,7 @@ pub mod credentials;
 pub mod daemon;
 pub mod layer;
 mod oci;
+mod platform;
 pub mod registry;
 pub mod view;
 
@@ -18,6 +19,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 pub use layer::{LayerCompression, PatchLayer, StepDiff};
+pub use platform::Platform;
+use platform::select as select_platform;
 pub use registry::{PushCounts, Registry, RegistrySettings};
 pub use view::{Entry, EntryKind, ImageView, LayerTar};
 
@@ -403,14 +406,29 @@ impl SourceImage {
         name: &str,
         stores: &Stores<'_>,
     ) -> Result<SourceImage> {
-        let registry = stores.registry;
         let remote = registry::parse_reference(name)?;
-        let pulled = registry.manifest(&remote, oci::host_architecture()).await?;
-        let manifest = pulled.manifest;
+        let top = stores.registry.top(&remote).await?;
+        if oci::is_index(&top.manifest) {
+            let digest = select_platform(&top.manifest, &Platform::host(), reference)?
+                .1
+                .to_owned();
+            let manifest = stores.registry.manifest(&remote, &digest).await?.manifest;
+            return Self::open_registry_manifest(reference, &remote, manifest, stores).await;
+        }
+        Self::open_registry_manifest(reference, &remote, top.manifest, stores).await
+    }
+
+    async fn open_registry_manifest(
+        reference: &ImageRef,
+        remote: &oci_client::Reference,
+        manifest: Value,
+        stores: &Stores<'_>,
+    ) -> Result<SourceImage> {
+        let registry = stores.registry;
         let config_digest = manifest["config"]["digest"]
             .as_str()
             .ok_or_else(|| anyhow!("image {reference}: its manifest names no config"))?;
-        let config = registry.blob_bytes(&remote, config_digest).await?;
+        let config = registry.blob_bytes(remote, config_digest).await?;
         let mut layers = Vec::new();
         let mut blobs = Vec::new();
         for descriptor in manifest["layers"].as_array().into_iter().flatten() {
@@ -418,7 +436,7 @@ impl SourceImage {
                 .as_str()
                 .ok_or_else(|| anyhow!("image {reference}: a layer without a digest"))?;
             let file = registry
-                .blob_to_file(&remote, digest, stores.workdir)
+                .blob_to_file(remote, digest, stores.workdir)
                 .await?;
             let blob = LayerTar::whole(file)?;
             let workdir = stores.workdir.to_path_buf();
@@ -449,8 +467,27 @@ impl SourceImage {
         workdir: &Path,
         unpacked_layout: Option<PathBuf>,
     ) -> Result<SourceImage> {
+        let top =
+            oci::read_top(&dir, tag.as_deref()).with_context(|| format!("image {reference}"))?;
+        let manifest = match top {
+            oci::Top::Manifest(manifest) => manifest,
+            oci::Top::Index { index, .. } => {
+                let digest = select_platform(&index, &Platform::host(), reference)?.1;
+                oci::read_manifest(&dir, digest).with_context(|| format!("image {reference}"))?
+            }
+        };
+        Self::open_layout_manifest(reference, dir, manifest, workdir, unpacked_layout).await
+    }
+
+    async fn open_layout_manifest(
+        reference: &ImageRef,
+        dir: PathBuf,
+        manifest: Value,
+        workdir: &Path,
+        unpacked_layout: Option<PathBuf>,
+    ) -> Result<SourceImage> {
         let workdir = workdir.to_path_buf();
-        let image = tokio::task::spawn_blocking(move || oci::read(&dir, tag.as_deref(), &workdir))
+        let image = tokio::task::spawn_blocking(move || oci::read(&dir, manifest, &workdir))
             .await?
             .with_context(|| format!("image {reference}"))?;
         let blobs = image
@@ -466,6 +503,123 @@ impl SourceImage {
             daemon_id: None,
             manifest: image.manifest,
             unpacked_layout,
+        })
+    }
+
+    /// Opens the platforms of an image to patch: for an image index, the `platforms` asked for
+    /// (this machine's when none), with the index to rebuild; a single image as it is.
+    pub async fn open_platforms(
+        reference: &ImageRef,
+        stores: &Stores<'_>,
+        platforms: &[Platform],
+    ) -> Result<OpenedImage> {
+        let wanted: Vec<Platform> = if platforms.is_empty() {
+            vec![Platform::host()]
+        } else {
+            platforms.to_vec()
+        };
+        let workdir = stores.workdir;
+        let (index, bytes) = match reference {
+            ImageRef::Registry(name) => {
+                let remote = registry::parse_reference(name)?;
+                let top = stores.registry.top(&remote).await?;
+                if !oci::is_index(&top.manifest) {
+                    let image =
+                        Self::open_registry_manifest(reference, &remote, top.manifest, stores)
+                            .await?;
+                    return OpenedImage::single(image, platforms);
+                }
+                (top.manifest, top.bytes)
+            }
+            ImageRef::OciLayout { dir, tag } => {
+                match oci::read_top(dir, tag.as_deref())
+                    .with_context(|| format!("image {reference}"))?
+                {
+                    oci::Top::Manifest(manifest) => {
+                        let image = Self::open_layout_manifest(
+                            reference,
+                            dir.clone(),
+                            manifest,
+                            workdir,
+                            None,
+                        )
+                        .await?;
+                        return OpenedImage::single(image, platforms);
+                    }
+                    oci::Top::Index { bytes, index } => (index, bytes),
+                }
+            }
+            ImageRef::OciArchive { path, tag } => {
+                let dir = workdir.join("oci-archive");
+                let (archive, target) = (path.clone(), dir.clone());
+                tokio::task::spawn_blocking(move || unpack(&archive, &target))
+                    .await?
+                    .with_context(|| format!("image {reference}"))?;
+                match oci::read_top(&dir, tag.as_deref())
+                    .with_context(|| format!("image {reference}"))?
+                {
+                    oci::Top::Manifest(manifest) => {
+                        let image = Self::open_layout_manifest(
+                            reference,
+                            dir.clone(),
+                            manifest,
+                            workdir,
+                            Some(dir),
+                        )
+                        .await?;
+                        return OpenedImage::single(image, platforms);
+                    }
+                    oci::Top::Index { bytes, index } => (index, bytes),
+                }
+            }
+            // A plain reference in the daemon is one image; one only in a registry may be an
+            // index.
+            ImageRef::Plain(name) => {
+                let image = Self::open(reference, stores).await?;
+                if matches!(image.reference, ImageRef::Registry(_)) {
+                    let registry = ImageRef::Registry(name.clone());
+                    return Box::pin(Self::open_platforms(&registry, stores, platforms)).await;
+                }
+                return OpenedImage::single(image, platforms);
+            }
+            ImageRef::Daemon(_) | ImageRef::DockerArchive { .. } => {
+                let image = Self::open(reference, stores).await?;
+                return OpenedImage::single(image, platforms);
+            }
+        };
+        let mut images = Vec::new();
+        let mut entries = Vec::new();
+        for platform in &wanted {
+            let (entry, digest) = select_platform(&index, platform, reference)?;
+            let image = match reference {
+                ImageRef::Registry(name) => {
+                    let remote = registry::parse_reference(name)?;
+                    let manifest = stores.registry.manifest(&remote, digest).await?.manifest;
+                    Self::open_registry_manifest(reference, &remote, manifest, stores).await?
+                }
+                ImageRef::OciLayout { dir, .. } => {
+                    let manifest = oci::read_manifest(dir, digest)?;
+                    Self::open_layout_manifest(reference, dir.clone(), manifest, workdir, None)
+                        .await?
+                }
+                _ => {
+                    let dir = workdir.join("oci-archive");
+                    let manifest = oci::read_manifest(&dir, digest)?;
+                    Self::open_layout_manifest(reference, dir.clone(), manifest, workdir, Some(dir))
+                        .await?
+                }
+            };
+            images.push((platform.clone(), image));
+            entries.push(entry);
+        }
+        Ok(OpenedImage {
+            images,
+            index: Some(SourceIndex {
+                reference: reference.clone(),
+                index,
+                bytes,
+                entries,
+            }),
         })
     }
 
@@ -768,6 +922,152 @@ impl SourceImage {
         });
         let tag = tag.clone().unwrap_or_else(|| "latest".into());
         oci::write(dir, &blobs, manifest, &tag)
+    }
+}
+
+/// What a patch run opens: the images of the platforms to patch, and for an image index the
+/// index they belong to.
+pub struct OpenedImage {
+    pub images: Vec<(Platform, SourceImage)>,
+    pub index: Option<SourceIndex>,
+}
+
+impl OpenedImage {
+    /// A single image: `--platform` may only name its own platform.
+    fn single(image: SourceImage, asked: &[Platform]) -> Result<OpenedImage> {
+        let platform = Platform::of_config(&image.config).unwrap_or_else(Platform::host);
+        if let Some(other) = asked
+            .iter()
+            .find(|p| p.os != platform.os || p.architecture != platform.architecture)
+        {
+            bail!(
+                "image {} is a single {platform} image, not an index with a {other} image",
+                image.reference
+            );
+        }
+        Ok(OpenedImage {
+            images: vec![(platform, image)],
+            index: None,
+        })
+    }
+}
+
+/// A multi-platform image (an image index) being patched: the platforms patched get new
+/// manifests, every other entry is carried over byte for byte, and the index keeps its
+/// annotations.
+pub struct SourceIndex {
+    pub reference: ImageRef,
+    index: Value,
+    /// The index exactly as read.
+    bytes: Vec<u8>,
+    /// The position in `index.manifests` of each opened image, in order.
+    entries: Vec<usize>,
+}
+
+impl SourceIndex {
+    /// Writes the patched platforms' images and the rebuilt index to `target` (the same
+    /// registry repository or OCI layout the index came from: the carried-over platforms' blobs
+    /// are there). `patched[i]` belongs to the i-th opened image. Returns the index digest.
+    pub async fn write_patched(
+        &self,
+        target: &ImageRef,
+        images: &[(Platform, SourceImage)],
+        patched: &[Option<PatchedImage<'_>>],
+        stores: &Stores<'_>,
+    ) -> Result<WrittenImage> {
+        let same_place = match (&self.reference, target) {
+            (ImageRef::Registry(a), ImageRef::Registry(b)) => {
+                let (a, b) = (registry::parse_reference(a)?, registry::parse_reference(b)?);
+                a.resolve_registry() == b.resolve_registry() && a.repository() == b.repository()
+            }
+            (ImageRef::OciLayout { dir: a, .. }, ImageRef::OciLayout { dir: b, .. }) => a == b,
+            (ImageRef::OciArchive { .. }, ImageRef::OciArchive { .. }) => true,
+            _ => false,
+        };
+        if !same_place {
+            bail!(
+                "a multi-platform image is written back where it came from (the same repository or layout), not to {target}; choose one platform with --platform to write it elsewhere"
+            );
+        }
+        let mut index = self.index.clone();
+        let mut pushed = PushCounts::default();
+        for ((entry, (_, source)), image) in self.entries.iter().zip(images).zip(patched) {
+            let Some(image) = image else { continue };
+            let patch_blob = LayerTar::whole(image.layer.blob.try_clone()?)?;
+            let manifest = source.patched_manifest(image)?;
+            let digest = digest_of(&manifest);
+            let mut blobs = source.patched_blobs(image, &patch_blob);
+            let config_digest = digest_of(image.config);
+            blobs.push(Blob {
+                digest: &config_digest,
+                size: image.config.len() as u64,
+                content: BlobContent::Bytes(image.config),
+                from_source: false,
+            });
+            match target {
+                ImageRef::Registry(name) => {
+                    let remote = registry::parse_reference(name)?.clone_with_digest(digest.clone());
+                    let counts = stores
+                        .registry
+                        .push(&remote, None, &blobs, &manifest, oci::MANIFEST_MEDIA_TYPE)
+                        .await?;
+                    pushed.uploaded += counts.uploaded;
+                    pushed.present += counts.present;
+                }
+                _ => {
+                    oci::write_untagged(&self.layout_dir(stores)?, &blobs, &manifest)?;
+                }
+            }
+            let descriptor = &mut index["manifests"][*entry];
+            descriptor["mediaType"] = json!(oci::MANIFEST_MEDIA_TYPE);
+            descriptor["digest"] = json!(digest);
+            descriptor["size"] = json!(manifest.len());
+        }
+        // The index keeps its media type, annotations and other entries; only the patched
+        // entries' descriptors change.
+        let media_type = index["mediaType"]
+            .as_str()
+            .unwrap_or("application/vnd.oci.image.index.v1+json")
+            .to_owned();
+        let bytes = if index == self.index {
+            self.bytes.clone()
+        } else {
+            serde_json::to_vec(&index)?
+        };
+        let digest = digest_of(&bytes);
+        match target {
+            ImageRef::Registry(name) => {
+                let remote = registry::parse_reference(name)?;
+                let counts = stores
+                    .registry
+                    .push(&remote, None, &[], &bytes, &media_type)
+                    .await?;
+                pushed.present += counts.present;
+                Ok(WrittenImage {
+                    digest,
+                    pushed: Some(pushed),
+                })
+            }
+            ImageRef::OciLayout { tag, .. } | ImageRef::OciArchive { tag, .. } => {
+                let dir = self.layout_dir(stores)?;
+                oci::write_untagged(&dir, &[], &bytes)?;
+                let tag = tag.clone().unwrap_or_else(|| "latest".into());
+                oci::tag_document(&dir, &media_type, &digest, bytes.len(), &tag)?;
+                if let ImageRef::OciArchive { path, .. } = target {
+                    write_atomically(path, |out| pack(&dir, out))?;
+                }
+                Ok(WrittenImage::digest(digest))
+            }
+            _ => unreachable!("checked above"),
+        }
+    }
+
+    fn layout_dir(&self, stores: &Stores<'_>) -> Result<PathBuf> {
+        match &self.reference {
+            ImageRef::OciLayout { dir, .. } => Ok(dir.clone()),
+            ImageRef::OciArchive { .. } => Ok(stores.workdir.join("oci-archive")),
+            other => bail!("{other} is not an OCI layout"),
+        }
     }
 }
 

@@ -86,38 +86,46 @@ fn select<'a>(index: &'a Value, tag: Option<&str>, dir: &Path) -> Result<&'a Val
     }
 }
 
-pub fn read(dir: &Path, tag: Option<&str>, workdir: &Path) -> Result<LayoutImage> {
+/// What a layout's tag names: one image manifest, or an image index (several platforms).
+pub enum Top {
+    Manifest(Value),
+    Index { bytes: Vec<u8>, index: Value },
+}
+
+/// The manifest or index that index.json names `tag` (or its only entry).
+pub fn read_top(dir: &Path, tag: Option<&str>) -> Result<Top> {
     let index_path = dir.join("index.json");
     let index: Value = serde_json::from_slice(
         &std::fs::read(&index_path)
             .with_context(|| format!("{} is not an OCI layout", dir.display()))?,
     )
     .with_context(|| format!("parsing {}", index_path.display()))?;
-    let mut descriptor = select(&index, tag, dir)?.clone();
-    let mut manifest = read_json(dir, descriptor["digest"].as_str().unwrap_or_default())?.1;
-    // A multi-platform index: this host's platform.
-    if INDEX_MEDIA_TYPES.contains(&manifest["mediaType"].as_str().unwrap_or_default())
+    let descriptor = select(&index, tag, dir)?.clone();
+    let (bytes, top) = read_json(dir, descriptor["digest"].as_str().unwrap_or_default())?;
+    if is_index(&top)
         || descriptor["mediaType"]
             .as_str()
             .is_some_and(|t| INDEX_MEDIA_TYPES.contains(&t))
     {
-        let arch = host_architecture();
-        descriptor = manifest["manifests"]
-            .as_array()
-            .and_then(|ms| {
-                ms.iter().find(|m| {
-                    m["platform"]["os"] == "linux" && m["platform"]["architecture"] == arch
-                })
-            })
-            .cloned()
-            .ok_or_else(|| {
-                anyhow!(
-                    "OCI layout {}: the image index has no linux/{arch} image",
-                    dir.display()
-                )
-            })?;
-        manifest = read_json(dir, descriptor["digest"].as_str().unwrap_or_default())?.1;
+        Ok(Top::Index { bytes, index: top })
+    } else {
+        Ok(Top::Manifest(top))
     }
+}
+
+/// Whether a manifest document is an image index.
+pub fn is_index(document: &Value) -> bool {
+    INDEX_MEDIA_TYPES.contains(&document["mediaType"].as_str().unwrap_or_default())
+        || (document["manifests"].is_array() && !document["layers"].is_array())
+}
+
+/// The image manifest with digest `digest` in the layout.
+pub fn read_manifest(dir: &Path, digest: &str) -> Result<Value> {
+    Ok(read_json(dir, digest)?.1)
+}
+
+/// Reads the image `manifest` describes: its config and layers.
+pub fn read(dir: &Path, manifest: Value, workdir: &Path) -> Result<LayoutImage> {
     let config_digest = manifest["config"]["digest"].as_str().unwrap_or_default();
     let config =
         std::fs::read(blob_path(dir, config_digest)?).context("reading the image config")?;
@@ -144,10 +152,15 @@ pub fn read(dir: &Path, tag: Option<&str>, workdir: &Path) -> Result<LayoutImage
     })
 }
 
-/// Adds an image to the layout under `tag` (creating the layout when `dir` holds none): the
-/// blobs it lacks, the manifest, then a new index.json (written to a temporary file and
-/// renamed, so readers never see half).
+/// Adds an image to the layout under `tag` (creating the layout when `dir` holds none).
 pub fn write(dir: &Path, blobs: &[Blob], manifest: &[u8], tag: &str) -> Result<()> {
+    let digest = write_untagged(dir, blobs, manifest)?;
+    tag_document(dir, MANIFEST_MEDIA_TYPE, &digest, manifest.len(), tag)
+}
+
+/// Adds the blobs the layout lacks and the manifest (or index) itself, without naming it in
+/// index.json; returns its digest.
+pub fn write_untagged(dir: &Path, blobs: &[Blob], manifest: &[u8]) -> Result<String> {
     let index_path = dir.join("index.json");
     if !index_path.exists() {
         std::fs::create_dir_all(dir)
@@ -166,9 +179,21 @@ pub fn write(dir: &Path, blobs: &[Blob], manifest: &[u8], tag: &str) -> Result<(
             BlobContent::File(tar) => write_blob(&path, &mut tar.reader()?)?,
         }
     }
-    let manifest_digest = format!("sha256:{}", hex::encode(Sha256::digest(manifest)));
-    write_blob(&blob_path(dir, &manifest_digest)?, &mut &manifest[..])?;
+    let digest = format!("sha256:{}", hex::encode(Sha256::digest(manifest)));
+    write_blob(&blob_path(dir, &digest)?, &mut &manifest[..])?;
+    Ok(digest)
+}
 
+/// Names a manifest or index of the layout `tag` in index.json (written to a temporary file
+/// and renamed, so readers never see half), replacing what had that tag.
+pub fn tag_document(
+    dir: &Path,
+    media_type: &str,
+    digest: &str,
+    size: usize,
+    tag: &str,
+) -> Result<()> {
+    let index_path = dir.join("index.json");
     let mut index: Value = serde_json::from_slice(&std::fs::read(&index_path)?)
         .with_context(|| format!("parsing {}", index_path.display()))?;
     let manifests = index["manifests"]
@@ -176,9 +201,9 @@ pub fn write(dir: &Path, blobs: &[Blob], manifest: &[u8], tag: &str) -> Result<(
         .ok_or_else(|| anyhow!("index.json has no manifests"))?;
     manifests.retain(|m| m["annotations"][REF_NAME].as_str() != Some(tag));
     manifests.push(json!({
-        "mediaType": MANIFEST_MEDIA_TYPE,
-        "digest": manifest_digest,
-        "size": manifest.len(),
+        "mediaType": media_type,
+        "digest": digest,
+        "size": size,
         "annotations": {REF_NAME: tag},
     }));
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;

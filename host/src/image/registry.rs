@@ -34,9 +34,11 @@ pub struct PushCounts {
     pub present: usize,
 }
 
-/// An image manifest pulled from a registry, with its platform resolved.
+/// A manifest or image index pulled from a registry.
 pub struct PulledManifest {
     pub manifest: Value,
+    /// The document exactly as served.
+    pub bytes: Vec<u8>,
     /// The manifest's own digest.
     pub digest: String,
 }
@@ -110,49 +112,39 @@ impl Registry {
         Ok(())
     }
 
-    /// The image manifest of `reference` for linux/`architecture`: an image index is resolved
-    /// to that platform's manifest.
-    pub async fn manifest(
-        &self,
-        reference: &Reference,
-        architecture: &str,
-    ) -> Result<PulledManifest> {
-        self.login(reference, RegistryOperation::Pull).await?;
+    /// The manifest or image index `reference` names, as the registry serves it.
+    pub async fn top(&self, reference: &Reference) -> Result<PulledManifest> {
         let accepted: Vec<&str> = MANIFEST_MEDIA_TYPES
             .iter()
             .chain(INDEX_MEDIA_TYPES)
             .copied()
             .collect();
+        self.document(reference, &accepted).await
+    }
+
+    /// The image manifest with `digest` in the reference's repository.
+    pub async fn manifest(&self, reference: &Reference, digest: &str) -> Result<PulledManifest> {
+        self.document(
+            &reference.clone_with_digest(digest.to_owned()),
+            MANIFEST_MEDIA_TYPES,
+        )
+        .await
+    }
+
+    async fn document(&self, reference: &Reference, accepted: &[&str]) -> Result<PulledManifest> {
+        self.login(reference, RegistryOperation::Pull).await?;
         let (bytes, digest) = self
             .client
-            .pull_manifest_raw(reference, &RegistryAuth::Anonymous, &accepted)
+            .pull_manifest_raw(reference, &RegistryAuth::Anonymous, accepted)
             .await
             .map_err(|e| registry_error(reference, e))?;
         let manifest: Value = serde_json::from_slice(&bytes)
-            .with_context(|| format!("image {reference}: parsing its manifest"))?;
-        if !manifest["manifests"].is_array() {
-            return Ok(PulledManifest { manifest, digest });
-        }
-        let chosen = manifest["manifests"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|m| {
-                m["platform"]["os"] == "linux" && m["platform"]["architecture"] == architecture
-            })
-            .and_then(|m| m["digest"].as_str())
-            .ok_or_else(|| {
-                anyhow!("image {reference}: its image index has no linux/{architecture} image")
-            })?;
-        let by_digest = reference.clone_with_digest(chosen.to_owned());
-        let (bytes, digest) = self
-            .client
-            .pull_manifest_raw(&by_digest, &RegistryAuth::Anonymous, MANIFEST_MEDIA_TYPES)
-            .await
-            .map_err(|e| registry_error(reference, e))?;
-        let manifest = serde_json::from_slice(&bytes)
-            .with_context(|| format!("image {reference}: parsing its manifest"))?;
-        Ok(PulledManifest { manifest, digest })
+            .with_context(|| format!("image docker://{reference}: parsing its manifest"))?;
+        Ok(PulledManifest {
+            manifest,
+            bytes: bytes.to_vec(),
+            digest,
+        })
     }
 
     /// Downloads a blob of the reference's repository into memory (configs).
