@@ -648,6 +648,41 @@ fn a_multi_platform_image_is_patched_per_platform_and_the_rest_carried_over() {
         (Some("arm64"), Some("v8"))
     );
 
+    // A report directory, one report per architecture: every platform with a report is patched.
+    let reports = dir.path().join("reports");
+    std::fs::create_dir_all(&reports).unwrap();
+    for architecture in ["amd64", "arm64"] {
+        let mut report: Value =
+            serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        report["Metadata"]["ImageConfig"] = serde_json::json!({"architecture": architecture});
+        std::fs::write(
+            reports.join(format!("{architecture}.json")),
+            report.to_string(),
+        )
+        .unwrap();
+    }
+    let output = copa(
+        &[
+            "patch",
+            "-i",
+            &image("multi"),
+            "-r",
+            reports.to_str().unwrap(),
+            "-t",
+            "fromdir",
+        ],
+        dir.path(),
+    );
+    assert!(output.status.success());
+    // The same layers as with --platform (the configs differ only in their creation time).
+    let fromdir = layout_index(&layout, "fromdir");
+    let layer_digests = |index: &Value, i: usize| {
+        read_blob(&layout, index["manifests"][i]["digest"].as_str().unwrap())["layers"].clone()
+    };
+    for i in 0..2 {
+        assert_eq!(layer_digests(&fromdir, i), layer_digests(&both, i));
+    }
+
     // A platform the index lacks: one line, nothing written.
     let output = copa(
         &[

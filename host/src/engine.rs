@@ -132,14 +132,16 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
     if options.vex.is_some() && options.report.is_none() {
         bail!("-o needs a report (-r): a VEX document makes statements about its vulnerabilities");
     }
-    let report = match &options.report {
+    // One report, or a directory of reports with one per platform (matched by architecture).
+    let reports = match &options.report {
         // A scanner plugin is a program that may take its time.
         Some(path) => {
             let (path, scanner) = (path.clone(), options.scanner.clone());
-            Some(tokio::task::spawn_blocking(move || report::read(&path, &scanner)).await??)
+            tokio::task::spawn_blocking(move || report::read_all(&path, &scanner)).await??
         }
-        None => None,
+        None => Vec::new(),
     };
+    let per_platform = options.report.as_ref().is_some_and(|p| p.is_dir());
     let extra_ca = match &options.ca_cert {
         Some(path) => Some(read_ca(path)?),
         None => None,
@@ -159,7 +161,33 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
         registry: &registry,
         workdir: workdir.path(),
     };
-    let opened = SourceImage::open_platforms(&options.image, &stores, &options.platforms).await?;
+    let platforms: Vec<Platform> = if per_platform && options.platforms.is_empty() {
+        reports
+            .iter()
+            .map(|r| Platform {
+                os: "linux".to_owned(),
+                architecture: r.architecture.clone().unwrap_or_default(),
+                variant: None,
+            })
+            .collect()
+    } else {
+        options.platforms.clone()
+    };
+    let opened = SourceImage::open_platforms(&options.image, &stores, &platforms).await?;
+    let report_for = |platform: &Platform| -> Result<Option<&Report>> {
+        if !per_platform {
+            return Ok(reports.first());
+        }
+        reports
+            .iter()
+            .find(|r| r.architecture.as_deref() == Some(platform.architecture.as_str()))
+            .map(Some)
+            .ok_or_else(|| {
+                anyhow!(
+                    "the report directory has no report for {platform} (a report's architecture comes from its image metadata)"
+                )
+            })
+    };
     if opened.images.len() > 1 && options.vex.is_some() {
         bail!(
             "-o: a VEX document covers one patched image; choose one platform with --platform (this image index has {} selected)",
@@ -198,7 +226,6 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
     };
     let shared = Shared {
         options,
-        report: report.as_ref(),
         extra_ca: extra_ca.as_deref(),
         index: &index,
         host: &host,
@@ -209,7 +236,8 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
     let several = opened.images.len() > 1;
     let mut results = Vec::new();
     for (platform, source) in &opened.images {
-        let result = patch_image(&shared, source, platform, &stores, &mut clock).await?;
+        let report = report_for(platform)?;
+        let result = patch_image(&shared, source, platform, report, &stores, &mut clock).await?;
         let (updates, skipped) = (summary.updates.len(), summary.skipped.len());
         summary.skipped.extend(result.skipped.iter().cloned());
         record_updates(&mut summary, &plugins, &result.work);
@@ -283,11 +311,16 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
         }
     }
     summary.patched_image = Some(target.to_string());
-    if let (Some(settings), Some(report), Some(result)) = (
+    if let (Some(settings), Some((platform, result))) = (
         &options.vex,
-        &report,
-        results.iter().find(|r| r.patched.is_some()),
-    ) {
+        opened
+            .images
+            .iter()
+            .map(|(platform, _)| platform)
+            .zip(&results)
+            .find(|(_, r)| r.patched.is_some()),
+    ) && let Some(report) = report_for(platform)?
+    {
         write_vex(
             settings,
             report,
@@ -306,7 +339,6 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
 /// What every platform's patch shares.
 struct Shared<'a> {
     options: &'a Options,
-    report: Option<&'a Report>,
     extra_ca: Option<&'a [u8]>,
     index: &'a Arc<PackageIndex>,
     host: &'a Arc<PluginHost>,
@@ -328,6 +360,7 @@ async fn patch_image(
     shared: &Shared<'_>,
     source: &SourceImage,
     platform: &Platform,
+    report: Option<&Report>,
     stores: &Stores<'_>,
     clock: &mut Clock,
 ) -> Result<ImagePatch> {
@@ -340,7 +373,7 @@ async fn patch_image(
     let (mut work, skipped) = {
         let (host, plugins, caps, options) =
             (host.clone(), plugins.clone(), caps.clone(), options.clone());
-        let report = shared.report.cloned();
+        let report = report.cloned();
         tokio::task::spawn_blocking(move || {
             plan_all(&host, &plugins, &caps, report.as_ref(), &options)
         })
