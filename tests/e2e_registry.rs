@@ -113,6 +113,14 @@ impl Registry {
             })
             .collect()
     }
+
+    /// copa-host's blob upload sessions (plain and cross-repository mounts).
+    fn uploads_by_copa(&self) -> Vec<String> {
+        self.requests_by_copa()
+            .into_iter()
+            .filter(|r| r.starts_with("POST ") && r.contains("/blobs/uploads/"))
+            .collect()
+    }
 }
 
 fn skopeo(args: &[&str]) -> String {
@@ -206,12 +214,8 @@ fn patches_an_image_in_a_registry_and_pushes_only_the_new_blobs() {
     // original layers were found with HEAD and never sent again.
     let added: Vec<String> = registry.blobs().difference(&before).cloned().collect();
     assert_eq!(added.len(), 3, "{added:?}");
-    let requests = registry.requests_by_copa();
-    let uploads = requests
-        .iter()
-        .filter(|r| r.starts_with("POST ") && r.contains("/blobs/uploads/"))
-        .count();
-    assert_eq!(uploads, 2, "{requests:#?}");
+    let uploads = registry.uploads_by_copa();
+    assert_eq!(uploads.len(), 2, "{uploads:#?}");
 
     let patched = format!("{}/distroless:bookworm-patched", registry.host);
     let manifest = skopeo(&[
@@ -252,6 +256,20 @@ fn patches_an_image_in_a_registry_and_pushes_only_the_new_blobs() {
     ]);
     assert_ncurses_base(tag, &candidate);
     remove_image(tag);
+
+    // Reproducible: a second run gives the same layer, which the registry already has, so only
+    // the new config travels.
+    let uploads_before = registry.uploads_by_copa().len();
+    let output = patch(&format!("docker://{source}"), &["-t", "again"]);
+    assert!(output.status.success());
+    let again = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{}/distroless:again", registry.host),
+    ]);
+    assert_eq!(manifest_layers(&again), patched_layers);
+    assert_eq!(registry.uploads_by_copa().len() - uploads_before, 1);
 
     // The same image written elsewhere: an OCI layout with a zstd layer, read back by skopeo and
     // patched again from there (copa-host reads the zstd layer it wrote).
@@ -467,11 +485,7 @@ fn authenticates_with_the_docker_config_over_tls_with_a_private_ca() {
             .contains(&registry.host)
     );
     // Another repository on the same registry: the original layers were mounted, not sent.
-    let requests = registry.requests_by_copa();
-    let uploads: Vec<&String> = requests
-        .iter()
-        .filter(|r| r.starts_with("POST ") && r.contains("/blobs/uploads/"))
-        .collect();
+    let uploads = registry.uploads_by_copa();
     let mounts = uploads.iter().filter(|r| r.contains("mount=")).count();
     let original_layers = manifest_layers(&skopeo(&[
         "inspect",
