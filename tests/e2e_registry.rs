@@ -271,6 +271,18 @@ fn patches_an_image_in_a_registry_and_pushes_only_the_new_blobs() {
     assert_eq!(manifest_layers(&again), patched_layers);
     assert_eq!(registry.uploads_by_copa().len() - uploads_before, 1);
 
+    // A plain reference the daemon does not have is read from its registry, and the result
+    // goes back there.
+    let output = patch(&source, &["-t", "plain"]);
+    assert!(output.status.success());
+    let plain = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{}/distroless:plain", registry.host),
+    ]);
+    assert_eq!(manifest_layers(&plain), patched_layers);
+
     // The same image written elsewhere: an OCI layout with a zstd layer, read back by skopeo and
     // patched again from there (copa-host reads the zstd layer it wrote).
     let layout = dir.path().join("layout");
