@@ -251,6 +251,80 @@ fn compare(
     docker(&["rmi", "-f", tag, bare_tag]);
 }
 
+/// The distroless patch from and to a registry on 127.0.0.1 (Debian's docker-registry): what the
+/// pull and the push cost, and how many blobs travel up.
+fn registry_round_trip() {
+    if !image_exists(DISTROLESS_FIXTURE)
+        || Command::new("docker-registry")
+            .arg("--version")
+            .output()
+            .is_err()
+    {
+        println!("registry round trip: skipped (needs {DISTROLESS_FIXTURE} and docker-registry)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let host = format!("127.0.0.1:{port}");
+    let config = dir.path().join("config.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {host}\n",
+            dir.path().join("storage").display()
+        ),
+    )
+    .unwrap();
+    let mut registry = Command::new("docker-registry")
+        .arg("serve")
+        .arg(&config)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    while std::net::TcpStream::connect(&host).is_err() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let source = format!("docker://{host}/distroless:bookworm");
+    let copied = Command::new("skopeo")
+        .args(["copy", "-q", "--dest-tls-verify=false"])
+        .arg(format!("docker-daemon:{DISTROLESS_FIXTURE}"))
+        .arg(&source)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let mut stages: Vec<(String, Vec<Duration>)> = Vec::new();
+    let mut walls = Vec::new();
+    for _ in 0..RUNS {
+        let (summary, wall) =
+            copa_patch(&["-i", &source, "--insecure-registry", &host], dir.path());
+        walls.push(wall);
+        for (i, timing) in summary["timings"].as_array().unwrap().iter().enumerate() {
+            let took = Duration::from_secs_f64(timing["seconds"].as_f64().unwrap());
+            match stages.get_mut(i) {
+                Some((_, samples)) => samples.push(took),
+                None => stages.push((timing["stage"].as_str().unwrap().to_string(), vec![took])),
+            }
+        }
+    }
+    println!(
+        "registry round trip: {source} -> :bookworm-patched, no report (median of {RUNS} runs):"
+    );
+    for (stage, samples) in stages {
+        println!("    {stage:<14}{}", seconds(median(samples)));
+    }
+    println!(
+        "    {:<14}{}  (process wall time)",
+        "total",
+        seconds(median(walls))
+    );
+    let _ = registry.kill();
+    let _ = registry.wait();
+}
+
 fn main() {
     // `cargo bench` passes --bench; a plain run of the binary behaves the same.
     plugin_load();
@@ -289,6 +363,7 @@ fn main() {
         apt_script,
         "",
     );
+    registry_round_trip();
     // The same packages in a distroless image: no apt, the host unpacks the .debs itself. The
     // bare figure is apt on the base image, which has them (a distroless image cannot run apt).
     compare(

@@ -128,6 +128,44 @@ pub fn read(path: &Path, scanner: &Scanner) -> anyhow::Result<Report> {
     parsed.map_err(|e| anyhow!("report {}: {e}", path.display()))
 }
 
+/// The report at `path`, or, when `path` is a directory, every report in it (one per platform:
+/// each must name its architecture, and no two the same).
+pub fn read_all(path: &Path, scanner: &Scanner) -> anyhow::Result<Vec<Report>> {
+    if !path.is_dir() {
+        return Ok(vec![read(path, scanner)?]);
+    }
+    let mut files: Vec<_> = std::fs::read_dir(path)
+        .map_err(|e| anyhow!("report directory {}: {e}", path.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    let mut reports: Vec<Report> = Vec::new();
+    for file in files {
+        let report = read(&file, scanner)?;
+        let Some(architecture) = report.architecture.clone() else {
+            anyhow::bail!(
+                "report {}: names no architecture, which a report directory needs (one report per platform)",
+                file.display()
+            );
+        };
+        if reports
+            .iter()
+            .any(|r| r.architecture.as_deref() == Some(&architecture))
+        {
+            anyhow::bail!(
+                "report directory {}: two reports for {architecture}",
+                path.display()
+            );
+        }
+        reports.push(report);
+    }
+    if reports.is_empty() {
+        anyhow::bail!("report directory {} holds no report", path.display());
+    }
+    Ok(reports)
+}
+
 /// The top level of a JSON report of `format`, which every format requires to be an object.
 fn json_object(
     json: &[u8],
