@@ -173,7 +173,7 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
     } else {
         options.platforms.clone()
     };
-    let opened = SourceImage::open_platforms(&options.image, &stores, &platforms).await?;
+    let opened = SourceImage::open(&options.image, &stores, &platforms).await?;
     let report_for = |platform: &Platform| -> Result<Option<&Report>> {
         if !per_platform {
             return Ok(reports.first());
