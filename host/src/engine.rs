@@ -273,13 +273,15 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
         })
         .collect();
     let written = match &opened.index {
-        Some(index) => {
+        // One platform of an index written elsewhere (the daemon, another repository): that
+        // platform's image on its own.
+        Some(index) if index.is_home(&target)? || opened.images.len() > 1 => {
             index
                 .write_patched(&target, &opened.images, &patched, &stores)
                 .await?
         }
-        None => {
-            let image = patched[0].as_ref().expect("patched");
+        _ => {
+            let image = patched[0].as_ref().expect("the one image was patched");
             opened.images[0]
                 .1
                 .write_patched(&target, image, &stores)

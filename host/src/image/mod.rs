@@ -904,16 +904,7 @@ impl SourceIndex {
         patched: &[Option<PatchedImage<'_>>],
         stores: &Stores<'_>,
     ) -> Result<WrittenImage> {
-        let same_place = match (&self.reference, target) {
-            (ImageRef::Registry(a), ImageRef::Registry(b)) => {
-                let (a, b) = (registry::parse_reference(a)?, registry::parse_reference(b)?);
-                a.resolve_registry() == b.resolve_registry() && a.repository() == b.repository()
-            }
-            (ImageRef::OciLayout { dir: a, .. }, ImageRef::OciLayout { dir: b, .. }) => a == b,
-            (ImageRef::OciArchive { .. }, ImageRef::OciArchive { .. }) => true,
-            _ => false,
-        };
-        if !same_place {
+        if !self.is_home(target)? {
             bail!(
                 "a multi-platform image is written back where it came from (the same repository or layout), not to {target}; choose one platform with --platform to write it elsewhere"
             );
@@ -989,6 +980,20 @@ impl SourceIndex {
             }
             _ => unreachable!("checked above"),
         }
+    }
+
+    /// Whether `target` is where the index came from (its repository or layout), where the
+    /// carried-over platforms' blobs already are.
+    pub fn is_home(&self, target: &ImageRef) -> Result<bool> {
+        Ok(match (&self.reference, target) {
+            (ImageRef::Registry(a), ImageRef::Registry(b)) => {
+                let (a, b) = (registry::parse_reference(a)?, registry::parse_reference(b)?);
+                a.resolve_registry() == b.resolve_registry() && a.repository() == b.repository()
+            }
+            (ImageRef::OciLayout { dir: a, .. }, ImageRef::OciLayout { dir: b, .. }) => a == b,
+            (ImageRef::OciArchive { .. }, ImageRef::OciArchive { .. }) => true,
+            _ => false,
+        })
     }
 
     fn layout_dir(&self, stores: &Stores<'_>) -> Result<PathBuf> {
