@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 
 use base64::Engine as _;
-use common::dotnet::{build_packages, serve_v3_feed};
+use common::dotnet::{build_packages, serve_private_v3_feed, serve_v3_feed};
 use common::{PluginSetup, builtin_plugin, policy, target_attribute};
 use copa_host::index::{IndexSettings, PackageIndex};
 use copa_host::plugin::{Finding, PatchLevel, Plan, Step, Target};
@@ -78,6 +78,14 @@ struct Fixture {
 }
 
 fn fixture(source: impl FnOnce(&Path) -> String) -> Fixture {
+    fixture_with(|feed, _| IndexSettings {
+        nuget_sources: vec![source(feed)],
+        ..IndexSettings::default()
+    })
+}
+
+/// `settings` gets the feed folder and a scratch directory (for a nuget.config).
+fn fixture_with(settings: impl FnOnce(&Path, &Path) -> IndexSettings) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let (feed, apps) = build_packages(dir.path(), true);
     let bundle = dir.path().join("bundle");
@@ -89,11 +97,7 @@ fn fixture(source: impl FnOnce(&Path) -> String) -> Fixture {
         .status()
         .unwrap();
     assert!(status.success());
-    let index = PackageIndex::new(IndexSettings {
-        nuget_sources: vec![source(&feed)],
-        ..IndexSettings::default()
-    })
-    .unwrap();
+    let index = PackageIndex::new(settings(&feed, dir.path())).unwrap();
     let setup = builtin_plugin("dotnet", vec![image(&apps, &bundle)], index);
     Fixture {
         _dir: dir,
@@ -497,6 +501,110 @@ fn an_unreachable_feed_is_a_skip_not_a_crash() {
     let reason = skip_reason(&plan, "/app/app1.deps.json", "CVE-LIB");
     assert!(
         reason.starts_with("package index: fetching http://127.0.0.1:9/v3/index.json"),
+        "{reason}"
+    );
+}
+
+/// A nuget.config as users write one for a private feed: the public gallery cleared away, the
+/// feed named with a space (encoded `_x0020_` in the credentials element), a clear-text password.
+fn private_feed_config(dir: &Path, url: &str, password: &str) -> std::path::PathBuf {
+    let path = dir.join("nuget.config");
+    std::fs::write(
+        &path,
+        format!(
+            r#"<?xml version="1.0" encoding="utf-8"?>
+<configuration>
+  <packageSources>
+    <clear />
+    <add key="Team Feed" value="{url}" protocolVersion="3" />
+  </packageSources>
+  <packageSourceCredentials>
+    <Team_x0020_Feed>
+      <add key="Username" value="ci-bot" />
+      <add key="ClearTextPassword" value="{password}" />
+    </Team_x0020_Feed>
+  </packageSourceCredentials>
+</configuration>
+"#
+        ),
+    )
+    .unwrap();
+    path
+}
+
+type RequestLog = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// The fixture against a private feed that wants `ci-bot`:`s3cret;pa=ss`, named in a
+/// nuget.config that gives `password`.
+fn private_fixture(password: &str) -> (Fixture, RequestLog) {
+    let mut log = None;
+    let fixture = fixture_with(|feed, dir| {
+        let (url, requests) = serve_private_v3_feed(feed, "ci-bot", "s3cret;pa=ss");
+        log = Some(requests);
+        IndexSettings {
+            nuget_config: Some(private_feed_config(dir, &url, password)),
+            ..IndexSettings::default()
+        }
+    });
+    (fixture, log.unwrap())
+}
+
+#[test]
+fn plans_and_downloads_from_a_private_feed_named_in_a_nuget_config() {
+    let (fixture, requests) = private_fixture("s3cret;pa=ss");
+    let (targets, plan) = plan_of(&fixture, PatchLevel::Patch);
+    let to: Vec<(&str, &str)> = plan
+        .updates
+        .iter()
+        .map(|u| (u.package.as_str(), u.to_version.as_str()))
+        .collect();
+    assert_eq!(
+        to,
+        [
+            ("Copa.Fixture.Greeter", "1.0.1"),
+            ("Copa.Fixture.Helper", "1.0.0"),
+            ("Copa.Fixture.Lib", "1.0.1"),
+            ("Copa.Fixture.Greeter", "1.0.1"),
+            ("Copa.Fixture.Helper", "1.0.0"),
+            ("Copa.Fixture.Lib", "1.0.1"),
+        ]
+    );
+    let setup = &fixture.setup;
+    let steps = setup
+        .host
+        .emit_commands(&setup.plugin, &setup.caps, &targets, &plan)
+        .unwrap();
+    let fetched: Vec<&str> = steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Fetch(f) => Some(f.name.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(fetched.len(), 6, "{fetched:?}");
+    // The service index, the listings and the packages themselves all came from behind the
+    // login (the server answers 401 to anything else, which would have left skips).
+    let requests = requests.lock().unwrap();
+    assert!(
+        requests.iter().any(|p| p == "/v3/index.json"),
+        "{requests:?}"
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|p| p == "/flat/copa.fixture.lib/1.0.1/copa.fixture.lib.1.0.1.nupkg"),
+        "{requests:?}"
+    );
+}
+
+#[test]
+fn a_refused_login_is_a_skip_that_says_so() {
+    let (fixture, _) = private_fixture("wrong");
+    let (_, plan) = plan_of(&fixture, PatchLevel::Patch);
+    assert!(plan.updates.is_empty(), "{plan:#?}");
+    let reason = skip_reason(&plan, "/app/app1.deps.json", "CVE-LIB");
+    assert!(
+        reason.contains("401") && reason.contains("the credentials were refused"),
         "{reason}"
     );
 }

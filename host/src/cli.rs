@@ -147,6 +147,11 @@ struct PatchArgs {
     /// (`Username=...;Password=...`).
     #[arg(long = "nuget-source", value_name = "[NAME=]URL|DIR")]
     nuget_sources: Vec<String>,
+    /// A nuget.config: its package sources (tried after --nuget-source), their credentials
+    /// (Username, ClearTextPassword) and package source mapping. Without it and without
+    /// --nuget-source, the user-level ~/.nuget/NuGet/NuGet.Config is read when it exists.
+    #[arg(long = "nuget-config", value_name = "FILE")]
+    nuget_config: Option<PathBuf>,
     /// Go module proxies (GOPROXY syntax; file:// works) for planning Go updates and
     /// toolchains, and for the go command in the run.
     #[arg(
@@ -256,6 +261,14 @@ impl PatchArgs {
             npm_registry: self.npm_registry.clone(),
             apt_mirror: self.apt_mirror.as_deref().map(apt_mirror).transpose()?,
             nuget_sources: self.nuget_sources.clone(),
+            nuget_config: self.nuget_config.clone().or_else(|| {
+                // What the dotnet CLI would read; explicit sources replace it.
+                self.nuget_sources
+                    .is_empty()
+                    .then(dirs::home_dir)
+                    .flatten()
+                    .and_then(|home| crate::index::nuget_user_config(&home))
+            }),
             go_proxy: self.go_proxy.clone(),
             ca_cert: self.ca_cert.clone(),
             cache_dir: PluginHost::default_cache_dir(),

@@ -12,8 +12,9 @@
 //! - `go`: the Go module proxies of `--go-proxy` (`GOPROXY` syntax), module versions and Go
 //!   toolchains as `golang.org/toolchain` ([`goproxy`]).
 //!
-//! - `nuget`: NuGet v3 feeds and folder feeds given with `--nuget-source` (nuget.org when none
-//!   is), looked up per package id ([`nuget`]).
+//! - `nuget`: NuGet v3 feeds and folder feeds given with `--nuget-source` and in a
+//!   `nuget.config` (nuget.org when neither names one), looked up per package id ([`nuget`],
+//!   [`nuget_config`]).
 //!
 //! All share one agent, so the TLS roots (system bundle plus `--ca-cert`) and the proxy from
 //! the environment apply to every request.
@@ -23,11 +24,14 @@ mod deb;
 mod goproxy;
 mod npm;
 mod nuget;
+mod nuget_config;
 mod pypi;
 
 pub use artifact::{ArchiveEntry, Artifact, EntryKind};
+pub use nuget_config::user_config as nuget_user_config;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -84,6 +88,9 @@ pub struct IndexSettings {
     /// `--nuget-source`: `[NAME=]URL` of a v3 service index, or a folder feed's directory, in
     /// the order NuGet tries them; empty means nuget.org.
     pub nuget_sources: Vec<String>,
+    /// `--nuget-config`: a `nuget.config` whose sources follow `nuget_sources`, with their
+    /// credentials and package source mapping.
+    pub nuget_config: Option<PathBuf>,
     /// Base URL of the npm registry, e.g. "https://registry.npmjs.org/".
     pub npm_registry: String,
     /// `GOPROXY` syntax: the Go module proxies for the `go` ecosystem.
@@ -97,6 +104,7 @@ impl Default for IndexSettings {
             extra_ca_pem: None,
             apt_mirror: None,
             nuget_sources: Vec::new(),
+            nuget_config: None,
             npm_registry: DEFAULT_NPM_REGISTRY.to_owned(),
             go_proxy: goproxy::DEFAULT_PROXY.to_owned(),
         }
@@ -174,8 +182,17 @@ impl PackageIndex {
             npm_base,
             cache: Mutex::new(HashMap::new()),
             deb: deb::Repositories::new(settings.apt_mirror.clone()),
-            nuget: nuget::Sources::new(&settings.nuget_sources, |name| std::env::var(name).ok())
-                .map_err(anyhow::Error::msg)?,
+            nuget: {
+                let env = |name: &str| std::env::var(name).ok();
+                let config = settings
+                    .nuget_config
+                    .as_deref()
+                    .map(|path| nuget_config::NuGetConfig::read(path, &env))
+                    .transpose()
+                    .map_err(anyhow::Error::msg)?;
+                nuget::Sources::new(&settings.nuget_sources, config.as_ref(), env)
+                    .map_err(anyhow::Error::msg)?
+            },
             go: goproxy::GoProxy::new(&settings.go_proxy).map_err(anyhow::Error::msg)?,
             artifacts: Mutex::new(HashMap::new()),
         })
