@@ -74,6 +74,8 @@ fn image(apps: &Path, bundle: &Path) -> Vec<u8> {
 struct Fixture {
     _dir: tempfile::TempDir,
     feed: std::path::PathBuf,
+    /// The image's one layer.
+    layer: Vec<u8>,
     setup: PluginSetup,
 }
 
@@ -98,10 +100,12 @@ fn fixture_with(settings: impl FnOnce(&Path, &Path) -> IndexSettings) -> Fixture
         .unwrap();
     assert!(status.success());
     let index = PackageIndex::new(settings(&feed, dir.path())).unwrap();
-    let setup = builtin_plugin("dotnet", vec![image(&apps, &bundle)], index);
+    let layer = image(&apps, &bundle);
+    let setup = builtin_plugin("dotnet", vec![layer.clone()], index);
     Fixture {
         _dir: dir,
         feed,
+        layer,
         setup,
     }
 }
@@ -606,5 +610,135 @@ fn a_refused_login_is_a_skip_that_says_so() {
     assert!(
         reason.contains("401") && reason.contains("the credentials were refused"),
         "{reason}"
+    );
+}
+
+/// The packages of `target` as detection reports them.
+fn packages_of<'a>(targets: &'a [Target], target: &str) -> Vec<(&'a str, &'a str)> {
+    targets
+        .iter()
+        .find(|t| t.id == target)
+        .unwrap()
+        .packages
+        .iter()
+        .map(|p| (p.name.as_str(), p.version.as_str()))
+        .collect()
+}
+
+#[test]
+fn a_deps_json_that_names_versions_its_files_are_not_is_caught() {
+    // What verification sees when the rewritten deps.json lands but the DLLs do not: the
+    // planned version with the reason it is not really there, so the update is not confirmed.
+    let fixture = fixture(|feed| feed.display().to_string());
+    let (targets, plan) = plan_of(&fixture, PatchLevel::Patch);
+    let setup = &fixture.setup;
+    let steps = setup
+        .host
+        .emit_commands(&setup.plugin, &setup.caps, &targets, &plan)
+        .unwrap();
+    let deps = steps
+        .iter()
+        .find_map(|s| match s {
+            Step::Write(w) if w.path == "/app/app1.deps.json" => w.contents.clone(),
+            _ => None,
+        })
+        .unwrap();
+    let deps = String::from_utf8(deps).unwrap();
+    let only_deps = common::layer_tar(&[common::Node::File("app/app1.deps.json", &deps)]);
+    let index = PackageIndex::new(IndexSettings {
+        nuget_sources: vec![fixture.feed.display().to_string()],
+        ..IndexSettings::default()
+    })
+    .unwrap();
+    let half_patched = builtin_plugin("dotnet", vec![fixture.layer.clone(), only_deps], index);
+    let targets = half_patched
+        .host
+        .detect(&half_patched.plugin, &half_patched.caps)
+        .unwrap();
+    assert_eq!(
+        packages_of(&targets, "/app/app1.deps.json"),
+        [
+            (
+                "Copa.Fixture.Greeter",
+                "1.0.1 (but /app/Copa.Fixture.Greeter.dll is assembly version 1.0.0.0, deps.json says 1.0.1.0)"
+            ),
+            (
+                "Copa.Fixture.Lib",
+                "1.0.1 (but /app/Copa.Fixture.Lib.dll is assembly version 1.0.0.0, deps.json says 1.0.1.0)"
+            ),
+            ("Copa.Fixture.Newer", "1.0.0"),
+            (
+                "Copa.Fixture.Helper",
+                "1.0.0 (but /app/Copa.Fixture.Helper.dll is missing)"
+            ),
+        ]
+    );
+    // The other app, untouched, agrees with its files.
+    assert_eq!(
+        packages_of(&targets, "/srv/app2/app2.deps.json"),
+        [
+            ("Copa.Fixture.Greeter", "1.0.0"),
+            ("Copa.Fixture.Lib", "1.0.0"),
+            ("Copa.Fixture.Newer", "1.0.0")
+        ]
+    );
+    // Planning on such an app still patches it (which makes files and deps.json agree again),
+    // from the version deps.json lists.
+    let replanned = half_patched
+        .host
+        .plan(
+            &half_patched.plugin,
+            &half_patched.caps,
+            &targets,
+            &findings(),
+            policy(PatchLevel::Major, false),
+        )
+        .unwrap();
+    let lib = replanned
+        .updates
+        .iter()
+        .find(|u| u.target_id == "/app/app1.deps.json" && u.package == "Copa.Fixture.Lib")
+        .unwrap();
+    assert_eq!(
+        (lib.from_version.as_str(), lib.to_version.as_str()),
+        ("1.0.1", "2.0.0")
+    );
+}
+
+#[test]
+fn a_file_version_that_disagrees_is_caught_too() {
+    let fixture = v3();
+    let original = fixture
+        .setup
+        .host
+        .detect(&fixture.setup.plugin, &fixture.setup.caps)
+        .unwrap();
+    assert_eq!(
+        packages_of(&original, "/app/app1.deps.json")[1],
+        ("Copa.Fixture.Lib", "1.0.0")
+    );
+    // deps.json claims a higher file version than the DLL has: the runtime would let this copy
+    // beat a framework copy it does not beat.
+    let mut deps: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(fixture._dir.path().join("apps/app1/app1.deps.json")).unwrap(),
+    )
+    .unwrap();
+    deps["targets"][".NETCoreApp,Version=v8.0"]["Copa.Fixture.Lib/1.0.0"]["runtime"]["lib/net6.0/Copa.Fixture.Lib.dll"]
+        ["fileVersion"] = "1.0.0.9".into();
+    let deps = serde_json::to_string_pretty(&deps).unwrap();
+    let layer = common::layer_tar(&[common::Node::File("app/app1.deps.json", &deps)]);
+    let index = PackageIndex::new(IndexSettings {
+        nuget_sources: vec![fixture.feed.display().to_string()],
+        ..IndexSettings::default()
+    })
+    .unwrap();
+    let setup = builtin_plugin("dotnet", vec![fixture.layer.clone(), layer], index);
+    let targets = setup.host.detect(&setup.plugin, &setup.caps).unwrap();
+    assert_eq!(
+        packages_of(&targets, "/app/app1.deps.json")[1],
+        (
+            "Copa.Fixture.Lib",
+            "1.0.0 (but /app/Copa.Fixture.Lib.dll is file version 1.0.0.0, deps.json says 1.0.0.9)"
+        )
     );
 }

@@ -7,8 +7,9 @@ use copa_plugin_sdk::{InstalledPackage, Target, log};
 use serde_json::Value;
 
 use crate::attr;
-use crate::deps::DepsJson;
+use crate::deps::{AssetKind, DepsJson};
 use crate::framework::Framework;
+use crate::pe::{self, FourPart};
 
 pub const KIND_APP: &str = "dotnet-app";
 pub const KIND_BUNDLE: &str = "dotnet-bundle";
@@ -156,6 +157,61 @@ fn runtime_config(bytes: &[u8]) -> Result<RuntimeConfig, String> {
     })
 }
 
+/// Written after a package's version when its files disagree with deps.json, and before the
+/// reason: "1.0.1 (but /app/X.dll is missing)". Such a version is never the planned one, so
+/// verification reports the update failed, with the reason.
+const DISAGREES: &str = " (but ";
+
+/// The version deps.json lists, and why its files disagree with it, if they do.
+pub fn listed_version(version: &str) -> (&str, Option<&str>) {
+    match version.split_once(DISAGREES) {
+        Some((listed, problem)) => (listed, Some(problem.trim_end_matches(')'))),
+        None => (version, None),
+    }
+}
+
+/// Why a package's files disagree with what deps.json says of them: a listed file that is
+/// missing (the host stops the app), or a managed assembly whose own versions are not the ones
+/// deps.json states (the host compares those against the shared framework's copy, so a wrong
+/// one decides which copy loads).
+fn disagreement(deps: &DepsJson, library: &crate::deps::Library, dir: &str) -> Option<String> {
+    for asset in deps.assets(&library.name, &library.version) {
+        let path = format!("{dir}/{}", asset.app_relative_path());
+        if !fs::exists(&path) {
+            return Some(format!("{path} is missing"));
+        }
+        let managed = asset.kind == AssetKind::Runtime
+            || (asset.kind == AssetKind::RuntimeTarget
+                && asset.asset_type.as_deref() == Some("runtime"));
+        if !managed || (asset.assembly_version.is_none() && asset.file_version.is_none()) {
+            continue;
+        }
+        let own = match fs::read_file(&path).and_then(|bytes| pe::read_versions(&bytes)) {
+            Ok(own) => own,
+            Err(e) => return Some(format!("{path}: {e}")),
+        };
+        let differs = |listed: &Option<String>, actual: Option<FourPart>| match listed {
+            Some(listed) => FourPart::parse(listed) != actual,
+            None => false,
+        };
+        if differs(&asset.assembly_version, Some(own.assembly)) {
+            return Some(format!(
+                "{path} is assembly version {}, deps.json says {}",
+                own.assembly,
+                asset.assembly_version.as_deref().unwrap_or_default()
+            ));
+        }
+        if differs(&asset.file_version, own.file) {
+            return Some(format!(
+                "{path} is file version {}, deps.json says {}",
+                own.file.map_or("(none)".to_string(), |v| v.to_string()),
+                asset.file_version.as_deref().unwrap_or_default()
+            ));
+        }
+    }
+    None
+}
+
 fn app(deps_path: &str, config_path: &str, uid: u32, gid: u32) -> Target {
     let dir = deps_path
         .rsplit_once('/')
@@ -229,14 +285,12 @@ fn app(deps_path: &str, config_path: &str, uid: u32, gid: u32) -> Target {
         if library.kind != "package" && library.kind != "runtimepack" {
             continue;
         }
-        // Verification reads this: a file deps.json lists but the app lacks stops the app.
-        let missing = deps
-            .assets(&library.name, &library.version)
-            .iter()
-            .map(|asset| format!("{dir}/{}", asset.app_relative_path()))
-            .find(|path| library.kind == "package" && !fs::exists(path));
-        let version = match missing {
-            Some(path) => format!("{} (but {path} is missing)", library.version),
+        // Verification reads this: what deps.json says must be what the files are.
+        let version = match (library.kind == "package")
+            .then(|| disagreement(&deps, &library, dir))
+            .flatten()
+        {
+            Some(problem) => format!("{}{DISAGREES}{problem})", library.version),
             None => library.version.clone(),
         };
         target.packages.push(InstalledPackage {

@@ -11,6 +11,7 @@ use copa_plugin_sdk::{
 };
 
 use crate::attr;
+use crate::detect::listed_version;
 use crate::framework::Framework;
 use crate::package::{self, ECOSYSTEM};
 
@@ -87,7 +88,8 @@ fn group<'a>(
                 .enumerate()
                 .filter(|(_, t)| {
                     t.packages.iter().any(|p| {
-                        p.name.eq_ignore_ascii_case(&name) && p.version == finding.installed_version
+                        p.name.eq_ignore_ascii_case(&name)
+                            && listed_version(&p.version).0 == finding.installed_version
                     })
                 })
                 .map(|(i, _)| i)
@@ -178,15 +180,20 @@ fn plan_package(
                 .into(),
         );
     }
-    let Ok(installed_version) = installed.version.parse::<NuGetVersion>() else {
+    let (listed, disagreement) = listed_version(&installed.version);
+    let Ok(installed_version) = listed.parse::<NuGetVersion>() else {
         return skip_all(
             plan,
-            format!(
-                "installed version {} is not a NuGet version",
-                installed.version
-            ),
+            format!("installed version {listed} is not a NuGet version"),
         );
     };
+    if let Some(problem) = disagreement {
+        // Replacing the package rewrites both its files and its entry, which ends that.
+        log::warn(&format!(
+            "{} {listed} in {}: deps.json and the files disagree: {problem}",
+            installed.name, target.id
+        ));
+    }
     let Some(framework) = attribute(target, attr::TFM).and_then(Framework::parse) else {
         return skip_all(plan, format!("{}: unknown target framework", target.id));
     };
@@ -198,7 +205,7 @@ fn plan_package(
     if vulnerabilities.is_empty() {
         log::info(&format!(
             "{} {} in {} already has every fix",
-            installed.name, installed.version, target.id
+            installed.name, listed, target.id
         ));
         return;
     }
@@ -241,7 +248,7 @@ fn plan_package(
     plan.updates.push(Update {
         target_id: target.id.clone(),
         package: installed.name.clone(),
-        from_version: installed.version.clone(),
+        from_version: listed.to_string(),
         to_version: to.to_string(),
         fixes: choice.fixes,
     });
@@ -297,7 +304,7 @@ fn resolve(
                         .packages
                         .iter()
                         .find(|p| p.name.eq_ignore_ascii_case(&dep))
-                        .map(|p| p.version.clone())
+                        .map(|p| listed_version(&p.version).0.to_string())
                 });
             let present_version = present
                 .as_deref()
