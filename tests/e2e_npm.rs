@@ -108,6 +108,41 @@ fn tree(image: &str, dir: &str) -> BTreeSet<String> {
     .collect()
 }
 
+/// The tree `npm ci` installs in `dir` of `image` from package.json and the lockfile alone
+/// (node_modules removed first, as `npm ci` does), in the form of [`tree`]. `npm ci` itself fails
+/// when package.json and the lockfile disagree.
+fn tree_after_npm_ci(image: &str, dir: &str) -> BTreeSet<String> {
+    let script = format!(
+        "cd {dir} && npm ci --ignore-scripts --no-audit --no-fund >&2 && npm ls --all --parseable --long"
+    );
+    let ca = format!("{}:/mnt/ca.crt:ro", host_ca());
+    docker_ok(&[
+        "run",
+        "--rm",
+        "--volume",
+        &ca,
+        "--env",
+        "NODE_EXTRA_CA_CERTS=/mnt/ca.crt",
+        "--env",
+        "npm_config_cafile=/mnt/ca.crt",
+        "--entrypoint",
+        "sh",
+        image,
+        "-c",
+        &script,
+    ])
+    .lines()
+    .map(|l| {
+        let mut parts = l.split(':');
+        format!(
+            "{} {}",
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or_default()
+        )
+    })
+    .collect()
+}
+
 fn version_of(image: &str, dir: &str, package: &str) -> String {
     sh(
         image,
@@ -213,6 +248,12 @@ fn patches_direct_transitive_and_global_packages_and_npm_agrees() {
     }
     assert_eq!(tree(patched, "global"), before_global);
     sh(patched, "cd /srv/tool && npm ls --all >/dev/null");
+    // The lockfiles are true: a clean install from them gives exactly the patched trees.
+    assert_eq!(tree_after_npm_ci(patched, "/app"), after_app);
+    assert_eq!(
+        tree_after_npm_ci(patched, "/srv/tool"),
+        tree(patched, "/srv/tool")
+    );
 
     let manifest: serde_json::Value =
         serde_json::from_str(&sh(patched, "cat /app/package.json")).unwrap();
