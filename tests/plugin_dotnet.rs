@@ -9,7 +9,7 @@ use std::path::Path;
 use base64::Engine as _;
 use common::dotnet::{build_packages, serve_private_v3_feed, serve_v3_feed};
 use common::{PluginSetup, builtin_plugin, policy, target_attribute};
-use copa_host::index::{IndexSettings, PackageIndex};
+use copa_host::index::{IndexSettings, NuGetConfigFile, PackageIndex};
 use copa_host::plugin::{Finding, PatchLevel, Plan, Step, Target};
 use sha2::{Digest, Sha512};
 
@@ -546,7 +546,9 @@ fn private_fixture(password: &str) -> (Fixture, RequestLog) {
         let (url, requests) = serve_private_v3_feed(feed, "ci-bot", "s3cret;pa=ss");
         log = Some(requests);
         IndexSettings {
-            nuget_config: Some(private_feed_config(dir, &url, password)),
+            nuget_config: Some(NuGetConfigFile::Given(private_feed_config(
+                dir, &url, password,
+            ))),
             ..IndexSettings::default()
         }
     });

@@ -9,6 +9,7 @@ use anyhow::{Result, anyhow, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::engine::{self, Options};
+use crate::index::NuGetConfigFile;
 use crate::plugin::{PackageClass, PatchLevel, PluginHost};
 
 #[derive(Parser, Debug)]
@@ -261,14 +262,17 @@ impl PatchArgs {
             npm_registry: self.npm_registry.clone(),
             apt_mirror: self.apt_mirror.as_deref().map(apt_mirror).transpose()?,
             nuget_sources: self.nuget_sources.clone(),
-            nuget_config: self.nuget_config.clone().or_else(|| {
+            nuget_config: match &self.nuget_config {
+                Some(path) => Some(NuGetConfigFile::Given(path.clone())),
                 // What the dotnet CLI would read; explicit sources replace it.
-                self.nuget_sources
+                None => self
+                    .nuget_sources
                     .is_empty()
                     .then(dirs::home_dir)
                     .flatten()
                     .and_then(|home| crate::index::nuget_user_config(&home))
-            }),
+                    .map(NuGetConfigFile::UserLevel),
+            },
             go_proxy: self.go_proxy.clone(),
             ca_cert: self.ca_cert.clone(),
             cache_dir: PluginHost::default_cache_dir(),

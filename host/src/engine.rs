@@ -46,7 +46,7 @@ pub struct Options {
     /// `--nuget-source`s, in order (`[NAME=]URL` or a folder feed).
     pub nuget_sources: Vec<String>,
     /// `--nuget-config` (or the user-level one): more sources, credentials, source mapping.
-    pub nuget_config: Option<PathBuf>,
+    pub nuget_config: Option<crate::index::NuGetConfigFile>,
     /// GOPROXY syntax: the Go module proxies, for planning and for the go command in the run.
     pub go_proxy: String,
     pub ca_cert: Option<PathBuf>,

@@ -626,7 +626,7 @@ struct Deprecation {
 mod tests {
     use super::*;
     use crate::index::test_server::{Reply, serve, serve_recording};
-    use crate::index::{IndexSettings, PackageIndex};
+    use crate::index::{IndexSettings, NuGetConfigFile, PackageIndex};
 
     fn json(body: String) -> Reply<String> {
         Reply {
@@ -934,7 +934,7 @@ mod tests {
         let index = PackageIndex::with_proxy(
             IndexSettings {
                 nuget_sources: vec![format!("extra={}", extra.path().display())],
-                nuget_config: Some(config.clone()),
+                nuget_config: Some(NuGetConfigFile::Given(config.clone())),
                 ..IndexSettings::default()
             },
             None,
@@ -964,19 +964,22 @@ mod tests {
             "<configuration><packageSources><clear/></packageSources></configuration>",
         )
         .unwrap();
-        let err = PackageIndex::with_proxy(
-            IndexSettings {
-                nuget_config: Some(config),
-                ..IndexSettings::default()
-            },
-            None,
-        )
-        .err()
-        .unwrap();
+        let settings = |file| IndexSettings {
+            nuget_config: Some(file),
+            ..IndexSettings::default()
+        };
+        let err = PackageIndex::with_proxy(settings(NuGetConfigFile::Given(config.clone())), None)
+            .err()
+            .unwrap();
         assert!(
             err.to_string().contains("enables no package source"),
             "{err}"
         );
+        // The user-level config is not the run's to fail: only the NuGet lookups fail.
+        let index =
+            PackageIndex::with_proxy(settings(NuGetConfigFile::UserLevel(config)), None).unwrap();
+        let err = index.versions("nuget", "Other").unwrap_err();
+        assert!(err.contains("enables no package source"), "{err}");
     }
 
     #[test]
