@@ -10,6 +10,38 @@ use common::dotnet::{build_packages, serve_private_v3_feed, serve_v3_feed, trivy
 
 const FIXTURE: &str = "copa-fixture-dotnet:bookworm";
 
+/// Patches the fixture's libraries by `report` into `patched`, with the feed options `feed`;
+/// the summary.
+fn patch(
+    report: &std::path::Path,
+    patched: &str,
+    feed: &[&str],
+    cache: &std::path::Path,
+) -> serde_json::Value {
+    let summary = report.with_file_name("summary.json");
+    let mut args = vec![
+        "patch",
+        "-i",
+        FIXTURE,
+        "-r",
+        report.to_str().unwrap(),
+        "--pkg-types",
+        "library",
+        "-t",
+        patched,
+        "--summary",
+        summary.to_str().unwrap(),
+    ];
+    args.extend_from_slice(feed);
+    let output = copa(&args, cache);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap()
+}
+
 #[test]
 fn patches_both_apps_from_a_nuget_feed_and_they_run_fixed() {
     let _daemon = exclusive_daemon();
@@ -50,32 +82,7 @@ fn patches_both_apps_from_a_nuget_feed_and_they_run_fixed() {
     ));
     let report = work.path().join("report.json");
     std::fs::write(&report, trivy_dotnet_report(&findings)).unwrap();
-    let summary_path = work.path().join("summary.json");
-    let output = copa(
-        &[
-            "patch",
-            "-i",
-            FIXTURE,
-            "-r",
-            report.to_str().unwrap(),
-            "--pkg-types",
-            "library",
-            "-t",
-            patched,
-            "--nuget-source",
-            &source,
-            "--summary",
-            summary_path.to_str().unwrap(),
-        ],
-        cache.path(),
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&summary_path).unwrap()).unwrap();
+    let summary = patch(&report, patched, &["--nuget-source", &source], cache.path());
     assert_eq!(summary["patched_image"], patched);
     let statuses: Vec<(String, String, String)> = summary["updates"]
         .as_array()
@@ -227,32 +234,12 @@ fn an_app_local_framework_assembly_really_loads_the_patched_copy() {
         )]),
     )
     .unwrap();
-    let summary_path = work.path().join("summary.json");
-    let output = copa(
-        &[
-            "patch",
-            "-i",
-            FIXTURE,
-            "-r",
-            report.to_str().unwrap(),
-            "--pkg-types",
-            "library",
-            "-t",
-            patched,
-            "--nuget-config",
-            config.to_str().unwrap(),
-            "--summary",
-            summary_path.to_str().unwrap(),
-        ],
+    let summary = patch(
+        &report,
+        patched,
+        &["--nuget-config", config.to_str().unwrap()],
         cache.path(),
     );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&summary_path).unwrap()).unwrap();
     let updates: Vec<(&str, &str, &str, &str)> = summary["updates"]
         .as_array()
         .unwrap()
