@@ -190,10 +190,6 @@ fn disagreement(deps: &DepsJson, library: &crate::deps::Library, dir: &str) -> O
             Ok(own) => own,
             Err(e) => return Some(format!("{path}: {e}")),
         };
-        let differs = |listed: &Option<String>, actual: Option<FourPart>| match listed {
-            Some(listed) => FourPart::parse(listed) != actual,
-            None => false,
-        };
         if differs(&asset.assembly_version, Some(own.assembly)) {
             return Some(format!(
                 "{path} is assembly version {}, deps.json says {}",
@@ -210,6 +206,15 @@ fn disagreement(deps: &DepsJson, library: &crate::deps::Library, dir: &str) -> O
         }
     }
     None
+}
+
+/// Whether a version deps.json lists (none: it lists none, which says nothing) is not the
+/// file's own. A file without a version resource is "0.0.0.0" to the SDK that wrote deps.json.
+fn differs(listed: &Option<String>, actual: Option<FourPart>) -> bool {
+    match listed {
+        Some(listed) => FourPart::parse(listed) != Some(actual.unwrap_or(FourPart([0, 0, 0, 0]))),
+        None => false,
+    }
 }
 
 fn app(deps_path: &str, config_path: &str, uid: u32, gid: u32) -> Target {
@@ -388,6 +393,20 @@ mod tests {
         assert!(config.self_contained && config.frameworks.is_empty());
         assert!(runtime_config(b"{}").is_err());
         assert!(runtime_config(b"nope").is_err());
+    }
+
+    #[test]
+    fn compares_listed_versions_with_the_files_own() {
+        let v = |text: &str| FourPart::parse(text);
+        let listed = |text: &str| Some(text.to_string());
+        assert!(!differs(&listed("8.0.0.0"), v("8.0.0.0")));
+        assert!(!differs(&listed("8.0"), v("8.0.0.0")));
+        assert!(differs(&listed("8.0.0.0"), v("8.0.0.1")));
+        assert!(differs(&listed("not.a.version"), v("1.0.0.0")));
+        // Nothing listed says nothing; no version resource is what the SDK writes as 0.0.0.0.
+        assert!(!differs(&None, v("1.0.0.0")));
+        assert!(!differs(&listed("0.0.0.0"), None));
+        assert!(differs(&listed("1.0.0.0"), None));
     }
 
     #[test]
