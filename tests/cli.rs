@@ -288,7 +288,7 @@ fn bad_input_gets_one_line_and_writes_nothing() {
         &[
             "patch",
             "-i",
-            "docker://example/x",
+            "dir:/tmp/x",
             "-r",
             report.to_str().unwrap(),
             "--dry-run",
@@ -296,6 +296,29 @@ fn bad_input_gets_one_line_and_writes_nothing() {
         dir.path(),
     ));
     assert!(error.contains("not supported yet"), "{error}");
+    // A registry nobody listens on: one line naming it.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let error = one_line_error(&copa(
+        &[
+            "patch",
+            "-i",
+            &format!("docker://127.0.0.1:{closed}/x:1"),
+            "--insecure-registry",
+            &format!("127.0.0.1:{closed}"),
+            "-r",
+            report.to_str().unwrap(),
+            "--dry-run",
+        ],
+        dir.path(),
+    ));
+    assert!(
+        error.contains(&format!("registry 127.0.0.1:{closed}")),
+        "{error}"
+    );
     let error = one_line_error(&copa(
         &[
             "patch",

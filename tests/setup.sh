@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(docker.io debootstrap skopeo docker-registry ca-certificates rpm sqlite3 db5.3-util
-  mono-mcs python3 python3-pip golang-1.19-go golang-1.21-go golang-1.22-go git)
+  mono-mcs python3 python3-pip golang-1.19-go golang-1.21-go golang-1.22-go git apache2-utils openssl)
 # Go 1.21 and 1.22 are in bookworm-backports (the Go tests build their fixtures with them).
 backports=/etc/apt/sources.list.d/bookworm-backports.sources
 if [[ ! -f $backports ]] && grep -qs bookworm /etc/os-release; then

@@ -59,10 +59,31 @@ enum Level {
 
 #[derive(clap::Args, Debug)]
 struct PatchArgs {
-    /// The image to patch: a reference in the local Docker daemon (also `docker-daemon:REF`),
-    /// or an OCI layout `oci:DIR[:TAG]`.
+    /// The image to patch: a reference (the local Docker daemon when it has the image, else
+    /// the registry), `docker-daemon:REF`, `docker://REF`, `oci:DIR[:TAG]`,
+    /// `docker-archive:FILE[:REF]` or `oci-archive:FILE[:TAG]`. The patched image goes beside
+    /// it (same transport, tag `-t` or `<tag>-patched`) unless --push or --output-image say
+    /// otherwise.
     #[arg(short, long, value_name = "IMAGE")]
     image: String,
+    /// Write the patched image here instead (any transport of -i), e.g.
+    /// `oci:out:v1` or `docker://registry.example/app:fixed`.
+    #[arg(long, value_name = "IMAGE", conflicts_with = "push")]
+    output_image: Option<String>,
+    /// Push the patched image to the registry under its name (`<repo>:<tag>-patched` or -t),
+    /// instead of loading it into the local daemon. Only blobs the registry lacks travel.
+    #[arg(long)]
+    push: bool,
+    /// A registry (HOST[:PORT]) to speak plain http to.
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    insecure_registries: Vec<String>,
+    /// The platforms of a multi-platform image to patch (linux/amd64,linux/arm64); the others
+    /// are carried over unchanged. Default: this machine's.
+    #[arg(long, value_delimiter = ',', value_name = "OS/ARCH")]
+    platform: Vec<String>,
+    /// How the patch layer is compressed: gzip, zstd or none.
+    #[arg(long, default_value = "gzip", value_name = "ALGORITHM")]
+    compression: String,
     /// Vulnerability report of the image (Trivy JSON unless --scanner says otherwise). Without
     /// one, every OS package with an update in the image's own repositories is upgraded (within
     /// the same release).
@@ -162,7 +183,8 @@ struct PatchArgs {
         value_name = "URLS"
     )]
     go_proxy: String,
-    /// A CA certificate (PEM) to trust for package indexes, during planning and in the run.
+    /// A CA certificate (PEM) to trust for package indexes (during planning and in the run)
+    /// and registries.
     #[arg(long, value_name = "FILE")]
     ca_cert: Option<PathBuf>,
 }
@@ -247,6 +269,15 @@ impl PatchArgs {
         }
         Ok(Options {
             image: self.image.parse()?,
+            output_image: self.output_image.as_deref().map(str::parse).transpose()?,
+            push: self.push,
+            insecure_registries: self.insecure_registries.clone(),
+            compression: self.compression.parse()?,
+            platforms: self
+                .platform
+                .iter()
+                .map(|p| p.parse())
+                .collect::<anyhow::Result<_>>()?,
             report: self.report.clone(),
             scanner: self.scanner.parse()?,
             tag: self.tag.clone(),

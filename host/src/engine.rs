@@ -10,7 +10,10 @@ use anyhow::{Context, Result, anyhow, bail};
 use bollard::Docker;
 
 use crate::exec::{self, Created, Executor, RunSettings, Sources, proxy_environment};
-use crate::image::{ImageRef, ImageView, PatchLayer, SourceImage, StepDiff, daemon, layer};
+use crate::image::{
+    ImageRef, ImageView, LayerCompression, PatchLayer, PatchedImage, Platform, Registry,
+    RegistrySettings, SourceImage, StepDiff, Stores, daemon, layer,
+};
 use crate::index::{IndexSettings, PackageIndex};
 use crate::plugin::{
     Capabilities, Finding, PackageClass, PatchLevel, Plan, Plugin, PluginHost, Policy, Step,
@@ -25,6 +28,16 @@ use copa_plugin_sdk::ospkg::{self, OsRelease};
 #[derive(Clone, Debug)]
 pub struct Options {
     pub image: ImageRef,
+    /// Where the patched image goes instead of beside the source (`--output-image`).
+    pub output_image: Option<ImageRef>,
+    /// Push the patched image to the registry under the source's name (`--push`).
+    pub push: bool,
+    /// `--insecure-registry`: registries spoken to over plain http.
+    pub insecure_registries: Vec<String>,
+    /// How the patch layer is compressed.
+    pub compression: LayerCompression,
+    /// `--platform`: the platforms of an image index to patch (this machine's when empty).
+    pub platforms: Vec<Platform>,
     pub report: Option<PathBuf>,
     /// The format of the report.
     pub scanner: Scanner,
@@ -84,11 +97,24 @@ fn updates_with(
 }
 
 pub async fn patch(options: &Options) -> Result<Summary> {
-    let needs_daemon = !options.dry_run || matches!(options.image, ImageRef::Daemon(_));
-    let docker = if needs_daemon {
-        Some(daemon::connect().await?)
-    } else {
-        None
+    // The daemon is needed for an image in it and for commands that run in containers; a run
+    // that reads a registry or layout and only fetches and writes files goes without it.
+    let docker = match daemon::connect().await {
+        Ok(docker) => Some(docker),
+        Err(e)
+            if options.image.needs_daemon()
+                || (!options.dry_run
+                    && options
+                        .output_image
+                        .as_ref()
+                        .is_some_and(ImageRef::needs_daemon)) =>
+        {
+            return Err(e);
+        }
+        Err(e) => {
+            tracing::debug!("{e}");
+            None
+        }
     };
     let created = Created::default();
     // Whatever way the run ends (done, failed, Ctrl-C), what it created goes: containers and
@@ -126,8 +152,22 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
         .prefix("copa-host-")
         .tempdir()
         .context("creating a work directory")?;
-    let source = SourceImage::open(&options.image, docker, workdir.path()).await?;
-    let view = Arc::new(source.view()?);
+    let registry = Registry::new(&RegistrySettings {
+        insecure: options.insecure_registries.clone(),
+        extra_ca_pem: extra_ca.clone(),
+    })?;
+    let stores = Stores {
+        docker,
+        registry: &registry,
+        workdir: workdir.path(),
+    };
+    let opened = SourceImage::open_platforms(&options.image, &stores, &options.platforms).await?;
+    if opened.images.len() > 1 && options.vex.is_some() {
+        bail!(
+            "-o: a VEX document covers one patched image; choose one platform with --platform (this image index has {} selected)",
+            opened.images.len()
+        );
+    }
     clock.lap("open image");
     let index = Arc::new(PackageIndex::new(IndexSettings {
         pypi_url: options.pip_index_url.clone(),
@@ -148,36 +188,177 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
     };
     clock.lap("load plugins");
 
+    let reference = match &opened.index {
+        Some(index) => &index.reference,
+        None => &opened.images[0].1.reference,
+    };
     let mut summary = Summary {
-        image: options.image.to_string(),
+        image: reference.to_string(),
         patched_image: None,
         updates: Vec::new(),
         skipped: Vec::new(),
         timings: Vec::new(),
     };
-    let caps = Arc::new(Capabilities {
-        image: view.clone(),
-        index,
-    });
-    let mut work = {
-        let (host, plugins, caps, options) =
-            (host.clone(), plugins.clone(), caps.clone(), options.clone());
-        let report = report.clone();
-        let (work, skipped) = tokio::task::spawn_blocking(move || {
-            plan_all(&host, &plugins, &caps, report.as_ref(), &options)
-        })
-        .await??;
-        summary.skipped = skipped;
-        work
+    let shared = Shared {
+        options,
+        report: report.as_ref(),
+        extra_ca: extra_ca.as_deref(),
+        index: &index,
+        host: &host,
+        plugins: &plugins,
+        docker,
+        created,
     };
-    clock.lap("plan");
-    if options.dry_run || work.iter().all(|w| w.plan.updates.is_empty()) {
-        record_updates(&mut summary, &plugins, &work);
+    let several = opened.images.len() > 1;
+    let mut results = Vec::new();
+    for (platform, source) in &opened.images {
+        let result = patch_image(&shared, source, platform, &stores, &mut clock).await?;
+        let (updates, skipped) = (summary.updates.len(), summary.skipped.len());
+        summary.skipped.extend(result.skipped.iter().cloned());
+        record_updates(&mut summary, &plugins, &result.work);
+        // Several platforms: each line says which one it is about.
+        if several {
+            for record in &mut summary.updates[updates..] {
+                record.target = format!("{platform} {}", record.target);
+            }
+            for record in &mut summary.skipped[skipped..] {
+                record.target = format!("{platform} {}", record.target);
+            }
+        }
+        results.push(result);
+    }
+    if results.iter().all(|r| r.patched.is_none()) {
         summary.timings = clock.timings();
         return Ok(summary);
     }
+
+    let target = match &options.output_image {
+        Some(output) => output.clone(),
+        None if options.push => reference
+            .patched(options.tag.as_deref(), &options.tag_suffix)?
+            .in_registry()?,
+        None => reference.patched(options.tag.as_deref(), &options.tag_suffix)?,
+    };
+    let patched: Vec<Option<PatchedImage>> = results
+        .iter()
+        .map(|r| {
+            r.patched
+                .as_ref()
+                .map(|(config, layer)| PatchedImage { config, layer })
+        })
+        .collect();
+    let written = match &opened.index {
+        Some(index) => {
+            index
+                .write_patched(&target, &opened.images, &patched, &stores)
+                .await?
+        }
+        None => {
+            let image = patched[0].as_ref().expect("patched");
+            opened.images[0]
+                .1
+                .write_patched(&target, image, &stores)
+                .await?
+        }
+    };
+    clock.lap("write image");
+    if let Some(pushed) = written.pushed {
+        eprintln!(
+            "pushed {target}: {} blobs uploaded, {} mounted from the source repository, {} already there",
+            pushed.uploaded, pushed.mounted, pushed.present
+        );
+    }
+    for ((platform, _), image) in opened.images.iter().zip(&patched) {
+        if let Some(image) = image {
+            let layer = image.layer;
+            eprintln!(
+                "patch layer{}: {} entries, {} bytes ({} compressed), {}",
+                if several {
+                    format!(" ({platform})")
+                } else {
+                    String::new()
+                },
+                layer.entries,
+                layer.uncompressed_size,
+                layer.compressed_size,
+                layer.digest
+            );
+        }
+    }
+    summary.patched_image = Some(target.to_string());
+    if let (Some(settings), Some(report), Some(result)) = (
+        &options.vex,
+        &report,
+        results.iter().find(|r| r.patched.is_some()),
+    ) {
+        write_vex(
+            settings,
+            report,
+            &target,
+            &written.digest,
+            &plugins,
+            &result.work,
+            &summary,
+        )?;
+        clock.lap("write VEX");
+    }
+    summary.timings = clock.timings();
+    Ok(summary)
+}
+
+/// What every platform's patch shares.
+struct Shared<'a> {
+    options: &'a Options,
+    report: Option<&'a Report>,
+    extra_ca: Option<&'a [u8]>,
+    index: &'a Arc<PackageIndex>,
+    host: &'a Arc<PluginHost>,
+    plugins: &'a Arc<Vec<Plugin>>,
+    docker: Option<&'a Docker>,
+    created: &'a Created,
+}
+
+/// One image's patch: the plugins' work with its outcome, the skips, and the new config and
+/// layer (none on a dry run or when nothing was planned).
+struct ImagePatch {
+    work: Vec<PluginWork>,
+    skipped: Vec<SkipRecord>,
+    patched: Option<(Vec<u8>, PatchLayer)>,
+}
+
+/// Plans, runs, builds and verifies the patch of one image (one platform).
+async fn patch_image(
+    shared: &Shared<'_>,
+    source: &SourceImage,
+    platform: &Platform,
+    stores: &Stores<'_>,
+    clock: &mut Clock,
+) -> Result<ImagePatch> {
+    let (options, host, plugins) = (shared.options, shared.host, shared.plugins);
+    let view = Arc::new(source.view()?);
+    let caps = Arc::new(Capabilities {
+        image: view.clone(),
+        index: shared.index.clone(),
+    });
+    let (mut work, skipped) = {
+        let (host, plugins, caps, options) =
+            (host.clone(), plugins.clone(), caps.clone(), options.clone());
+        let report = shared.report.cloned();
+        tokio::task::spawn_blocking(move || {
+            plan_all(&host, &plugins, &caps, report.as_ref(), &options)
+        })
+        .await??
+    };
+    clock.lap("plan");
+    if options.dry_run || work.iter().all(|w| w.plan.updates.is_empty()) {
+        return Ok(ImagePatch {
+            work,
+            skipped,
+            patched: None,
+        });
+    }
     let settings = RunSettings {
-        ca_bundle: extra_ca.map(|ca| ca_bundle(&view, &ca)),
+        ca_bundle: shared.extra_ca.map(|ca| ca_bundle(&view, ca)),
         index_env: [
             (
                 "pypi".to_string(),
@@ -219,37 +400,38 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
         view: view.clone(),
         index: caps.index.clone(),
     });
-    let executor = Executor::new(docker.cloned(), settings, created.clone(), sources);
-    let (patched, digest) = execute_and_write(
+    let executor = Executor::new(
+        shared.docker.cloned(),
+        settings,
+        shared.created.clone(),
+        sources,
+    );
+    let patched = execute_and_build(
         options,
-        &source,
-        &host,
-        &plugins,
+        source,
+        platform,
+        host,
+        plugins,
         &caps,
         &executor,
         &mut work,
-        workdir.path(),
-        &mut clock,
+        stores.workdir,
+        clock,
     )
     .await?;
-    summary.patched_image = Some(patched.to_string());
-    record_updates(&mut summary, &plugins, &work);
-    if let (Some(settings), Some(report)) = (&options.vex, &report) {
-        write_vex(
-            settings, report, &patched, &digest, &plugins, &work, &summary,
-        )?;
-        clock.lap("write VEX");
-    }
-    summary.timings = clock.timings();
-    Ok(summary)
+    Ok(ImagePatch {
+        work,
+        skipped,
+        patched,
+    })
 }
 
-/// Runs the steps, builds and verifies the layer, writes the image. Returns the patched
-/// image's reference and digest.
+/// Runs the steps, builds and verifies the layer. Returns the patched image's config and layer.
 #[allow(clippy::too_many_arguments)]
-async fn execute_and_write(
+async fn execute_and_build(
     options: &Options,
     source: &SourceImage,
+    platform: &Platform,
     host: &Arc<PluginHost>,
     plugins: &Arc<Vec<Plugin>>,
     caps: &Arc<Capabilities>,
@@ -257,7 +439,7 @@ async fn execute_and_write(
     work: &mut [PluginWork],
     workdir: &std::path::Path,
     clock: &mut Clock,
-) -> Result<(ImageRef, String)> {
+) -> Result<Option<(Vec<u8>, PatchLayer)>> {
     let mut diffs: Vec<StepDiff> = Vec::new();
     let mut emitted = Vec::new();
     for w in work.iter() {
@@ -267,6 +449,22 @@ async fn execute_and_write(
             emit(host, plugins, w.plugin, caps, &w.targets, &w.plan).await?
         };
         emitted.push(steps);
+    }
+    // Commands cannot run in an image of a platform this machine does not run (no emulation is
+    // assumed): such a plugin's updates fail with the reason; fetches and writes still work.
+    if !platform.runs_here() {
+        for (w, steps) in work.iter_mut().zip(emitted.iter_mut()) {
+            if steps.iter().any(|s| exec::needs_daemon(s).1) {
+                let reason = format!(
+                    "the {} patcher runs commands in the image, and this machine cannot run {platform} binaries",
+                    plugins[w.plugin].info.name
+                );
+                for status in &mut w.status {
+                    *status = (Status::Failed, Some(reason.clone()));
+                }
+                steps.clear();
+            }
+        }
     }
     // The target image goes into the daemon only when a command must run in it: fetch and
     // write steps need no container, tooling steps only their tooling image.
@@ -348,7 +546,11 @@ async fn execute_and_write(
     }
     let layer = {
         let (base, workdir) = (source.base_view()?, workdir.to_path_buf());
-        tokio::task::spawn_blocking(move || layer::squash(&diffs, &base, epoch, &workdir)).await??
+        let compression = options.compression;
+        tokio::task::spawn_blocking(move || {
+            layer::squash(&diffs, &base, epoch, compression, &workdir)
+        })
+        .await??
     };
     clock.lap("build layer");
     match &layer {
@@ -375,21 +577,10 @@ async fn execute_and_write(
     let Some(layer) = layer.filter(|_| updates_with(work, Status::Patched).next().is_some()) else {
         bail!("no update could be applied: {}", failed.join("; "));
     };
-    let target = options
-        .image
-        .patched(options.tag.as_deref(), &options.tag_suffix)?;
     let created_by = format!("copa-host patch {}", patched_packages(work).join(" "));
     let created = now_or_source_date_epoch();
     let config = source.patched_config(&layer, &rfc3339(created), &created_by)?;
-    let digest = source
-        .write_patched(&target, &config, &layer, executor.docker().ok(), workdir)
-        .await?;
-    clock.lap("write image");
-    eprintln!(
-        "patch layer: {} entries, {} bytes ({} compressed), {}",
-        layer.entries, layer.uncompressed_size, layer.compressed_size, layer.digest
-    );
-    Ok((target, digest))
+    Ok(Some((config, layer)))
 }
 
 async fn emit(
@@ -826,7 +1017,9 @@ fn write_vex(
             .unwrap_or_else(|| "image".to_owned())
     };
     let (repository, name, tag) = match patched {
-        ImageRef::Daemon(reference)
+        ImageRef::Plain(reference)
+        | ImageRef::Daemon(reference)
+        | ImageRef::Registry(reference)
         | ImageRef::DockerArchive {
             reference: Some(reference),
             ..

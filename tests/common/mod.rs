@@ -2,6 +2,7 @@
 //! package index on 127.0.0.1, OCI layouts written from scratch.
 #![allow(dead_code)]
 
+pub mod debian;
 pub mod docker;
 pub mod dotnet;
 

@@ -121,12 +121,8 @@ pub fn read(file: File, reference: Option<&str>, workdir: &Path) -> Result<Archi
 /// daemon reuses layers it already has, found by chain ID).
 pub struct ArchiveLayer<'a> {
     pub diff_id: &'a str,
-    pub content: Option<ArchiveContent<'a>>,
-}
-
-pub enum ArchiveContent<'a> {
-    Tar(&'a LayerTar),
-    Blob(&'a File),
+    /// The uncompressed layer tar.
+    pub content: Option<&'a LayerTar>,
 }
 
 pub fn write(
@@ -150,13 +146,7 @@ pub fn write(
     for (layer, name) in layers.iter().zip(&layer_names) {
         match &layer.content {
             None => {}
-            Some(ArchiveContent::Tar(tar)) => append(&mut builder, name, tar.len, tar.reader()?)?,
-            Some(ArchiveContent::Blob(blob)) => {
-                let len = blob.metadata()?.len();
-                let mut reader = blob.try_clone()?;
-                std::io::Seek::rewind(&mut reader)?;
-                append(&mut builder, name, len, reader)?;
-            }
+            Some(tar) => append(&mut builder, name, tar.len, tar.reader()?)?,
         }
     }
     let manifest = serde_json::to_vec(&manifest)?;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -65,10 +65,12 @@ pub struct PatchLayer {
     pub tar: LayerTar,
     /// `sha256:` of the uncompressed tar.
     pub diff_id: String,
-    /// The gzip-compressed blob.
+    /// The blob as it is distributed (compressed as asked).
     pub blob: File,
-    /// `sha256:` of the compressed blob.
+    /// `sha256:` of the blob.
     pub digest: String,
+    /// The OCI media type of the blob.
+    pub media_type: &'static str,
     pub compressed_size: u64,
     pub uncompressed_size: u64,
     pub entries: usize,
@@ -80,6 +82,7 @@ pub fn squash(
     diffs: &[StepDiff],
     original: &ImageView,
     mtime: u64,
+    compression: LayerCompression,
     workdir: &Path,
 ) -> Result<Option<PatchLayer>> {
     let mut changes: BTreeMap<String, Change> = BTreeMap::new();
@@ -96,7 +99,39 @@ pub fn squash(
     if changes.is_empty() {
         return Ok(None);
     }
-    write(&changes, diffs, mtime, workdir).map(Some)
+    write(&changes, diffs, mtime, compression, workdir).map(Some)
+}
+
+/// How the patch layer's blob is compressed (`--compression`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LayerCompression {
+    #[default]
+    Gzip,
+    Zstd,
+    None,
+}
+
+impl std::str::FromStr for LayerCompression {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "gzip" => Ok(LayerCompression::Gzip),
+            "zstd" => Ok(LayerCompression::Zstd),
+            "none" => Ok(LayerCompression::None),
+            other => anyhow::bail!("unknown compression {other:?} (gzip, zstd or none)"),
+        }
+    }
+}
+
+impl LayerCompression {
+    pub fn media_type(self) -> &'static str {
+        match self {
+            LayerCompression::Gzip => "application/vnd.oci.image.layer.v1.tar+gzip",
+            LayerCompression::Zstd => "application/vnd.oci.image.layer.v1.tar+zstd",
+            LayerCompression::None => "application/vnd.oci.image.layer.v1.tar",
+        }
+    }
 }
 
 fn is_excluded(path: &str, exclude: &[String]) -> bool {
@@ -356,6 +391,7 @@ fn write(
     changes: &BTreeMap<String, Change>,
     diffs: &[StepDiff],
     mtime: u64,
+    compression: LayerCompression,
     workdir: &Path,
 ) -> Result<PatchLayer> {
     let tar_file = tempfile::tempfile_in(workdir)?;
@@ -436,23 +472,43 @@ fn write(
     tar_file.flush()?;
 
     tar_file.seek(SeekFrom::Start(0))?;
-    let blob = tempfile::tempfile_in(workdir)?;
-    let mut gz_hasher = HashingWriter::new(BufWriter::new(blob));
-    {
-        // A fixed header (no name, mtime 0) keeps the compressed digest reproducible.
-        let mut encoder = flate2::GzBuilder::new()
-            .mtime(0)
-            .write(&mut gz_hasher, Compression::default());
-        std::io::copy(&mut (&tar_file), &mut encoder)?;
-        encoder.finish()?;
-    }
-    let (writer, digest, compressed_size) = gz_hasher.finish();
-    let blob = writer.into_inner().map_err(|e| e.into_error())?;
+    let (blob, digest, compressed_size) = match compression {
+        LayerCompression::None => (
+            tar_file.try_clone()?,
+            diff_digest.clone(),
+            uncompressed_size,
+        ),
+        LayerCompression::Gzip | LayerCompression::Zstd => {
+            let blob = tempfile::tempfile_in(workdir)?;
+            let mut hasher = HashingWriter::new(BufWriter::new(blob));
+            if compression == LayerCompression::Gzip {
+                // A fixed header (no name, mtime 0) keeps the compressed digest reproducible.
+                let mut encoder = flate2::GzBuilder::new()
+                    .mtime(0)
+                    .write(&mut hasher, Compression::default());
+                std::io::copy(&mut (&tar_file), &mut encoder)?;
+                encoder.finish()?;
+            } else {
+                ruzstd::encoding::compress(
+                    BufReader::new(&tar_file),
+                    &mut hasher,
+                    ruzstd::encoding::CompressionLevel::Fastest,
+                );
+            }
+            let (writer, digest, size) = hasher.finish();
+            (
+                writer.into_inner().map_err(|e| e.into_error())?,
+                digest,
+                size,
+            )
+        }
+    };
     Ok(PatchLayer {
         tar: LayerTar::whole(tar_file)?,
         diff_id: format!("sha256:{diff_digest}"),
         blob,
         digest: format!("sha256:{digest}"),
+        media_type: compression.media_type(),
         compressed_size,
         uncompressed_size,
         entries: changes.len(),
@@ -512,6 +568,13 @@ mod tests {
     use super::*;
     use crate::image::view::tests::layer;
 
+    /// The layer of `diffs` at mtime 0, gzip-compressed; the tests' changes always leave one.
+    fn squashed_gzip(diffs: &[StepDiff], original: &ImageView, dir: &Path) -> PatchLayer {
+        squash(diffs, original, 0, LayerCompression::Gzip, dir)
+            .unwrap()
+            .unwrap()
+    }
+
     fn paths(layer: &PatchLayer) -> Vec<String> {
         let mut archive = tar::Archive::new(layer.tar.reader().unwrap());
         archive
@@ -570,9 +633,7 @@ mod tests {
             ]),
             exclude: vec!["/root/.cache".into()],
         };
-        let first = squash(&[step()], &original, 0, dir.path())
-            .unwrap()
-            .unwrap();
+        let first = squashed_gzip(&[step()], &original, dir.path());
         assert_eq!(
             paths(&first),
             vec![
@@ -587,11 +648,41 @@ mod tests {
                 "usr/lib/site/urllib3-1.26.5.dist-info/METADATA",
             ]
         );
-        let second = squash(&[step()], &original, 0, dir.path())
-            .unwrap()
-            .unwrap();
+        let second = squashed_gzip(&[step()], &original, dir.path());
         assert_eq!(first.diff_id, second.diff_id);
         assert_eq!(first.digest, second.digest);
+
+        // Every compression carries the same tar; zstd is reproducible too, and "none" is the
+        // tar itself.
+        let tar_bytes = first.tar.read_at(0, first.tar.len).unwrap();
+        for compression in [LayerCompression::Zstd, LayerCompression::None] {
+            let layer = |_| {
+                squash(&[step()], &original, 0, compression, dir.path())
+                    .unwrap()
+                    .unwrap()
+            };
+            let (one, two) = (layer(1), layer(2));
+            assert_eq!(
+                (one.diff_id.as_str(), one.digest.as_str()),
+                (first.diff_id.as_str(), two.digest.as_str())
+            );
+            assert_eq!(one.media_type, compression.media_type());
+            let blob = LayerTar::whole(one.blob.try_clone().unwrap()).unwrap();
+            let blob = blob.read_at(0, blob.len).unwrap();
+            let unpacked = match compression {
+                LayerCompression::Zstd => {
+                    let mut out = Vec::new();
+                    ruzstd::decoding::StreamingDecoder::new(&blob[..])
+                        .unwrap()
+                        .read_to_end(&mut out)
+                        .unwrap();
+                    assert!(blob.len() < out.len());
+                    out
+                }
+                _ => blob,
+            };
+            assert_eq!(unpacked, tar_bytes);
+        }
 
         let mut patched = original;
         patched.push_layer(first.tar.clone()).unwrap();
@@ -634,9 +725,7 @@ mod tests {
             ]),
             exclude: vec![],
         };
-        let squashed = squash(&[first, second], &original, 0, dir.path())
-            .unwrap()
-            .unwrap();
+        let squashed = squashed_gzip(&[first, second], &original, dir.path());
         assert_eq!(
             paths(&squashed),
             vec!["etc/", "etc/x", "opt/", "usr/lib/site/urllib3/.wh.old.py"]
@@ -658,9 +747,7 @@ mod tests {
             ]),
             exclude: vec![],
         };
-        let squashed = squash(&[reinstall], &original(), 0, dir.path())
-            .unwrap()
-            .unwrap();
+        let squashed = squashed_gzip(&[reinstall], &original(), dir.path());
         // The same urllib3 file is gone, and with it its untouched directories.
         // (Below an opaque directory, the same file stays: see the test after this one.)
         assert_eq!(
@@ -686,9 +773,7 @@ mod tests {
             ]),
             exclude: vec![],
         };
-        let squashed = squash(&[reinstall], &original(), 0, dir.path())
-            .unwrap()
-            .unwrap();
+        let squashed = squashed_gzip(&[reinstall], &original(), dir.path());
         assert!(
             paths(&squashed).contains(&"usr/lib/site/urllib3/__init__.py".to_string()),
             "{:?}",
@@ -708,7 +793,7 @@ mod tests {
             exclude: vec!["/root/.cache".into()],
         };
         assert!(
-            squash(&[step], &original(), 0, dir.path())
+            squash(&[step], &original(), 0, LayerCompression::Gzip, dir.path())
                 .unwrap()
                 .is_none()
         );

@@ -2,9 +2,12 @@
 //! their layers, and the patch layer.
 
 mod archive;
+pub mod credentials;
 pub mod daemon;
 pub mod layer;
 mod oci;
+mod platform;
+pub mod registry;
 pub mod view;
 
 use std::fs::File;
@@ -15,14 +18,21 @@ use bollard::Docker;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-pub use layer::{PatchLayer, StepDiff};
+pub use layer::{LayerCompression, PatchLayer, StepDiff};
+pub use platform::Platform;
+use platform::select as select_platform;
+pub use registry::{PushCounts, Registry, RegistrySettings};
 pub use view::{Entry, EntryKind, ImageView, LayerTar};
 
 /// Where an image lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ImageRef {
-    /// The local Docker daemon (`docker-daemon:REF` or a plain reference).
+    /// A plain reference: the local Docker daemon when it has the image, else the registry.
+    Plain(String),
+    /// The local Docker daemon only (`docker-daemon:REF`).
     Daemon(String),
+    /// A registry only (`docker://REF`).
+    Registry(String),
     /// An OCI image layout directory (`oci:DIR[:TAG]`).
     OciLayout { dir: PathBuf, tag: Option<String> },
     /// A `docker save` tarball (`docker-archive:FILE[:REF]`); REF picks one of several images.
@@ -68,6 +78,10 @@ impl std::str::FromStr for ImageRef {
         if let Some(rest) = s.strip_prefix("docker-daemon:") {
             return Ok(ImageRef::Daemon(rest.to_string()));
         }
+        if let Some(rest) = s.strip_prefix("docker://") {
+            registry::parse_reference(rest)?;
+            return Ok(ImageRef::Registry(rest.to_string()));
+        }
         if let Some(rest) = s.strip_prefix("docker-archive:") {
             let (path, reference) = file_and_name(s, rest, "docker-archive")?;
             return Ok(ImageRef::DockerArchive { path, reference });
@@ -76,25 +90,26 @@ impl std::str::FromStr for ImageRef {
             let (path, tag) = file_and_name(s, rest, "oci-archive")?;
             return Ok(ImageRef::OciArchive { path, tag });
         }
-        for transport in ["docker://", "containers-storage:", "dir:"] {
+        for transport in ["containers-storage:", "dir:"] {
             if s.starts_with(transport) {
                 bail!(
-                    "image {s}: the {} transport is not supported yet (supported: a plain reference or docker-daemon:REF for the local daemon, oci:DIR[:TAG], docker-archive:FILE[:REF], oci-archive:FILE[:TAG])",
-                    transport.trim_end_matches([':', '/'])
+                    "image {s}: the {} transport is not supported yet (supported: a plain reference, docker-daemon:REF, docker://REF, oci:DIR[:TAG], docker-archive:FILE[:REF], oci-archive:FILE[:TAG])",
+                    transport.trim_end_matches(':')
                 );
             }
         }
         if s.is_empty() {
             bail!("empty image reference");
         }
-        Ok(ImageRef::Daemon(s.to_string()))
+        Ok(ImageRef::Plain(s.to_string()))
     }
 }
 
 impl std::fmt::Display for ImageRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ImageRef::Daemon(r) => f.write_str(r),
+            ImageRef::Plain(r) | ImageRef::Daemon(r) => f.write_str(r),
+            ImageRef::Registry(r) => write!(f, "docker://{r}"),
             ImageRef::OciLayout {
                 dir,
                 tag: Some(tag),
@@ -112,30 +127,39 @@ impl std::fmt::Display for ImageRef {
     }
 }
 
+/// `-t` (a full reference, or a tag on the same repository), else the source tag plus
+/// `-<suffix>`.
+fn patched_reference(reference: &str, tag: Option<&str>, suffix: &str) -> Result<String> {
+    let (repository, source_tag) = split_reference(reference);
+    if let Some(tag) = tag {
+        return Ok(if tag.contains(['/', ':']) {
+            tag.to_string()
+        } else {
+            format!("{repository}:{tag}")
+        });
+    }
+    if reference.starts_with("sha256:")
+        || (reference.len() >= 12 && reference.chars().all(|c| c.is_ascii_hexdigit()))
+    {
+        bail!("image {reference} is an ID; name the patched image with -t");
+    }
+    Ok(format!(
+        "{repository}:{}-{suffix}",
+        source_tag.unwrap_or("latest")
+    ))
+}
+
 impl ImageRef {
     /// The reference the patched image gets: `-t` (a full reference, or a tag on the same
     /// repository), else the source tag plus `-<suffix>`.
     pub fn patched(&self, tag: Option<&str>, suffix: &str) -> Result<ImageRef> {
         match self {
-            ImageRef::Daemon(reference) => {
-                let (repository, source_tag) = split_reference(reference);
-                if let Some(tag) = tag {
-                    return Ok(ImageRef::Daemon(if tag.contains(['/', ':']) {
-                        tag.to_string()
-                    } else {
-                        format!("{repository}:{tag}")
-                    }));
-                }
-                if reference.starts_with("sha256:")
-                    || (reference.len() >= 12 && reference.chars().all(|c| c.is_ascii_hexdigit()))
-                {
-                    bail!("image {reference} is an ID; name the patched image with -t");
-                }
-                Ok(ImageRef::Daemon(format!(
-                    "{repository}:{}-{suffix}",
-                    source_tag.unwrap_or("latest")
-                )))
+            ImageRef::Plain(reference) | ImageRef::Daemon(reference) => {
+                Ok(ImageRef::Daemon(patched_reference(reference, tag, suffix)?))
             }
+            ImageRef::Registry(reference) => Ok(ImageRef::Registry(patched_reference(
+                reference, tag, suffix,
+            )?)),
             ImageRef::OciLayout {
                 dir,
                 tag: source_tag,
@@ -159,13 +183,7 @@ impl ImageRef {
                         Some(format!("{}:{tag}", split_reference(reference).0))
                     }
                     (Some(tag), None) => Some(format!("patched:{tag}")),
-                    (None, Some(reference)) => {
-                        let (repository, source_tag) = split_reference(reference);
-                        Some(format!(
-                            "{repository}:{}-{suffix}",
-                            source_tag.unwrap_or("latest")
-                        ))
-                    }
+                    (None, Some(reference)) => Some(patched_reference(reference, None, suffix)?),
                     (None, None) => None,
                 },
             }),
@@ -177,6 +195,24 @@ impl ImageRef {
                 }),
             }),
         }
+    }
+
+    /// The same image name in a registry (`--push`).
+    pub fn in_registry(&self) -> Result<ImageRef> {
+        match self {
+            ImageRef::Plain(reference) | ImageRef::Daemon(reference) => {
+                Ok(ImageRef::Registry(reference.clone()))
+            }
+            ImageRef::Registry(_) => Ok(self.clone()),
+            other => bail!(
+                "--push needs an image name for the registry; {other} has none (use --output-image docker://REF)"
+            ),
+        }
+    }
+
+    /// Whether reading or writing this image needs the Docker daemon.
+    pub fn needs_daemon(&self) -> bool {
+        matches!(self, ImageRef::Daemon(_))
     }
 }
 
@@ -202,43 +238,90 @@ pub fn split_reference(reference: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// A blob the patched image consists of, with where its bytes are, for sinks that store blobs
+/// (OCI layouts, registries).
+pub struct Blob<'a> {
+    pub digest: &'a str,
+    pub size: u64,
+    pub content: BlobContent<'a>,
+    /// A blob of the source image (a registry may have it in the source's repository).
+    pub from_source: bool,
+}
+
+pub enum BlobContent<'a> {
+    File(&'a LayerTar),
+    Bytes(&'a [u8]),
+}
+
+/// A layer as the source distributes it: its descriptor, and the bytes behind it (the
+/// compressed blob from a layout or registry, the uncompressed tar from a daemon or archive).
+#[derive(Clone)]
+struct LayerBlob {
+    digest: String,
+    content: LayerTar,
+}
+
+/// The patched image as sinks that store blobs take it.
+pub struct PatchedImage<'a> {
+    pub config: &'a [u8],
+    pub layer: &'a PatchLayer,
+}
+
+/// How images are reached: the daemon (when it runs), registries, and a work directory.
+pub struct Stores<'a> {
+    pub docker: Option<&'a Docker>,
+    pub registry: &'a Registry,
+    pub workdir: &'a Path,
+}
+
 /// An image opened for patching.
 pub struct SourceImage {
+    /// Where the image was found (a plain reference resolved to the daemon or the registry).
     pub reference: ImageRef,
     pub config: Vec<u8>,
     /// Uncompressed layer tars, base first.
     pub layers: Vec<LayerTar>,
+    /// The layers as distributed, in the same order.
+    blobs: Vec<LayerBlob>,
     /// The image ID in the daemon, when the image is there.
     pub daemon_id: Option<String>,
-    /// The manifest, for images read from an OCI layout.
-    manifest: Option<Value>,
+    /// The image manifest: the source's own, or one describing the layers as they are.
+    manifest: Value,
     /// An oci-archive unpacked into the run's work directory: the patched image is added to it
     /// and the whole layout archived again.
     unpacked_layout: Option<PathBuf>,
 }
 
 impl SourceImage {
-    pub async fn open(
-        reference: &ImageRef,
-        docker: Option<&Docker>,
-        workdir: &Path,
-    ) -> Result<SourceImage> {
+    pub async fn open(reference: &ImageRef, stores: &Stores<'_>) -> Result<SourceImage> {
+        let workdir = stores.workdir;
         match reference {
+            ImageRef::Plain(name) => {
+                // The daemon first, as `docker run` would; then the registry.
+                if let Some(docker) = stores.docker
+                    && let Ok(id) = daemon::image_id(docker, name).await
+                {
+                    return Self::open_daemon(ImageRef::Daemon(name.clone()), docker, id, workdir)
+                        .await;
+                }
+                let registry = ImageRef::Registry(name.clone());
+                Self::open_registry(&registry, name, stores)
+                    .await
+                    .map_err(|e| {
+                        anyhow!(
+                            "image {name} is not in the local Docker daemon{}, and from the registry: {e:#}",
+                            if stores.docker.is_none() { " (not reachable)" } else { "" }
+                        )
+                    })
+            }
             ImageRef::Daemon(name) => {
-                let docker = docker.ok_or_else(|| {
+                let docker = stores.docker.ok_or_else(|| {
                     anyhow!("image {name} is in the Docker daemon, which is not reachable")
                 })?;
                 let id = daemon::image_id(docker, name).await?;
-                let saved = daemon::save(docker, &id, workdir).await?;
-                Ok(SourceImage {
-                    reference: reference.clone(),
-                    config: saved.config,
-                    layers: saved.layers,
-                    daemon_id: Some(id),
-                    manifest: None,
-                    unpacked_layout: None,
-                })
+                Self::open_daemon(reference.clone(), docker, id, workdir).await
             }
+            ImageRef::Registry(name) => Self::open_registry(reference, name, stores).await,
             ImageRef::OciLayout { dir, tag } => {
                 Self::open_layout(reference, dir.clone(), tag.clone(), workdir, None).await
             }
@@ -262,16 +345,119 @@ impl SourceImage {
                 })
                 .await?
                 .with_context(|| format!("image {reference}"))?;
-                Ok(SourceImage {
-                    reference: reference.clone(),
-                    config: image.config,
-                    layers: image.layers,
-                    daemon_id: None,
-                    manifest: None,
-                    unpacked_layout: None,
-                })
+                Self::from_tars(reference.clone(), image.config, image.layers, None)
             }
         }
+    }
+
+    async fn open_daemon(
+        reference: ImageRef,
+        docker: &Docker,
+        id: String,
+        workdir: &Path,
+    ) -> Result<SourceImage> {
+        let saved = daemon::save(docker, &id, workdir).await?;
+        Self::from_tars(reference, saved.config, saved.layers, Some(id))
+    }
+
+    /// An image known only as uncompressed layer tars (daemon, docker archive): each tar is
+    /// its own blob, described by an OCI manifest.
+    fn from_tars(
+        reference: ImageRef,
+        config: Vec<u8>,
+        layers: Vec<LayerTar>,
+        daemon_id: Option<String>,
+    ) -> Result<SourceImage> {
+        let diff_ids = diff_ids(&config)?;
+        if diff_ids.len() != layers.len() {
+            bail!(
+                "image {reference}: its config lists {} layers, but it has {}",
+                diff_ids.len(),
+                layers.len()
+            );
+        }
+        let blobs: Vec<LayerBlob> = diff_ids
+            .iter()
+            .zip(&layers)
+            .map(|(diff_id, tar)| LayerBlob {
+                digest: diff_id.clone(),
+                content: tar.clone(),
+            })
+            .collect();
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": oci::MANIFEST_MEDIA_TYPE,
+            "config": descriptor(oci::CONFIG_MEDIA_TYPE, &digest_of(&config), config.len() as u64),
+            "layers": blobs.iter().map(|b| descriptor(LayerCompression::None.media_type(), &b.digest, b.content.len)).collect::<Vec<_>>(),
+        });
+        Ok(SourceImage {
+            reference,
+            config,
+            layers,
+            blobs,
+            daemon_id,
+            manifest,
+            unpacked_layout: None,
+        })
+    }
+
+    async fn open_registry(
+        reference: &ImageRef,
+        name: &str,
+        stores: &Stores<'_>,
+    ) -> Result<SourceImage> {
+        let remote = registry::parse_reference(name)?;
+        let top = stores.registry.top(&remote).await?;
+        if oci::is_index(&top.manifest) {
+            let digest = select_platform(&top.manifest, &Platform::host(), reference)?
+                .1
+                .to_owned();
+            let manifest = stores.registry.manifest(&remote, &digest).await?.manifest;
+            return Self::open_registry_manifest(reference, &remote, manifest, stores).await;
+        }
+        Self::open_registry_manifest(reference, &remote, top.manifest, stores).await
+    }
+
+    async fn open_registry_manifest(
+        reference: &ImageRef,
+        remote: &oci_client::Reference,
+        manifest: Value,
+        stores: &Stores<'_>,
+    ) -> Result<SourceImage> {
+        let registry = stores.registry;
+        let config_digest = manifest["config"]["digest"]
+            .as_str()
+            .ok_or_else(|| anyhow!("image {reference}: its manifest names no config"))?;
+        let config = registry.blob_bytes(remote, config_digest).await?;
+        let mut layers = Vec::new();
+        let mut blobs = Vec::new();
+        for descriptor in manifest["layers"].as_array().into_iter().flatten() {
+            let digest = descriptor["digest"]
+                .as_str()
+                .ok_or_else(|| anyhow!("image {reference}: a layer without a digest"))?;
+            let file = registry
+                .blob_to_file(remote, digest, stores.workdir)
+                .await?;
+            let blob = LayerTar::whole(file)?;
+            let workdir = stores.workdir.to_path_buf();
+            let compressed = blob.clone();
+            layers.push(
+                tokio::task::spawn_blocking(move || uncompressed(compressed, &workdir)).await??,
+            );
+            blobs.push(LayerBlob {
+                digest: digest.to_owned(),
+                content: blob,
+            });
+        }
+        Ok(SourceImage {
+            reference: reference.clone(),
+            config,
+            layers,
+            blobs,
+            daemon_id: None,
+            manifest,
+            unpacked_layout: None,
+        })
     }
 
     async fn open_layout(
@@ -281,17 +467,159 @@ impl SourceImage {
         workdir: &Path,
         unpacked_layout: Option<PathBuf>,
     ) -> Result<SourceImage> {
+        let top =
+            oci::read_top(&dir, tag.as_deref()).with_context(|| format!("image {reference}"))?;
+        let manifest = match top {
+            oci::Top::Manifest(manifest) => manifest,
+            oci::Top::Index { index, .. } => {
+                let digest = select_platform(&index, &Platform::host(), reference)?.1;
+                oci::read_manifest(&dir, digest).with_context(|| format!("image {reference}"))?
+            }
+        };
+        Self::open_layout_manifest(reference, dir, manifest, workdir, unpacked_layout).await
+    }
+
+    async fn open_layout_manifest(
+        reference: &ImageRef,
+        dir: PathBuf,
+        manifest: Value,
+        workdir: &Path,
+        unpacked_layout: Option<PathBuf>,
+    ) -> Result<SourceImage> {
         let workdir = workdir.to_path_buf();
-        let image = tokio::task::spawn_blocking(move || oci::read(&dir, tag.as_deref(), &workdir))
+        let image = tokio::task::spawn_blocking(move || oci::read(&dir, manifest, &workdir))
             .await?
             .with_context(|| format!("image {reference}"))?;
+        let blobs = image
+            .blobs
+            .into_iter()
+            .map(|(digest, content)| LayerBlob { digest, content })
+            .collect();
         Ok(SourceImage {
             reference: reference.clone(),
             config: image.config,
             layers: image.layers,
+            blobs,
             daemon_id: None,
-            manifest: Some(image.manifest),
+            manifest: image.manifest,
             unpacked_layout,
+        })
+    }
+
+    /// Opens the platforms of an image to patch: for an image index, the `platforms` asked for
+    /// (this machine's when none), with the index to rebuild; a single image as it is.
+    pub async fn open_platforms(
+        reference: &ImageRef,
+        stores: &Stores<'_>,
+        platforms: &[Platform],
+    ) -> Result<OpenedImage> {
+        let wanted: Vec<Platform> = if platforms.is_empty() {
+            vec![Platform::host()]
+        } else {
+            platforms.to_vec()
+        };
+        let workdir = stores.workdir;
+        let (index, bytes) = match reference {
+            ImageRef::Registry(name) => {
+                let remote = registry::parse_reference(name)?;
+                let top = stores.registry.top(&remote).await?;
+                if !oci::is_index(&top.manifest) {
+                    let image =
+                        Self::open_registry_manifest(reference, &remote, top.manifest, stores)
+                            .await?;
+                    return OpenedImage::single(image, platforms);
+                }
+                (top.manifest, top.bytes)
+            }
+            ImageRef::OciLayout { dir, tag } => {
+                match oci::read_top(dir, tag.as_deref())
+                    .with_context(|| format!("image {reference}"))?
+                {
+                    oci::Top::Manifest(manifest) => {
+                        let image = Self::open_layout_manifest(
+                            reference,
+                            dir.clone(),
+                            manifest,
+                            workdir,
+                            None,
+                        )
+                        .await?;
+                        return OpenedImage::single(image, platforms);
+                    }
+                    oci::Top::Index { bytes, index } => (index, bytes),
+                }
+            }
+            ImageRef::OciArchive { path, tag } => {
+                let dir = workdir.join("oci-archive");
+                let (archive, target) = (path.clone(), dir.clone());
+                tokio::task::spawn_blocking(move || unpack(&archive, &target))
+                    .await?
+                    .with_context(|| format!("image {reference}"))?;
+                match oci::read_top(&dir, tag.as_deref())
+                    .with_context(|| format!("image {reference}"))?
+                {
+                    oci::Top::Manifest(manifest) => {
+                        let image = Self::open_layout_manifest(
+                            reference,
+                            dir.clone(),
+                            manifest,
+                            workdir,
+                            Some(dir),
+                        )
+                        .await?;
+                        return OpenedImage::single(image, platforms);
+                    }
+                    oci::Top::Index { bytes, index } => (index, bytes),
+                }
+            }
+            // A plain reference in the daemon is one image; one only in a registry may be an
+            // index.
+            ImageRef::Plain(name) => {
+                let image = Self::open(reference, stores).await?;
+                if matches!(image.reference, ImageRef::Registry(_)) {
+                    let registry = ImageRef::Registry(name.clone());
+                    return Box::pin(Self::open_platforms(&registry, stores, platforms)).await;
+                }
+                return OpenedImage::single(image, platforms);
+            }
+            ImageRef::Daemon(_) | ImageRef::DockerArchive { .. } => {
+                let image = Self::open(reference, stores).await?;
+                return OpenedImage::single(image, platforms);
+            }
+        };
+        let mut images = Vec::new();
+        let mut entries = Vec::new();
+        for platform in &wanted {
+            let (entry, digest) = select_platform(&index, platform, reference)?;
+            let image = match reference {
+                ImageRef::Registry(name) => {
+                    let remote = registry::parse_reference(name)?;
+                    let manifest = stores.registry.manifest(&remote, digest).await?.manifest;
+                    Self::open_registry_manifest(reference, &remote, manifest, stores).await?
+                }
+                ImageRef::OciLayout { dir, .. } => {
+                    let manifest = oci::read_manifest(dir, digest)?;
+                    Self::open_layout_manifest(reference, dir.clone(), manifest, workdir, None)
+                        .await?
+                }
+                _ => {
+                    let dir = workdir.join("oci-archive");
+                    let manifest = oci::read_manifest(&dir, digest)?;
+                    Self::open_layout_manifest(reference, dir.clone(), manifest, workdir, Some(dir))
+                        .await?
+                }
+            };
+            images.push((platform.clone(), image));
+            entries.push(entry);
+        }
+        Ok(OpenedImage {
+            images,
+            index: Some(SourceIndex {
+                reference: reference.clone(),
+                index,
+                bytes,
+                entries,
+            }),
         })
     }
 
@@ -309,11 +637,15 @@ impl SourceImage {
             .then(|| diff_ids.len() - 1)
     }
 
-    /// The layers a new patch layer goes on: all of them, except an earlier copa-host patch
-    /// layer, whose changes the new layer takes over (see [`Self::previous_patch_layer`]).
+    /// How many layers the patched image keeps from this one: all, except an earlier
+    /// copa-host patch layer, whose changes the new layer takes over.
+    fn kept_layers(&self) -> usize {
+        self.previous_patch().unwrap_or(self.layers.len())
+    }
+
+    /// The layers a new patch layer goes on (see [`Self::kept_layers`]).
     pub fn base_view(&self) -> Result<ImageView> {
-        let keep = self.previous_patch().unwrap_or(self.layers.len());
-        ImageView::new(self.layers[..keep].to_vec())
+        ImageView::new(self.layers[..self.kept_layers()].to_vec())
     }
 
     /// The earlier copa-host patch layer, to be merged under the new changes: re-patching
@@ -323,16 +655,7 @@ impl SourceImage {
     }
 
     pub fn diff_ids(&self) -> Result<Vec<String>> {
-        let config: Value =
-            serde_json::from_slice(&self.config).context("parsing the image config")?;
-        Ok(config["rootfs"]["diff_ids"]
-            .as_array()
-            .map(|ids| {
-                ids.iter()
-                    .filter_map(|id| id.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default())
+        diff_ids(&self.config)
     }
 
     /// Makes sure the daemon has this image (loading it from its layers when it came from
@@ -346,7 +669,7 @@ impl SourceImage {
         if let Some(id) = &self.daemon_id {
             return Ok((id.clone(), false));
         }
-        let id = format!("sha256:{}", hex::encode(Sha256::digest(&self.config)));
+        let id = digest_of(&self.config);
         // Already there (the same config was loaded before): use it, and never remove it.
         if daemon::image_id(docker, &id).await.is_ok() {
             return Ok((id, false));
@@ -357,7 +680,7 @@ impl SourceImage {
             .zip(&self.layers)
             .map(|(diff_id, tar)| archive::ArchiveLayer {
                 diff_id,
-                content: Some(archive::ArchiveContent::Tar(tar)),
+                content: Some(tar),
             })
             .collect();
         let path = workdir.join("source-load.tar");
@@ -414,37 +737,94 @@ impl SourceImage {
         Ok(serde_json::to_vec(&config)?)
     }
 
+    /// The patched image's OCI manifest: the source's, with the layers it keeps, the patch
+    /// layer on top and the new config. Docker media types become their OCI equals (same
+    /// bytes, same digests), so that a zstd layer can sit beside them.
+    fn patched_manifest(&self, image: &PatchedImage) -> Result<Vec<u8>> {
+        let mut manifest = self.manifest.clone();
+        manifest["schemaVersion"] = json!(2);
+        manifest["mediaType"] = json!(oci::MANIFEST_MEDIA_TYPE);
+        manifest["config"] = descriptor(
+            oci::CONFIG_MEDIA_TYPE,
+            &digest_of(image.config),
+            image.config.len() as u64,
+        );
+        let layers = manifest["layers"]
+            .as_array_mut()
+            .ok_or_else(|| anyhow!("the image manifest lists no layers"))?;
+        layers.truncate(self.kept_layers());
+        for layer in layers.iter_mut() {
+            if let Some(oci_type) = layer["mediaType"].as_str().and_then(oci::layer_media_type) {
+                layer["mediaType"] = json!(oci_type);
+            }
+        }
+        layers.push(descriptor(
+            image.layer.media_type,
+            &image.layer.digest,
+            image.layer.compressed_size,
+        ));
+        Ok(serde_json::to_vec(&manifest)?)
+    }
+
+    /// Every blob of the patched image, with where its bytes are.
+    fn patched_blobs<'a>(&'a self, image: &PatchedImage<'a>, patch: &'a LayerTar) -> Vec<Blob<'a>> {
+        let mut blobs: Vec<Blob> = self.blobs[..self.kept_layers()]
+            .iter()
+            .map(|b| Blob {
+                digest: &b.digest,
+                size: b.content.len,
+                content: BlobContent::File(&b.content),
+                from_source: true,
+            })
+            .collect();
+        blobs.push(Blob {
+            digest: &image.layer.digest,
+            size: image.layer.compressed_size,
+            content: BlobContent::File(patch),
+            from_source: false,
+        });
+        blobs
+    }
+
     /// Writes the patched image to `target` and returns the digest it is known by there: the
     /// image ID (config digest) in the daemon and in a docker archive, the manifest digest in an
-    /// OCI layout or archive.
+    /// OCI layout or archive and in a registry.
     pub async fn write_patched(
         &self,
         target: &ImageRef,
-        config: &[u8],
-        layer: &PatchLayer,
-        docker: Option<&Docker>,
-        workdir: &Path,
-    ) -> Result<String> {
-        let image_id = format!("sha256:{}", hex::encode(Sha256::digest(config)));
+        image: &PatchedImage<'_>,
+        stores: &Stores<'_>,
+    ) -> Result<WrittenImage> {
+        let (config, layer, workdir) = (image.config, image.layer, stores.workdir);
+        let image_id = digest_of(config);
+        let patch_blob = LayerTar::whole(layer.blob.try_clone()?)?;
+        let manifest = self.patched_manifest(image)?;
+        let manifest_digest = digest_of(&manifest);
         match target {
-            ImageRef::Daemon(tag) => {
-                let docker = docker.ok_or_else(|| anyhow!("the Docker daemon is not reachable"))?;
-                let mut diff_ids = self.diff_ids()?;
-                if self.previous_patch().is_some() {
-                    diff_ids.pop();
-                }
-                // The daemon already has every original layer (the image came from it or was
-                // loaded for the run); only the patch layer travels.
-                let mut layers: Vec<archive::ArchiveLayer> = diff_ids
+            ImageRef::Plain(tag) | ImageRef::Daemon(tag) => {
+                let docker = stores
+                    .docker
+                    .ok_or_else(|| anyhow!("the Docker daemon is not reachable"))?;
+                let kept = self.kept_layers();
+                let diff_ids = self.diff_ids()?;
+                // When the daemon already has the original layers (the image came from it or
+                // was loaded for the run) only the patch layer travels.
+                let daemon_has_base = self.daemon_id.is_some()
+                    || daemon::image_id(docker, &digest_of(&self.config))
+                        .await
+                        .is_ok();
+                let mut layers: Vec<archive::ArchiveLayer> = diff_ids[..kept]
                     .iter()
-                    .map(|d| archive::ArchiveLayer {
-                        diff_id: d,
-                        content: None,
+                    .zip(&self.layers)
+                    .map(|(diff_id, tar)| archive::ArchiveLayer {
+                        diff_id,
+                        content: (!daemon_has_base).then_some(tar),
                     })
                     .collect();
+                // The daemon (Docker 20.10) reads gzip and plain tars, not zstd.
                 layers.push(archive::ArchiveLayer {
                     diff_id: &layer.diff_id,
-                    content: Some(archive::ArchiveContent::Blob(&layer.blob)),
+                    content: Some(&layer.tar),
                 });
                 let path = workdir.join("patched-load.tar");
                 archive::write(
@@ -454,73 +834,276 @@ impl SourceImage {
                     Some(tag),
                 )?;
                 daemon::load(docker, &path).await?;
+                Ok(WrittenImage::digest(image_id))
+            }
+            ImageRef::Registry(name) => {
+                let remote = registry::parse_reference(name)?;
+                let source = match &self.reference {
+                    ImageRef::Registry(source) => Some(registry::parse_reference(source)?),
+                    _ => None,
+                };
+                let mut blobs = self.patched_blobs(image, &patch_blob);
+                blobs.push(Blob {
+                    digest: &image_id,
+                    size: config.len() as u64,
+                    content: BlobContent::Bytes(config),
+                    from_source: false,
+                });
+                let pushed = stores
+                    .registry
+                    .push(
+                        &remote,
+                        source.as_ref(),
+                        &blobs,
+                        &manifest,
+                        oci::MANIFEST_MEDIA_TYPE,
+                    )
+                    .await?;
+                Ok(WrittenImage {
+                    digest: manifest_digest,
+                    pushed: Some(pushed),
+                })
             }
             ImageRef::OciLayout { dir, tag } => {
-                return self.write_to_layout(dir, tag, config, layer);
+                self.write_to_layout(dir, tag, image, &patch_blob, &manifest)?;
+                Ok(WrittenImage::digest(manifest_digest))
             }
             ImageRef::OciArchive { path, tag } => {
-                let dir = self.unpacked_layout.as_ref().ok_or_else(|| {
-                    anyhow!("only an image read from an oci-archive can be written to one")
-                })?;
-                let digest = self.write_to_layout(dir, tag, config, layer)?;
-                write_atomically(path, |out| pack(dir, out))?;
-                return Ok(digest);
+                // Into the layout this archive was read from (the patched archive then carries
+                // the original images too), or a new one.
+                let dir = self
+                    .unpacked_layout
+                    .clone()
+                    .unwrap_or_else(|| workdir.join("oci-archive-out"));
+                self.write_to_layout(&dir, tag, image, &patch_blob, &manifest)?;
+                write_atomically(path, |out| pack(&dir, out))?;
+                Ok(WrittenImage::digest(manifest_digest))
             }
             ImageRef::DockerArchive { path, reference } => {
-                let mut diff_ids = self.diff_ids()?;
-                let mut originals = self.layers.iter().collect::<Vec<_>>();
-                if self.previous_patch().is_some() {
-                    diff_ids.pop();
-                    originals.pop();
-                }
+                let diff_ids = self.diff_ids()?;
+                let kept = self.kept_layers();
                 // A file on its own: every layer travels (uncompressed, as `docker save`
                 // writes them).
-                let mut layers: Vec<archive::ArchiveLayer> = diff_ids
+                let mut layers: Vec<archive::ArchiveLayer> = diff_ids[..kept]
                     .iter()
-                    .zip(originals)
+                    .zip(&self.layers)
                     .map(|(diff_id, tar)| archive::ArchiveLayer {
                         diff_id,
-                        content: Some(archive::ArchiveContent::Tar(tar)),
+                        content: Some(tar),
                     })
                     .collect();
                 layers.push(archive::ArchiveLayer {
                     diff_id: &layer.diff_id,
-                    content: Some(archive::ArchiveContent::Tar(&layer.tar)),
+                    content: Some(&layer.tar),
                 });
                 write_atomically(path, |out| {
                     archive::write(out, config, &layers, reference.as_deref())
                 })?;
+                Ok(WrittenImage::digest(image_id))
             }
         }
-        Ok(image_id)
     }
 
     fn write_to_layout(
         &self,
         dir: &Path,
         tag: &Option<String>,
-        config: &[u8],
-        layer: &PatchLayer,
-    ) -> Result<String> {
-        let mut manifest = self.manifest.clone().ok_or_else(|| {
-            anyhow!("only an image read from an OCI layout can be written to one")
-        })?;
-        if self.previous_patch().is_some()
-            && let Some(layers) = manifest["layers"].as_array_mut()
-        {
-            layers.pop();
-        }
+        image: &PatchedImage,
+        patch_blob: &LayerTar,
+        manifest: &[u8],
+    ) -> Result<()> {
+        let mut blobs = self.patched_blobs(image, patch_blob);
+        let config_digest = digest_of(image.config);
+        blobs.push(Blob {
+            digest: &config_digest,
+            size: image.config.len() as u64,
+            content: BlobContent::Bytes(image.config),
+            from_source: false,
+        });
         let tag = tag.clone().unwrap_or_else(|| "latest".into());
-        oci::write(
-            dir,
-            &manifest,
-            config,
-            &layer.blob,
-            &layer.digest,
-            layer.compressed_size,
-            &tag,
-        )
+        oci::write(dir, &blobs, manifest, &tag)
     }
+}
+
+/// What a patch run opens: the images of the platforms to patch, and for an image index the
+/// index they belong to.
+pub struct OpenedImage {
+    pub images: Vec<(Platform, SourceImage)>,
+    pub index: Option<SourceIndex>,
+}
+
+impl OpenedImage {
+    /// A single image: `--platform` may only name its own platform.
+    fn single(image: SourceImage, asked: &[Platform]) -> Result<OpenedImage> {
+        let platform = Platform::of_config(&image.config).unwrap_or_else(Platform::host);
+        if let Some(other) = asked
+            .iter()
+            .find(|p| p.os != platform.os || p.architecture != platform.architecture)
+        {
+            bail!(
+                "image {} is a single {platform} image, not an index with a {other} image",
+                image.reference
+            );
+        }
+        Ok(OpenedImage {
+            images: vec![(platform, image)],
+            index: None,
+        })
+    }
+}
+
+/// A multi-platform image (an image index) being patched: the platforms patched get new
+/// manifests, every other entry is carried over byte for byte, and the index keeps its
+/// annotations.
+pub struct SourceIndex {
+    pub reference: ImageRef,
+    index: Value,
+    /// The index exactly as read.
+    bytes: Vec<u8>,
+    /// The position in `index.manifests` of each opened image, in order.
+    entries: Vec<usize>,
+}
+
+impl SourceIndex {
+    /// Writes the patched platforms' images and the rebuilt index to `target` (the same
+    /// registry repository or OCI layout the index came from: the carried-over platforms' blobs
+    /// are there). `patched[i]` belongs to the i-th opened image. Returns the index digest.
+    pub async fn write_patched(
+        &self,
+        target: &ImageRef,
+        images: &[(Platform, SourceImage)],
+        patched: &[Option<PatchedImage<'_>>],
+        stores: &Stores<'_>,
+    ) -> Result<WrittenImage> {
+        let same_place = match (&self.reference, target) {
+            (ImageRef::Registry(a), ImageRef::Registry(b)) => {
+                let (a, b) = (registry::parse_reference(a)?, registry::parse_reference(b)?);
+                a.resolve_registry() == b.resolve_registry() && a.repository() == b.repository()
+            }
+            (ImageRef::OciLayout { dir: a, .. }, ImageRef::OciLayout { dir: b, .. }) => a == b,
+            (ImageRef::OciArchive { .. }, ImageRef::OciArchive { .. }) => true,
+            _ => false,
+        };
+        if !same_place {
+            bail!(
+                "a multi-platform image is written back where it came from (the same repository or layout), not to {target}; choose one platform with --platform to write it elsewhere"
+            );
+        }
+        let mut index = self.index.clone();
+        let mut pushed = PushCounts::default();
+        for ((entry, (_, source)), image) in self.entries.iter().zip(images).zip(patched) {
+            let Some(image) = image else { continue };
+            let patch_blob = LayerTar::whole(image.layer.blob.try_clone()?)?;
+            let manifest = source.patched_manifest(image)?;
+            let digest = digest_of(&manifest);
+            let mut blobs = source.patched_blobs(image, &patch_blob);
+            let config_digest = digest_of(image.config);
+            blobs.push(Blob {
+                digest: &config_digest,
+                size: image.config.len() as u64,
+                content: BlobContent::Bytes(image.config),
+                from_source: false,
+            });
+            match target {
+                ImageRef::Registry(name) => {
+                    let remote = registry::parse_reference(name)?.clone_with_digest(digest.clone());
+                    let counts = stores
+                        .registry
+                        .push(&remote, None, &blobs, &manifest, oci::MANIFEST_MEDIA_TYPE)
+                        .await?;
+                    pushed.uploaded += counts.uploaded;
+                    pushed.present += counts.present;
+                }
+                _ => {
+                    oci::write_untagged(&self.layout_dir(stores)?, &blobs, &manifest)?;
+                }
+            }
+            let descriptor = &mut index["manifests"][*entry];
+            descriptor["mediaType"] = json!(oci::MANIFEST_MEDIA_TYPE);
+            descriptor["digest"] = json!(digest);
+            descriptor["size"] = json!(manifest.len());
+        }
+        // The index keeps its media type, annotations and other entries; only the patched
+        // entries' descriptors change.
+        let media_type = index["mediaType"]
+            .as_str()
+            .unwrap_or("application/vnd.oci.image.index.v1+json")
+            .to_owned();
+        let bytes = if index == self.index {
+            self.bytes.clone()
+        } else {
+            serde_json::to_vec(&index)?
+        };
+        let digest = digest_of(&bytes);
+        match target {
+            ImageRef::Registry(name) => {
+                let remote = registry::parse_reference(name)?;
+                let counts = stores
+                    .registry
+                    .push(&remote, None, &[], &bytes, &media_type)
+                    .await?;
+                pushed.present += counts.present;
+                Ok(WrittenImage {
+                    digest,
+                    pushed: Some(pushed),
+                })
+            }
+            ImageRef::OciLayout { tag, .. } | ImageRef::OciArchive { tag, .. } => {
+                let dir = self.layout_dir(stores)?;
+                oci::write_untagged(&dir, &[], &bytes)?;
+                let tag = tag.clone().unwrap_or_else(|| "latest".into());
+                oci::tag_document(&dir, &media_type, &digest, bytes.len(), &tag)?;
+                if let ImageRef::OciArchive { path, .. } = target {
+                    write_atomically(path, |out| pack(&dir, out))?;
+                }
+                Ok(WrittenImage::digest(digest))
+            }
+            _ => unreachable!("checked above"),
+        }
+    }
+
+    fn layout_dir(&self, stores: &Stores<'_>) -> Result<PathBuf> {
+        match &self.reference {
+            ImageRef::OciLayout { dir, .. } => Ok(dir.clone()),
+            ImageRef::OciArchive { .. } => Ok(stores.workdir.join("oci-archive")),
+            other => bail!("{other} is not an OCI layout"),
+        }
+    }
+}
+
+/// What writing the patched image gave: its digest there, and for a push what travelled.
+pub struct WrittenImage {
+    pub digest: String,
+    pub pushed: Option<PushCounts>,
+}
+
+impl WrittenImage {
+    fn digest(digest: String) -> WrittenImage {
+        WrittenImage {
+            digest,
+            pushed: None,
+        }
+    }
+}
+
+fn diff_ids(config: &[u8]) -> Result<Vec<String>> {
+    let config: Value = serde_json::from_slice(config).context("parsing the image config")?;
+    Ok(config["rootfs"]["diff_ids"]
+        .as_array()
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|id| id.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+fn digest_of(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+fn descriptor(media_type: &str, digest: &str, size: u64) -> Value {
+    json!({"mediaType": media_type, "digest": digest, "size": size})
 }
 
 /// Writes `path` through a temporary file beside it, renamed into place when complete: a failed
@@ -602,7 +1185,11 @@ fn uncompressed(layer: LayerTar, workdir: &Path) -> Result<LayerTar> {
         return LayerTar::whole(out);
     }
     if magic == [0x28, 0xb5, 0x2f, 0xfd] {
-        bail!("zstd-compressed layers are not supported yet");
+        let mut out = tempfile::tempfile_in(workdir)?;
+        let mut decoder = ruzstd::decoding::StreamingDecoder::new(layer.reader()?)
+            .map_err(|e| anyhow!("unpacking a zstd layer: {e}"))?;
+        std::io::copy(&mut decoder, &mut out).context("unpacking a zstd layer")?;
+        return LayerTar::whole(out);
     }
     Ok(layer)
 }
@@ -615,7 +1202,13 @@ mod tests {
     fn parses_references() {
         assert_eq!(
             "python:3.11".parse::<ImageRef>().unwrap(),
-            ImageRef::Daemon("python:3.11".into())
+            ImageRef::Plain("python:3.11".into())
+        );
+        assert_eq!(
+            "docker://127.0.0.1:5000/team/app:1"
+                .parse::<ImageRef>()
+                .unwrap(),
+            ImageRef::Registry("127.0.0.1:5000/team/app:1".into())
         );
         assert_eq!(
             "docker-daemon:x:1".parse::<ImageRef>().unwrap(),
@@ -636,12 +1229,13 @@ mod tests {
             }
         );
         assert!(
-            "docker://x"
+            "dir:/tmp/x"
                 .parse::<ImageRef>()
                 .unwrap_err()
                 .to_string()
                 .contains("not supported yet")
         );
+        assert!("docker://UPPER/Case:tag".parse::<ImageRef>().is_err());
         assert_eq!(
             "docker-archive:/tmp/app.tar:app:1.0"
                 .parse::<ImageRef>()
@@ -660,6 +1254,7 @@ mod tests {
         );
         assert!("docker-archive:".parse::<ImageRef>().is_err());
         for text in [
+            "docker://localhost:5000/app:1",
             "docker-archive:/tmp/app.tar:app:1.0",
             "oci-archive:a.tar:v1",
         ] {
@@ -712,5 +1307,31 @@ mod tests {
             daemon("other/app:2")
         );
         assert!(daemon("sha256:abcdef").patched(None, "patched").is_err());
+        // A plain reference is written back to the daemon, or pushed under the same name.
+        let plain = ImageRef::Plain("app:1.0".into());
+        assert_eq!(
+            plain.patched(None, "patched").unwrap(),
+            daemon("app:1.0-patched")
+        );
+        assert_eq!(
+            plain
+                .patched(None, "patched")
+                .unwrap()
+                .in_registry()
+                .unwrap(),
+            ImageRef::Registry("app:1.0-patched".into())
+        );
+        let remote = ImageRef::Registry("r.example/team/app:1.0".into());
+        assert_eq!(
+            remote.patched(Some("fixed"), "patched").unwrap(),
+            ImageRef::Registry("r.example/team/app:fixed".into())
+        );
+        assert!(
+            "oci:/tmp/l"
+                .parse::<ImageRef>()
+                .unwrap()
+                .in_registry()
+                .is_err()
+        );
     }
 }

@@ -9,20 +9,41 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::view::LayerTar;
+use super::{Blob, BlobContent};
 
 pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
-pub const LAYER_GZIP_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-const INDEX_MEDIA_TYPES: &[&str] = &[
+pub const INDEX_MEDIA_TYPES: &[&str] = &[
     "application/vnd.oci.image.index.v1+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
 ];
+pub const MANIFEST_MEDIA_TYPES: &[&str] = &[
+    MANIFEST_MEDIA_TYPE,
+    "application/vnd.docker.distribution.manifest.v2+json",
+];
+
+/// The OCI media type of a Docker layer media type (the same bytes).
+pub fn layer_media_type(docker: &str) -> Option<&'static str> {
+    Some(match docker {
+        "application/vnd.docker.image.rootfs.diff.tar.gzip" => {
+            "application/vnd.oci.image.layer.v1.tar+gzip"
+        }
+        "application/vnd.docker.image.rootfs.diff.tar" => "application/vnd.oci.image.layer.v1.tar",
+        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => {
+            "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+        }
+        _ => return None,
+    })
+}
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
 pub struct LayoutImage {
     pub manifest: Value,
     pub config: Vec<u8>,
+    /// Uncompressed layer tars, base first.
     pub layers: Vec<LayerTar>,
+    /// The layer blobs as stored (digest, file), in the same order.
+    pub blobs: Vec<(String, LayerTar)>,
 }
 
 fn blob_path(dir: &Path, digest: &str) -> Result<PathBuf> {
@@ -65,42 +86,51 @@ fn select<'a>(index: &'a Value, tag: Option<&str>, dir: &Path) -> Result<&'a Val
     }
 }
 
-pub fn read(dir: &Path, tag: Option<&str>, workdir: &Path) -> Result<LayoutImage> {
+/// What a layout's tag names: one image manifest, or an image index (several platforms).
+pub enum Top {
+    Manifest(Value),
+    Index { bytes: Vec<u8>, index: Value },
+}
+
+/// The manifest or index that index.json names `tag` (or its only entry).
+pub fn read_top(dir: &Path, tag: Option<&str>) -> Result<Top> {
     let index_path = dir.join("index.json");
     let index: Value = serde_json::from_slice(
         &std::fs::read(&index_path)
             .with_context(|| format!("{} is not an OCI layout", dir.display()))?,
     )
     .with_context(|| format!("parsing {}", index_path.display()))?;
-    let mut descriptor = select(&index, tag, dir)?.clone();
-    let mut manifest = read_json(dir, descriptor["digest"].as_str().unwrap_or_default())?.1;
-    // A multi-platform index: this host's platform.
-    if INDEX_MEDIA_TYPES.contains(&manifest["mediaType"].as_str().unwrap_or_default())
+    let descriptor = select(&index, tag, dir)?.clone();
+    let (bytes, top) = read_json(dir, descriptor["digest"].as_str().unwrap_or_default())?;
+    if is_index(&top)
         || descriptor["mediaType"]
             .as_str()
             .is_some_and(|t| INDEX_MEDIA_TYPES.contains(&t))
     {
-        let arch = host_architecture();
-        descriptor = manifest["manifests"]
-            .as_array()
-            .and_then(|ms| {
-                ms.iter().find(|m| {
-                    m["platform"]["os"] == "linux" && m["platform"]["architecture"] == arch
-                })
-            })
-            .cloned()
-            .ok_or_else(|| {
-                anyhow!(
-                    "OCI layout {}: the image index has no linux/{arch} image",
-                    dir.display()
-                )
-            })?;
-        manifest = read_json(dir, descriptor["digest"].as_str().unwrap_or_default())?.1;
+        Ok(Top::Index { bytes, index: top })
+    } else {
+        Ok(Top::Manifest(top))
     }
+}
+
+/// Whether a manifest document is an image index.
+pub fn is_index(document: &Value) -> bool {
+    INDEX_MEDIA_TYPES.contains(&document["mediaType"].as_str().unwrap_or_default())
+        || (document["manifests"].is_array() && !document["layers"].is_array())
+}
+
+/// The image manifest with digest `digest` in the layout.
+pub fn read_manifest(dir: &Path, digest: &str) -> Result<Value> {
+    Ok(read_json(dir, digest)?.1)
+}
+
+/// Reads the image `manifest` describes: its config and layers.
+pub fn read(dir: &Path, manifest: Value, workdir: &Path) -> Result<LayoutImage> {
     let config_digest = manifest["config"]["digest"].as_str().unwrap_or_default();
     let config =
         std::fs::read(blob_path(dir, config_digest)?).context("reading the image config")?;
     let mut layers = Vec::new();
+    let mut blobs = Vec::new();
     for layer in manifest["layers"]
         .as_array()
         .map(Vec::as_slice)
@@ -110,67 +140,76 @@ pub fn read(dir: &Path, tag: Option<&str>, workdir: &Path) -> Result<LayoutImage
         let path = blob_path(dir, digest)?;
         let file =
             File::open(&path).with_context(|| format!("opening layer {}", path.display()))?;
-        layers.push(super::uncompressed(LayerTar::whole(file)?, workdir)?);
+        let blob = LayerTar::whole(file)?;
+        layers.push(super::uncompressed(blob.clone(), workdir)?);
+        blobs.push((digest.to_owned(), blob));
     }
     Ok(LayoutImage {
         manifest,
         config,
         layers,
+        blobs,
     })
 }
 
-/// Adds the patched image to the layout under `tag`: the new layer blob, config and manifest,
-/// then a new index.json (written to a temporary file and renamed, so readers never see half).
-pub fn write(
-    dir: &Path,
-    original_manifest: &Value,
-    config: &[u8],
-    layer_blob: &File,
-    layer_digest: &str,
-    layer_size: u64,
-    tag: &str,
-) -> Result<String> {
-    let blobs = dir.join("blobs/sha256");
-    std::fs::create_dir_all(&blobs)?;
-    let layer_path = blob_path(dir, layer_digest)?;
-    if !layer_path.exists() {
-        let mut reader = layer_blob.try_clone()?;
-        std::io::Seek::rewind(&mut reader)?;
-        write_blob(&layer_path, &mut reader)?;
-    }
-    let config_digest = format!("sha256:{}", hex::encode(Sha256::digest(config)));
-    write_blob(&blob_path(dir, &config_digest)?, &mut &config[..])?;
+/// Adds an image to the layout under `tag` (creating the layout when `dir` holds none).
+pub fn write(dir: &Path, blobs: &[Blob], manifest: &[u8], tag: &str) -> Result<()> {
+    let digest = write_untagged(dir, blobs, manifest)?;
+    tag_document(dir, MANIFEST_MEDIA_TYPE, &digest, manifest.len(), tag)
+}
 
-    let mut manifest = original_manifest.clone();
-    manifest["mediaType"] = json!(MANIFEST_MEDIA_TYPE);
-    manifest["config"] =
-        json!({"mediaType": CONFIG_MEDIA_TYPE, "digest": config_digest, "size": config.len()});
-    let layers = manifest["layers"]
-        .as_array_mut()
-        .ok_or_else(|| anyhow!("manifest has no layers"))?;
-    layers.push(
-        json!({"mediaType": LAYER_GZIP_MEDIA_TYPE, "digest": layer_digest, "size": layer_size}),
-    );
-    let manifest_bytes = serde_json::to_vec(&manifest)?;
-    let manifest_digest = format!("sha256:{}", hex::encode(Sha256::digest(&manifest_bytes)));
-    write_blob(&blob_path(dir, &manifest_digest)?, &mut &manifest_bytes[..])?;
-
+/// Adds the blobs the layout lacks and the manifest (or index) itself, without naming it in
+/// index.json; returns its digest.
+pub fn write_untagged(dir: &Path, blobs: &[Blob], manifest: &[u8]) -> Result<String> {
     let index_path = dir.join("index.json");
-    let mut index: Value = serde_json::from_slice(&std::fs::read(&index_path)?)?;
+    if !index_path.exists() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the OCI layout {}", dir.display()))?;
+        std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+        std::fs::write(&index_path, br#"{"schemaVersion":2,"manifests":[]}"#)?;
+    }
+    std::fs::create_dir_all(dir.join("blobs/sha256"))?;
+    for blob in blobs {
+        let path = blob_path(dir, blob.digest)?;
+        if path.exists() {
+            continue;
+        }
+        match blob.content {
+            BlobContent::Bytes(bytes) => write_blob(&path, &mut &bytes[..])?,
+            BlobContent::File(tar) => write_blob(&path, &mut tar.reader()?)?,
+        }
+    }
+    let digest = format!("sha256:{}", hex::encode(Sha256::digest(manifest)));
+    write_blob(&blob_path(dir, &digest)?, &mut &manifest[..])?;
+    Ok(digest)
+}
+
+/// Names a manifest or index of the layout `tag` in index.json (written to a temporary file
+/// and renamed, so readers never see half), replacing what had that tag.
+pub fn tag_document(
+    dir: &Path,
+    media_type: &str,
+    digest: &str,
+    size: usize,
+    tag: &str,
+) -> Result<()> {
+    let index_path = dir.join("index.json");
+    let mut index: Value = serde_json::from_slice(&std::fs::read(&index_path)?)
+        .with_context(|| format!("parsing {}", index_path.display()))?;
     let manifests = index["manifests"]
         .as_array_mut()
         .ok_or_else(|| anyhow!("index.json has no manifests"))?;
     manifests.retain(|m| m["annotations"][REF_NAME].as_str() != Some(tag));
     manifests.push(json!({
-        "mediaType": MANIFEST_MEDIA_TYPE,
-        "digest": manifest_digest,
-        "size": manifest_bytes.len(),
+        "mediaType": media_type,
+        "digest": digest,
+        "size": size,
         "annotations": {REF_NAME: tag},
     }));
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     serde_json::to_writer(&mut tmp, &index)?;
     tmp.persist(&index_path).map_err(|e| e.error)?;
-    Ok(manifest_digest)
+    Ok(())
 }
 
 fn write_blob(path: &Path, content: &mut impl std::io::Read) -> Result<()> {

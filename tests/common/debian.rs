@@ -1,0 +1,138 @@
+//! Debian fixtures' facts the OS tests share: what apt in the base image says is outdated, a
+//! Trivy report of it, and the distroless fixture's status.d records.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use super::docker::*;
+
+pub const BASE: &str = "copa-fixture-base:bookworm";
+pub const DISTROLESS: &str = "copa-fixture-distroless:bookworm";
+
+/// `apt-get -s upgrade` inside `image`: package -> (installed, candidate).
+pub fn upgradable(image: &str) -> BTreeMap<String, (String, String)> {
+    let text = run_in(
+        image,
+        &[
+            "sh",
+            "-c",
+            "apt-get -qq update >/dev/null && apt-get -s upgrade",
+        ],
+    );
+    // "Inst libpam0g [1.5.2-6+deb12u2] (1.5.2-6+deb12u3 Debian-Security:12/stable-security [amd64])"
+    text.lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix("Inst ")?;
+            let (name, rest) = rest.split_once(" [")?;
+            let (installed, rest) = rest.split_once("] (")?;
+            let candidate = rest.split_whitespace().next()?;
+            Some((
+                name.to_string(),
+                (installed.to_string(), candidate.to_string()),
+            ))
+        })
+        .collect()
+}
+
+/// A Trivy JSON v2 report of OS findings: (id, package, installed, fixed, status).
+pub fn os_report(
+    family: &str,
+    release: &str,
+    findings: &[(String, String, String, String, &str)],
+) -> String {
+    let vulnerabilities: Vec<Value> = findings
+        .iter()
+        .map(|(id, package, installed, fixed, status)| {
+            json!({
+                "VulnerabilityID": id,
+                "PkgName": package,
+                "PkgIdentifier": {"PURL": format!("pkg:deb/{family}/{package}@{installed}?arch=amd64&distro={family}-{release}")},
+                "InstalledVersion": installed,
+                "FixedVersion": fixed,
+                "Status": status,
+                "Severity": "HIGH",
+            })
+        })
+        .collect();
+    json!({
+        "SchemaVersion": 2,
+        "ArtifactName": BASE,
+        "ArtifactType": "container_image",
+        "Metadata": {"OS": {"Family": family, "Name": release}},
+        "Results": [{
+            "Target": format!("{BASE} ({family} {release})"),
+            "Class": "os-pkgs",
+            "Type": family,
+            "Vulnerabilities": vulnerabilities,
+        }],
+    })
+    .to_string()
+}
+
+pub fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// A status.d entry's field.
+pub fn status_d_field(image: &str, package: &str, field: &str) -> String {
+    let entry = run_in(
+        image,
+        &["cat", &format!("/var/lib/dpkg/status.d/{package}")],
+    );
+    entry
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}: ")))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A report naming the distroless fixture's outdated ncurses-base: (path, installed, fixed).
+pub fn distroless_report(dir: &Path) -> (String, String, String) {
+    // The distroless fixture has the base's packages, so apt in the base says what is outdated.
+    let outdated = upgradable(BASE);
+    let (installed, candidate) = outdated
+        .get("ncurses-base")
+        .expect("the fixture's ncurses-base comes from bullseye")
+        .clone();
+    let release = run_in(BASE, &["cat", "/etc/debian_version"]);
+    let report = write(
+        dir,
+        "report.json",
+        &os_report(
+            "debian",
+            &release,
+            &[(
+                "TEST-ncurses".into(),
+                "ncurses-base".into(),
+                installed.clone(),
+                candidate.clone(),
+                "fixed",
+            )],
+        ),
+    );
+    (report, installed, candidate)
+}
+
+/// The ncurses-base the image has, by its status entry and its files' checksums.
+pub fn assert_ncurses_base(image: &str, version: &str) {
+    assert_eq!(status_d_field(image, "ncurses-base", "Version"), version);
+    let check = docker(&[
+        "run",
+        "--rm",
+        "-w",
+        "/",
+        image,
+        "md5sum",
+        "--check",
+        "--quiet",
+        "/var/lib/dpkg/status.d/ncurses-base.md5sums",
+    ]);
+    assert!(
+        check.status.success(),
+        "md5sums of the new files in {image}"
+    );
+}
