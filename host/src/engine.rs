@@ -58,6 +58,8 @@ pub struct Options {
     pub apt_mirror: Option<String>,
     /// `--nuget-source`s, in order (`[NAME=]URL` or a folder feed).
     pub nuget_sources: Vec<String>,
+    /// `--nuget-config` (or the user-level one): more sources, credentials, source mapping.
+    pub nuget_config: Option<crate::index::NuGetConfigFile>,
     /// GOPROXY syntax: the Go module proxies, for planning and for the go command in the run.
     pub go_proxy: String,
     pub ca_cert: Option<PathBuf>,
@@ -200,6 +202,7 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
         extra_ca_pem: extra_ca.clone(),
         apt_mirror: options.apt_mirror.clone(),
         nuget_sources: options.nuget_sources.clone(),
+        nuget_config: options.nuget_config.clone(),
         npm_registry: options.npm_registry.clone(),
         go_proxy: options.go_proxy.clone(),
     })?);
