@@ -573,3 +573,121 @@ echo ']}'"#,
         stderr(&without_report)
     );
 }
+
+/// An OCI layout with the .NET test app app1 at /app (tests/fixtures/dotnet/packages.py), a
+/// Trivy report of its Copa.Fixture.Lib 1.0.0, and the folder feed of the test packages.
+fn dotnet_layout(dir: &Path) -> (String, String, std::path::PathBuf) {
+    let (feed, apps) = common::dotnet::build_packages(dir, true);
+    let mut layer = tar::Builder::new(Vec::new());
+    for entry in std::fs::read_dir(apps.join("app1")).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        let mut header = tar::Header::new_gnu();
+        header.set_mtime(0);
+        header.set_mode(0o644);
+        header.set_size(bytes.len() as u64);
+        let name = format!("app/{}", path.file_name().unwrap().to_str().unwrap());
+        layer.append_data(&mut header, name, &bytes[..]).unwrap();
+    }
+    let layout = dir.join("dotnet-layout");
+    write_oci_layout(&layout, "v1", &[layer.into_inner().unwrap()]);
+    let report = dir.join("dotnet-report.json");
+    std::fs::write(
+        &report,
+        common::dotnet::trivy_dotnet_report(&[(
+            "app/app1.deps.json",
+            "Copa.Fixture.Lib",
+            "1.0.0",
+            "CVE-LIB",
+            "1.0.1",
+        )]),
+    )
+    .unwrap();
+    (
+        format!("oci:{}:v1", layout.display()),
+        report.display().to_string(),
+        feed,
+    )
+}
+
+#[test]
+fn nuget_configs_are_read_explicitly_or_from_the_user_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let (image, report, feed) = dotnet_layout(dir.path());
+    let home = dir.path().join("home");
+    let user_level = home.join(".nuget/NuGet/NuGet.Config");
+    std::fs::create_dir_all(user_level.parent().unwrap()).unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["patch", "-i", &image, "-r", &report];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--pkg-types", "library", "--dry-run", "--summary", "-"]);
+        Command::new(env!("CARGO_BIN_EXE_copa-host"))
+            .args(&args)
+            .env("COPA_HOST_CACHE_DIR", dir.path())
+            .env("HOME", &home)
+            .env_remove("COPA_HOST_PLUGIN_PATH")
+            .output()
+            .unwrap()
+    };
+    let summary = |output: Output| -> serde_json::Value {
+        assert!(output.status.success(), "{}", stderr(&output));
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+    let planned_to = |summary: &serde_json::Value| {
+        summary["updates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| {
+                format!(
+                    "{} {}",
+                    u["package"].as_str().unwrap(),
+                    u["to"].as_str().unwrap()
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+
+    // Without --nuget-source or --nuget-config, the user-level config (what the dotnet CLI
+    // reads) names the feed.
+    std::fs::write(
+        &user_level,
+        format!(
+            r#"<configuration><packageSources><clear/><add key="local" value="{}"/></packageSources></configuration>"#,
+            feed.display()
+        ),
+    )
+    .unwrap();
+    assert_eq!(planned_to(&summary(run(&[]))), ["Copa.Fixture.Lib 1.0.1"]);
+
+    // A broken user-level config (an encrypted password, which only Windows can read) does not
+    // fail the run: the NuGet lookups fail, and the skip says why.
+    std::fs::write(
+        &user_level,
+        r#"<configuration><packageSources><add key="corp" value="https://nuget.corp.example/v3/index.json"/></packageSources>
+           <packageSourceCredentials><corp><add key="Username" value="u"/><add key="Password" value="AQAAANCMnd8BFdERjHoAwE"/></corp></packageSourceCredentials></configuration>"#,
+    )
+    .unwrap();
+    let broken = summary(run(&[]));
+    assert!(planned_to(&broken).is_empty(), "{broken:#}");
+    let reason = broken["skipped"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&user_level.display().to_string()) && reason.contains("ClearTextPassword"),
+        "{reason}"
+    );
+    // An explicit source replaces the user-level config.
+    let feed_arg = feed.display().to_string();
+    assert_eq!(
+        planned_to(&summary(run(&["--nuget-source", &feed_arg]))),
+        ["Copa.Fixture.Lib 1.0.1"]
+    );
+    // An explicit config is the user's word: a broken or missing one fails the run, in one line.
+    let error = one_line_error(&run(&["--nuget-config", user_level.to_str().unwrap()]));
+    assert!(error.contains("ClearTextPassword"), "{error}");
+    let missing = dir.path().join("missing.config");
+    let error = one_line_error(&run(&["--nuget-config", missing.to_str().unwrap()]));
+    assert!(
+        error.contains("reading NuGet config") && error.contains("missing.config"),
+        "{error}"
+    );
+}

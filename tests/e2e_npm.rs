@@ -92,20 +92,50 @@ fn sh(image: &str, script: &str) -> String {
 fn tree(image: &str, dir: &str) -> BTreeSet<String> {
     let flag = if dir == "global" { "-g" } else { "" };
     let cd = if dir == "global" { "/" } else { dir };
-    sh(
+    parseable_tree(&sh(
         image,
         &format!("cd {cd} && npm ls {flag} --all --parseable --long"),
-    )
-    .lines()
-    .map(|l| {
-        let mut parts = l.split(':');
-        format!(
-            "{} {}",
-            parts.next().unwrap_or_default(),
-            parts.next().unwrap_or_default()
-        )
-    })
-    .collect()
+    ))
+}
+
+/// `npm ls --parseable --long` output as `path name@version` lines.
+fn parseable_tree(output: &str) -> BTreeSet<String> {
+    output
+        .lines()
+        .map(|l| {
+            let mut parts = l.split(':');
+            format!(
+                "{} {}",
+                parts.next().unwrap_or_default(),
+                parts.next().unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+/// The tree `npm ci` installs in `dir` of `image` from package.json and the lockfile alone
+/// (node_modules removed first, as `npm ci` does), in the form of [`tree`]. `npm ci` itself fails
+/// when package.json and the lockfile disagree.
+fn tree_after_npm_ci(image: &str, dir: &str) -> BTreeSet<String> {
+    let script = format!(
+        "cd {dir} && npm ci --ignore-scripts --no-audit --no-fund >&2 && npm ls --all --parseable --long"
+    );
+    let ca = format!("{}:/mnt/ca.crt:ro", host_ca());
+    parseable_tree(&docker_ok(&[
+        "run",
+        "--rm",
+        "--volume",
+        &ca,
+        "--env",
+        "NODE_EXTRA_CA_CERTS=/mnt/ca.crt",
+        "--env",
+        "npm_config_cafile=/mnt/ca.crt",
+        "--entrypoint",
+        "sh",
+        image,
+        "-c",
+        &script,
+    ]))
 }
 
 fn version_of(image: &str, dir: &str, package: &str) -> String {
@@ -213,6 +243,12 @@ fn patches_direct_transitive_and_global_packages_and_npm_agrees() {
     }
     assert_eq!(tree(patched, "global"), before_global);
     sh(patched, "cd /srv/tool && npm ls --all >/dev/null");
+    // The lockfiles are true: a clean install from them gives exactly the patched trees.
+    assert_eq!(tree_after_npm_ci(patched, "/app"), after_app);
+    assert_eq!(
+        tree_after_npm_ci(patched, "/srv/tool"),
+        tree(patched, "/srv/tool")
+    );
 
     let manifest: serde_json::Value =
         serde_json::from_str(&sh(patched, "cat /app/package.json")).unwrap();
@@ -301,4 +337,105 @@ fn patches_direct_transitive_and_global_packages_and_npm_agrees() {
     );
     remove_image(minor);
     remove_image(patched);
+}
+
+/// The fixture with /app's package-lock.json rewritten by npm itself in an older format: 2 (npm
+/// 7-8: `packages` and the v1 tree) or 1 (npm 5-6: the tree only; those npm versions kept no
+/// hidden lockfile either). Same tree, same node_modules.
+fn fixture_with_lockfile(version: u32) -> String {
+    let image = format!("copa-e2e-npm:lockfile-v{version}");
+    let container = format!("copa-e2e-npm-lockfile-v{version}");
+    let _ = docker(&["rm", "-f", &container]);
+    let hidden = if version == 1 {
+        " && rm node_modules/.package-lock.json"
+    } else {
+        ""
+    };
+    let ca = format!("{}:/mnt/ca.crt:ro", host_ca());
+    docker_ok(&[
+        "run",
+        "--name",
+        &container,
+        "--volume",
+        &ca,
+        "--env",
+        "NODE_EXTRA_CA_CERTS=/mnt/ca.crt",
+        "--env",
+        "npm_config_cafile=/mnt/ca.crt",
+        "--entrypoint",
+        "sh",
+        FIXTURE,
+        "-c",
+        &format!(
+            "cd /app && npm install --package-lock-only --lockfile-version {version} \
+             --ignore-scripts --no-audit --no-fund >&2{hidden} && rm -rf /root/.npm /tmp/*"
+        ),
+    ]);
+    docker_ok(&["commit", &container, &image]);
+    docker_ok(&["rm", &container]);
+    image
+}
+
+#[test]
+fn lockfiles_v1_and_v2_stay_true_and_npm_ci_reproduces_the_patched_tree() {
+    let _daemon = exclusive_daemon();
+    require_fixture(FIXTURE);
+    let cache = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let report_path = out.path().join("report.json");
+    std::fs::write(&report_path, report()).unwrap();
+    for version in [1, 2] {
+        let original = fixture_with_lockfile(version);
+        let patched = format!("copa-e2e-npm:lockfile-v{version}-patched");
+        remove_image(&patched);
+        let summary_path = out.path().join(format!("summary-v{version}.json"));
+        let output = copa(
+            &[
+                "patch",
+                "-i",
+                &original,
+                "-r",
+                report_path.to_str().unwrap(),
+                "--pkg-types",
+                "library",
+                "-t",
+                &patched,
+                "--ca-cert",
+                host_ca(),
+                "--summary",
+                summary_path.to_str().unwrap(),
+            ],
+            cache.path(),
+        );
+        assert!(output.status.success(), "v{version}");
+        let summary: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&summary_path).unwrap()).unwrap();
+        // lodash, minimist and qs in /app, and the other app's minimist.
+        let updates = summary["updates"].as_array().unwrap();
+        assert_eq!(updates.len(), 4, "v{version}: {summary:#}");
+        assert!(
+            updates.iter().all(|u| u["status"] == "patched"),
+            "v{version}: {summary:#}"
+        );
+        let lock: serde_json::Value =
+            serde_json::from_str(&sh(&patched, "cat /app/package-lock.json")).unwrap();
+        assert_eq!(lock["lockfileVersion"], version);
+        assert_eq!(lock["dependencies"]["qs"]["version"], "6.7.3", "v{version}");
+        assert_eq!(
+            lock["dependencies"]["lodash"]["resolved"],
+            "https://registry.npmjs.org/lodash/-/lodash-4.17.21.tgz",
+            "v{version}"
+        );
+        // npm ls (in `tree`) fails on an invalid tree; npm ci on a lockfile that disagrees with
+        // package.json; and the clean install must be the patched tree exactly.
+        let patched_tree = tree(&patched, "/app");
+        assert!(patched_tree.iter().any(|l| l.ends_with(" qs@6.7.3")));
+        assert_eq!(
+            tree_after_npm_ci(&patched, "/app"),
+            patched_tree,
+            "v{version}"
+        );
+        remove_image(&patched);
+        remove_image(&original);
+    }
 }

@@ -639,6 +639,24 @@ fn a_multi_platform_image_is_patched_per_platform_and_the_rest_carried_over() {
     assert_ncurses_base(tag, &candidate);
     remove_image(tag);
 
+    // One platform of the index written elsewhere: that platform's image on its own.
+    let tag = "copa-test-registry:one-platform";
+    let output = copa(
+        &[
+            "patch",
+            "-i",
+            &image("multi"),
+            "-r",
+            &report,
+            "--output-image",
+            &format!("docker-daemon:{tag}"),
+        ],
+        dir.path(),
+    );
+    assert!(output.status.success());
+    assert_ncurses_base(tag, &candidate);
+    remove_image(tag);
+
     // Both platforms: both get the patch layer, each keeps its own config's platform.
     let output = copa(
         &[

@@ -7,9 +7,9 @@ mod common;
 use std::path::Path;
 
 use base64::Engine as _;
-use common::dotnet::{build_packages, serve_v3_feed};
+use common::dotnet::{build_packages, serve_private_v3_feed, serve_v3_feed};
 use common::{PluginSetup, builtin_plugin, policy, target_attribute};
-use copa_host::index::{IndexSettings, PackageIndex};
+use copa_host::index::{IndexSettings, NuGetConfigFile, PackageIndex};
 use copa_host::plugin::{Finding, PatchLevel, Plan, Step, Target};
 use sha2::{Digest, Sha512};
 
@@ -74,10 +74,20 @@ fn image(apps: &Path, bundle: &Path) -> Vec<u8> {
 struct Fixture {
     _dir: tempfile::TempDir,
     feed: std::path::PathBuf,
+    /// The image's one layer.
+    layer: Vec<u8>,
     setup: PluginSetup,
 }
 
 fn fixture(source: impl FnOnce(&Path) -> String) -> Fixture {
+    fixture_with(|feed, _| IndexSettings {
+        nuget_sources: vec![source(feed)],
+        ..IndexSettings::default()
+    })
+}
+
+/// `settings` gets the feed folder and a scratch directory (for a nuget.config).
+fn fixture_with(settings: impl FnOnce(&Path, &Path) -> IndexSettings) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let (feed, apps) = build_packages(dir.path(), true);
     let bundle = dir.path().join("bundle");
@@ -89,15 +99,13 @@ fn fixture(source: impl FnOnce(&Path) -> String) -> Fixture {
         .status()
         .unwrap();
     assert!(status.success());
-    let index = PackageIndex::new(IndexSettings {
-        nuget_sources: vec![source(&feed)],
-        ..IndexSettings::default()
-    })
-    .unwrap();
-    let setup = builtin_plugin("dotnet", vec![image(&apps, &bundle)], index);
+    let index = PackageIndex::new(settings(&feed, dir.path())).unwrap();
+    let layer = image(&apps, &bundle);
+    let setup = builtin_plugin("dotnet", vec![layer.clone()], index);
     Fixture {
         _dir: dir,
         feed,
+        layer,
         setup,
     }
 }
@@ -473,10 +481,8 @@ fn emits_fetches_and_a_true_deps_json() {
     );
 }
 
-#[test]
-fn plans_the_same_from_a_folder_feed() {
-    let fixture = fixture(|feed| feed.display().to_string());
-    let (_, plan) = plan_of(&fixture, PatchLevel::Patch);
+/// The updates at patch level, in both apps: Greeter (with the Helper it now needs) and Lib.
+fn assert_patch_level_plan(plan: &Plan) {
     let to: Vec<(&str, &str)> = plan
         .updates
         .iter()
@@ -496,6 +502,13 @@ fn plans_the_same_from_a_folder_feed() {
 }
 
 #[test]
+fn plans_the_same_from_a_folder_feed() {
+    let fixture = fixture(|feed| feed.display().to_string());
+    let (_, plan) = plan_of(&fixture, PatchLevel::Patch);
+    assert_patch_level_plan(&plan);
+}
+
+#[test]
 fn an_unreachable_feed_is_a_skip_not_a_crash() {
     let fixture = fixture(|_| "http://127.0.0.1:9/v3/index.json".to_string());
     let (_, plan) = plan_of(&fixture, PatchLevel::Patch);
@@ -504,5 +517,236 @@ fn an_unreachable_feed_is_a_skip_not_a_crash() {
     assert!(
         reason.starts_with("package index: fetching http://127.0.0.1:9/v3/index.json"),
         "{reason}"
+    );
+}
+
+/// A nuget.config as users write one for a private feed: the public gallery cleared away, the
+/// feed named with a space (encoded `_x0020_` in the credentials element), a clear-text password.
+fn private_feed_config(dir: &Path, url: &str, password: &str) -> std::path::PathBuf {
+    let path = dir.join("nuget.config");
+    std::fs::write(
+        &path,
+        format!(
+            r#"<?xml version="1.0" encoding="utf-8"?>
+<configuration>
+  <packageSources>
+    <clear />
+    <add key="Team Feed" value="{url}" protocolVersion="3" />
+  </packageSources>
+  <packageSourceCredentials>
+    <Team_x0020_Feed>
+      <add key="Username" value="ci-bot" />
+      <add key="ClearTextPassword" value="{password}" />
+    </Team_x0020_Feed>
+  </packageSourceCredentials>
+</configuration>
+"#
+        ),
+    )
+    .unwrap();
+    path
+}
+
+type RequestLog = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// The fixture against a private feed that wants `ci-bot`:`s3cret;pa=ss`, named in a
+/// nuget.config that gives `password`.
+fn private_fixture(password: &str) -> (Fixture, RequestLog) {
+    let mut log = None;
+    let fixture = fixture_with(|feed, dir| {
+        let (url, requests) = serve_private_v3_feed(feed, "ci-bot", "s3cret;pa=ss");
+        log = Some(requests);
+        IndexSettings {
+            nuget_config: Some(NuGetConfigFile::Given(private_feed_config(
+                dir, &url, password,
+            ))),
+            ..IndexSettings::default()
+        }
+    });
+    (fixture, log.unwrap())
+}
+
+#[test]
+fn plans_and_downloads_from_a_private_feed_named_in_a_nuget_config() {
+    let (fixture, requests) = private_fixture("s3cret;pa=ss");
+    let (targets, plan) = plan_of(&fixture, PatchLevel::Patch);
+    assert_patch_level_plan(&plan);
+    let setup = &fixture.setup;
+    let steps = setup
+        .host
+        .emit_commands(
+            &setup.plugin,
+            &setup.caps,
+            &targets,
+            &plan,
+            &common::default_policy(),
+        )
+        .unwrap();
+    let fetched: Vec<&str> = steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Fetch(f) => Some(f.name.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(fetched.len(), 6, "{fetched:?}");
+    // The service index, the listings and the packages themselves all came from behind the
+    // login (the server answers 401 to anything else, which would have left skips).
+    let requests = requests.lock().unwrap();
+    assert!(
+        requests.iter().any(|p| p == "/v3/index.json"),
+        "{requests:?}"
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|p| p == "/flat/copa.fixture.lib/1.0.1/copa.fixture.lib.1.0.1.nupkg"),
+        "{requests:?}"
+    );
+}
+
+#[test]
+fn a_refused_login_is_a_skip_that_says_so() {
+    let (fixture, _) = private_fixture("wrong");
+    let (_, plan) = plan_of(&fixture, PatchLevel::Patch);
+    assert!(plan.updates.is_empty(), "{plan:#?}");
+    let reason = skip_reason(&plan, "/app/app1.deps.json", "CVE-LIB");
+    assert!(
+        reason.contains("401") && reason.contains("the credentials were refused"),
+        "{reason}"
+    );
+}
+
+/// The packages of `target` as detection reports them.
+fn packages_of<'a>(targets: &'a [Target], target: &str) -> Vec<(&'a str, &'a str)> {
+    targets
+        .iter()
+        .find(|t| t.id == target)
+        .unwrap()
+        .packages
+        .iter()
+        .map(|p| (p.name.as_str(), p.version.as_str()))
+        .collect()
+}
+
+/// The fixture's image with one more layer, in which /app/app1.deps.json is `deps`.
+fn with_app1_deps_json(fixture: &Fixture, deps: &str) -> PluginSetup {
+    let layer = common::layer_tar(&[common::Node::File("app/app1.deps.json", deps)]);
+    let index = PackageIndex::new(IndexSettings {
+        nuget_sources: vec![fixture.feed.display().to_string()],
+        ..IndexSettings::default()
+    })
+    .unwrap();
+    builtin_plugin("dotnet", vec![fixture.layer.clone(), layer], index)
+}
+
+#[test]
+fn a_deps_json_that_names_versions_its_files_are_not_is_caught() {
+    // What verification sees when the rewritten deps.json lands but the DLLs do not: the
+    // planned version with the reason it is not really there, so the update is not confirmed.
+    let fixture = fixture(|feed| feed.display().to_string());
+    let (targets, plan) = plan_of(&fixture, PatchLevel::Patch);
+    let setup = &fixture.setup;
+    let steps = setup
+        .host
+        .emit_commands(
+            &setup.plugin,
+            &setup.caps,
+            &targets,
+            &plan,
+            &common::default_policy(),
+        )
+        .unwrap();
+    let deps = steps
+        .iter()
+        .find_map(|s| match s {
+            Step::Write(w) if w.path == "/app/app1.deps.json" => w.contents.clone(),
+            _ => None,
+        })
+        .unwrap();
+    let deps = String::from_utf8(deps).unwrap();
+    let half_patched = with_app1_deps_json(&fixture, &deps);
+    let targets = half_patched
+        .host
+        .detect(&half_patched.plugin, &half_patched.caps)
+        .unwrap();
+    assert_eq!(
+        packages_of(&targets, "/app/app1.deps.json"),
+        [
+            (
+                "Copa.Fixture.Greeter",
+                "1.0.1 (but /app/Copa.Fixture.Greeter.dll is assembly version 1.0.0.0, deps.json says 1.0.1.0)"
+            ),
+            (
+                "Copa.Fixture.Lib",
+                "1.0.1 (but /app/Copa.Fixture.Lib.dll is assembly version 1.0.0.0, deps.json says 1.0.1.0)"
+            ),
+            ("Copa.Fixture.Newer", "1.0.0"),
+            (
+                "Copa.Fixture.Helper",
+                "1.0.0 (but /app/Copa.Fixture.Helper.dll is missing)"
+            ),
+        ]
+    );
+    // The other app, untouched, agrees with its files.
+    assert_eq!(
+        packages_of(&targets, "/srv/app2/app2.deps.json"),
+        [
+            ("Copa.Fixture.Greeter", "1.0.0"),
+            ("Copa.Fixture.Lib", "1.0.0"),
+            ("Copa.Fixture.Newer", "1.0.0")
+        ]
+    );
+    // Planning on such an app still patches it (which makes files and deps.json agree again),
+    // from the version deps.json lists.
+    let replanned = half_patched
+        .host
+        .plan(
+            &half_patched.plugin,
+            &half_patched.caps,
+            &targets,
+            &findings(),
+            &policy(PatchLevel::Major, false),
+        )
+        .unwrap();
+    let lib = replanned
+        .updates
+        .iter()
+        .find(|u| u.target_id == "/app/app1.deps.json" && u.package == "Copa.Fixture.Lib")
+        .unwrap();
+    assert_eq!(
+        (lib.from_version.as_str(), lib.to_version.as_str()),
+        ("1.0.1", "2.0.0")
+    );
+}
+
+#[test]
+fn a_file_version_that_disagrees_is_caught_too() {
+    let fixture = v3();
+    let original = fixture
+        .setup
+        .host
+        .detect(&fixture.setup.plugin, &fixture.setup.caps)
+        .unwrap();
+    assert_eq!(
+        packages_of(&original, "/app/app1.deps.json")[1],
+        ("Copa.Fixture.Lib", "1.0.0")
+    );
+    // deps.json claims a higher file version than the DLL has: the runtime would let this copy
+    // beat a framework copy it does not beat.
+    let mut deps: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(fixture._dir.path().join("apps/app1/app1.deps.json")).unwrap(),
+    )
+    .unwrap();
+    deps["targets"][".NETCoreApp,Version=v8.0"]["Copa.Fixture.Lib/1.0.0"]["runtime"]["lib/net6.0/Copa.Fixture.Lib.dll"]
+        ["fileVersion"] = "1.0.0.9".into();
+    let setup = with_app1_deps_json(&fixture, &serde_json::to_string_pretty(&deps).unwrap());
+    let targets = setup.host.detect(&setup.plugin, &setup.caps).unwrap();
+    assert_eq!(
+        packages_of(&targets, "/app/app1.deps.json")[1],
+        (
+            "Copa.Fixture.Lib",
+            "1.0.0 (but /app/Copa.Fixture.Lib.dll is file version 1.0.0.0, deps.json says 1.0.0.9)"
+        )
     );
 }

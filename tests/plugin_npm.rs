@@ -200,10 +200,53 @@ fn app_manifest() -> String {
     "{\n  \"name\": \"app\",\n  \"version\": \"1.0.0\",\n  \"dependencies\": {\n    \"@scope/util\": \"1.0.0\",\n    \"body-parser\": \"1.19.0\",\n    \"lodash\": \"^4.17.15\",\n    \"send\": \"0.17.1\"\n  }\n}\n".to_string()
 }
 
+/// [`lock_packages`] as a lockfile v1 `dependencies` tree: each package nested in the entry of
+/// the package whose `node_modules` holds it, its dependencies as `requires`.
+fn legacy_tree() -> Value {
+    let mut tree = serde_json::Map::new();
+    for (key, entry) in lock_packages().as_object().unwrap() {
+        // v1 calls a package's dependencies `requires`.
+        let entry: serde_json::Map<String, Value> = entry
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| match k.as_str() {
+                "dependencies" => ("requires".to_string(), v.clone()),
+                _ => (k.clone(), v.clone()),
+            })
+            .collect();
+        let names: Vec<&str> = key
+            .strip_prefix("node_modules/")
+            .unwrap()
+            .split("/node_modules/")
+            .collect();
+        let (last, parents) = names.split_last().unwrap();
+        let mut level = &mut tree;
+        for parent in parents {
+            level = level[*parent]
+                .as_object_mut()
+                .unwrap()
+                .entry("dependencies")
+                .or_insert_with(|| json!({}))
+                .as_object_mut()
+                .unwrap();
+        }
+        level.insert(last.to_string(), Value::Object(entry));
+    }
+    Value::Object(tree)
+}
+
 /// A Debian image with Node.js 18.20.4 (dpkg), an app with nested copies and a scoped package,
 /// global npm (with its own dependencies) and semver, a yarn project, and an app owned by 1000.
 fn image() -> Vec<u8> {
-    let mut lock = json!({"name": "app", "version": "1.0.0", "lockfileVersion": 3, "requires": true, "packages": {}});
+    image_with_lockfile(3)
+}
+
+/// [`image`] with /app's lockfile in `version`'s format: 3 (npm 9+: `packages`), 2 (npm 7-8:
+/// `packages` and the v1 tree) or 1 (npm 5-6: the `dependencies` tree only, and no hidden
+/// lockfile in node_modules).
+fn image_with_lockfile(version: u64) -> Vec<u8> {
+    let mut lock = json!({"name": "app", "version": "1.0.0", "lockfileVersion": version, "requires": true, "packages": {}});
     let mut packages = serde_json::Map::new();
     packages.insert(
         "".into(),
@@ -213,13 +256,19 @@ fn image() -> Vec<u8> {
         packages.insert(k.clone(), v.clone());
     }
     lock["packages"] = Value::Object(packages.clone());
+    if version < 3 {
+        lock["dependencies"] = legacy_tree();
+    }
+    if version == 1 {
+        lock = json!({"name": "app", "version": "1.0.0", "lockfileVersion": 1, "requires": true, "dependencies": legacy_tree()});
+    }
     // Not `remove`: with serde_json's preserve_order (enabled when the whole workspace is built
     // together) it swaps the last key into the hole, and the fixture would no longer be sorted.
     let packages: serde_json::Map<String, Value> = packages
         .into_iter()
         .filter(|(k, _)| !k.is_empty())
         .collect();
-    let hidden = json!({"name": "app", "version": "1.0.0", "lockfileVersion": 3, "requires": true, "packages": packages});
+    let hidden = json!({"name": "app", "version": "1.0.0", "lockfileVersion": version, "requires": true, "packages": packages});
     let pretty = |v: &Value| serde_json::to_string_pretty(v).unwrap() + "\n";
     let files: Vec<(String, String)> = vec![
         (
@@ -229,10 +278,6 @@ fn image() -> Vec<u8> {
         ),
         ("app/package.json".into(), app_manifest()),
         ("app/package-lock.json".into(), pretty(&lock)),
-        (
-            "app/node_modules/.package-lock.json".into(),
-            pretty(&hidden),
-        ),
         (
             "app/node_modules/lodash/package.json".into(),
             manifest("lodash", "4.17.15", json!({})),
@@ -300,6 +345,13 @@ fn image() -> Vec<u8> {
             manifest("minimist", "1.2.0", json!({})),
         ),
     ];
+    let mut files = files;
+    if version > 1 {
+        files.push((
+            "app/node_modules/.package-lock.json".into(),
+            pretty(&hidden),
+        ));
+    }
     let mut nodes = vec![
         Node::OwnedDir("srv/tool", 1000),
         Node::OwnedDir("srv/tool/node_modules", 1000),
@@ -310,12 +362,16 @@ fn image() -> Vec<u8> {
 }
 
 fn setup() -> PluginSetup {
+    setup_with(image())
+}
+
+fn setup_with(layer: Vec<u8>) -> PluginSetup {
     let index = PackageIndex::new(IndexSettings {
         npm_registry: registry(),
         ..IndexSettings::default()
     })
     .unwrap();
-    builtin_plugin("npm", vec![image()], index)
+    builtin_plugin("npm", vec![layer], index)
 }
 
 fn finding(path: &str, name: &str, installed: &str, id: &str, fixed: &str) -> Finding {
@@ -739,4 +795,96 @@ fn emits_fetches_removals_and_rewritten_project_files() {
             !w.path.starts_with("/yarnapp") && w.path != "/usr/local/lib/package.json",
         _ => true,
     }));
+}
+
+#[test]
+fn rewrites_lockfile_v1_and_v2_trees() {
+    let lodash_integrity = integrity(&tarball(
+        releases()
+            .iter()
+            .find(|r| r.name == "lodash" && r.version == "4.17.21")
+            .unwrap(),
+    ));
+    for version in [1, 2] {
+        let setup = setup_with(image_with_lockfile(version));
+        let (targets, plan) = plan_at(&setup, PatchLevel::Minor);
+        let app = targets
+            .iter()
+            .find(|t| t.id == "/app/node_modules")
+            .unwrap();
+        let expected_lockfiles = if version == 1 {
+            "/app/package-lock.json"
+        } else {
+            "/app/package-lock.json\n/app/node_modules/.package-lock.json"
+        };
+        assert_eq!(
+            common::target_attribute(app, "lockfiles"),
+            expected_lockfiles
+        );
+        let steps = setup
+            .host
+            .emit_commands(
+                &setup.plugin,
+                &setup.caps,
+                &targets,
+                &plan,
+                &common::default_policy(),
+            )
+            .unwrap();
+        let lock = written_json(&steps, "/app/package-lock.json");
+        assert_eq!(lock["lockfileVersion"], version, "v{version}");
+        let tree = &lock["dependencies"];
+        let lodash = &tree["lodash"];
+        assert_eq!(lodash["version"], "4.17.21", "v{version}");
+        assert!(
+            lodash["resolved"]
+                .as_str()
+                .unwrap()
+                .ends_with("/lodash/-/lodash-4.17.21.tgz"),
+            "v{version}"
+        );
+        assert_eq!(lodash["integrity"], lodash_integrity.as_str(), "v{version}");
+        assert!(lodash.get("requires").is_none(), "v{version}");
+        // qs moved, needs side-channel (which needs object-inspect): each nested in the entry
+        // of the package whose node_modules holds it, as v1 trees nest.
+        let qs = &tree["qs"];
+        assert_eq!(qs["version"], "6.7.3", "v{version}");
+        assert_eq!(
+            qs["requires"],
+            json!({"side-channel": "^1.0.4"}),
+            "v{version}"
+        );
+        let side_channel = &qs["dependencies"]["side-channel"];
+        assert_eq!(side_channel["version"], "1.0.6", "v{version}: {qs:#}");
+        assert_eq!(
+            side_channel["dependencies"]["object-inspect"]["version"], "1.13.2",
+            "v{version}: {qs:#}"
+        );
+        assert_eq!(tree["send"]["dependencies"]["ms"]["version"], "2.1.3");
+        assert_eq!(tree["send"]["requires"], json!({"ms": "2.1.1"}));
+        assert_eq!(tree["ms"]["version"], "2.0.0");
+        assert_eq!(tree["@scope/util"]["version"], "1.0.2");
+        assert_eq!(tree["body-parser"], legacy_tree()["body-parser"]);
+        if version == 1 {
+            assert!(lock.get("packages").is_none(), "v1 has no packages map");
+            assert!(
+                !steps.iter().any(
+                    |s| matches!(s, Step::Write(w) if w.path.ends_with("/.package-lock.json"))
+                ),
+                "no hidden lockfile is made up"
+            );
+        } else {
+            let packages = &lock["packages"];
+            assert_eq!(packages["node_modules/lodash"]["version"], "4.17.21");
+            assert_eq!(packages[""]["dependencies"]["lodash"], "^4.17.21");
+            assert_eq!(
+                packages["node_modules/qs/node_modules/side-channel"]["version"],
+                "1.0.6"
+            );
+            let hidden = written_json(&steps, "/app/node_modules/.package-lock.json");
+            assert_eq!(hidden["lockfileVersion"], 2);
+            assert_eq!(hidden["packages"]["node_modules/qs"]["version"], "6.7.3");
+            assert!(hidden.get("dependencies").is_none());
+        }
+    }
 }

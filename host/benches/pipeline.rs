@@ -326,53 +326,66 @@ fn registry_round_trip() {
 }
 
 fn main() {
-    // `cargo bench` passes --bench; a plain run of the binary behaves the same.
-    plugin_load();
+    // `cargo bench` passes --bench; a plain run of the binary behaves the same. Another argument
+    // picks the cases whose name contains it (`cargo bench --bench pipeline -- registry`).
+    let only = std::env::args().skip(1).find(|a| !a.starts_with("--"));
+    let wanted = |name: &str| only.as_deref().is_none_or(|o| name.contains(o));
+    if wanted("plugin load") {
+        plugin_load();
+    }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let report = root.join("tests/data/python-fixture.trivy.json");
-    compare(
-        "pip patch",
-        PYTHON_FIXTURE,
-        PYTHON_FIXTURE,
-        &[
-            "-r",
-            report.to_str().unwrap(),
-            "--pkg-types",
-            "library",
-            "--ca-cert",
-            CA,
-        ],
-        &[
-            "-v",
-            &format!("{CA}:/mnt/ca.crt:ro"),
-            "-e",
-            "PIP_CERT=/mnt/ca.crt",
-            "-e",
-            "PIP_ROOT_USER_ACTION=ignore",
-        ],
-        pip_script,
-        "PIP_CERT",
-    );
+    if wanted("pip patch") {
+        compare(
+            "pip patch",
+            PYTHON_FIXTURE,
+            PYTHON_FIXTURE,
+            &[
+                "-r",
+                report.to_str().unwrap(),
+                "--pkg-types",
+                "library",
+                "--ca-cert",
+                CA,
+            ],
+            &[
+                "-v",
+                &format!("{CA}:/mnt/ca.crt:ro"),
+                "-e",
+                "PIP_CERT=/mnt/ca.crt",
+                "-e",
+                "PIP_ROOT_USER_ACTION=ignore",
+            ],
+            pip_script,
+            "PIP_CERT",
+        );
+    }
     // No report: every package with a newer build in bookworm-security/-updates.
-    compare(
-        "apt patch",
-        BASE_FIXTURE,
-        BASE_FIXTURE,
-        &[],
-        &[],
-        apt_script,
-        "",
-    );
-    registry_round_trip();
+    if wanted("apt patch") {
+        compare(
+            "apt patch",
+            BASE_FIXTURE,
+            BASE_FIXTURE,
+            &[],
+            &[],
+            apt_script,
+            "",
+        );
+    }
+    if wanted("registry round trip") {
+        registry_round_trip();
+    }
     // The same packages in a distroless image: no apt, the host unpacks the .debs itself. The
     // bare figure is apt on the base image, which has them (a distroless image cannot run apt).
-    compare(
-        "distroless apt patch",
-        DISTROLESS_FIXTURE,
-        BASE_FIXTURE,
-        &[],
-        &[],
-        apt_script,
-        "",
-    );
+    if wanted("distroless apt patch") {
+        compare(
+            "distroless apt patch",
+            DISTROLESS_FIXTURE,
+            BASE_FIXTURE,
+            &[],
+            &[],
+            apt_script,
+            "",
+        );
+    }
 }

@@ -9,6 +9,7 @@ use anyhow::{Result, anyhow, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::engine::{self, Options};
+use crate::index::NuGetConfigFile;
 use crate::plugin::{PackageClass, PatchLevel, PluginHost};
 
 #[derive(Parser, Debug)]
@@ -168,6 +169,11 @@ struct PatchArgs {
     /// (`Username=...;Password=...`).
     #[arg(long = "nuget-source", value_name = "[NAME=]URL|DIR")]
     nuget_sources: Vec<String>,
+    /// A nuget.config: its package sources (tried after --nuget-source), their credentials
+    /// (Username, ClearTextPassword) and package source mapping. Without it and without
+    /// --nuget-source, the user-level ~/.nuget/NuGet/NuGet.Config is read when it exists.
+    #[arg(long = "nuget-config", value_name = "FILE")]
+    nuget_config: Option<PathBuf>,
     /// Go module proxies (GOPROXY syntax; file:// works) for planning Go updates and
     /// toolchains, and for the go command in the run.
     #[arg(
@@ -322,6 +328,17 @@ impl PatchArgs {
             npm_registry: self.npm_registry.clone(),
             apt_mirror: self.apt_mirror.as_deref().map(apt_mirror).transpose()?,
             nuget_sources: self.nuget_sources.clone(),
+            nuget_config: match &self.nuget_config {
+                Some(path) => Some(NuGetConfigFile::Given(path.clone())),
+                // What the dotnet CLI would read; explicit sources replace it.
+                None => self
+                    .nuget_sources
+                    .is_empty()
+                    .then(dirs::home_dir)
+                    .flatten()
+                    .and_then(|home| crate::index::nuget_user_config(&home))
+                    .map(NuGetConfigFile::UserLevel),
+            },
             go_proxy: self.go_proxy.clone(),
             ca_cert: self.ca_cert.clone(),
             cache_dir: PluginHost::default_cache_dir(),

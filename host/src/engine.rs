@@ -58,6 +58,8 @@ pub struct Options {
     pub apt_mirror: Option<String>,
     /// `--nuget-source`s, in order (`[NAME=]URL` or a folder feed).
     pub nuget_sources: Vec<String>,
+    /// `--nuget-config` (or the user-level one): more sources, credentials, source mapping.
+    pub nuget_config: Option<crate::index::NuGetConfigFile>,
     /// GOPROXY syntax: the Go module proxies, for planning and for the go command in the run.
     pub go_proxy: String,
     pub ca_cert: Option<PathBuf>,
@@ -178,7 +180,7 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
     } else {
         options.platforms.clone()
     };
-    let opened = SourceImage::open_platforms(&options.image, &stores, &platforms).await?;
+    let opened = SourceImage::open(&options.image, &stores, &platforms).await?;
     let report_for = |platform: &Platform| -> Result<Option<&Report>> {
         if !per_platform {
             return Ok(reports.first());
@@ -205,6 +207,7 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
         extra_ca_pem: extra_ca.clone(),
         apt_mirror: options.apt_mirror.clone(),
         nuget_sources: options.nuget_sources.clone(),
+        nuget_config: options.nuget_config.clone(),
         npm_registry: options.npm_registry.clone(),
         go_proxy: options.go_proxy.clone(),
     })?);
@@ -278,13 +281,15 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
         })
         .collect();
     let written = match &opened.index {
-        Some(index) => {
+        // One platform of an index written elsewhere (the daemon, another repository): that
+        // platform's image on its own.
+        Some(index) if index.is_home(&target)? || opened.images.len() > 1 => {
             index
                 .write_patched(&target, &opened.images, &patched, &stores)
                 .await?
         }
-        None => {
-            let image = patched[0].as_ref().expect("patched");
+        _ => {
+            let image = patched[0].as_ref().expect("the one image was patched");
             opened.images[0]
                 .1
                 .write_patched(&target, image, &stores)

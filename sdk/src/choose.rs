@@ -110,6 +110,38 @@ pub struct Choice<V> {
     pub skipped: Vec<Skipped>,
 }
 
+impl<V: fmt::Display> Choice<V> {
+    /// The plan's entries for this choice about `package` in `target_id`, installed at `from`:
+    /// the update to the chosen version (when there is one) and a skip for each group of
+    /// vulnerabilities left open, with its reason.
+    pub fn into_plan(
+        self,
+        target_id: &str,
+        package: &str,
+        from: &str,
+    ) -> (Option<crate::Update>, Vec<crate::Skip>) {
+        let update = self.to.map(|to| crate::Update {
+            target_id: target_id.to_string(),
+            package: package.to_string(),
+            from_version: from.to_string(),
+            to_version: to.to_string(),
+            fixes: self.fixes,
+            notes: Vec::new(),
+        });
+        let skips = self
+            .skipped
+            .into_iter()
+            .map(|skipped| crate::Skip {
+                target_id: target_id.to_string(),
+                package: package.to_string(),
+                vulnerabilities: skipped.vulnerabilities,
+                reason: skipped.reason,
+            })
+            .collect();
+        (update, skips)
+    }
+}
+
 /// Vulnerabilities left unfixed for one reason.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Skipped {
@@ -925,5 +957,56 @@ mod tests {
         );
         let choice = run_pep440("1.2.0", &vulns, &["1.2.0", "1!1.2.3"], Bump::Major);
         assert_eq!(choice.to, Some(v("1!1.2.3")));
+    }
+
+    #[test]
+    fn a_choice_becomes_an_update_and_skips() {
+        let installed: Triple = v("1.2.3");
+        let vulns = [vuln("CVE-PATCH", &["1.2.5"]), vuln("CVE-MAJOR", &["2.0.0"])];
+        let choice = choose(
+            &installed,
+            &vulns,
+            &index(&["1.2.5", "2.0.0"]),
+            Bump::Patch,
+            false,
+        );
+        let (update, skips) = choice.into_plan("/env", "pkg", "1.2.3");
+        let update = update.unwrap();
+        assert_eq!(
+            (
+                update.target_id.as_str(),
+                update.package.as_str(),
+                update.from_version.as_str(),
+                update.to_version.as_str(),
+                update.fixes.clone()
+            ),
+            ("/env", "pkg", "1.2.3", "1.2.5", ids(&["CVE-PATCH"]))
+        );
+        assert_eq!(skips.len(), 1);
+        assert_eq!(
+            (
+                skips[0].target_id.as_str(),
+                skips[0].package.as_str(),
+                skips[0].vulnerabilities.clone(),
+                skips[0].reason.as_str()
+            ),
+            (
+                "/env",
+                "pkg",
+                ids(&["CVE-MAJOR"]),
+                "fix needs a major bump to 2.0.0; --library-patch-level is patch"
+            )
+        );
+        // Nothing chosen: skips only.
+        let choice = choose(
+            &installed,
+            &vulns[1..],
+            &index(&["2.0.0"]),
+            Bump::Patch,
+            false,
+        );
+        let (update, skips) = choice.into_plan("/env", "pkg", "1.2.3");
+        assert!(update.is_none());
+        assert_eq!(skips[0].vulnerabilities, ids(&["CVE-MAJOR"]));
     }
 }

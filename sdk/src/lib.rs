@@ -22,6 +22,7 @@ pub mod npm;
 pub mod nuget;
 pub mod ospkg;
 pub mod pep440;
+pub mod route;
 pub mod rpm;
 
 mod bindings {

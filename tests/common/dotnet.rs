@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::docker::repo_root;
-use super::serve_static;
+use super::{serve_static, serve_static_requiring};
 
 /// Builds the test feed (and, with `apps`, the two apps) into `dir`: `dir/feed`, `dir/apps`.
 pub fn build_packages(dir: &Path, apps: bool) -> (PathBuf, PathBuf) {
@@ -35,10 +35,8 @@ fn id_and_version(file: &str) -> (String, String) {
     (stem[..at].to_string(), stem[at + 1..].to_string())
 }
 
-/// Serves `feed` (a folder of .nupkg files) as a NuGet v3 feed: the flat container on one
-/// server and the service index, pointing at it, on another. Returns the service index URL and
-/// the flat container's request log.
-pub fn serve_v3_feed(feed: &Path) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+/// The flat container's files of `feed` (a folder of .nupkg files), under `/flat/`.
+fn flat_container(feed: &Path) -> Vec<(String, Vec<u8>)> {
     let mut versions: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     let mut files = Vec::new();
     for entry in std::fs::read_dir(feed).unwrap() {
@@ -58,14 +56,44 @@ pub fn serve_v3_feed(feed: &Path) -> (String, std::sync::Arc<std::sync::Mutex<Ve
             serde_json::to_vec(&serde_json::json!({ "versions": list })).unwrap(),
         ));
     }
-    let (flat, log) = serve_static(files);
-    let index = serde_json::json!({"version": "3.0.0", "resources": [
+    files
+}
+
+fn service_index(flat: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({"version": "3.0.0", "resources": [
         {"@id": format!("{flat}/flat/"), "@type": "PackageBaseAddress/3.0.0"}
-    ]});
-    let (origin, _) = serve_static(vec![(
-        "/v3/index.json".to_string(),
-        serde_json::to_vec(&index).unwrap(),
-    )]);
+    ]}))
+    .unwrap()
+}
+
+/// Serves `feed` (a folder of .nupkg files) as a NuGet v3 feed: the flat container on one
+/// server and the service index, pointing at it, on another. Returns the service index URL and
+/// the flat container's request log.
+pub fn serve_v3_feed(feed: &Path) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let (flat, log) = serve_static(flat_container(feed));
+    let (origin, _) = serve_static(vec![("/v3/index.json".to_string(), service_index(&flat))]);
+    (format!("{origin}/v3/index.json"), log)
+}
+
+/// Serves `feed` as a private NuGet v3 feed: service index and flat container on one server
+/// that answers 401 unless the request carries basic auth of `user`:`password`. Returns the
+/// service index URL and the request log.
+pub fn serve_private_v3_feed(
+    feed: &Path,
+    user: &str,
+    password: &str,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use base64::Engine as _;
+    let authorization = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    );
+    let feed = feed.to_path_buf();
+    let (origin, log) = serve_static_requiring(Some(authorization), move |origin| {
+        let mut files = flat_container(&feed);
+        files.push(("/v3/index.json".to_string(), service_index(origin)));
+        files
+    });
     (format!("{origin}/v3/index.json"), log)
 }
 

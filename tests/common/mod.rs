@@ -218,22 +218,33 @@ pub fn serve_index_with_files(
 
 /// The path of the one request a test server reads from `stream` (headers skipped).
 fn request_path(stream: &std::net::TcpStream) -> Option<String> {
+    request_head(stream).map(|(path, _)| path)
+}
+
+/// The path and the `Authorization` header (empty when none) of the one request a test server
+/// reads from `stream`.
+fn request_head(stream: &std::net::TcpStream) -> Option<(String, String)> {
     let mut reader = BufReader::new(stream.try_clone().ok()?);
     let mut request_line = String::new();
     reader.read_line(&mut request_line).ok()?;
+    let mut authorization = String::new();
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
             break;
         }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("authorization")
+        {
+            authorization = value.trim().to_string();
+        }
     }
-    Some(
-        request_line
-            .split_whitespace()
-            .nth(1)
-            .unwrap_or("/")
-            .to_string(),
-    )
+    let path = request_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("/")
+        .to_string();
+    Some((path, authorization))
 }
 
 /// Wheel file names for `project` at each version, with no extra attributes.
@@ -337,6 +348,15 @@ pub fn serve_static(files: Vec<(String, Vec<u8>)>) -> (String, Arc<std::sync::Mu
 pub fn serve_static_with(
     build: impl FnOnce(&str) -> Vec<(String, Vec<u8>)>,
 ) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    serve_static_requiring(None, build)
+}
+
+/// Like [`serve_static_with`], answering 401 to every request whose `Authorization` header is
+/// not `authorization` (when given), as a private feed does.
+pub fn serve_static_requiring(
+    authorization: Option<String>,
+    build: impl FnOnce(&str) -> Vec<(String, Vec<u8>)>,
+) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let files = build(&url);
@@ -345,11 +365,13 @@ pub fn serve_static_with(
     std::thread::spawn(move || {
         for stream in listener.incoming().take(500) {
             let Ok(mut stream) = stream else { continue };
-            let Some(path) = request_path(&stream) else {
+            let Some((path, sent)) = request_head(&stream) else {
                 continue;
             };
             requests.lock().unwrap().push(path.clone());
+            let denied = authorization.as_ref().is_some_and(|wanted| *wanted != sent);
             let response = match files.iter().find(|(p, _)| *p == path) {
+                _ if denied => b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"feed\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec(),
                 Some((_, bytes)) => {
                     let mut response = format!(
                         "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",

@@ -293,45 +293,42 @@ pub struct SourceImage {
 }
 
 impl SourceImage {
-    pub async fn open(reference: &ImageRef, stores: &Stores<'_>) -> Result<SourceImage> {
+    /// Opens an image to patch: for an image index, the images of the `platforms` asked for
+    /// (this machine's when none) with the index to rebuild; a single image as it is.
+    pub async fn open(
+        reference: &ImageRef,
+        stores: &Stores<'_>,
+        platforms: &[Platform],
+    ) -> Result<OpenedImage> {
         let workdir = stores.workdir;
-        match reference {
+        let (home, index, bytes) = match reference {
             ImageRef::Plain(name) => {
                 // The daemon first, as `docker run` would; then the registry.
                 if let Some(docker) = stores.docker
                     && let Ok(id) = daemon::image_id(docker, name).await
                 {
-                    return Self::open_daemon(ImageRef::Daemon(name.clone()), docker, id, workdir)
-                        .await;
+                    let image =
+                        Self::open_daemon(ImageRef::Daemon(name.clone()), docker, id, workdir)
+                            .await?;
+                    return OpenedImage::single(image, platforms);
                 }
                 let registry = ImageRef::Registry(name.clone());
-                Self::open_registry(&registry, name, stores)
+                return Box::pin(Self::open(&registry, stores, platforms))
                     .await
                     .map_err(|e| {
                         anyhow!(
                             "image {name} is not in the local Docker daemon{}, and from the registry: {e:#}",
                             if stores.docker.is_none() { " (not reachable)" } else { "" }
                         )
-                    })
+                    });
             }
             ImageRef::Daemon(name) => {
                 let docker = stores.docker.ok_or_else(|| {
                     anyhow!("image {name} is in the Docker daemon, which is not reachable")
                 })?;
                 let id = daemon::image_id(docker, name).await?;
-                Self::open_daemon(reference.clone(), docker, id, workdir).await
-            }
-            ImageRef::Registry(name) => Self::open_registry(reference, name, stores).await,
-            ImageRef::OciLayout { dir, tag } => {
-                Self::open_layout(reference, dir.clone(), tag.clone(), workdir, None).await
-            }
-            ImageRef::OciArchive { path, tag } => {
-                let dir = workdir.join("oci-archive");
-                let (archive, target) = (path.clone(), dir.clone());
-                tokio::task::spawn_blocking(move || unpack(&archive, &target))
-                    .await?
-                    .with_context(|| format!("image {reference}"))?;
-                Self::open_layout(reference, dir.clone(), tag.clone(), workdir, Some(dir)).await
+                let image = Self::open_daemon(reference.clone(), docker, id, workdir).await?;
+                return OpenedImage::single(image, platforms);
             }
             ImageRef::DockerArchive {
                 path,
@@ -345,9 +342,87 @@ impl SourceImage {
                 })
                 .await?
                 .with_context(|| format!("image {reference}"))?;
-                Self::from_tars(reference.clone(), image.config, image.layers, None)
+                let image = Self::from_tars(reference.clone(), image.config, image.layers, None)?;
+                return OpenedImage::single(image, platforms);
             }
+            ImageRef::Registry(name) => {
+                let remote = registry::parse_reference(name)?;
+                let top = stores.registry.top(&remote).await?;
+                if !oci::is_index(&top.manifest) {
+                    let image =
+                        Self::open_registry_manifest(reference, &remote, top.manifest, stores)
+                            .await?;
+                    return OpenedImage::single(image, platforms);
+                }
+                (IndexHome::Registry(remote), top.manifest, top.bytes)
+            }
+            ImageRef::OciLayout { dir, tag } | ImageRef::OciArchive { path: dir, tag } => {
+                // An oci-archive is unpacked into the work directory and read as a layout.
+                let (dir, unpacked) = match reference {
+                    ImageRef::OciArchive { path, .. } => {
+                        let dir = workdir.join("oci-archive");
+                        let (archive, target) = (path.clone(), dir.clone());
+                        tokio::task::spawn_blocking(move || unpack(&archive, &target))
+                            .await?
+                            .with_context(|| format!("image {reference}"))?;
+                        (dir.clone(), Some(dir))
+                    }
+                    _ => (dir.clone(), None),
+                };
+                let top = oci::read_top(&dir, tag.as_deref())
+                    .with_context(|| format!("image {reference}"))?;
+                match top {
+                    oci::Top::Manifest(manifest) => {
+                        let image =
+                            Self::open_layout_manifest(reference, dir, manifest, workdir, unpacked)
+                                .await?;
+                        return OpenedImage::single(image, platforms);
+                    }
+                    oci::Top::Index { bytes, index } => {
+                        (IndexHome::Layout { dir, unpacked }, index, bytes)
+                    }
+                }
+            }
+        };
+        let wanted: Vec<Platform> = if platforms.is_empty() {
+            vec![Platform::host()]
+        } else {
+            platforms.to_vec()
+        };
+        let mut images = Vec::new();
+        let mut entries = Vec::new();
+        for platform in &wanted {
+            let (entry, digest) = select_platform(&index, platform, reference)?;
+            let image = match &home {
+                IndexHome::Registry(remote) => {
+                    let manifest = stores.registry.manifest(remote, digest).await?.manifest;
+                    Self::open_registry_manifest(reference, remote, manifest, stores).await?
+                }
+                IndexHome::Layout { dir, unpacked } => {
+                    let manifest = oci::read_manifest(dir, digest)
+                        .with_context(|| format!("image {reference}"))?;
+                    Self::open_layout_manifest(
+                        reference,
+                        dir.clone(),
+                        manifest,
+                        workdir,
+                        unpacked.clone(),
+                    )
+                    .await?
+                }
+            };
+            images.push((platform.clone(), image));
+            entries.push(entry);
         }
+        Ok(OpenedImage {
+            images,
+            index: Some(SourceIndex {
+                reference: reference.clone(),
+                index,
+                bytes,
+                entries,
+            }),
+        })
     }
 
     async fn open_daemon(
@@ -401,23 +476,6 @@ impl SourceImage {
         })
     }
 
-    async fn open_registry(
-        reference: &ImageRef,
-        name: &str,
-        stores: &Stores<'_>,
-    ) -> Result<SourceImage> {
-        let remote = registry::parse_reference(name)?;
-        let top = stores.registry.top(&remote).await?;
-        if oci::is_index(&top.manifest) {
-            let digest = select_platform(&top.manifest, &Platform::host(), reference)?
-                .1
-                .to_owned();
-            let manifest = stores.registry.manifest(&remote, &digest).await?.manifest;
-            return Self::open_registry_manifest(reference, &remote, manifest, stores).await;
-        }
-        Self::open_registry_manifest(reference, &remote, top.manifest, stores).await
-    }
-
     async fn open_registry_manifest(
         reference: &ImageRef,
         remote: &oci_client::Reference,
@@ -460,25 +518,6 @@ impl SourceImage {
         })
     }
 
-    async fn open_layout(
-        reference: &ImageRef,
-        dir: PathBuf,
-        tag: Option<String>,
-        workdir: &Path,
-        unpacked_layout: Option<PathBuf>,
-    ) -> Result<SourceImage> {
-        let top =
-            oci::read_top(&dir, tag.as_deref()).with_context(|| format!("image {reference}"))?;
-        let manifest = match top {
-            oci::Top::Manifest(manifest) => manifest,
-            oci::Top::Index { index, .. } => {
-                let digest = select_platform(&index, &Platform::host(), reference)?.1;
-                oci::read_manifest(&dir, digest).with_context(|| format!("image {reference}"))?
-            }
-        };
-        Self::open_layout_manifest(reference, dir, manifest, workdir, unpacked_layout).await
-    }
-
     async fn open_layout_manifest(
         reference: &ImageRef,
         dir: PathBuf,
@@ -503,123 +542,6 @@ impl SourceImage {
             daemon_id: None,
             manifest: image.manifest,
             unpacked_layout,
-        })
-    }
-
-    /// Opens the platforms of an image to patch: for an image index, the `platforms` asked for
-    /// (this machine's when none), with the index to rebuild; a single image as it is.
-    pub async fn open_platforms(
-        reference: &ImageRef,
-        stores: &Stores<'_>,
-        platforms: &[Platform],
-    ) -> Result<OpenedImage> {
-        let wanted: Vec<Platform> = if platforms.is_empty() {
-            vec![Platform::host()]
-        } else {
-            platforms.to_vec()
-        };
-        let workdir = stores.workdir;
-        let (index, bytes) = match reference {
-            ImageRef::Registry(name) => {
-                let remote = registry::parse_reference(name)?;
-                let top = stores.registry.top(&remote).await?;
-                if !oci::is_index(&top.manifest) {
-                    let image =
-                        Self::open_registry_manifest(reference, &remote, top.manifest, stores)
-                            .await?;
-                    return OpenedImage::single(image, platforms);
-                }
-                (top.manifest, top.bytes)
-            }
-            ImageRef::OciLayout { dir, tag } => {
-                match oci::read_top(dir, tag.as_deref())
-                    .with_context(|| format!("image {reference}"))?
-                {
-                    oci::Top::Manifest(manifest) => {
-                        let image = Self::open_layout_manifest(
-                            reference,
-                            dir.clone(),
-                            manifest,
-                            workdir,
-                            None,
-                        )
-                        .await?;
-                        return OpenedImage::single(image, platforms);
-                    }
-                    oci::Top::Index { bytes, index } => (index, bytes),
-                }
-            }
-            ImageRef::OciArchive { path, tag } => {
-                let dir = workdir.join("oci-archive");
-                let (archive, target) = (path.clone(), dir.clone());
-                tokio::task::spawn_blocking(move || unpack(&archive, &target))
-                    .await?
-                    .with_context(|| format!("image {reference}"))?;
-                match oci::read_top(&dir, tag.as_deref())
-                    .with_context(|| format!("image {reference}"))?
-                {
-                    oci::Top::Manifest(manifest) => {
-                        let image = Self::open_layout_manifest(
-                            reference,
-                            dir.clone(),
-                            manifest,
-                            workdir,
-                            Some(dir),
-                        )
-                        .await?;
-                        return OpenedImage::single(image, platforms);
-                    }
-                    oci::Top::Index { bytes, index } => (index, bytes),
-                }
-            }
-            // A plain reference in the daemon is one image; one only in a registry may be an
-            // index.
-            ImageRef::Plain(name) => {
-                let image = Self::open(reference, stores).await?;
-                if matches!(image.reference, ImageRef::Registry(_)) {
-                    let registry = ImageRef::Registry(name.clone());
-                    return Box::pin(Self::open_platforms(&registry, stores, platforms)).await;
-                }
-                return OpenedImage::single(image, platforms);
-            }
-            ImageRef::Daemon(_) | ImageRef::DockerArchive { .. } => {
-                let image = Self::open(reference, stores).await?;
-                return OpenedImage::single(image, platforms);
-            }
-        };
-        let mut images = Vec::new();
-        let mut entries = Vec::new();
-        for platform in &wanted {
-            let (entry, digest) = select_platform(&index, platform, reference)?;
-            let image = match reference {
-                ImageRef::Registry(name) => {
-                    let remote = registry::parse_reference(name)?;
-                    let manifest = stores.registry.manifest(&remote, digest).await?.manifest;
-                    Self::open_registry_manifest(reference, &remote, manifest, stores).await?
-                }
-                ImageRef::OciLayout { dir, .. } => {
-                    let manifest = oci::read_manifest(dir, digest)?;
-                    Self::open_layout_manifest(reference, dir.clone(), manifest, workdir, None)
-                        .await?
-                }
-                _ => {
-                    let dir = workdir.join("oci-archive");
-                    let manifest = oci::read_manifest(&dir, digest)?;
-                    Self::open_layout_manifest(reference, dir.clone(), manifest, workdir, Some(dir))
-                        .await?
-                }
-            };
-            images.push((platform.clone(), image));
-            entries.push(entry);
-        }
-        Ok(OpenedImage {
-            images,
-            index: Some(SourceIndex {
-                reference: reference.clone(),
-                index,
-                bytes,
-                entries,
-            }),
         })
     }
 
@@ -805,27 +727,14 @@ impl SourceImage {
                 let docker = stores
                     .docker
                     .ok_or_else(|| anyhow!("the Docker daemon is not reachable"))?;
-                let kept = self.kept_layers();
-                let diff_ids = self.diff_ids()?;
                 // When the daemon already has the original layers (the image came from it or
                 // was loaded for the run) only the patch layer travels.
                 let daemon_has_base = self.daemon_id.is_some()
                     || daemon::image_id(docker, &digest_of(&self.config))
                         .await
                         .is_ok();
-                let mut layers: Vec<archive::ArchiveLayer> = diff_ids[..kept]
-                    .iter()
-                    .zip(&self.layers)
-                    .map(|(diff_id, tar)| archive::ArchiveLayer {
-                        diff_id,
-                        content: (!daemon_has_base).then_some(tar),
-                    })
-                    .collect();
-                // The daemon (Docker 20.10) reads gzip and plain tars, not zstd.
-                layers.push(archive::ArchiveLayer {
-                    diff_id: &layer.diff_id,
-                    content: Some(&layer.tar),
-                });
+                let diff_ids = self.diff_ids()?;
+                let layers = self.archive_layers(&diff_ids, layer, !daemon_has_base);
                 let path = workdir.join("patched-load.tar");
                 archive::write(
                     std::io::BufWriter::new(File::create(&path)?),
@@ -880,28 +789,39 @@ impl SourceImage {
                 Ok(WrittenImage::digest(manifest_digest))
             }
             ImageRef::DockerArchive { path, reference } => {
+                // A file on its own: every layer travels.
                 let diff_ids = self.diff_ids()?;
-                let kept = self.kept_layers();
-                // A file on its own: every layer travels (uncompressed, as `docker save`
-                // writes them).
-                let mut layers: Vec<archive::ArchiveLayer> = diff_ids[..kept]
-                    .iter()
-                    .zip(&self.layers)
-                    .map(|(diff_id, tar)| archive::ArchiveLayer {
-                        diff_id,
-                        content: Some(tar),
-                    })
-                    .collect();
-                layers.push(archive::ArchiveLayer {
-                    diff_id: &layer.diff_id,
-                    content: Some(&layer.tar),
-                });
+                let layers = self.archive_layers(&diff_ids, layer, true);
                 write_atomically(path, |out| {
                     archive::write(out, config, &layers, reference.as_deref())
                 })?;
                 Ok(WrittenImage::digest(image_id))
             }
         }
+    }
+
+    /// The patched image's layers for a docker archive, uncompressed as `docker save` writes
+    /// them (the daemon, Docker 20.10, reads no zstd): the kept original layers, carried only
+    /// `with_originals`, then the patch layer.
+    fn archive_layers<'a>(
+        &'a self,
+        diff_ids: &'a [String],
+        layer: &'a PatchLayer,
+        with_originals: bool,
+    ) -> Vec<archive::ArchiveLayer<'a>> {
+        let mut layers: Vec<archive::ArchiveLayer> = diff_ids[..self.kept_layers()]
+            .iter()
+            .zip(&self.layers)
+            .map(|(diff_id, tar)| archive::ArchiveLayer {
+                diff_id,
+                content: with_originals.then_some(tar),
+            })
+            .collect();
+        layers.push(archive::ArchiveLayer {
+            diff_id: &layer.diff_id,
+            content: Some(&layer.tar),
+        });
+        layers
     }
 
     fn write_to_layout(
@@ -923,6 +843,15 @@ impl SourceImage {
         let tag = tag.clone().unwrap_or_else(|| "latest".into());
         oci::write(dir, &blobs, manifest, &tag)
     }
+}
+
+/// Where an image index was found: its platforms' manifests are read from there.
+enum IndexHome {
+    Registry(oci_client::Reference),
+    Layout {
+        dir: PathBuf,
+        unpacked: Option<PathBuf>,
+    },
 }
 
 /// What a patch run opens: the images of the platforms to patch, and for an image index the
@@ -975,16 +904,7 @@ impl SourceIndex {
         patched: &[Option<PatchedImage<'_>>],
         stores: &Stores<'_>,
     ) -> Result<WrittenImage> {
-        let same_place = match (&self.reference, target) {
-            (ImageRef::Registry(a), ImageRef::Registry(b)) => {
-                let (a, b) = (registry::parse_reference(a)?, registry::parse_reference(b)?);
-                a.resolve_registry() == b.resolve_registry() && a.repository() == b.repository()
-            }
-            (ImageRef::OciLayout { dir: a, .. }, ImageRef::OciLayout { dir: b, .. }) => a == b,
-            (ImageRef::OciArchive { .. }, ImageRef::OciArchive { .. }) => true,
-            _ => false,
-        };
-        if !same_place {
+        if !self.is_home(target)? {
             bail!(
                 "a multi-platform image is written back where it came from (the same repository or layout), not to {target}; choose one platform with --platform to write it elsewhere"
             );
@@ -1060,6 +980,20 @@ impl SourceIndex {
             }
             _ => unreachable!("checked above"),
         }
+    }
+
+    /// Whether `target` is where the index came from (its repository or layout), where the
+    /// carried-over platforms' blobs already are.
+    pub fn is_home(&self, target: &ImageRef) -> Result<bool> {
+        Ok(match (&self.reference, target) {
+            (ImageRef::Registry(a), ImageRef::Registry(b)) => {
+                let (a, b) = (registry::parse_reference(a)?, registry::parse_reference(b)?);
+                a.resolve_registry() == b.resolve_registry() && a.repository() == b.repository()
+            }
+            (ImageRef::OciLayout { dir: a, .. }, ImageRef::OciLayout { dir: b, .. }) => a == b,
+            (ImageRef::OciArchive { .. }, ImageRef::OciArchive { .. }) => true,
+            _ => false,
+        })
     }
 
     fn layout_dir(&self, stores: &Stores<'_>) -> Result<PathBuf> {

@@ -12,8 +12,9 @@
 //! - `go`: the Go module proxies of `--go-proxy` (`GOPROXY` syntax), module versions and Go
 //!   toolchains as `golang.org/toolchain` ([`goproxy`]).
 //!
-//! - `nuget`: NuGet v3 feeds and folder feeds given with `--nuget-source` (nuget.org when none
-//!   is), looked up per package id ([`nuget`]).
+//! - `nuget`: NuGet v3 feeds and folder feeds given with `--nuget-source` and in a
+//!   `nuget.config` (nuget.org when neither names one), looked up per package id ([`nuget`],
+//!   [`nuget_config`]).
 //!
 //! All share one agent, so the TLS roots (system bundle plus `--ca-cert`) and the proxy from
 //! the environment apply to every request.
@@ -23,11 +24,14 @@ mod deb;
 mod goproxy;
 mod npm;
 mod nuget;
+mod nuget_config;
 mod pypi;
 
 pub use artifact::{ArchiveEntry, Artifact, EntryKind};
+pub use nuget_config::user_config as nuget_user_config;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -84,6 +88,9 @@ pub struct IndexSettings {
     /// `--nuget-source`: `[NAME=]URL` of a v3 service index, or a folder feed's directory, in
     /// the order NuGet tries them; empty means nuget.org.
     pub nuget_sources: Vec<String>,
+    /// A `nuget.config` whose sources follow `nuget_sources`, with their credentials and
+    /// package source mapping.
+    pub nuget_config: Option<NuGetConfigFile>,
     /// Base URL of the npm registry, e.g. "https://registry.npmjs.org/".
     pub npm_registry: String,
     /// `GOPROXY` syntax: the Go module proxies for the `go` ecosystem.
@@ -97,10 +104,21 @@ impl Default for IndexSettings {
             extra_ca_pem: None,
             apt_mirror: None,
             nuget_sources: Vec::new(),
+            nuget_config: None,
             npm_registry: DEFAULT_NPM_REGISTRY.to_owned(),
             go_proxy: goproxy::DEFAULT_PROXY.to_owned(),
         }
     }
+}
+
+/// Where the `nuget.config` comes from, which decides when its errors count.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NuGetConfigFile {
+    /// `--nuget-config FILE`: the user asked for it, so a broken one fails the run at once.
+    Given(PathBuf),
+    /// The user-level config the dotnet CLI reads: read the same way, but a broken one only
+    /// fails the NuGet lookups (a run that patches no .NET app does not depend on it).
+    UserLevel(PathBuf),
 }
 
 pub const DEFAULT_NPM_REGISTRY: &str = "https://registry.npmjs.org/";
@@ -133,7 +151,8 @@ pub struct PackageIndex {
     cache: Mutex<HashMap<CacheKey, Vec<PackageVersion>>>,
     /// APT repositories' package lists, each loaded on first use and kept for the run.
     deb: deb::Repositories,
-    nuget: nuget::Sources,
+    /// The error of a broken user-level NuGet config, kept for the NuGet lookups.
+    nuget: Result<nuget::Sources, String>,
     go: goproxy::GoProxy,
     /// Keyed by (ecosystem, name, version).
     artifacts: Mutex<HashMap<(String, String, String), ArtifactSlot>>,
@@ -174,8 +193,25 @@ impl PackageIndex {
             npm_base,
             cache: Mutex::new(HashMap::new()),
             deb: deb::Repositories::new(settings.apt_mirror.clone()),
-            nuget: nuget::Sources::new(&settings.nuget_sources, |name| std::env::var(name).ok())
-                .map_err(anyhow::Error::msg)?,
+            nuget: {
+                let env = |name: &str| std::env::var(name).ok();
+                let path = match &settings.nuget_config {
+                    Some(NuGetConfigFile::Given(path) | NuGetConfigFile::UserLevel(path)) => {
+                        Some(path.as_path())
+                    }
+                    None => None,
+                };
+                let sources = path
+                    .map(|path| nuget_config::NuGetConfig::read(path, &env))
+                    .transpose()
+                    .and_then(|config| {
+                        nuget::Sources::new(&settings.nuget_sources, config.as_ref(), env)
+                    });
+                match (sources, &settings.nuget_config) {
+                    (Err(e), Some(NuGetConfigFile::UserLevel(_))) => Err(e),
+                    (sources, _) => Ok(sources.map_err(anyhow::Error::msg)?),
+                }
+            },
             go: goproxy::GoProxy::new(&settings.go_proxy).map_err(anyhow::Error::msg)?,
             artifacts: Mutex::new(HashMap::new()),
         })
@@ -215,7 +251,11 @@ impl PackageIndex {
         if let Some(hit) = self.lock_cache().get(&key) {
             return Ok(hit.clone());
         }
-        let versions = self.nuget.versions(&self.agent, id)?;
+        let versions = self
+            .nuget
+            .as_ref()
+            .map_err(Clone::clone)?
+            .versions(&self.agent, id)?;
         self.lock_cache().insert(key, versions.clone());
         Ok(versions)
     }
@@ -224,7 +264,7 @@ impl PackageIndex {
     /// a package feed that has credentials (NuGet's `NuGetPackageSourceCredentials_<name>`).
     /// Artifact downloads need it: private feeds serve their packages only to the same login.
     pub fn authorization_for(&self, url: &str) -> Option<String> {
-        self.nuget.authorization_for(url)
+        self.nuget.as_ref().ok()?.authorization_for(url)
     }
 
     /// The package file of one version, downloaded once per run and checked against the digest

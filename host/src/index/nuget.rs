@@ -12,9 +12,12 @@
 //! No v3 resource publishes a digest of the .nupkg itself, so artifacts carry none; the host's
 //! download computes the SHA-512 that deps.json records.
 //!
-//! Credentials come from `NuGetPackageSourceCredentials_<name>` (`Username=..;Password=..`), as
-//! the dotnet CLI reads them, for a source given as `NAME=URL`. They are sent only to the
-//! source's own origin, never to a CDN the service index points at.
+//! Sources come from `--nuget-source` (`[NAME=]URL-or-folder`, tried first) and from a
+//! `nuget.config` ([`super::nuget_config`]), whose package source mapping then limits which
+//! sources each package is looked up on. Credentials come from
+//! `NuGetPackageSourceCredentials_<name>` (`Username=..;Password=..`), as the dotnet CLI reads
+//! them, or else from the config's `packageSourceCredentials`, for a named source. They are sent
+//! only to the source's own origin, never to a CDN the service index points at.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -25,6 +28,7 @@ use serde::Deserialize;
 use ureq::Agent;
 use ureq::http::{StatusCode, Uri, header};
 
+use super::nuget_config::NuGetConfig;
 use super::{ArtifactSource, PackageVersion, one_line};
 
 /// The public gallery, used when no `--nuget-source` is given.
@@ -45,11 +49,16 @@ const PACKAGE_BASE_TYPE: &str = "PackageBaseAddress/3.0.0";
 
 pub(super) struct Sources {
     sources: Vec<Source>,
+    /// The config's package source mapping (none: every source serves every package).
+    mapping: NuGetConfig,
 }
 
 struct Source {
-    /// What the user wrote, for messages.
+    /// Where the source was given (`--nuget-source ".."`, `nuget.config source ".."`), for
+    /// messages.
     spec: String,
+    /// The source's name, which credentials and the source mapping refer to.
+    name: Option<String>,
     location: Location,
     /// `Authorization` header value for requests to `origin`.
     authorization: Option<String>,
@@ -75,23 +84,46 @@ struct Resources {
 }
 
 impl Sources {
-    /// `specs`: `[NAME=]URL-or-directory` as given to `--nuget-source`; none means nuget.org.
-    /// `env` looks up credential variables (the process environment outside tests).
+    /// `specs`: `[NAME=]URL-or-directory` as given to `--nuget-source`, tried before the
+    /// `config`'s sources; neither means nuget.org. `env` looks up credential variables (the
+    /// process environment outside tests).
     pub(super) fn new(
         specs: &[String],
+        config: Option<&NuGetConfig>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, String> {
-        let defaults = [format!("nuget.org={NUGET_ORG}")];
-        let specs = if specs.is_empty() {
-            &defaults[..]
-        } else {
-            specs
-        };
-        let sources = specs
+        let mut sources: Vec<Source> = specs
             .iter()
-            .map(|spec| Source::parse(spec, &env))
+            .map(|spec| Source::parse(spec, config, &env))
             .collect::<Result<_, _>>()?;
-        Ok(Self { sources })
+        if let Some(config) = config {
+            for source in &config.sources {
+                sources.push(Source::new(
+                    format!("nuget.config source {:?}", source.name),
+                    Some(&source.name),
+                    &source.location,
+                    Some(config),
+                    &env,
+                )?);
+            }
+            if sources.is_empty() {
+                return Err(
+                    "the NuGet config enables no package source and no --nuget-source is given"
+                        .into(),
+                );
+            }
+        }
+        if sources.is_empty() {
+            sources.push(Source::parse(
+                &format!("nuget.org={NUGET_ORG}"),
+                None,
+                &env,
+            )?);
+        }
+        Ok(Self {
+            sources,
+            mapping: config.cloned().unwrap_or_default(),
+        })
     }
 
     /// Every version of `id` the sources list, first source first.
@@ -100,7 +132,11 @@ impl Sources {
             return Err(format!("invalid NuGet package id {id:?}"));
         }
         let mut all: Vec<(NuGetVersion, PackageVersion)> = Vec::new();
-        for source in &self.sources {
+        let eligible = self
+            .sources
+            .iter()
+            .filter(|source| self.mapping.allows(id, source.name.as_deref()));
+        for source in eligible {
             for found in source.versions(agent, id)? {
                 let Ok(parsed) = found.version.parse::<NuGetVersion>() else {
                     tracing::debug!(
@@ -135,7 +171,12 @@ impl Sources {
 }
 
 impl Source {
-    fn parse(spec: &str, env: &impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+    /// A `--nuget-source` value; `config` may hold credentials for its name.
+    fn parse(
+        spec: &str,
+        config: Option<&NuGetConfig>,
+        env: &impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, String> {
         let (name, location) = match spec.split_once('=') {
             Some((name, rest))
                 if !name.is_empty()
@@ -147,7 +188,24 @@ impl Source {
             }
             _ => (None, spec),
         };
-        let bad = |why: &str| format!("--nuget-source {spec:?}: {why}");
+        Self::new(
+            format!("--nuget-source {spec:?}"),
+            name,
+            location,
+            config,
+            env,
+        )
+    }
+
+    /// `what` says where the source was given, for messages.
+    fn new(
+        what: String,
+        name: Option<&str>,
+        location: &str,
+        config: Option<&NuGetConfig>,
+        env: &impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, String> {
+        let bad = |why: &str| format!("{what}: {why}");
         let location = if location.starts_with("http://") || location.starts_with("https://") {
             let uri: Uri = location.parse().map_err(|_| bad("not a valid URL"))?;
             if uri.host().is_none() {
@@ -169,21 +227,29 @@ impl Source {
             }
             Location::Folder(path.to_path_buf())
         };
+        // The environment wins over the config, as with the dotnet CLI.
         let authorization = match name {
-            Some(name) => match env(&format!("NuGetPackageSourceCredentials_{name}")) {
-                Some(value) => Some(
-                    basic_authorization(&value)
-                        .map_err(|e| format!("NuGetPackageSourceCredentials_{name}: {e}"))?,
-                ),
-                None => None,
-            },
+            Some(name) => {
+                let variable = format!("NuGetPackageSourceCredentials_{name}");
+                match env(&variable) {
+                    Some(value) => Some(
+                        parse_credentials(&value)
+                            .map(|(user, password)| basic(user, password))
+                            .map_err(|e| format!("{variable}: {e}"))?,
+                    ),
+                    None => config
+                        .and_then(|c| c.credentials(name))
+                        .map(|(user, password)| basic(user, password)),
+                }
+            }
             None => None,
         };
         if authorization.is_some() && matches!(location, Location::Folder(_)) {
             return Err(bad("credentials are for feeds on a server, not folders"));
         }
         Ok(Source {
-            spec: spec.to_string(),
+            spec: what,
+            name: name.map(str::to_string),
             location,
             authorization,
         })
@@ -311,7 +377,7 @@ impl Source {
             let hint = if self.authorization.is_some() {
                 "the credentials were refused"
             } else {
-                "the feed needs credentials: name the source (--nuget-source NAME=URL) and set NuGetPackageSourceCredentials_NAME"
+                "the feed needs credentials: name the source (--nuget-source NAME=URL) and set NuGetPackageSourceCredentials_NAME, or give them in the nuget.config's packageSourceCredentials"
             };
             return Err(format!("fetching {url}: HTTP {status}; {hint}"));
         }
@@ -331,8 +397,8 @@ impl Source {
 }
 
 /// `Username=..;Password=..` (the dotnet CLI's format; other keys such as
-/// `ValidAuthenticationTypes` are ignored) as a basic `Authorization` header.
-fn basic_authorization(value: &str) -> Result<String, String> {
+/// `ValidAuthenticationTypes` are ignored) as (username, password).
+fn parse_credentials(value: &str) -> Result<(&str, &str), String> {
     let mut username = None;
     let mut password = None;
     for part in value.split(';') {
@@ -346,12 +412,17 @@ fn basic_authorization(value: &str) -> Result<String, String> {
         }
     }
     match (username, password) {
-        (Some(user), Some(password)) => Ok(format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-        )),
+        (Some(user), Some(password)) => Ok((user, password)),
         _ => Err("expected Username=...;Password=...".into()),
     }
+}
+
+/// A basic `Authorization` header value.
+fn basic(user: &str, password: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
 }
 
 /// `scheme://host[:port]`, lower-cased.
@@ -555,7 +626,7 @@ struct Deprecation {
 mod tests {
     use super::*;
     use crate::index::test_server::{Reply, serve, serve_recording};
-    use crate::index::{IndexSettings, PackageIndex};
+    use crate::index::{IndexSettings, NuGetConfigFile, PackageIndex};
 
     fn json(body: String) -> Reply<String> {
         Reply {
@@ -691,7 +762,8 @@ mod tests {
             (name == "NuGetPackageSourceCredentials_private")
                 .then(|| "Username=ci;Password=s3cr=t;ValidAuthenticationTypes=basic".to_string())
         };
-        let sources = Sources::new(&[format!("private={origin}/v3/index.json")], env).unwrap();
+        let sources =
+            Sources::new(&[format!("private={origin}/v3/index.json")], None, env).unwrap();
         let agent = crate::index::test_server::local_index("http://127.0.0.1/")
             .agent
             .clone();
@@ -834,6 +906,138 @@ mod tests {
     }
 
     #[test]
+    fn config_sources_follow_the_command_line_and_obey_the_mapping() {
+        let private = tempfile::tempdir().unwrap();
+        let public = tempfile::tempdir().unwrap();
+        let extra = tempfile::tempdir().unwrap();
+        std::fs::write(private.path().join("Contoso.Lib.1.0.0.nupkg"), b"zip").unwrap();
+        std::fs::write(public.path().join("Contoso.Lib.9.0.0.nupkg"), b"zip").unwrap();
+        std::fs::write(public.path().join("Other.1.0.0.nupkg"), b"zip").unwrap();
+        std::fs::write(extra.path().join("Other.2.0.0.nupkg"), b"zip").unwrap();
+        let config_dir = tempfile::tempdir().unwrap();
+        let config = config_dir.path().join("nuget.config");
+        std::fs::write(
+            &config,
+            format!(
+                r#"<configuration><packageSources><clear/>
+                  <add key="public" value="{}"/><add key="private" value="{}"/></packageSources>
+                  <packageSourceMapping>
+                    <packageSource key="public"><package pattern="*"/></packageSource>
+                    <packageSource key="private"><package pattern="Contoso.*"/></packageSource>
+                    <packageSource key="extra"><package pattern="Other"/></packageSource>
+                  </packageSourceMapping></configuration>"#,
+                public.path().display(),
+                private.path().display()
+            ),
+        )
+        .unwrap();
+        let index = PackageIndex::with_proxy(
+            IndexSettings {
+                nuget_sources: vec![format!("extra={}", extra.path().display())],
+                nuget_config: Some(NuGetConfigFile::Given(config.clone())),
+                ..IndexSettings::default()
+            },
+            None,
+        )
+        .unwrap();
+        // A private name is never looked up on the public feed, whatever it serves.
+        let versions = index.versions("nuget", "Contoso.Lib").unwrap();
+        assert_eq!(
+            versions
+                .iter()
+                .map(|v| v.version.as_str())
+                .collect::<Vec<_>>(),
+            ["1.0.0"]
+        );
+        // The exact pattern names the command line's source alone.
+        let versions = index.versions("nuget", "Other").unwrap();
+        assert_eq!(
+            versions
+                .iter()
+                .map(|v| v.version.as_str())
+                .collect::<Vec<_>>(),
+            ["2.0.0"]
+        );
+        // A config that leaves no source is an error, not a silent nuget.org.
+        std::fs::write(
+            &config,
+            "<configuration><packageSources><clear/></packageSources></configuration>",
+        )
+        .unwrap();
+        let settings = |file| IndexSettings {
+            nuget_config: Some(file),
+            ..IndexSettings::default()
+        };
+        let err = PackageIndex::with_proxy(settings(NuGetConfigFile::Given(config.clone())), None)
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains("enables no package source"),
+            "{err}"
+        );
+        // The user-level config is not the run's to fail: only the NuGet lookups fail.
+        let index =
+            PackageIndex::with_proxy(settings(NuGetConfigFile::UserLevel(config)), None).unwrap();
+        let err = index.versions("nuget", "Other").unwrap_err();
+        assert!(err.contains("enables no package source"), "{err}");
+    }
+
+    #[test]
+    fn credentials_come_from_the_environment_before_the_config() {
+        let config: NuGetConfig = {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("nuget.config");
+            std::fs::write(
+                &path,
+                r#"<configuration><packageSources><add key="Team Feed" value="https://feed.example/v3/index.json"/></packageSources>
+                   <packageSourceCredentials><Team_x0020_Feed><add key="Username" value="cfg"/><add key="ClearTextPassword" value="pw"/></Team_x0020_Feed>
+                   <ci><add key="Username" value="cfg"/><add key="ClearTextPassword" value="pw"/></ci></packageSourceCredentials></configuration>"#,
+            )
+            .unwrap();
+            NuGetConfig::read(&path, &|_: &str| None).unwrap()
+        };
+        let none = |_: &str| None;
+        let sources = Sources::new(&[], Some(&config), none).unwrap();
+        // base64("cfg:pw")
+        assert_eq!(
+            sources
+                .authorization_for("https://feed.example/x.nupkg")
+                .as_deref(),
+            Some("Basic Y2ZnOnB3")
+        );
+        // A source named on the command line takes the config's credentials for its name...
+        let sources = Sources::new(
+            &["ci=https://ci.example/v3/index.json".into()],
+            Some(&config),
+            none,
+        )
+        .unwrap();
+        assert_eq!(
+            sources
+                .authorization_for("https://ci.example/x.nupkg")
+                .as_deref(),
+            Some("Basic Y2ZnOnB3")
+        );
+        // ...unless the environment has some.
+        let env = |name: &str| {
+            (name == "NuGetPackageSourceCredentials_ci").then(|| "Username=env;Password=pw".into())
+        };
+        let sources = Sources::new(
+            &["ci=https://ci.example/v3/index.json".into()],
+            Some(&config),
+            env,
+        )
+        .unwrap();
+        // base64("env:pw")
+        assert_eq!(
+            sources
+                .authorization_for("https://ci.example/x.nupkg")
+                .as_deref(),
+            Some("Basic ZW52OnB3")
+        );
+    }
+
+    #[test]
     fn rejects_bad_sources() {
         let none = |_: &str| None;
         for (spec, why) in [
@@ -841,24 +1045,25 @@ mod tests {
             ("/no/such/dir/anywhere", "no such directory"),
             ("http://", "not a valid URL"),
         ] {
-            let err = Sources::new(&[spec.to_string()], none).err().unwrap();
+            let err = Sources::new(&[spec.to_string()], None, none).err().unwrap();
             assert!(
                 err.contains(why) && err.contains("--nuget-source"),
                 "{spec}: {err}"
             );
         }
         let env = |_: &str| Some("Password=only".to_string());
-        let err = Sources::new(&["x=https://feed.example/v3/index.json".into()], env)
+        let err = Sources::new(&["x=https://feed.example/v3/index.json".into()], None, env)
             .err()
             .unwrap();
         assert!(err.contains("NuGetPackageSourceCredentials_x"), "{err}");
         // A URL with '=' in its query is not a NAME=URL pair.
-        let sources = Sources::new(&["https://feed.example/index.json?a=b".into()], none).unwrap();
+        let sources =
+            Sources::new(&["https://feed.example/index.json?a=b".into()], None, none).unwrap();
         assert!(
             matches!(&sources.sources[0].location, Location::Server { service_index, .. } if service_index.ends_with("?a=b"))
         );
         // No source given: nuget.org.
-        let sources = Sources::new(&[], none).unwrap();
+        let sources = Sources::new(&[], None, none).unwrap();
         assert!(
             matches!(&sources.sources[0].location, Location::Server { service_index, .. } if service_index == NUGET_ORG)
         );

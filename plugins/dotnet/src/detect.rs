@@ -7,8 +7,9 @@ use copa_plugin_sdk::{InstalledPackage, Target, log};
 use serde_json::Value;
 
 use crate::attr;
-use crate::deps::DepsJson;
+use crate::deps::{AssetKind, DepsJson};
 use crate::framework::Framework;
+use crate::pe::{self, FourPart};
 
 pub const KIND_APP: &str = "dotnet-app";
 pub const KIND_BUNDLE: &str = "dotnet-bundle";
@@ -156,6 +157,66 @@ fn runtime_config(bytes: &[u8]) -> Result<RuntimeConfig, String> {
     })
 }
 
+/// Written after a package's version when its files disagree with deps.json, and before the
+/// reason: "1.0.1 (but /app/X.dll is missing)". Such a version is never the planned one, so
+/// verification reports the update failed, with the reason.
+const DISAGREES: &str = " (but ";
+
+/// The version deps.json lists, and why its files disagree with it, if they do.
+pub fn listed_version(version: &str) -> (&str, Option<&str>) {
+    match version.split_once(DISAGREES) {
+        Some((listed, problem)) => (listed, Some(problem.trim_end_matches(')'))),
+        None => (version, None),
+    }
+}
+
+/// Why a package's files disagree with what deps.json says of them: a listed file that is
+/// missing (the host stops the app), or a managed assembly whose own versions are not the ones
+/// deps.json states (the host compares those against the shared framework's copy, so a wrong
+/// one decides which copy loads).
+fn disagreement(deps: &DepsJson, library: &crate::deps::Library, dir: &str) -> Option<String> {
+    for asset in deps.assets(&library.name, &library.version) {
+        let path = format!("{dir}/{}", asset.app_relative_path());
+        if !fs::exists(&path) {
+            return Some(format!("{path} is missing"));
+        }
+        let managed = asset.kind == AssetKind::Runtime
+            || (asset.kind == AssetKind::RuntimeTarget
+                && asset.asset_type.as_deref() == Some("runtime"));
+        if !managed || (asset.assembly_version.is_none() && asset.file_version.is_none()) {
+            continue;
+        }
+        let own = match fs::read_file(&path).and_then(|bytes| pe::read_versions(&bytes)) {
+            Ok(own) => own,
+            Err(e) => return Some(format!("{path}: {e}")),
+        };
+        if differs(&asset.assembly_version, Some(own.assembly)) {
+            return Some(format!(
+                "{path} is assembly version {}, deps.json says {}",
+                own.assembly,
+                asset.assembly_version.as_deref().unwrap_or_default()
+            ));
+        }
+        if differs(&asset.file_version, own.file) {
+            return Some(format!(
+                "{path} is file version {}, deps.json says {}",
+                own.file.map_or("(none)".to_string(), |v| v.to_string()),
+                asset.file_version.as_deref().unwrap_or_default()
+            ));
+        }
+    }
+    None
+}
+
+/// Whether a version deps.json lists (none: it lists none, which says nothing) is not the
+/// file's own. A file without a version resource is "0.0.0.0" to the SDK that wrote deps.json.
+fn differs(listed: &Option<String>, actual: Option<FourPart>) -> bool {
+    match listed {
+        Some(listed) => FourPart::parse(listed) != Some(actual.unwrap_or(FourPart([0, 0, 0, 0]))),
+        None => false,
+    }
+}
+
 fn app(deps_path: &str, config_path: &str, uid: u32, gid: u32) -> Target {
     let dir = deps_path
         .rsplit_once('/')
@@ -229,14 +290,12 @@ fn app(deps_path: &str, config_path: &str, uid: u32, gid: u32) -> Target {
         if library.kind != "package" && library.kind != "runtimepack" {
             continue;
         }
-        // Verification reads this: a file deps.json lists but the app lacks stops the app.
-        let missing = deps
-            .assets(&library.name, &library.version)
-            .iter()
-            .map(|asset| format!("{dir}/{}", asset.app_relative_path()))
-            .find(|path| library.kind == "package" && !fs::exists(path));
-        let version = match missing {
-            Some(path) => format!("{} (but {path} is missing)", library.version),
+        // Verification reads this: what deps.json says must be what the files are.
+        let version = match (library.kind == "package")
+            .then(|| disagreement(&deps, &library, dir))
+            .flatten()
+        {
+            Some(problem) => format!("{}{DISAGREES}{problem})", library.version),
             None => library.version.clone(),
         };
         target.packages.push(InstalledPackage {
@@ -334,6 +393,20 @@ mod tests {
         assert!(config.self_contained && config.frameworks.is_empty());
         assert!(runtime_config(b"{}").is_err());
         assert!(runtime_config(b"nope").is_err());
+    }
+
+    #[test]
+    fn compares_listed_versions_with_the_files_own() {
+        let v = |text: &str| FourPart::parse(text);
+        let listed = |text: &str| Some(text.to_string());
+        assert!(!differs(&listed("8.0.0.0"), v("8.0.0.0")));
+        assert!(!differs(&listed("8.0"), v("8.0.0.0")));
+        assert!(differs(&listed("8.0.0.0"), v("8.0.0.1")));
+        assert!(differs(&listed("not.a.version"), v("1.0.0.0")));
+        // Nothing listed says nothing; no version resource is what the SDK writes as 0.0.0.0.
+        assert!(!differs(&None, v("1.0.0.0")));
+        assert!(!differs(&listed("0.0.0.0"), None));
+        assert!(differs(&listed("1.0.0.0"), None));
     }
 
     #[test]

@@ -9,6 +9,17 @@ use std::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FourPart(pub [u16; 4]);
 
+impl FourPart {
+    /// "1.2.3.4" as deps.json writes it; missing parts are zero ("8.0" is 8.0.0.0).
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut parts = [0u16; 4];
+        for (i, part) in text.trim().split('.').enumerate() {
+            *parts.get_mut(i)? = part.parse().ok()?;
+        }
+        Some(FourPart(parts))
+    }
+}
+
 impl fmt::Display for FourPart {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let [a, b, c, d] = self.0;
@@ -368,6 +379,18 @@ fn assembly_row_version(stream: &[u8]) -> Option<FourPart> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_versions_as_deps_json_writes_them() {
+        assert_eq!(
+            FourPart::parse("8.0.424.16909"),
+            Some(FourPart([8, 0, 424, 16909]))
+        );
+        assert_eq!(FourPart::parse("8.0"), Some(FourPart([8, 0, 0, 0])));
+        assert_eq!(FourPart::parse("1.2.3.4.5"), None);
+        assert_eq!(FourPart::parse("1.x"), None);
+        assert_eq!(FourPart::parse("70000.0"), None);
+    }
 
     #[test]
     fn rejects_what_is_not_an_assembly() {

@@ -2,15 +2,13 @@
 //! then the dependencies that version needs for the app's framework (kept when already
 //! satisfied, raised to the lowest satisfying version, or added; never lowered).
 
-use std::collections::BTreeMap;
-
 use copa_plugin_sdk::choose::{Bump, IndexVersion, Vulnerability, choose, is_fixed_by};
 use copa_plugin_sdk::nuget::{NuGetVersion, VersionRange};
-use copa_plugin_sdk::{
-    Finding, PatchLevel, Plan, Policy, Skip, Target, Update, attribute, index, log,
-};
+use copa_plugin_sdk::route::{route, skip_all, skip_instead};
+use copa_plugin_sdk::{Finding, Plan, Policy, Target, Update, attribute, index, log};
 
 use crate::attr;
+use crate::detect::listed_version;
 use crate::framework::Framework;
 use crate::package::{self, ECOSYSTEM};
 
@@ -36,16 +34,23 @@ pub fn never_patched(name: &str) -> Option<&'static str> {
 }
 
 pub fn plan(targets: &[Target], findings: &[Finding], policy: Policy) -> Plan {
-    let level = match policy.library_patch_level {
-        PatchLevel::Patch => Bump::Patch,
-        PatchLevel::Minor => Bump::Minor,
-        PatchLevel::Major => Bump::Major,
-    };
+    let level = Bump::from(policy.library_patch_level);
     let mut plan = Plan {
         updates: Vec::new(),
         skips: Vec::new(),
     };
-    for ((target_index, package), findings) in group(targets, findings, &mut plan) {
+    let groups = route(
+        findings,
+        &mut plan,
+        "no .NET app in the image lists this package",
+        |finding| {
+            apps_named(targets, finding)
+                .into_iter()
+                .map(|app| (app, finding.package_name.to_ascii_lowercase()))
+                .collect()
+        },
+    );
+    for ((target_index, package), findings) in groups {
         plan_package(
             &targets[target_index],
             &package,
@@ -61,57 +66,32 @@ fn normalize_path(path: &str) -> String {
     format!("/{}", path.trim_start_matches('/'))
 }
 
-/// Findings keyed by (app, lower-case package id). Trivy names the deps.json as the result's
-/// target (and sometimes as `PkgPath`); without either, every app that has the package at the
-/// reported version is meant.
-fn group<'a>(
-    targets: &[Target],
-    findings: &'a [Finding],
-    plan: &mut Plan,
-) -> BTreeMap<(usize, String), Vec<&'a Finding>> {
-    let mut groups: BTreeMap<(usize, String), Vec<&Finding>> = BTreeMap::new();
-    for finding in findings {
-        let name = finding.package_name.to_ascii_lowercase();
-        let named = [
-            finding.pkg_path.as_deref(),
-            Some(finding.report_target.as_str()),
-        ]
-        .into_iter()
-        .flatten()
-        .map(normalize_path)
-        .find_map(|path| targets.iter().position(|t| t.id == path));
-        let owners: Vec<usize> = match named {
-            Some(owner) => vec![owner],
-            None => targets
-                .iter()
-                .enumerate()
-                .filter(|(_, t)| {
-                    t.packages.iter().any(|p| {
-                        p.name.eq_ignore_ascii_case(&name) && p.version == finding.installed_version
-                    })
+/// The apps a finding is about. Trivy names the deps.json as the result's target (and sometimes
+/// as `PkgPath`); without either, every app that has the package at the reported version is
+/// meant.
+fn apps_named(targets: &[Target], finding: &Finding) -> Vec<usize> {
+    let named = [
+        finding.pkg_path.as_deref(),
+        Some(finding.report_target.as_str()),
+    ]
+    .into_iter()
+    .flatten()
+    .map(normalize_path)
+    .find_map(|path| targets.iter().position(|t| t.id == path));
+    match named {
+        Some(owner) => vec![owner],
+        None => targets
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| {
+                t.packages.iter().any(|p| {
+                    p.name.eq_ignore_ascii_case(&finding.package_name)
+                        && listed_version(&p.version).0 == finding.installed_version
                 })
-                .map(|(i, _)| i)
-                .collect(),
-        };
-        if owners.is_empty() {
-            plan.skips.push(Skip {
-                target_id: finding
-                    .pkg_path
-                    .clone()
-                    .unwrap_or_else(|| finding.report_target.clone()),
-                package: finding.package_name.clone(),
-                vulnerabilities: vec![finding.vulnerability_id.clone()],
-                reason: "no .NET app in the image lists this package".into(),
-            });
-        }
-        for owner in owners {
-            groups
-                .entry((owner, name.clone()))
-                .or_default()
-                .push(finding);
-        }
+            })
+            .map(|(i, _)| i)
+            .collect(),
     }
-    groups
 }
 
 /// Index versions as the choice rule wants them: unlisted and (for a release) pre-release
@@ -144,14 +124,14 @@ fn plan_package(
     plan: &mut Plan,
 ) {
     let mut vulnerabilities = Vulnerability::from_findings(findings);
-    let ids: Vec<String> = vulnerabilities.iter().map(|v| v.id.clone()).collect();
     let skip_all = |plan: &mut Plan, reason: String| {
-        plan.skips.push(Skip {
-            target_id: target.id.clone(),
-            package: findings[0].package_name.clone(),
-            vulnerabilities: ids.clone(),
+        let skip = skip_all(
+            &target.id,
+            &findings[0].package_name,
+            &vulnerabilities,
             reason,
-        });
+        );
+        plan.skips.push(skip);
     };
     if let Some(reason) = &target.unpatchable_reason {
         return skip_all(plan, reason.clone());
@@ -178,15 +158,20 @@ fn plan_package(
                 .into(),
         );
     }
-    let Ok(installed_version) = installed.version.parse::<NuGetVersion>() else {
+    let (listed, disagreement) = listed_version(&installed.version);
+    let Ok(installed_version) = listed.parse::<NuGetVersion>() else {
         return skip_all(
             plan,
-            format!(
-                "installed version {} is not a NuGet version",
-                installed.version
-            ),
+            format!("installed version {listed} is not a NuGet version"),
         );
     };
+    if let Some(problem) = disagreement {
+        // Replacing the package rewrites both its files and its entry, which ends that.
+        log::warn(&format!(
+            "{} {listed} in {}: deps.json and the files disagree: {problem}",
+            installed.name, target.id
+        ));
+    }
     let Some(framework) = attribute(target, attr::TFM).and_then(Framework::parse) else {
         return skip_all(plan, format!("{}: unknown target framework", target.id));
     };
@@ -198,7 +183,7 @@ fn plan_package(
     if vulnerabilities.is_empty() {
         log::info(&format!(
             "{} {} in {} already has every fix",
-            installed.name, installed.version, target.id
+            installed.name, listed, target.id
         ));
         return;
     }
@@ -209,43 +194,30 @@ fn plan_package(
         level,
         false,
     );
-    let push_skips = |plan: &mut Plan, skipped: Vec<copa_plugin_sdk::choose::Skipped>| {
-        for skipped in skipped {
-            let mut reason = skipped.reason;
-            // .NET fixes often ship only on a new major line; say how to allow that.
-            if reason.starts_with("fix needs a major bump") {
-                reason.push_str(" (allow it with --library-patch-level major)");
-            }
-            plan.skips.push(Skip {
-                target_id: target.id.clone(),
-                package: installed.name.clone(),
-                vulnerabilities: skipped.vulnerabilities,
-                reason,
-            });
+    let chosen = choice.to.clone();
+    let (update, mut skips) = choice.into_plan(&target.id, &installed.name, listed);
+    for skip in &mut skips {
+        // .NET fixes often ship only on a new major line; say how to allow that.
+        if skip.reason.starts_with("fix needs a major bump") {
+            skip.reason
+                .push_str(" (allow it with --library-patch-level major)");
         }
-    };
-    let Some(to) = choice.to else {
-        return push_skips(plan, choice.skipped);
+    }
+    let (Some(update), Some(to)) = (update, chosen) else {
+        plan.skips.extend(skips);
+        return;
     };
     // The new version must have files this app can load, and its dependencies must resolve.
     let mut added = Vec::new();
     if let Err(reason) = resolve(target, &framework, &installed.name, &to, &mut added) {
-        plan.skips.push(Skip {
-            target_id: target.id.clone(),
-            package: installed.name.clone(),
-            vulnerabilities: choice.fixes.clone(),
-            reason: format!("fixed version {to}: {reason}"),
-        });
-        return push_skips(plan, choice.skipped);
+        plan.skips.push(skip_instead(
+            update,
+            format!("fixed version {to}: {reason}"),
+        ));
+        plan.skips.extend(skips);
+        return;
     }
-    plan.updates.push(Update {
-        target_id: target.id.clone(),
-        package: installed.name.clone(),
-        from_version: installed.version.clone(),
-        to_version: to.to_string(),
-        fixes: choice.fixes,
-        notes: Vec::new(),
-    });
+    plan.updates.push(update);
     for (name, from, to) in added {
         // A dependency already raised for another update of this app needs no second entry.
         if plan.updates.iter().any(|u| {
@@ -262,7 +234,7 @@ fn plan_package(
             notes: Vec::new(),
         });
     }
-    push_skips(plan, choice.skipped);
+    plan.skips.extend(skips);
 }
 
 /// Checks that `name` `version` has assets for the app, and walks its dependency group: each
@@ -299,7 +271,7 @@ fn resolve(
                         .packages
                         .iter()
                         .find(|p| p.name.eq_ignore_ascii_case(&dep))
-                        .map(|p| p.version.clone())
+                        .map(|p| listed_version(&p.version).0.to_string())
                 });
             let present_version = present
                 .as_deref()

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use copa_plugin_sdk::choose::{Bump, IndexVersion, Vulnerability, choose, is_fixed_by};
 use copa_plugin_sdk::index::{self, PackageVersion};
 use copa_plugin_sdk::npm::{NpmVersion, engine_allows};
-use copa_plugin_sdk::{Finding, InstalledPackage, PatchLevel, Plan, Policy, Skip, Target, Update};
+use copa_plugin_sdk::route::{route, skip_all, skip_instead};
+use copa_plugin_sdk::{Finding, InstalledPackage, Plan, Policy, Target, Update};
 
 use crate::attr;
 use crate::resolve::{
@@ -106,18 +107,20 @@ pub fn effect(
 }
 
 pub fn plan(targets: &[Target], findings: &[Finding], policy: Policy) -> Plan {
-    let level = match policy.library_patch_level {
-        PatchLevel::Patch => Bump::Patch,
-        PatchLevel::Minor => Bump::Minor,
-        PatchLevel::Major => Bump::Major,
-    };
+    let level = Bump::from(policy.library_patch_level);
     let mut plan = Plan {
         updates: Vec::new(),
         skips: Vec::new(),
     };
     let projects = projects(targets);
     let mut overlays: BTreeMap<String, Overlay> = BTreeMap::new();
-    for ((target_index, location), findings) in group_by_copy(targets, findings, &mut plan) {
+    let groups = route(
+        findings,
+        &mut plan,
+        "no installed npm package in the image at this path",
+        |finding| copies_named(targets, finding),
+    );
+    for ((target_index, location), findings) in groups {
         let target = &targets[target_index];
         let Some(package) = target.packages.iter().find(|p| p.location == location) else {
             continue;
@@ -134,60 +137,38 @@ pub fn plan(targets: &[Target], findings: &[Finding], policy: Policy) -> Plan {
     plan
 }
 
-/// Findings keyed by the copy they name: (target, package directory). A finding whose
-/// `PkgPath` is no installed copy is skipped, never guessed.
-fn group_by_copy<'a>(
-    targets: &[Target],
-    findings: &'a [Finding],
-    plan: &mut Plan,
-) -> BTreeMap<(usize, String), Vec<&'a Finding>> {
-    let mut groups: BTreeMap<(usize, String), Vec<&Finding>> = BTreeMap::new();
-    for finding in findings {
-        let copies: Vec<(usize, String)> = match &finding.pkg_path {
-            // Trivy writes the path relative to the image root: app/node_modules/qs/package.json.
-            Some(path) => {
-                let path = format!("/{}", path.trim_start_matches('/'));
-                let dir = path
-                    .strip_suffix("/package.json")
-                    .unwrap_or(&path)
-                    .to_string();
-                targets
-                    .iter()
-                    .position(|t| t.packages.iter().any(|p| p.location == dir))
-                    .map(|i| (i, dir))
-                    .into_iter()
-                    .collect()
-            }
-            // Without a path, every copy of this package at this version is meant.
-            None => targets
+/// The copies a finding names: (target, package directory). A `PkgPath` that is no installed
+/// copy names none, never a guess.
+fn copies_named(targets: &[Target], finding: &Finding) -> Vec<(usize, String)> {
+    match &finding.pkg_path {
+        // Trivy writes the path relative to the image root: app/node_modules/qs/package.json.
+        Some(path) => {
+            let path = format!("/{}", path.trim_start_matches('/'));
+            let dir = path
+                .strip_suffix("/package.json")
+                .unwrap_or(&path)
+                .to_string();
+            targets
                 .iter()
-                .enumerate()
-                .flat_map(|(i, t)| {
-                    t.packages
-                        .iter()
-                        .filter(|p| {
-                            p.name == finding.package_name && p.version == finding.installed_version
-                        })
-                        .map(move |p| (i, p.location.clone()))
-                })
-                .collect(),
-        };
-        if copies.is_empty() {
-            plan.skips.push(Skip {
-                target_id: finding
-                    .pkg_path
-                    .clone()
-                    .unwrap_or_else(|| finding.report_target.clone()),
-                package: finding.package_name.clone(),
-                vulnerabilities: vec![finding.vulnerability_id.clone()],
-                reason: "no installed npm package in the image at this path".into(),
-            });
+                .position(|t| t.packages.iter().any(|p| p.location == dir))
+                .map(|i| (i, dir))
+                .into_iter()
+                .collect()
         }
-        for copy in copies {
-            groups.entry(copy).or_default().push(finding);
-        }
+        // Without a path, every copy of this package at this version is meant.
+        None => targets
+            .iter()
+            .enumerate()
+            .flat_map(|(i, t)| {
+                t.packages
+                    .iter()
+                    .filter(|p| {
+                        p.name == finding.package_name && p.version == finding.installed_version
+                    })
+                    .map(move |p| (i, p.location.clone()))
+            })
+            .collect(),
     }
-    groups
 }
 
 fn plan_copy(
@@ -200,14 +181,9 @@ fn plan_copy(
     plan: &mut Plan,
 ) {
     let mut vulnerabilities = Vulnerability::from_findings(findings);
-    let ids: Vec<String> = vulnerabilities.iter().map(|v| v.id.clone()).collect();
     let skip_all = |plan: &mut Plan, reason: String| {
-        plan.skips.push(Skip {
-            target_id: target.id.clone(),
-            package: package.name.clone(),
-            vulnerabilities: ids.clone(),
-            reason,
-        });
+        let skip = skip_all(&target.id, &package.name, &vulnerabilities, reason);
+        plan.skips.push(skip);
     };
 
     if let Some(reason) = &target.unpatchable_reason {
@@ -275,39 +251,24 @@ fn plan_copy(
         return;
     }
     let choice = choose(&installed, &vulnerabilities, &index_versions, level, false);
-    for skipped in choice.skipped {
-        plan.skips.push(Skip {
-            target_id: target.id.clone(),
-            package: package.name.clone(),
-            vulnerabilities: skipped.vulnerabilities,
-            reason: skipped.reason,
-        });
-    }
-    let Some(to) = choice.to else {
+    let (update, skips) = choice.into_plan(&target.id, &package.name, &package.version);
+    plan.skips.extend(skips);
+    let Some(update) = update else {
         return;
     };
-    let to = to.to_string();
-    let effect = match effect(project, &package.location, &package.name, &to, overlay) {
-        Ok(effect) => effect,
-        Err(reason) => {
-            plan.skips.push(Skip {
-                target_id: target.id.clone(),
-                package: package.name.clone(),
-                vulnerabilities: choice.fixes,
-                reason,
-            });
-            return;
+    match effect(
+        project,
+        &package.location,
+        &package.name,
+        &update.to_version,
+        overlay,
+    ) {
+        Ok(effect) => {
+            let notes = notes(project, package, &update.to_version, &effect);
+            plan.updates.push(Update { notes, ..update });
         }
-    };
-    let notes = notes(project, package, &to, &effect);
-    plan.updates.push(Update {
-        target_id: target.id.clone(),
-        package: package.name.clone(),
-        from_version: package.version.clone(),
-        to_version: to,
-        fixes: choice.fixes,
-        notes,
-    });
+        Err(reason) => plan.skips.push(skip_instead(update, reason)),
+    }
 }
 
 /// The global package (npm, corepack) a copy belongs to, when it is one never patched: the

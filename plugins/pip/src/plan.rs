@@ -1,79 +1,55 @@
 //! From findings to updates: which version each vulnerable package moves to, per environment.
 
-use std::collections::BTreeMap;
-
 use copa_plugin_sdk::choose::{Bump, IndexVersion, Vulnerability, choose, is_fixed_by};
 use copa_plugin_sdk::pep440::{Pep440Version, normalize_name as normalize, requires_python_allows};
-use copa_plugin_sdk::{Finding, PatchLevel, Plan, Policy, Skip, Target, Update, index};
+use copa_plugin_sdk::route::{route, skip_all};
+use copa_plugin_sdk::{Finding, Plan, Policy, Target, index};
 
 /// Packages that always go to their newest release: a trust store is only as good as its
 /// latest edition, and certifi's releases never break callers.
 const ALWAYS_NEWEST: &[&str] = &["certifi"];
 
 pub fn plan(targets: &[Target], findings: &[Finding], policy: Policy) -> Plan {
-    let level = match policy.library_patch_level {
-        PatchLevel::Patch => Bump::Patch,
-        PatchLevel::Minor => Bump::Minor,
-        PatchLevel::Major => Bump::Major,
-    };
+    let level = Bump::from(policy.library_patch_level);
     let mut plan = Plan {
         updates: Vec::new(),
         skips: Vec::new(),
     };
-    for ((target_index, package), findings) in group_by_package(targets, findings, &mut plan) {
+    // Keyed by (target, normalized package name). A finding whose `PkgPath` lies in no
+    // environment of the image is skipped, never guessed.
+    let groups = route(
+        findings,
+        &mut plan,
+        "no Python environment in the image holds this package",
+        |finding| {
+            let name = normalize(&finding.package_name);
+            match &finding.pkg_path {
+                Some(path) => targets
+                    .iter()
+                    .position(|t| contains_path(t, path))
+                    .map(|i| (i, name))
+                    .into_iter()
+                    .collect(),
+                // Without a path, every environment that has this package at this version is
+                // meant.
+                None => targets
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, t)| {
+                        t.packages.iter().any(|p| {
+                            normalize(&p.name) == name && p.version == finding.installed_version
+                        })
+                    })
+                    .map(|(i, _)| (i, name.clone()))
+                    .collect(),
+            }
+        },
+    );
+    for ((target_index, package), findings) in groups {
         let target = &targets[target_index];
         plan_package(target, &package, &findings, level, &mut plan);
     }
     plan
-}
-
-/// Findings keyed by (target, normalized package name). A finding whose `PkgPath` lies in no
-/// environment of the image is skipped, never guessed.
-fn group_by_package<'a>(
-    targets: &[Target],
-    findings: &'a [Finding],
-    plan: &mut Plan,
-) -> BTreeMap<(usize, String), Vec<&'a Finding>> {
-    let mut groups: BTreeMap<(usize, String), Vec<&Finding>> = BTreeMap::new();
-    for finding in findings {
-        let name = normalize(&finding.package_name);
-        let owners: Vec<usize> = match &finding.pkg_path {
-            Some(path) => targets
-                .iter()
-                .position(|t| contains_path(t, path))
-                .into_iter()
-                .collect(),
-            // Without a path, every environment that has this package at this version is meant.
-            None => targets
-                .iter()
-                .enumerate()
-                .filter(|(_, t)| {
-                    t.packages.iter().any(|p| {
-                        normalize(&p.name) == name && p.version == finding.installed_version
-                    })
-                })
-                .map(|(i, _)| i)
-                .collect(),
-        };
-        if owners.is_empty() {
-            plan.skips.push(Skip {
-                target_id: finding
-                    .pkg_path
-                    .clone()
-                    .unwrap_or_else(|| finding.report_target.clone()),
-                package: finding.package_name.clone(),
-                vulnerabilities: vec![finding.vulnerability_id.clone()],
-                reason: "no Python environment in the image holds this package".into(),
-            });
-        }
-        for owner in owners {
-            groups
-                .entry((owner, name.clone()))
-                .or_default()
-                .push(finding);
-        }
-    }
-    groups
 }
 
 fn contains_path(target: &Target, path: &str) -> bool {
@@ -93,14 +69,14 @@ fn plan_package(
     plan: &mut Plan,
 ) {
     let mut vulnerabilities = Vulnerability::from_findings(findings);
-    let ids: Vec<String> = vulnerabilities.iter().map(|v| v.id.clone()).collect();
     let skip_all = |plan: &mut Plan, reason: String| {
-        plan.skips.push(Skip {
-            target_id: target.id.clone(),
-            package: findings[0].package_name.clone(),
-            vulnerabilities: ids.clone(),
+        let skip = skip_all(
+            &target.id,
+            &findings[0].package_name,
+            &vulnerabilities,
             reason,
-        });
+        );
+        plan.skips.push(skip);
     };
 
     if let Some(reason) = &target.unpatchable_reason {
@@ -167,22 +143,7 @@ fn plan_package(
         level,
         always_newest,
     );
-    if let Some(to) = choice.to {
-        plan.updates.push(Update {
-            target_id: target.id.clone(),
-            package: installed.name.clone(),
-            from_version: installed.version.clone(),
-            to_version: to.to_string(),
-            fixes: choice.fixes,
-            notes: Vec::new(),
-        });
-    }
-    for skipped in choice.skipped {
-        plan.skips.push(Skip {
-            target_id: target.id.clone(),
-            package: installed.name.clone(),
-            vulnerabilities: skipped.vulnerabilities,
-            reason: skipped.reason,
-        });
-    }
+    let (update, skips) = choice.into_plan(&target.id, &installed.name, &installed.version);
+    plan.updates.extend(update);
+    plan.skips.extend(skips);
 }
