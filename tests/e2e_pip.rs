@@ -476,23 +476,43 @@ fn a_failing_package_fails_the_run_or_is_reported_with_ignore_errors() {
 fn an_image_that_does_not_exist_is_a_one_line_error() {
     let cache = tempfile::tempdir().unwrap();
     let report = repo_root().join("tests/data/python-fixture.trivy.json");
-    let output = copa(
-        &[
+    let patch = |image: &str, more: &[&str]| {
+        let mut args = vec![
             "patch",
             "-i",
-            "copa-no-such-image:never",
+            image,
             "-r",
             report.to_str().unwrap(),
             "--pkg-types",
             "library",
-        ],
-        cache.path(),
-    );
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+        ];
+        args.extend(more);
+        let output = copa(&args, cache.path());
+        assert!(!output.status.success());
+        String::from_utf8_lossy(&output.stderr).trim().to_string()
+    };
     assert_eq!(
-        stderr.trim(),
+        patch("docker-daemon:copa-no-such-image:never", &[]),
         "error: image copa-no-such-image:never not found in the local Docker daemon"
+    );
+    // A plain reference the daemon lacks is looked for in its registry (here one on loopback
+    // that nobody serves), and the one line says both.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let host = format!("127.0.0.1:{port}");
+    let error = patch(
+        &format!("{host}/copa-no-such-image:never"),
+        &["--insecure-registry", &host],
+    );
+    assert_eq!(error.lines().count(), 1, "{error}");
+    assert!(
+        error.starts_with(&format!(
+            "error: image {host}/copa-no-such-image:never is not in the local Docker daemon, and from the registry: registry {host}"
+        )),
+        "{error}"
     );
 }
 
