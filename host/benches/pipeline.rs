@@ -282,6 +282,8 @@ fn registry_round_trip() {
     let mut registry = Command::new("docker-registry")
         .arg("serve")
         .arg(&config)
+        // Its access log goes to standard output.
+        .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
