@@ -96,6 +96,17 @@ fn copa_patch(args: &[&str], cache: &Path) -> (serde_json::Value, Duration) {
     )
 }
 
+/// Adds a run's per-stage times (its summary's `timings`) to `stages`.
+fn add_stage_times(stages: &mut Vec<(String, Vec<Duration>)>, summary: &serde_json::Value) {
+    for (i, timing) in summary["timings"].as_array().unwrap().iter().enumerate() {
+        let took = Duration::from_secs_f64(timing["seconds"].as_f64().unwrap());
+        match stages.get_mut(i) {
+            Some((_, samples)) => samples.push(took),
+            None => stages.push((timing["stage"].as_str().unwrap().to_string(), vec![took])),
+        }
+    }
+}
+
 /// The same change made bare: one `docker run` of `script` (with `docker_args`), then
 /// `docker commit`. Returns (run, commit) times.
 fn bare_patch(image: &str, docker_args: &[&str], script: &str, tag: &str) -> (Duration, Duration) {
@@ -195,13 +206,7 @@ fn compare(
     for _ in 0..RUNS {
         let (summary, wall) = copa_patch(&args, cache.path());
         walls.push(wall);
-        for (i, timing) in summary["timings"].as_array().unwrap().iter().enumerate() {
-            let took = Duration::from_secs_f64(timing["seconds"].as_f64().unwrap());
-            match stages.get_mut(i) {
-                Some((_, samples)) => samples.push(took),
-                None => stages.push((timing["stage"].as_str().unwrap().to_string(), vec![took])),
-            }
-        }
+        add_stage_times(&mut stages, &summary);
         let (ran, committed) = bare_patch(bare_image, bare_args, &bare_script(&summary), bare_tag);
         runs.push(ran);
         commits.push(committed);
@@ -304,13 +309,7 @@ fn registry_round_trip() {
         let (summary, wall) =
             copa_patch(&["-i", &source, "--insecure-registry", &host], dir.path());
         walls.push(wall);
-        for (i, timing) in summary["timings"].as_array().unwrap().iter().enumerate() {
-            let took = Duration::from_secs_f64(timing["seconds"].as_f64().unwrap());
-            match stages.get_mut(i) {
-                Some((_, samples)) => samples.push(took),
-                None => stages.push((timing["stage"].as_str().unwrap().to_string(), vec![took])),
-            }
-        }
+        add_stage_times(&mut stages, &summary);
     }
     println!(
         "registry round trip: {source} -> :bookworm-patched, no report (median of {RUNS} runs):"

@@ -418,6 +418,7 @@ impl SourceImage {
             images,
             index: Some(SourceIndex {
                 reference: reference.clone(),
+                home,
                 index,
                 bytes,
                 entries,
@@ -688,8 +689,14 @@ impl SourceImage {
         Ok(serde_json::to_vec(&manifest)?)
     }
 
-    /// Every blob of the patched image, with where its bytes are.
-    fn patched_blobs<'a>(&'a self, image: &PatchedImage<'a>, patch: &'a LayerTar) -> Vec<Blob<'a>> {
+    /// Every blob of the patched image, with where its bytes are: the kept layers, the patch
+    /// layer (`patch`, its blob) and the config (`config_digest`, its digest).
+    fn patched_blobs<'a>(
+        &'a self,
+        image: &PatchedImage<'a>,
+        patch: &'a LayerTar,
+        config_digest: &'a str,
+    ) -> Vec<Blob<'a>> {
         let mut blobs: Vec<Blob> = self.blobs[..self.kept_layers()]
             .iter()
             .map(|b| Blob {
@@ -703,6 +710,12 @@ impl SourceImage {
             digest: &image.layer.digest,
             size: image.layer.compressed_size,
             content: BlobContent::File(patch),
+            from_source: false,
+        });
+        blobs.push(Blob {
+            digest: config_digest,
+            size: image.config.len() as u64,
+            content: BlobContent::Bytes(image.config),
             from_source: false,
         });
         blobs
@@ -751,13 +764,7 @@ impl SourceImage {
                     ImageRef::Registry(source) => Some(registry::parse_reference(source)?),
                     _ => None,
                 };
-                let mut blobs = self.patched_blobs(image, &patch_blob);
-                blobs.push(Blob {
-                    digest: &image_id,
-                    size: config.len() as u64,
-                    content: BlobContent::Bytes(config),
-                    from_source: false,
-                });
+                let blobs = self.patched_blobs(image, &patch_blob, &image_id);
                 let pushed = stores
                     .registry
                     .push(
@@ -832,14 +839,8 @@ impl SourceImage {
         patch_blob: &LayerTar,
         manifest: &[u8],
     ) -> Result<()> {
-        let mut blobs = self.patched_blobs(image, patch_blob);
         let config_digest = digest_of(image.config);
-        blobs.push(Blob {
-            digest: &config_digest,
-            size: image.config.len() as u64,
-            content: BlobContent::Bytes(image.config),
-            from_source: false,
-        });
+        let blobs = self.patched_blobs(image, patch_blob, &config_digest);
         let tag = tag.clone().unwrap_or_else(|| "latest".into());
         oci::write(dir, &blobs, manifest, &tag)
     }
@@ -886,6 +887,7 @@ impl OpenedImage {
 /// annotations.
 pub struct SourceIndex {
     pub reference: ImageRef,
+    home: IndexHome,
     index: Value,
     /// The index exactly as read.
     bytes: Vec<u8>,
@@ -916,14 +918,8 @@ impl SourceIndex {
             let patch_blob = LayerTar::whole(image.layer.blob.try_clone()?)?;
             let manifest = source.patched_manifest(image)?;
             let digest = digest_of(&manifest);
-            let mut blobs = source.patched_blobs(image, &patch_blob);
             let config_digest = digest_of(image.config);
-            blobs.push(Blob {
-                digest: &config_digest,
-                size: image.config.len() as u64,
-                content: BlobContent::Bytes(image.config),
-                from_source: false,
-            });
+            let blobs = source.patched_blobs(image, &patch_blob, &config_digest);
             match target {
                 ImageRef::Registry(name) => {
                     let remote = registry::parse_reference(name)?.clone_with_digest(digest.clone());
@@ -935,7 +931,7 @@ impl SourceIndex {
                     pushed.present += counts.present;
                 }
                 _ => {
-                    oci::write_untagged(&self.layout_dir(stores)?, &blobs, &manifest)?;
+                    oci::write_untagged(self.layout_dir()?, &blobs, &manifest)?;
                 }
             }
             let descriptor = &mut index["manifests"][*entry];
@@ -969,12 +965,12 @@ impl SourceIndex {
                 })
             }
             ImageRef::OciLayout { tag, .. } | ImageRef::OciArchive { tag, .. } => {
-                let dir = self.layout_dir(stores)?;
-                oci::write_untagged(&dir, &[], &bytes)?;
+                let dir = self.layout_dir()?;
+                oci::write_untagged(dir, &[], &bytes)?;
                 let tag = tag.clone().unwrap_or_else(|| "latest".into());
-                oci::tag_document(&dir, &media_type, &digest, bytes.len(), &tag)?;
+                oci::tag_document(dir, &media_type, &digest, bytes.len(), &tag)?;
                 if let ImageRef::OciArchive { path, .. } = target {
-                    write_atomically(path, |out| pack(&dir, out))?;
+                    write_atomically(path, |out| pack(dir, out))?;
                 }
                 Ok(WrittenImage::digest(digest))
             }
@@ -996,11 +992,11 @@ impl SourceIndex {
         })
     }
 
-    fn layout_dir(&self, stores: &Stores<'_>) -> Result<PathBuf> {
-        match &self.reference {
-            ImageRef::OciLayout { dir, .. } => Ok(dir.clone()),
-            ImageRef::OciArchive { .. } => Ok(stores.workdir.join("oci-archive")),
-            other => bail!("{other} is not an OCI layout"),
+    /// The layout the index was read from (an oci-archive's unpacked copy).
+    fn layout_dir(&self) -> Result<&Path> {
+        match &self.home {
+            IndexHome::Layout { dir, .. } => Ok(dir),
+            IndexHome::Registry(_) => bail!("{} is not an OCI layout", self.reference),
         }
     }
 }
