@@ -20,6 +20,7 @@ const TEST_ONLY: &[(&str, &str)] = &[
     ("runaway", "copa_plugin_runaway.wasm"),
     ("legacy", "copa_plugin_legacy.wasm"),
     ("v02", "copa_plugin_v02.wasm"),
+    ("stall", "copa_plugin_stall.wasm"),
 ];
 
 fn main() {

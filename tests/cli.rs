@@ -352,6 +352,19 @@ fn bad_input_gets_one_line_and_writes_nothing() {
         error.contains("--ca-cert") && error.contains("no PEM certificate"),
         "{error}"
     );
+    // Durations a clock cannot hold, or no time at all, are refused by the flag's parser.
+    for (timeout, reason) in [
+        ("0s", "at least 1s"),
+        ("99999999999999999h", "at most a year"),
+        ("5 minutes", "not a duration"),
+    ] {
+        let output = copa(
+            &["patch", "-i", &image, "--timeout", timeout, "--dry-run"],
+            dir.path(),
+        );
+        assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+        assert!(stderr(&output).contains(reason), "{}", stderr(&output));
+    }
     assert!(!summary.exists(), "no summary is written on failure");
 }
 

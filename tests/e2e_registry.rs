@@ -63,17 +63,23 @@ fn start_registry(dir: &Path, tls: Option<&Tls>) -> Registry {
     let config_path = dir.join("config.yml");
     std::fs::write(&config_path, config).unwrap();
     let log = dir.join("registry.log");
-    let child = Command::new("docker-registry")
+    let mut child = Command::new("docker-registry")
         .arg("serve")
         .arg(&config_path)
         .stdout(std::fs::File::create(&log).unwrap())
         .stderr(std::fs::File::create(dir.join("registry.err")).unwrap())
         .spawn()
         .expect("docker-registry (Debian's package) is installed by tests/setup.sh");
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
+    // Ready when it accepts connections, however long it takes to start here; the deadline
+    // only turns a registry that never starts into a failure instead of a hang.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        let exited = child.try_wait().unwrap();
+        assert!(
+            exited.is_none() && std::time::Instant::now() < deadline,
+            "docker-registry did not start ({exited:?}): {}",
+            std::fs::read_to_string(dir.join("registry.err")).unwrap_or_default()
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     Registry {

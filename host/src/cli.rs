@@ -209,6 +209,10 @@ impl From<Level> for PatchLevel {
     }
 }
 
+/// The longest duration a flag takes: a year, far beyond any step, and far from overflowing a
+/// clock.
+const MAX_DURATION_SECONDS: u64 = 365 * 24 * 3600;
+
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let (number, unit) = text
@@ -218,13 +222,17 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     let value: u64 = number
         .parse()
         .map_err(|_| format!("not a duration: {text} (e.g. 300s, 5m, 1h)"))?;
-    let seconds = match unit {
-        "s" | "" => value,
-        "m" => value * 60,
-        "h" => value * 3600,
+    let unit_seconds = match unit {
+        "s" | "" => 1,
+        "m" => 60,
+        "h" => 3600,
         _ => return Err(format!("not a duration: {text} (e.g. 300s, 5m, 1h)")),
     };
-    Ok(Duration::from_secs(seconds))
+    match value.checked_mul(unit_seconds) {
+        Some(0) => Err(format!("not a duration: {text} (it must be at least 1s)")),
+        Some(seconds) if seconds <= MAX_DURATION_SECONDS => Ok(Duration::from_secs(seconds)),
+        _ => Err(format!("not a duration: {text} (at most a year)")),
+    }
 }
 
 fn parse_tooling_image(text: &str) -> Result<(String, String), String> {

@@ -14,8 +14,9 @@ use anyhow::{Result, anyhow};
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
-    CommitContainerOptionsBuilder, CreateContainerOptionsBuilder, LogsOptionsBuilder,
-    RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder, WaitContainerOptionsBuilder,
+    CommitContainerOptionsBuilder, CreateContainerOptionsBuilder, ListContainersOptionsBuilder,
+    ListImagesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    UploadToContainerOptionsBuilder, WaitContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
 
@@ -58,19 +59,39 @@ pub struct RunOutcome {
 }
 
 /// Containers and images a run created and has not removed yet. Shared with the engine, which
-/// removes them whatever way the run ends (success, error, Ctrl-C).
-#[derive(Clone, Default)]
+/// removes them whatever way the run ends (success, error, timeout, Ctrl-C).
+#[derive(Clone)]
 pub struct Created(Arc<Mutex<CreatedLists>>);
 
-#[derive(Default)]
 struct CreatedLists {
+    /// The value of [`RUN_LABEL`] on everything this run creates: a request the run gave up on
+    /// (a timeout, Ctrl-C) may still create its container or image, which is then found by it.
+    run_id: String,
     containers: Vec<String>,
     images: Vec<String>,
+}
+
+impl Default for Created {
+    fn default() -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        Created(Arc::new(Mutex::new(CreatedLists {
+            run_id: format!("{}-{nanos}", std::process::id()),
+            containers: Vec::new(),
+            images: Vec::new(),
+        })))
+    }
 }
 
 impl Created {
     pub fn image(&self, id: &str) {
         self.0.lock().unwrap().images.push(id.to_string());
+    }
+
+    fn run_id(&self) -> String {
+        self.0.lock().unwrap().run_id.clone()
     }
 
     fn container(&self, id: &str) {
@@ -81,23 +102,76 @@ impl Created {
         self.0.lock().unwrap().containers.retain(|c| c != id);
     }
 
-    /// Removes everything still listed: containers first, then images newest first (each
-    /// committed image is the parent of the next).
-    pub async fn remove_all(&self, docker: &Docker) {
-        let (containers, images) = {
+    /// Removes every container of this run: those listed, and those carrying its label that a
+    /// request given up on created after all.
+    async fn remove_containers(&self, docker: &Docker) {
+        let (listed, run_id) = {
             let mut lists = self.0.lock().unwrap();
-            (
-                std::mem::take(&mut lists.containers),
-                std::mem::take(&mut lists.images),
-            )
+            (std::mem::take(&mut lists.containers), lists.run_id.clone())
         };
-        for id in containers {
+        let labelled = labelled(&run_id, |filters| async move {
+            let options = ListContainersOptionsBuilder::default()
+                .all(true)
+                .filters(&filters)
+                .build();
+            let found = docker.list_containers(Some(options)).await?;
+            Ok(found.into_iter().filter_map(|c| c.id).collect())
+        })
+        .await;
+        for id in unique(listed.into_iter().chain(labelled)) {
             remove_container(docker, &id).await;
         }
-        for id in images.iter().rev() {
+    }
+
+    /// Removes everything this run created: containers first, then images newest first (each
+    /// committed image is the parent of the next; a committed image carries its container's
+    /// label).
+    pub async fn remove_all(&self, docker: &Docker) {
+        self.remove_containers(docker).await;
+        let (listed, run_id) = {
+            let mut lists = self.0.lock().unwrap();
+            (std::mem::take(&mut lists.images), lists.run_id.clone())
+        };
+        let labelled = labelled(&run_id, |filters| async move {
+            let options = ListImagesOptionsBuilder::default()
+                .all(true)
+                .filters(&filters)
+                .build();
+            let found = docker.list_images(Some(options)).await?;
+            // Oldest first, the order they are listed in; all are removed in reverse.
+            let mut found: Vec<_> = found.into_iter().map(|i| (i.created, i.id)).collect();
+            found.sort();
+            Ok(found.into_iter().map(|(_, id)| id).collect())
+        })
+        .await;
+        for id in unique(listed.into_iter().chain(labelled)).iter().rev() {
             daemon::remove_image(docker, id).await;
         }
     }
+}
+
+/// What `list` finds with this run's label; nothing (and a warning) when the daemon cannot say.
+async fn labelled<F, Fut>(run_id: &str, list: F) -> Vec<String>
+where
+    F: FnOnce(HashMap<String, Vec<String>>) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<String>, bollard::errors::Error>>,
+{
+    let filters = HashMap::from([("label".to_string(), vec![format!("{RUN_LABEL}={run_id}")])]);
+    list(filters).await.unwrap_or_else(|e| {
+        tracing::warn!("listing what this run created: {e}");
+        Vec::new()
+    })
+}
+
+/// Each ID once, where it first appears.
+fn unique(ids: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut all: Vec<String> = Vec::new();
+    for id in ids {
+        if !all.contains(&id) {
+            all.push(id);
+        }
+    }
+    all
 }
 
 /// What a command runs with, whichever image it runs in.
@@ -143,7 +217,6 @@ pub struct Executor {
     docker: Option<Docker>,
     settings: RunSettings,
     created: Created,
-    run_id: String,
     sources: Arc<Sources>,
 }
 
@@ -154,16 +227,10 @@ impl Executor {
         created: Created,
         sources: Arc<Sources>,
     ) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
-        let run_id = format!("{}-{nanos}", std::process::id());
         Executor {
             docker,
             settings,
             created,
-            run_id,
             sources,
         }
     }
@@ -198,10 +265,14 @@ impl Executor {
             let started = Instant::now();
             let result = match step {
                 Step::Run(run) => match chain.clone() {
-                    Some(current) => self.run_step(&current, run).await.map(|committed| {
-                        chain = Some(committed);
-                        Done::InChain
-                    }),
+                    Some(current) => {
+                        self.within_limit(self.run_step(&current, run))
+                            .await
+                            .map(|committed| {
+                                chain = Some(committed);
+                                Done::InChain
+                            })
+                    }
                     None => Err(anyhow!("no image in the daemon to run the command in")),
                 },
                 Step::Fetch(fetch) => self.fetch(fetch, workdir).await.map(Done::Built),
@@ -243,7 +314,16 @@ impl Executor {
         if let (false, Some(start), Some(current)) = (in_chain.is_empty(), image, &chain) {
             let docker = self.docker()?;
             let base_layers = self.layer_count(start).await?;
-            let saved = daemon::save(docker, current, workdir).await?;
+            let saved = self
+                .within_limit(daemon::save(docker, current, workdir))
+                .await
+                .map_err(|e| {
+                    let steps: Vec<&str> = in_chain
+                        .iter()
+                        .map(|&i| step_description(&steps[i]))
+                        .collect();
+                    anyhow!("reading back the changes of {}: {e:#}", steps.join(", "))
+                })?;
             let new_layers: Vec<LayerTar> = saved.layers.into_iter().skip(base_layers).collect();
             if new_layers.len() != in_chain.len() {
                 return Err(anyhow!(
@@ -333,6 +413,24 @@ impl Executor {
         env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
     }
 
+    /// Bounds a part of a step that uses the daemon by `--timeout`. A part that runs out of
+    /// time is dropped mid-request, so the containers it may have created are removed here.
+    async fn within_limit<T>(
+        &self,
+        part: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let limit = self.settings.step_timeout;
+        match tokio::time::timeout(limit, part).await {
+            Ok(result) => result,
+            Err(_) => {
+                if let Some(docker) = &self.docker {
+                    self.created.remove_containers(docker).await;
+                }
+                Err(anyhow!("timed out after {} (--timeout)", seconds(limit)))
+            }
+        }
+    }
+
     /// Runs one step and commits its container; returns the committed image's ID.
     async fn run_step(&self, image: &str, step: &RunStep) -> Result<String> {
         let id = self.create((image, step).into()).await?;
@@ -362,7 +460,7 @@ impl Executor {
             user: Some(command.user.unwrap_or("0:0").to_string()),
             labels: Some(HashMap::from([(
                 RUN_LABEL.to_string(),
-                self.run_id.clone(),
+                self.created.run_id(),
             )])),
             host_config: Some(HostConfig {
                 network_mode: self.settings.host_network.then(|| "host".to_string()),
@@ -420,18 +518,12 @@ impl Executor {
                     .build(),
             ),
         );
-        let status = match tokio::time::timeout(self.settings.step_timeout, wait.next()).await {
-            Err(_) => {
-                return Err(anyhow!(
-                    "timed out after {} s (--timeout)",
-                    self.settings.step_timeout.as_secs()
-                ));
-            }
-            Ok(Some(Ok(response))) => response.status_code,
+        let status = match wait.next().await {
+            Some(Ok(response)) => response.status_code,
             // bollard reports a non-zero exit as an error carrying the code.
-            Ok(Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. }))) => code,
-            Ok(Some(Err(e))) => return Err(anyhow!("waiting for the container: {e}")),
-            Ok(None) => return Err(anyhow!("the daemon closed the wait stream")),
+            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => code,
+            Some(Err(e)) => return Err(anyhow!("waiting for the container: {e}")),
+            None => return Err(anyhow!("the daemon closed the wait stream")),
         };
         if status != 0 {
             let output = self.output_tail(id).await;
@@ -496,9 +588,21 @@ impl Executor {
             .get(&step.tooling)
             .cloned()
             .unwrap_or_else(|| step.default_image.clone());
+        // Pulling the tooling image is not part of the step's time: it happens once, and on a
+        // slow network it may well take longer than the step.
         self.ensure_tooling_image(&image, &step.tooling).await?;
+        self.within_limit(self.run_in_tooling(&image, step, workdir))
+            .await
+    }
+
+    async fn run_in_tooling(
+        &self,
+        image: &str,
+        step: &ToolingStep,
+        workdir: &std::path::Path,
+    ) -> Result<StepDiff> {
         let command = Command {
-            image: &image,
+            image,
             argv: &step.argv,
             env: &step.env,
             workdir: step.workdir.as_deref(),
@@ -571,6 +675,11 @@ impl Executor {
         }
         Ok(())
     }
+}
+
+/// A duration as `--timeout` takes it ("90 s", "1.5 s").
+fn seconds(duration: Duration) -> String {
+    format!("{} s", duration.as_secs_f64())
 }
 
 /// What a step does, for progress lines and errors.

@@ -1,0 +1,135 @@
+//! How a run ends when a step does not: a step past `--timeout`, and a run interrupted while a
+//! step is running. The step is the `stall` test plugin's, which sleeps for ten minutes in the
+//! target image, so the slow case is certain whatever the speed of the network, Docker or this
+//! machine; each test checks that nothing of the run is left in the daemon.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::docker::*;
+
+const FIXTURE: &str = "copa-fixture-base:bookworm";
+
+/// A plugin directory holding only the stall plugin, and a report with one finding for it.
+struct Stall {
+    dir: tempfile::TempDir,
+}
+
+impl Stall {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("plugins")).unwrap();
+        std::fs::copy(
+            env!("COPA_TEST_PLUGIN_STALL"),
+            dir.path().join("plugins/stall.wasm"),
+        )
+        .unwrap();
+        let report = serde_json::json!({
+            "SchemaVersion": 2,
+            "ArtifactName": FIXTURE,
+            "ArtifactType": "container_image",
+            "Results": [{
+                "Target": "stall", "Class": "lang-pkgs", "Type": "stall-pkg",
+                "Vulnerabilities": [{
+                    "VulnerabilityID": "CVE-2000-0001", "PkgName": "stall",
+                    "InstalledVersion": "1.0", "FixedVersion": "2.0", "Status": "fixed",
+                    "Severity": "HIGH"
+                }]
+            }]
+        });
+        std::fs::write(dir.path().join("report.json"), report.to_string()).unwrap();
+        Stall { dir }
+    }
+
+    fn args<'a>(&'a self, tag: &'a str, extra: &[&'a str]) -> Vec<String> {
+        let path = |name: &str| self.dir.path().join(name).display().to_string();
+        let mut args: Vec<String> = [
+            "patch",
+            "-i",
+            FIXTURE,
+            "-r",
+            &path("report.json"),
+            "--pkg-types",
+            "library",
+            "--plugin-dir",
+            &path("plugins"),
+            "-t",
+            tag,
+        ]
+        .map(String::from)
+        .to_vec();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    }
+
+    fn cache(&self) -> std::path::PathBuf {
+        self.dir.path().join("cache")
+    }
+}
+
+#[test]
+fn a_step_past_its_timeout_fails_the_run_names_the_step_and_leaves_nothing() {
+    let _daemon = exclusive_daemon();
+    require_fixture(FIXTURE);
+    let stall = Stall::new();
+    let tag = "copa-e2e-steps:timeout";
+    remove_image(tag);
+    let dangling_before = dangling_images();
+    let args = stall.args(tag, &["--timeout", "1s"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = copa(&args, &stall.cache());
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.lines().last().unwrap(),
+        "error: plugin stall: sleep for ten minutes: timed out after 1 s (--timeout)",
+        "{stderr}"
+    );
+    assert_nothing_left(tag, dangling_before);
+}
+
+#[test]
+fn ctrl_c_removes_the_runs_containers_and_writes_nothing() {
+    let _daemon = exclusive_daemon();
+    require_fixture(FIXTURE);
+    let stall = Stall::new();
+    let tag = "copa-e2e-steps:interrupted";
+    remove_image(tag);
+    let dangling_before = dangling_images();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_copa-host"))
+        .args(stall.args(tag, &[]))
+        .env("COPA_HOST_CACHE_DIR", stall.cache())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The step sleeps for ten minutes: once its container exists, the run is certainly inside it
+    // when the signal comes. The deadline only turns a run that never gets there into a
+    // failure instead of a hang.
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while leftover_containers().is_empty() {
+        assert!(Instant::now() < deadline, "no step container appeared");
+        if child.try_wait().unwrap().is_some() {
+            panic!(
+                "copa-host ended before its step: {}",
+                common::read_all(child.stderr.take().unwrap())
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let status = child.wait().unwrap();
+    let stderr = common::read_all(child.stderr.take().unwrap());
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.lines().last().unwrap(),
+        "error: interrupted; removed what this run had created",
+        "{stderr}"
+    );
+    assert_nothing_left(tag, dangling_before);
+}
