@@ -151,9 +151,18 @@ fn dry_run_on_an_oci_layout_plans_from_a_private_pep503_index() {
         .collect();
     assert_eq!(
         stages,
-        ["read report", "open image", "load plugins", "plan"]
+        ["read report", "load plugins", "open image", "plan"]
     );
-    assert!(stderr(&output).contains("Dry run"));
+    // The steps a real run would take are shown (and emitted, so emit errors surface).
+    let shown = stderr(&output);
+    for line in [
+        "plugin pip would run:",
+        "  [1/2] pip install in /app/venv",
+        "  [2/2] pip install in /usr/local/lib/python3.11/dist-packages",
+    ] {
+        assert!(shown.lines().any(|l| l == line), "{line:?} not in {shown}");
+    }
+    assert!(shown.contains("Dry run"));
     assert_eq!(
         std::fs::read(dir.path().join("layout/index.json")).unwrap(),
         index_before,
@@ -350,6 +359,27 @@ fn bad_input_gets_one_line_and_writes_nothing() {
     ));
     assert!(
         error.contains("--ca-cert") && error.contains("no PEM certificate"),
+        "{error}"
+    );
+    // An option for a plugin that is not loaded would do nothing: refused, without its value
+    // (which may be a credential).
+    let error = one_line_error(&copa(
+        &[
+            "patch",
+            "-i",
+            &image,
+            "-r",
+            report.to_str().unwrap(),
+            "--plugin-option",
+            "gopher:token=s3cret",
+            "--dry-run",
+        ],
+        dir.path(),
+    ));
+    assert!(
+        error.starts_with(
+            "error: --plugin-option gopher:token=...: no plugin named gopher is loaded (loaded: pip, apt,"
+        ) && !error.contains("s3cret"),
         "{error}"
     );
     // Durations a clock cannot hold, or no time at all, are refused by the flag's parser.

@@ -155,6 +155,18 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
     };
     clock.lap("read report");
 
+    // Plugins first: a mistake in their options fails the run before the image is opened.
+    let host = Arc::new(PluginHost::new(
+        Default::default(),
+        options.cache_dir.clone(),
+    )?);
+    let plugins = {
+        let (host, dirs) = (host.clone(), options.plugin_dirs.clone());
+        Arc::new(tokio::task::spawn_blocking(move || host.load_all(&dirs)).await??)
+    };
+    check_plugin_options(&options.plugin_options, &plugins)?;
+    clock.lap("load plugins");
+
     let workdir = tempfile::Builder::new()
         .prefix("copa-host-")
         .tempdir()
@@ -211,15 +223,6 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
         npm_registry: options.npm_registry.clone(),
         go_proxy: options.go_proxy.clone(),
     })?);
-    let host = Arc::new(PluginHost::new(
-        Default::default(),
-        options.cache_dir.clone(),
-    )?);
-    let plugins = {
-        let (host, dirs) = (host.clone(), options.plugin_dirs.clone());
-        Arc::new(tokio::task::spawn_blocking(move || host.load_all(&dirs)).await??)
-    };
-    clock.lap("load plugins");
 
     let reference = match &opened.index {
         Some(index) => &index.reference,
@@ -390,6 +393,22 @@ async fn patch_image(
         .await??
     };
     clock.lap("plan");
+    if options.dry_run {
+        // The steps are what the user would see run; emitting them also surfaces a plugin's
+        // emit errors before any real run.
+        for w in work.iter().filter(|w| !w.plan.updates.is_empty()) {
+            let steps = emit(host, plugins, &caps, w, &w.plan).await?;
+            eprintln!("plugin {} would run:", plugins[w.plugin].info.name);
+            for (index, step) in steps.iter().enumerate() {
+                eprintln!(
+                    "  [{}/{}] {}",
+                    index + 1,
+                    steps.len(),
+                    exec::step_description(step)
+                );
+            }
+        }
+    }
     if options.dry_run || work.iter().all(|w| w.plan.updates.is_empty()) {
         return Ok(ImagePatch {
             work,
@@ -906,6 +925,20 @@ fn policy(options: &Options, plugin: &str) -> Policy {
     }
 }
 
+/// An option for a plugin that is not loaded would be silently ignored: refuse it instead.
+fn check_plugin_options(options: &[(String, String, String)], plugins: &[Plugin]) -> Result<()> {
+    for (plugin, key, _) in options {
+        if !plugins.iter().any(|p| &p.info.name == plugin) {
+            let loaded: Vec<&str> = plugins.iter().map(|p| p.info.name.as_str()).collect();
+            bail!(
+                "--plugin-option {plugin}:{key}=...: no plugin named {plugin} is loaded (loaded: {})",
+                loaded.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The (key, value) options of `plugin`, in the order given.
 fn options_for(options: &[(String, String, String)], plugin: &str) -> Vec<(String, String)> {
     options
@@ -1103,7 +1136,20 @@ fn write_vex(
         digest: digest.to_owned(),
     };
     let timestamp = rfc3339(now_or_source_date_epoch());
-    match vex::document(report, &outcomes, &product, &settings.author, &timestamp) {
+    let declared_purl_type = |finding: &report::Finding| {
+        plugins
+            .iter()
+            .find(|plugin| routes_to(finding, plugin))
+            .and_then(|plugin| plugin.info.purl_types.first().cloned())
+    };
+    match vex::document(
+        report,
+        &outcomes,
+        &declared_purl_type,
+        &product,
+        &settings.author,
+        &timestamp,
+    ) {
         Some(document) => vex::write(&settings.path, &document),
         None => {
             eprintln!(

@@ -192,9 +192,13 @@ fn dedup(mut versions: Vec<String>) -> Vec<String> {
 
 /// The OpenVEX document: `outcomes[i]` is the outcome of `report.findings[i]`. `None` when the
 /// report has no vulnerability to state anything about (OpenVEX needs at least one statement).
+/// `declared_purl_type`: the package-URL type the patcher that handled a finding declares, used
+/// for a package whose finding has no PURL and whose report type names no known one (a
+/// third-party ecosystem).
 pub fn document(
     report: &Report,
     outcomes: &[Outcome],
+    declared_purl_type: &dyn Fn(&Finding) -> Option<String>,
     product: &Product,
     author: &str,
     timestamp: &str,
@@ -239,8 +243,10 @@ pub fn document(
                         ),
                     ),
                 };
+                let declared = declared_purl_type(finding);
                 for version in versions {
-                    let id = json!({"@id": package_purl(finding, version, report)});
+                    let purl = package_purl(finding, version, report, declared.as_deref());
+                    let id = json!({"@id": purl});
                     if !subcomponents.contains(&id) {
                         subcomponents.push(id);
                     }
@@ -318,14 +324,20 @@ pub fn write(path: &Path, document: &Value) -> Result<()> {
 }
 
 /// The package URL of the finding's package at `version` (the version now in the image): the
-/// scanner's own PURL with the version replaced, else one built from the report.
-pub fn package_purl(finding: &Finding, version: &str, report: &Report) -> String {
+/// scanner's own PURL with the version replaced, else one built from the report (of the
+/// `declared` type when the report's type is not one this host knows).
+pub fn package_purl(
+    finding: &Finding,
+    version: &str,
+    report: &Report,
+    declared: Option<&str>,
+) -> String {
     if let Some(purl) = &finding.purl
         && let Some(replaced) = with_version(purl, version)
     {
         return replaced;
     }
-    build_purl(finding, version, report)
+    build_purl(finding, version, report, declared)
 }
 
 /// Distribution families (Trivy's names) by package-URL type.
@@ -347,7 +359,7 @@ const RPM_FAMILIES: &[(&str, &str)] = &[
     ("opensuse.tumbleweed", "opensuse"),
 ];
 
-fn build_purl(finding: &Finding, version: &str, report: &Report) -> String {
+fn build_purl(finding: &Finding, version: &str, report: &Report, declared: Option<&str>) -> String {
     let name = &finding.package_name;
     let family = finding.report_type.to_ascii_lowercase();
     if finding.class == FindingClass::OsPkgs {
@@ -413,10 +425,13 @@ fn build_purl(finding: &Finding, version: &str, report: &Report) -> String {
         "cargo" | "rust-binary" => format!("pkg:cargo/{}@{version}", encode(name)),
         "gemspec" | "bundler" => format!("pkg:gem/{}@{version}", encode(name)),
         "composer" => format!("pkg:composer/{}@{version}", path_name(name)),
-        other => format!(
-            "pkg:generic/{}@{version}",
-            encode(&format!("{other}-{name}"))
-        ),
+        other => match declared {
+            Some(kind) => format!("pkg:{}/{}@{version}", encode(kind), path_name(name)),
+            None => format!(
+                "pkg:generic/{}@{version}",
+                encode(&format!("{other}-{name}"))
+            ),
+        },
     }
 }
 
@@ -735,6 +750,7 @@ mod tests {
         let document = document(
             &report,
             &outcomes,
+            &|_| None,
             &product(),
             "Jane <jane@example.com>",
             "2026-11-29T00:00:00Z",
@@ -782,6 +798,7 @@ mod tests {
         let again = super::document(
             &report,
             &outcomes,
+            &|_| None,
             &product(),
             "Jane <jane@example.com>",
             "2026-11-29T00:00:00Z",
@@ -791,6 +808,7 @@ mod tests {
         let later = super::document(
             &report,
             &outcomes,
+            &|_| None,
             &product(),
             "Jane <jane@example.com>",
             "2026-11-30T00:00:00Z",
@@ -808,7 +826,14 @@ mod tests {
             findings: Vec::new(),
         };
         assert_eq!(
-            document(&report, &[], &product(), "a", "2026-11-29T00:00:00Z"),
+            document(
+                &report,
+                &[],
+                &|_| None,
+                &product(),
+                "a",
+                "2026-11-29T00:00:00Z"
+            ),
             None
         );
     }
@@ -907,8 +932,18 @@ mod tests {
             ),
         ];
         for (finding, version, report, expected) in cases {
-            assert_eq!(&package_purl(finding, version, report), expected);
+            assert_eq!(&package_purl(finding, version, report, None), expected);
         }
+        // A report type this host does not know: the type its patcher declares, else generic.
+        let toy = built("toy-pkg", lang, "acme/widget");
+        assert_eq!(
+            package_purl(&toy, "1.2", &debian, Some("toy")),
+            "pkg:toy/acme/widget@1.2"
+        );
+        assert_eq!(
+            package_purl(&toy, "1.2", &debian, None),
+            "pkg:generic/toy-pkg-acme%2Fwidget@1.2"
+        );
     }
 
     #[test]
@@ -930,7 +965,8 @@ mod tests {
             package_purl(
                 &with("pkg:deb/debian/bsdutils@2.41-5?arch=amd64&distro=debian-13.2&epoch=1"),
                 "1:2.41-6",
-                &debian
+                &debian,
+                None
             ),
             "pkg:deb/debian/bsdutils@2.41-6?arch=amd64&distro=debian-13.2&epoch=1"
         );
@@ -938,7 +974,8 @@ mod tests {
             package_purl(
                 &with("pkg:deb/debian/curl@8.14.1-2%2Bdeb13u2?arch=amd64&distro=debian-13.2"),
                 "8.14.1-2+deb13u3",
-                &debian
+                &debian,
+                None
             ),
             "pkg:deb/debian/curl@8.14.1-2%2Bdeb13u3?arch=amd64&distro=debian-13.2"
         );
@@ -947,7 +984,8 @@ mod tests {
             package_purl(
                 &with("pkg:deb/debian/bsdutils@1:2.41-5?arch=amd64&distro=debian-13"),
                 "1:2.41-6",
-                &debian
+                &debian,
+                None
             ),
             "pkg:deb/debian/bsdutils@1%3A2.41-6?arch=amd64&distro=debian-13"
         );
@@ -956,7 +994,7 @@ mod tests {
             ..built("node-pkg", FindingClass::LangPkgs, "@babel/core")
         };
         assert_eq!(
-            package_purl(&npm, "7.26.0", &debian),
+            package_purl(&npm, "7.26.0", &debian, None),
             "pkg:npm/%40babel/core@7.26.0"
         );
     }
@@ -994,6 +1032,7 @@ mod tests {
         let document = document(
             &report,
             &outcomes,
+            &|_| None,
             &product(),
             DEFAULT_AUTHOR,
             "1970-01-01T00:00:00Z",

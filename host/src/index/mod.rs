@@ -121,6 +121,10 @@ pub enum NuGetConfigFile {
     UserLevel(PathBuf),
 }
 
+/// The ecosystems [`PackageIndex::versions`] answers for, as an error names them.
+const KNOWN_ECOSYSTEMS: &str =
+    "pypi, npm, nuget, go, and \"deb <uri> <suite> <component> <arch>\" for an APT repository";
+
 pub const DEFAULT_NPM_REGISTRY: &str = "https://registry.npmjs.org/";
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -242,7 +246,9 @@ impl PackageIndex {
             self.lock_cache().insert(key, versions.clone());
             return Ok(versions);
         }
-        Err(format!("no package index for ecosystem {ecosystem}"))
+        Err(format!(
+            "no package index for ecosystem {ecosystem} (this host has: {KNOWN_ECOSYSTEMS})"
+        ))
     }
 
     fn nuget_versions(&self, id: &str) -> Result<Vec<PackageVersion>, String> {
@@ -618,7 +624,12 @@ mod tests {
         );
         for unknown in ["cargo", "debian", "", "debs http://x/ stable main amd64"] {
             let err = index.versions(unknown, "six").unwrap_err();
-            assert_eq!(err, format!("no package index for ecosystem {unknown}"));
+            assert_eq!(
+                err,
+                format!(
+                    "no package index for ecosystem {unknown} (this host has: {KNOWN_ECOSYSTEMS})"
+                )
+            );
         }
         // Anything whose first word is `deb` is a repository line, so a malformed one gets the
         // repository syntax error rather than "no package index".
