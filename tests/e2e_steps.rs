@@ -90,17 +90,20 @@ fn a_step_past_its_timeout_fails_the_run_names_the_step_and_leaves_nothing() {
     assert_nothing_left(tag, dangling_before);
 }
 
-#[test]
-fn ctrl_c_removes_the_runs_containers_and_writes_nothing() {
+/// Starts a run, sends `signal` once its step is running, and checks how it ended: exit 1 with
+/// the one line `expected`, nothing written, and nothing left in the daemon or the work dir.
+fn interrupt_a_running_step(signal: &str, tag: &str, expected: &str) {
     let _daemon = exclusive_daemon();
     require_fixture(FIXTURE);
     let stall = Stall::new();
-    let tag = "copa-e2e-steps:interrupted";
     remove_image(tag);
     let dangling_before = dangling_images();
+    let tmp = stall.dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_copa-host"))
         .args(stall.args(tag, &[]))
         .env("COPA_HOST_CACHE_DIR", stall.cache())
+        .env("TMPDIR", &tmp)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -119,17 +122,33 @@ fn ctrl_c_removes_the_runs_containers_and_writes_nothing() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let sent = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
         .unwrap();
     assert!(sent.success());
     let status = child.wait().unwrap();
     let stderr = common::read_all(child.stderr.take().unwrap());
     assert_eq!(status.code(), Some(1), "{stderr}");
-    assert_eq!(
-        stderr.lines().last().unwrap(),
-        "error: interrupted; removed what this run had created",
-        "{stderr}"
-    );
+    assert_eq!(stderr.lines().last().unwrap(), expected, "{stderr}");
     assert_nothing_left(tag, dangling_before);
+    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+    assert!(left.is_empty(), "work files left behind: {left:?}");
+}
+
+#[test]
+fn ctrl_c_removes_the_runs_containers_and_writes_nothing() {
+    interrupt_a_running_step(
+        "INT",
+        "copa-e2e-steps:interrupted",
+        "error: interrupted; removed what this run had created",
+    );
+}
+
+#[test]
+fn sigterm_removes_the_runs_containers_and_writes_nothing() {
+    interrupt_a_running_step(
+        "TERM",
+        "copa-e2e-steps:terminated",
+        "error: terminated; removed what this run had created",
+    );
 }

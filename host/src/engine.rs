@@ -126,12 +126,30 @@ pub async fn patch(options: &Options) -> Result<Summary> {
     // images in the daemon here, the work directory when the run's future is dropped.
     let result = tokio::select! {
         result = run(options, docker.as_ref(), &created) => result,
-        _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted; removed what this run had created")),
+        signal = interrupted() => Err(anyhow!("{signal}; removed what this run had created")),
     };
     if let Some(docker) = &docker {
         created.remove_all(docker).await;
     }
     result
+}
+
+/// Resolves when the run is asked to stop: Ctrl-C, or SIGTERM as CI cancellations, `timeout`
+/// and Kubernetes send it. Names what came.
+async fn interrupted() -> &'static str {
+    let mut terminate =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(e) => {
+                tracing::warn!("cannot watch for SIGTERM: {e}");
+                let _ = tokio::signal::ctrl_c().await;
+                return "interrupted";
+            }
+        };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "interrupted",
+        _ = terminate.recv() => "terminated",
+    }
 }
 
 async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> Result<Summary> {
