@@ -14,14 +14,10 @@ const BUILTIN: &[(&str, &str)] = &[
     ("npm", "copa_plugin_npm.wasm"),
     ("go", "copa_plugin_go.wasm"),
 ];
-/// Plugins built for the tests only (not embedded); their paths reach the tests through
-/// `COPA_TEST_PLUGIN_<NAME>` variables.
-const TEST_ONLY: &[(&str, &str)] = &[
-    ("runaway", "copa_plugin_runaway.wasm"),
-    ("legacy", "copa_plugin_legacy.wasm"),
-    ("v02", "copa_plugin_v02.wasm"),
-    ("stall", "copa_plugin_stall.wasm"),
-];
+/// Folders whose every crate is a plugin built for the tests only (not embedded): test plugins
+/// and the SDK's examples. Found by folder, not named here, so the host never names an example's
+/// ecosystem. Their paths reach the tests as `COPA_TEST_PLUGIN_<NAME>` (`copa-plugin-<name>`).
+const TEST_ONLY_DIRS: &[&str] = &["tests/plugins", "sdk/examples"];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
@@ -49,7 +45,12 @@ fn main() {
             "--target-dir",
         ])
         .arg(&target_dir);
-    for (name, _) in BUILTIN.iter().chain(TEST_ONLY) {
+    let test_only = test_only_plugins(&root);
+    for name in BUILTIN
+        .iter()
+        .map(|(name, _)| *name)
+        .chain(test_only.iter().map(String::as_str))
+    {
         cmd.args(["-p", &format!("copa-plugin-{name}")]);
     }
     // Flags meant for the host build must not leak into the wasm build.
@@ -89,15 +90,41 @@ fn main() {
         ));
     }
     generated.push_str("];\n");
-    for (name, file) in TEST_ONLY {
+    for name in &test_only {
+        let file = format!("copa_plugin_{}.wasm", name.replace('-', "_"));
         let wasm = target_dir.join("wasm32-wasip2/release").join(file);
         println!(
             "cargo:rustc-env=COPA_TEST_PLUGIN_{}={}",
-            name.to_uppercase(),
+            name.to_uppercase().replace('-', "_"),
             wasm.display()
         );
     }
     std::fs::write(out_dir.join("builtin_plugins.rs"), generated).unwrap();
+}
+
+/// The `<name>` of every `copa-plugin-<name>` crate in the test-only folders, sorted.
+fn test_only_plugins(root: &Path) -> Vec<String> {
+    let mut names = Vec::new();
+    for dir in TEST_ONLY_DIRS {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let manifest = entry.path().join("Cargo.toml");
+            let Ok(text) = std::fs::read_to_string(&manifest) else {
+                continue;
+            };
+            let name = text.lines().find_map(|line| {
+                let value = line.trim().strip_prefix("name")?.trim().strip_prefix('=')?;
+                Some(value.trim().trim_matches('"').to_string())
+            });
+            if let Some(plugin) = name.as_deref().and_then(|n| n.strip_prefix("copa-plugin-")) {
+                names.push(plugin.to_string());
+            }
+        }
+    }
+    names.sort();
+    names
 }
 
 fn require_wasm_target() {

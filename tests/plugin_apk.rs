@@ -183,11 +183,14 @@ fn detects_the_installed_database_repositories_and_world() {
     );
 }
 
+/// An update as (package, from, (only a minimum, to), fixes).
+type Planned<'a> = (&'a str, &'a str, (bool, &'a str), Vec<&'a str>);
+
 #[test]
 fn plans_minimums_collapsed_per_package_with_skips_and_reasons() {
     let setup = setup(alpine(true));
     let (_, plan) = setup.detect_and_plan(&findings());
-    let updates: Vec<(&str, &str, &str, Vec<&str>)> = plan
+    let updates: Vec<Planned> = plan
         .updates
         .iter()
         .map(|u| {
@@ -195,7 +198,7 @@ fn plans_minimums_collapsed_per_package_with_skips_and_reasons() {
             (
                 u.package.as_str(),
                 u.from_version.as_str(),
-                u.to_version.as_str(),
+                (u.at_least, u.to_version.as_str()),
                 u.fixes.iter().map(String::as_str).collect(),
             )
         })
@@ -206,13 +209,13 @@ fn plans_minimums_collapsed_per_package_with_skips_and_reasons() {
             (
                 "libcrypto3",
                 "3.1.1-r1",
-                ">=3.1.4-r0",
+                (true, "3.1.4-r0"),
                 vec!["CVE-2023-5363"]
             ),
             (
                 "libssl3",
                 "3.1.1-r1",
-                ">=3.1.4-r1",
+                (true, "3.1.4-r1"),
                 vec!["CVE-2023-5363", "CVE-2023-5678"]
             ),
         ]

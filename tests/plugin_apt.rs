@@ -339,7 +339,8 @@ fn an_unreadable_repository_makes_the_fix_a_minimum() {
         "fixed",
     )];
     let plan = plan(&s, &targets, &findings);
-    assert_eq!(plan.updates[0].to_version, ">=3.0.13-1~deb12u1");
+    assert_eq!(plan.updates[0].to_version, "3.0.13-1~deb12u1");
+    assert!(plan.updates[0].at_least);
     let steps = s
         .host
         .emit_commands(

@@ -20,6 +20,7 @@ fn capabilities(layer: Vec<u8>, settings: IndexSettings) -> Arc<Capabilities> {
             .unwrap(),
         ),
         index: Arc::new(PackageIndex::new(settings).unwrap()),
+        http: None,
     })
 }
 
@@ -66,8 +67,8 @@ fn a_plugin_built_against_0_1_is_loaded_and_converted() {
     assert_eq!(legacy.info.report_types, ["legacy"]);
     let builtins = host.load_all(&[]).unwrap();
     assert!(
-        builtins.iter().all(|p| p.contract == "0.3.0"),
-        "built-ins speak 0.3"
+        builtins.iter().all(|p| p.contract == "0.4.0"),
+        "built-ins speak 0.4"
     );
 
     let targets = host.detect(&legacy, &caps).unwrap();
@@ -278,4 +279,47 @@ fn a_plugin_built_against_0_2_is_loaded_and_converted() {
         ("/out", "/v02/out", None, 5, 6)
     );
     assert_eq!(tooling.updates, [0]);
+}
+
+#[test]
+fn a_plugin_built_against_0_3_is_loaded_and_converted() {
+    let image = layer_tar(&[
+        Node::Dir("v03"),
+        Node::File("v03/installed", "libssl3 3.0.11-1\n"),
+    ]);
+    let caps = capabilities(image, IndexSettings::default());
+    let host = PluginHost::new(Default::default(), None).unwrap();
+    let wasm = std::fs::read(env!("COPA_TEST_PLUGIN_V03")).unwrap();
+    let plugin = host.load(&wasm, Origin::File("v03.wasm".into())).unwrap();
+    assert_eq!(plugin.contract, "0.3.0");
+    assert_eq!(plugin.info.name, "v03");
+    assert!(plugin.declared.is_none(), "a 0.3 plugin declares no manifest");
+
+    let targets = host.detect(&plugin, &caps).unwrap();
+    assert_eq!(targets[0].kind, "v03-db");
+    let mut policy = common::policy(PatchLevel::Patch, false);
+    policy.options = vec![("channel".into(), "stable".into())];
+    // 0.4's index URLs have no field in 0.3 and are left out.
+    policy.indexes = vec![("x".into(), "https://x.example/".into())];
+    let mut libssl = finding("libssl3", "CVE-1");
+    libssl.installed_version = "3.0.11-1".into();
+    libssl.fixed_versions = vec!["3.0.13-1".into()];
+    let plan = host
+        .plan(&plugin, &caps, &targets, &[libssl], &policy)
+        .unwrap();
+    let [update] = plan.updates.as_slice() else {
+        panic!("one update expected: {plan:?}");
+    };
+    // 0.3's ">=" prefix arrives as 0.4's typed minimum; options and notes cross unchanged.
+    assert_eq!(update.to_version, "3.0.13-1");
+    assert!(update.at_least);
+    assert_eq!(update.notes, ["options: channel=stable"]);
+
+    let steps = host
+        .emit_commands(&plugin, &caps, &targets, &plan, &policy)
+        .unwrap();
+    let [Step::Run(run)] = steps.as_slice() else {
+        panic!("one run step expected: {steps:?}");
+    };
+    assert_eq!(run.description, "install libssl3 >=3.0.13-1 (1 options)");
 }

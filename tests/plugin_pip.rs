@@ -81,6 +81,7 @@ fn setup(tar: Vec<u8>) -> Setup {
     let caps = Arc::new(Capabilities {
         image: view(tar),
         index: Arc::new(package_index),
+        http: None,
     });
     Setup {
         host,
@@ -533,7 +534,7 @@ fn a_plugin_dir_replaces_a_builtin_of_the_same_name_and_compiled_plugins_are_cac
     assert!(
         builtin
             .iter()
-            .all(|p| p.origin == Origin::Builtin && p.contract == "0.3.0")
+            .all(|p| p.origin == Origin::Builtin && p.contract == "0.4.0")
     );
     let cached: Vec<_> = std::fs::read_dir(cache.path()).unwrap().collect();
     assert_eq!(

@@ -441,11 +441,14 @@ fn reads_every_package_of_a_real_rpmdb_sqlite() {
     );
 }
 
+/// An update as (package, from, (only a minimum, to), fixes).
+type Planned<'a> = (&'a str, &'a str, (bool, &'a str), Vec<&'a str>);
+
 #[test]
 fn plans_minimums_collapsed_per_package_with_skips_and_reasons() {
     let setup = setup(rocky(&[DNF]));
     let (_, plan) = setup.detect_and_plan(&findings());
-    let updates: Vec<(&str, &str, &str, Vec<&str>)> = plan
+    let updates: Vec<Planned> = plan
         .updates
         .iter()
         .map(|u| {
@@ -453,7 +456,7 @@ fn plans_minimums_collapsed_per_package_with_skips_and_reasons() {
             (
                 u.package.as_str(),
                 u.from_version.as_str(),
-                u.to_version.as_str(),
+                (u.at_least, u.to_version.as_str()),
                 u.fixes.iter().map(String::as_str).collect(),
             )
         })
@@ -464,13 +467,13 @@ fn plans_minimums_collapsed_per_package_with_skips_and_reasons() {
             (
                 "curl",
                 "7.76.1-26.el9",
-                ">=7.76.1-26.el9_3.2",
+                (true, "7.76.1-26.el9_3.2"),
                 vec!["CVE-2023-38546"]
             ),
             (
                 "openssl-libs",
                 "1:3.0.7-24.el9",
-                ">=1:3.0.7-27.el9",
+                (true, "1:3.0.7-27.el9"),
                 vec!["CVE-2023-5678", "CVE-2024-0727"]
             ),
         ]
@@ -690,16 +693,16 @@ fn reads_the_berkeley_db_packages_file_of_older_releases() {
         "rpm https://$amazonlinux.$awsregion.$awsdomain/9/$product/$targetx86_64/mirror.list x86_64",
         "known variables expanded, unknown ones left for the index to reject"
     );
-    let updates: Vec<(&str, &str)> = plan
+    let updates: Vec<(&str, (bool, &str))> = plan
         .updates
         .iter()
-        .map(|u| (u.package.as_str(), u.to_version.as_str()))
+        .map(|u| (u.package.as_str(), (u.at_least, u.to_version.as_str())))
         .collect();
     assert_eq!(
         updates,
         [
-            ("curl", ">=7.76.1-26.el9_3.2"),
-            ("openssl-libs", ">=1:3.0.7-27.el9")
+            ("curl", (true, "7.76.1-26.el9_3.2")),
+            ("openssl-libs", (true, "1:3.0.7-27.el9"))
         ]
     );
 }

@@ -193,6 +193,16 @@ struct PatchArgs {
     /// documentation names its keys).
     #[arg(long = "plugin-option", value_name = "PLUGIN:KEY=VALUE", value_parser = parse_plugin_option)]
     plugin_options: Vec<(String, String, String)>,
+    /// The URL of a plugin's package index, for the ecosystem id its manifest declares
+    /// (`copa-host plugins list` shows them); repeatable, also for one ecosystem (tried in
+    /// order). Grants the plugin that URL's origin instead of its default's.
+    #[arg(long = "index", value_name = "ECOSYSTEM=URL", value_parser = parse_pair)]
+    indexes: Vec<(String, String)>,
+    /// Credentials for one origin of a plugin's index (`https://repo.example`), read from the
+    /// environment variable ENV: `user:password` is sent as Basic, anything else as a Bearer
+    /// token; only to that origin (repeatable).
+    #[arg(long = "index-credential", value_name = "ORIGIN=ENV", value_parser = parse_pair)]
+    index_credentials: Vec<(String, String)>,
     /// A CA certificate (PEM) to trust for package indexes (during planning and in the run)
     /// and registries.
     #[arg(long, value_name = "FILE")]
@@ -232,6 +242,16 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         Some(0) => Err(format!("not a duration: {text} (it must be at least 1s)")),
         Some(seconds) if seconds <= MAX_DURATION_SECONDS => Ok(Duration::from_secs(seconds)),
         _ => Err(format!("not a duration: {text} (at most a year)")),
+    }
+}
+
+/// `KEY=VALUE` with both sides non-empty.
+fn parse_pair(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() && !value.is_empty() => {
+            Ok((key.to_string(), value.to_string()))
+        }
+        _ => Err(format!("expected KEY=VALUE, got {text}")),
     }
 }
 
@@ -358,6 +378,8 @@ impl PatchArgs {
                 .map(|source| ("go".to_string(), "source".to_string(), source.clone()))
                 .chain(self.plugin_options.iter().cloned())
                 .collect(),
+            indexes: self.indexes.clone(),
+            index_credentials: self.index_credentials.clone(),
             vex: self.output.as_ref().map(|path| {
                 let VexFormat::Openvex = self.format;
                 crate::vex::Settings {
@@ -460,6 +482,51 @@ fn list_plugins(dirs: &[PathBuf]) -> Result<()> {
             plugin.info.report_types.join(","),
             plugin.origin
         );
+        for line in manifest_lines(&plugin) {
+            println!("    {line}");
+        }
     }
     Ok(())
+}
+
+/// What a plugin's manifest declares beyond its info, a line each (nothing before 0.4).
+fn manifest_lines(plugin: &crate::plugin::Plugin) -> Vec<String> {
+    let Some(declared) = &plugin.declared else {
+        return Vec::new();
+    };
+    let mut lines: Vec<String> = declared
+        .indexes
+        .iter()
+        .map(|i| {
+            format!(
+                "index {}: {} ({}; --index {}=URL)",
+                i.ecosystem, i.default_url, i.description, i.ecosystem
+            )
+        })
+        .collect();
+    if !declared.tooling.is_empty() {
+        lines.push(format!("tooling: {}", declared.tooling.join(", ")));
+    }
+    if declared.root_run_steps {
+        lines.push("runs commands as root in the image".to_owned());
+    }
+    for option in &declared.options {
+        let kind = match option.kind {
+            crate::plugin::OptionKind::Text => "text",
+            crate::plugin::OptionKind::Flag => "true|false",
+            crate::plugin::OptionKind::Number => "number",
+        };
+        lines.push(format!(
+            "option {}:{}={kind}{}: {}",
+            plugin.info.name,
+            option.key,
+            if option.repeatable {
+                " (repeatable)"
+            } else {
+                ""
+            },
+            option.description
+        ));
+    }
+    lines
 }

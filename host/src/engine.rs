@@ -2,6 +2,7 @@
 //! plan and emit steps; the executor runs them; the changes become one layer; the patched view
 //! is detected again to verify; the image is written.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,11 +11,13 @@ use anyhow::{Context, Result, anyhow, bail};
 use bollard::Docker;
 
 use crate::exec::{self, Created, Executor, RunSettings, Sources, proxy_environment};
+use crate::http::{Origin, PluginHttp};
 use crate::image::{
     ImageRef, ImageView, LayerCompression, PatchLayer, PatchedImage, Platform, Registry,
     RegistrySettings, SourceImage, StepDiff, Stores, daemon, layer,
 };
 use crate::index::{IndexSettings, PackageIndex};
+use crate::plugin::grants;
 use crate::plugin::{
     Capabilities, Finding, PackageClass, PatchLevel, Plan, Plugin, PluginHost, Policy, Step,
     Target, Update,
@@ -69,6 +72,10 @@ pub struct Options {
     /// Options for plugins: (plugin name, key, value), in the order given; each plugin's policy
     /// carries its own.
     pub plugin_options: Vec<(String, String, String)>,
+    /// `--index ECOSYSTEM=URL`: (ecosystem, URL), in the order given.
+    pub indexes: Vec<(String, String)>,
+    /// `--index-credential ORIGIN=ENV`: (origin URL, name of the variable holding it).
+    pub index_credentials: Vec<(String, String)>,
     /// Write a VEX document about the patched image.
     pub vex: Option<vex::Settings>,
 }
@@ -182,7 +189,12 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
         let (host, dirs) = (host.clone(), options.plugin_dirs.clone());
         Arc::new(tokio::task::spawn_blocking(move || host.load_all(&dirs)).await??)
     };
-    check_plugin_options(&options.plugin_options, &plugins)?;
+    grants::check_options(&options.plugin_options, &plugins)?;
+    let http = Arc::new(PluginHttp::new(
+        extra_ca.as_deref(),
+        grants::origins(&plugins, &options.indexes)?,
+        credentials(&options.index_credentials)?,
+    )?);
     clock.lap("load plugins");
 
     let workdir = tempfile::Builder::new()
@@ -257,6 +269,7 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
         options,
         extra_ca: extra_ca.as_deref(),
         index: &index,
+        http: &http,
         host: &host,
         plugins: &plugins,
         docker,
@@ -372,6 +385,7 @@ struct Shared<'a> {
     options: &'a Options,
     extra_ca: Option<&'a [u8]>,
     index: &'a Arc<PackageIndex>,
+    http: &'a Arc<PluginHttp>,
     host: &'a Arc<PluginHost>,
     plugins: &'a Arc<Vec<Plugin>>,
     docker: Option<&'a Docker>,
@@ -400,6 +414,7 @@ async fn patch_image(
     let caps = Arc::new(Capabilities {
         image: view.clone(),
         index: shared.index.clone(),
+        http: Some(shared.http.clone()),
     });
     let (mut work, skipped) = {
         let (host, plugins, caps, options) =
@@ -476,6 +491,7 @@ async fn patch_image(
     let sources = Arc::new(Sources {
         view: view.clone(),
         index: caps.index.clone(),
+        http: caps.http.clone(),
     });
     let executor = Executor::new(
         shared.docker.cloned(),
@@ -560,7 +576,13 @@ async fn execute_and_build(
         }
         let plugin = &plugins[w.plugin];
         let outcome = executor
-            .run(image.as_deref(), &steps, options.ignore_errors, workdir)
+            .run(
+                &plugin.info.name,
+                image.as_deref(),
+                &steps,
+                options.ignore_errors,
+                workdir,
+            )
             .await?;
         image = outcome.image.clone().or(image);
         diffs.extend(outcome.diffs);
@@ -592,7 +614,7 @@ async fn execute_and_build(
             };
             let steps = emit(host, plugins, caps, w, &single).await?;
             let outcome = executor
-                .run(image.as_deref(), &steps, true, workdir)
+                .run(&plugin.info.name, image.as_deref(), &steps, true, workdir)
                 .await?;
             image = outcome.image.clone().or(image);
             diffs.extend(outcome.diffs);
@@ -678,7 +700,9 @@ async fn emit(
         work.policy.clone(),
     );
     tokio::task::spawn_blocking(move || {
-        host.emit_commands(&plugins[plugin], &caps, &targets, &plan, &policy)
+        let steps = host.emit_commands(&plugins[plugin], &caps, &targets, &plan, &policy)?;
+        grants::check_steps(&plugins[plugin], &steps)?;
+        Ok(steps)
     })
     .await?
 }
@@ -720,6 +744,7 @@ async fn verify(
     let patched_caps = Arc::new(Capabilities {
         image: Arc::new(patched),
         index: caps.index.clone(),
+        http: caps.http.clone(),
     });
     for w in work.iter_mut() {
         if w.plan.updates.is_empty() {
@@ -758,7 +783,7 @@ async fn verify(
                 w.status[i] = (Status::Patched, None);
                 continue;
             }
-            let minimum = update.to_version.strip_prefix(ospkg::AT_LEAST);
+            let minimum = update.at_least.then_some(update.to_version.as_str());
             if minimum.is_some() && version != update.from_version {
                 if replan.is_none() {
                     let (host, plugins, caps, plugin) = (
@@ -779,6 +804,7 @@ async fn verify(
                 let again = replan.as_ref().expect("planned above");
                 if !plans_package(again, &update.target_id, &update.package) {
                     w.plan.updates[i].to_version = version;
+                    w.plan.updates[i].at_least = false;
                     w.status[i] = (Status::Patched, None);
                     continue;
                 }
@@ -879,7 +905,7 @@ fn plan_all(
             .iter()
             .map(|&i| to_plugin_finding(findings[i]))
             .collect();
-        let policy = policy(options, &plugin.info.name);
+        let policy = policy(options, plugin);
         let plan = host.plan(plugin, caps, &targets, &plugin_findings, &policy)?;
         for skip in &plan.skips {
             skipped.push(SkipRecord {
@@ -934,27 +960,29 @@ fn plan_all(
 }
 
 /// The policy of the run for one plugin: with the options meant for it.
-fn policy(options: &Options, plugin: &str) -> Policy {
+fn policy(options: &Options, plugin: &Plugin) -> Policy {
     Policy {
         library_patch_level: options.library_patch_level,
         update_all: options.report.is_none(),
         toolchain_patch_level: options.toolchain_patch_level,
-        options: options_for(&options.plugin_options, plugin),
+        options: options_for(&options.plugin_options, &plugin.info.name),
+        indexes: grants::index_urls(plugin, &options.indexes),
     }
 }
 
-/// An option for a plugin that is not loaded would be silently ignored: refuse it instead.
-fn check_plugin_options(options: &[(String, String, String)], plugins: &[Plugin]) -> Result<()> {
-    for (plugin, key, _) in options {
-        if !plugins.iter().any(|p| &p.info.name == plugin) {
-            let loaded: Vec<&str> = plugins.iter().map(|p| p.info.name.as_str()).collect();
-            bail!(
-                "--plugin-option {plugin}:{key}=...: no plugin named {plugin} is loaded (loaded: {})",
-                loaded.join(", ")
-            );
-        }
+/// `--index-credential ORIGIN=ENV`s as origin -> `Authorization` value. The value is read from
+/// the environment so that it never appears on a command line; errors never include it.
+fn credentials(given: &[(String, String)]) -> Result<HashMap<Origin, String>> {
+    let mut credentials = HashMap::new();
+    for (origin, variable) in given {
+        let parsed = Origin::of(origin)
+            .map_err(|e| anyhow!("--index-credential {origin}={variable}: {e}"))?;
+        let value = std::env::var(variable).map_err(|_| {
+            anyhow!("--index-credential {origin}={variable}: the variable {variable} is not set")
+        })?;
+        credentials.insert(parsed, crate::http::credential_header(&value));
     }
-    Ok(())
+    Ok(credentials)
 }
 
 /// The (key, value) options of `plugin`, in the order given.

@@ -1,11 +1,12 @@
 //! copa-host: patch vulnerable packages inside container images without rebuilding them.
 //!
-//! The flow is one-way: `cli -> engine -> {report, image, plugin, index, exec, summary, vex}`.
+//! The flow is one-way: `cli -> engine -> {report, image, plugin, index, http, exec, summary, vex}`.
 //! Nothing below `engine` knows about the command line.
 
 pub mod cli;
 pub mod engine;
 pub mod exec;
+pub mod http;
 pub mod image;
 pub mod index;
 pub mod plugin;

@@ -125,6 +125,7 @@ impl<V: fmt::Display> Choice<V> {
             package: package.to_string(),
             from_version: from.to_string(),
             to_version: to.to_string(),
+            at_least: false,
             fixes: self.fixes,
             notes: Vec::new(),
         });

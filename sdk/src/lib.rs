@@ -12,7 +12,14 @@
 //! ```
 //!
 //! Build it with `cargo build --target wasm32-wasip2 --release`; the `.wasm` goes into a
-//! `--plugin-dir` of copa-host.
+//! `--plugin-dir` of copa-host. The bindings are those of contract 0.4 (`wit/since_v0.4.0`).
+//!
+//! The host reads a plugin's [`Manifest`] ([`Patcher::manifest`]) before anything runs and holds
+//! the plugin to it: the indexes it reads over [`http`] (each grants the plugin an origin), the
+//! tooling images it names, whether its `run` steps may run as root, and the options it takes.
+//! Packages of the ecosystems the host knows come through [`index`]; an ecosystem of the
+//! plugin's own is read over [`http`] from the URLs [`index_urls`] gives. `sdk/examples/quill`
+//! is a complete plugin for an ecosystem the host has never heard of.
 
 pub mod apk;
 pub mod choose;
@@ -27,7 +34,7 @@ pub mod rpm;
 
 mod bindings {
     wit_bindgen::generate!({
-        path: "../wit/since_v0.3.0",
+        path: "../wit/since_v0.4.0",
         world: "plugin",
     });
 }
@@ -36,14 +43,29 @@ mod bindings {
 bindings::export!(Component with_types_in bindings);
 
 pub use bindings::exports::copa::plugin::patcher::{
-    FetchStep, Finding, InstalledPackage, PackageClass, PatchLevel, PatchPlan as Plan, Placement,
-    PluginInfo, Policy, RunStep, Skip, Step, Target, ToolingOutput, ToolingStep, Update, WriteStep,
+    DownloadStep, FetchStep, Finding, Index as IndexSpec, InstalledPackage, Manifest, OptionKind,
+    OptionSpec, PackageClass, PatchLevel, PatchPlan as Plan, Placement, PluginInfo, Policy,
+    RunStep, Skip, Step, Target, ToolingOutput, ToolingStep, Update, WriteStep,
 };
 
 /// What a patcher does. The host calls each method in a fresh instance, so state kept between
 /// calls does not survive: everything `plan` and `emit_commands` need travels in the targets.
 pub trait Patcher: Sync + Send {
+    /// Who the plugin is: its name, version and what it consumes.
     fn info(&self) -> PluginInfo;
+    /// What the plugin may ask for, read by the host before anything runs: the indexes it reads
+    /// over [`http`], the tooling images it names, whether its `run` steps run as root, and the
+    /// options it takes. A step or option beyond the manifest is refused, so a plugin that needs
+    /// any of these overrides this; the default asks for nothing.
+    fn manifest(&self) -> Manifest {
+        Manifest {
+            info: self.info(),
+            indexes: vec![],
+            tooling: vec![],
+            root_run_steps: false,
+            options: vec![],
+        }
+    }
     /// Finds what this patcher can patch in the image (through [`fs`]).
     fn detect(&self) -> Result<Vec<Target>, String>;
     /// Decides the updates for the findings routed to this patcher (asking [`index`] for versions).
@@ -71,6 +93,20 @@ pub fn options<'a>(policy: &'a Policy, key: &'a str) -> impl Iterator<Item = &'a
         .iter()
         .filter(move |(k, _)| k == key)
         .map(|(_, v)| v.as_str())
+}
+
+/// The URLs in force for the plugin's index `ecosystem` (one its manifest declares), in the
+/// order to try: the user's `--index ECOSYSTEM=URL`s, else the index's default URL. Empty for an
+/// ecosystem the manifest does not declare.
+pub fn index_urls<'a>(
+    policy: &'a Policy,
+    ecosystem: &'a str,
+) -> impl Iterator<Item = &'a str> + 'a {
+    policy
+        .indexes
+        .iter()
+        .filter(move |(e, _)| e == ecosystem)
+        .map(|(_, url)| url.as_str())
 }
 
 /// A plugin-private fact that `detect` stored in a target's attributes.
@@ -118,8 +154,8 @@ struct Component;
 
 #[cfg(target_arch = "wasm32")]
 impl bindings::exports::copa::plugin::patcher::Guest for Component {
-    fn info() -> PluginInfo {
-        plugin().info()
+    fn describe() -> Manifest {
+        plugin().manifest()
     }
     fn detect() -> Result<Vec<Target>, String> {
         plugin().detect()
@@ -173,7 +209,9 @@ pub mod fs {
     }
 }
 
-/// Package versions and package files as the host's configured index knows them.
+/// Package versions and package files as the host's configured index knows them, for the
+/// ecosystems the host itself knows (PyPI, npm, NuGet, Go, deb, ...); see [`http`] for an index
+/// of the plugin's own.
 pub mod index {
     use crate::bindings::copa::plugin::package_index as host;
     pub use crate::bindings::copa::plugin::package_index::{PackageArtifact, PackageVersion};
@@ -195,6 +233,93 @@ pub mod index {
         member: &str,
     ) -> Result<Vec<u8>, String> {
         host::artifact_member(ecosystem, name, version, member)
+    }
+}
+
+/// HTTP(S) requests to the origins the host granted this plugin: those of the URLs in
+/// `policy.indexes` (see [`index_urls`]), from the indexes its [`Manifest`] declares. The host
+/// adds credentials, CA certificates and proxy settings itself, follows redirects within the
+/// grants and caches GET answers for the run, so asking twice for the same URL is free.
+pub mod http {
+    use crate::bindings::copa::plugin::http as host;
+    pub use crate::bindings::copa::plugin::http::{Method, Request, Response};
+
+    /// Why a request got no answer. A status such as 404 is an answer ([`Response::status`]),
+    /// never an error. The same cases as the contract's `http.error`, as a type of the SDK's own
+    /// so that it can print as one line (the generated type prints as `Debug`).
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub enum Error {
+        /// The URL's origin (or a redirect's) is not granted to this plugin: the host's message.
+        NotGranted(String),
+        /// The body was longer than the limit in force, in bytes.
+        TooLarge(u64),
+        /// A malformed request: a bad URL, or a header the host sets itself.
+        Invalid(String),
+        /// The server could not be reached or broke off: why.
+        Failed(String),
+    }
+
+    impl From<host::Error> for Error {
+        fn from(error: host::Error) -> Self {
+            match error {
+                host::Error::NotGranted(why) => Error::NotGranted(why),
+                host::Error::TooLarge(limit) => Error::TooLarge(limit),
+                host::Error::Invalid(why) => Error::Invalid(why),
+                host::Error::Failed(why) => Error::Failed(why),
+            }
+        }
+    }
+
+    impl std::fmt::Display for Error {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            match self {
+                Error::NotGranted(why) => write!(f, "not granted: {why}"),
+                Error::TooLarge(limit) => write!(f, "larger than {limit} bytes"),
+                Error::Invalid(why) => write!(f, "invalid request: {why}"),
+                Error::Failed(why) => write!(f, "failed: {why}"),
+            }
+        }
+    }
+
+    impl std::error::Error for Error {}
+
+    impl Response {
+        /// The first value of header `name` (compared case-insensitively; the host gives names
+        /// in lower case, callers need not).
+        pub fn header(&self, name: &str) -> Option<&str> {
+            self.headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+        }
+    }
+
+    /// Sends one request as given (for what [`get`] and [`head`] do not cover).
+    pub fn send(request: &Request) -> Result<Response, Error> {
+        host::send(request).map_err(Error::from)
+    }
+
+    /// GETs `url` with `headers`, accepting a body of at most `max_body` bytes (a longer one is
+    /// [`Error::TooLarge`], never cut short).
+    pub fn get(url: &str, headers: &[(&str, &str)], max_body: u64) -> Result<Response, Error> {
+        send(&request(Method::Get, url, headers, max_body))
+    }
+
+    /// HEADs `url` with `headers`: the status and headers, no body.
+    pub fn head(url: &str, headers: &[(&str, &str)]) -> Result<Response, Error> {
+        send(&request(Method::Head, url, headers, 0))
+    }
+
+    fn request(method: Method, url: &str, headers: &[(&str, &str)], max_body: u64) -> Request {
+        Request {
+            method,
+            url: url.to_string(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            max_body,
+        }
     }
 }
 

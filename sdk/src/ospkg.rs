@@ -15,14 +15,11 @@ use crate::{
     Finding, Plan, Skip, Target, Update, apk::ApkVersion, dpkg::DpkgVersion, rpm::RpmVersion,
 };
 
-/// Prefix of an update's `to-version` that is a minimum, not an exact version: the repositories'
-/// index could not be read when planning, so the package manager picks the newest build and the
-/// host verifies the result by planning again on the patched image.
-pub const AT_LEAST: &str = ">=";
-
-/// The version a planned update installs: exact, or only a minimum (see [`AT_LEAST`]).
-pub fn exact_version(to_version: &str) -> Option<&str> {
-    (!to_version.starts_with(AT_LEAST)).then_some(to_version)
+/// The exact version a planned update installs, or `None` when its `to_version` is only a
+/// minimum (`at_least`): the repositories' index could not be read when planning, so the package
+/// manager picks the newest build and the host verifies that what it installed is at least that.
+pub fn exact_version(update: &Update) -> Option<&str> {
+    (!update.at_least).then_some(update.to_version.as_str())
 }
 
 /// A version as a distribution's package manager orders it.
@@ -284,6 +281,7 @@ fn upgrade_all<V: OsVersion>(
             package: installed.name.clone(),
             from_version: installed.version.clone(),
             to_version: newest.to_string(),
+            at_least: false,
             fixes: Vec::new(),
             notes: Vec::new(),
         });
@@ -376,9 +374,10 @@ fn plan_package<V: OsVersion>(
     if let Some(reason) = held(package) {
         return skip(open_ids, reason);
     }
-    let to_version = match repositories.newest(package) {
+    // `at_least`: only the minimum is known, the package manager picks the build.
+    let (to_version, at_least) = match repositories.newest(package) {
         Ok(Some(newest)) => match newest.parse::<V>() {
-            Ok(newest) if newest.satisfies(&required) => newest.to_string(),
+            Ok(newest) if newest.satisfies(&required) => (newest.to_string(), false),
             Ok(newest) => {
                 return skip(
                     open_ids,
@@ -397,9 +396,9 @@ fn plan_package<V: OsVersion>(
         }
         Err(e) => {
             crate::log::warn(&format!(
-                "{package}: repository index unavailable ({e}); planning {AT_LEAST}{required}"
+                "{package}: repository index unavailable ({e}); planning at least {required}"
             ));
-            format!("{AT_LEAST}{required}")
+            (required.to_string(), true)
         }
     };
     plan.updates.push(Update {
@@ -407,6 +406,7 @@ fn plan_package<V: OsVersion>(
         package: package.to_string(),
         from_version: installed.version.clone(),
         to_version,
+        at_least,
         fixes: open_ids,
         notes: Vec::new(),
     });
@@ -560,6 +560,7 @@ mod tests {
         assert_eq!(plan.updates.len(), 1);
         let update = &plan.updates[0];
         assert_eq!(update.to_version, "3.0.15-1~deb12u1");
+        assert!(!update.at_least);
         assert_eq!(update.fixes, ["CVE-1", "CVE-2"]);
         assert_eq!(plan.skips.len(), 1);
         assert_eq!(plan.skips[0].vulnerabilities, ["CVE-3"]);
@@ -592,9 +593,17 @@ mod tests {
         let mut repos = repo(&[]);
         repos.fail = true;
         let plan = plan::<ApkVersion>(&target, &findings, false, &repos, &not_held).unwrap();
-        assert_eq!(plan.updates[0].to_version, ">=1.2.4-r2");
-        assert_eq!(exact_version(&plan.updates[0].to_version), None);
-        assert_eq!(exact_version("1.2.4-r2"), Some("1.2.4-r2"));
+        let update = &plan.updates[0];
+        assert_eq!(
+            (update.to_version.as_str(), update.at_least),
+            ("1.2.4-r2", true)
+        );
+        assert_eq!(exact_version(update), None);
+        let exact = Update {
+            at_least: false,
+            ..update.clone()
+        };
+        assert_eq!(exact_version(&exact), Some("1.2.4-r2"));
     }
 
     #[test]

@@ -192,6 +192,7 @@ mod tests {
             package: "a".into(),
             from_version: "1.0.0".into(),
             to_version: "1.0.1".into(),
+            at_least: false,
             fixes: vec!["CVE-2".into()],
             notes: Vec::new(),
         };

@@ -352,7 +352,8 @@ pub fn serve_static_with(
 }
 
 /// Like [`serve_static_with`], answering 401 to every request whose `Authorization` header is
-/// not `authorization` (when given), as a private feed does.
+/// not `authorization` (when given), as a private feed does. Without `authorization`, a request
+/// that carries one anyway is logged as `PATH (authorization: VALUE)`.
 pub fn serve_static_requiring(
     authorization: Option<String>,
     build: impl FnOnce(&str) -> Vec<(String, Vec<u8>)>,
@@ -368,7 +369,12 @@ pub fn serve_static_requiring(
             let Some((path, sent)) = request_head(&stream) else {
                 continue;
             };
-            requests.lock().unwrap().push(path.clone());
+            // Credentials the server did not ask for are logged with the path, so a test sees
+            // where credentials went.
+            requests.lock().unwrap().push(match &authorization {
+                None if !sent.is_empty() => format!("{path} (authorization: {sent})"),
+                _ => path.clone(),
+            });
             let denied = authorization.as_ref().is_some_and(|wanted| *wanted != sent);
             let response = match files.iter().find(|(p, _)| *p == path) {
                 _ if denied => b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"feed\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec(),
@@ -428,6 +434,7 @@ pub fn builtin_plugin(
     let caps = Arc::new(copa_host::plugin::Capabilities {
         image: Arc::new(copa_host::image::ImageView::new(layers).unwrap()),
         index: Arc::new(index),
+        http: None,
     });
     PluginSetup { host, plugin, caps }
 }
@@ -439,6 +446,7 @@ pub fn policy(level: copa_host::plugin::PatchLevel, update_all: bool) -> copa_ho
         update_all,
         toolchain_patch_level: None,
         options: Vec::new(),
+        indexes: Vec::new(),
     }
 }
 

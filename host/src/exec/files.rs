@@ -16,7 +16,7 @@ use anyhow::{Context, Result, anyhow, bail};
 
 use crate::image::{EntryKind, ImageView, LayerTar, StepDiff};
 use crate::index::{Artifact, EntryKind as MemberKind};
-use crate::plugin::{FetchStep, WriteStep};
+use crate::plugin::{Placement, WriteStep};
 
 const WHITEOUT_PREFIX: &str = ".wh.";
 const OPAQUE_MARKER: &str = ".wh..wh..opq";
@@ -258,10 +258,14 @@ impl<'a> Diff<'a> {
     }
 }
 
-/// The diff of a `fetch` step: the placements of `artifact`'s members.
-pub fn fetch<'a>(step: &FetchStep, artifact: &Artifact, view: &'a ImageView) -> Result<Diff<'a>> {
+/// The diff of a `fetch` or `download` step: the placements of `artifact`'s members.
+pub fn place<'a>(
+    placements: &[Placement],
+    artifact: &Artifact,
+    view: &'a ImageView,
+) -> Result<Diff<'a>> {
     let mut diff = Diff::new(view);
-    for placement in &step.placements {
+    for placement in placements {
         let (uid, gid) = (placement.uid, placement.gid);
         let member = placement
             .member
@@ -466,7 +470,6 @@ pub fn container_output(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plugin::Placement;
 
     fn view(entries: &[(&str, Option<&str>)]) -> ImageView {
         // (path, symlink target); paths ending in "/" are directories.
@@ -549,22 +552,15 @@ mod tests {
             ("app/node_modules/qs/", None),
             ("app/node_modules/qs/old.js", None),
         ]);
-        let step = FetchStep {
-            description: "qs".into(),
-            ecosystem: "npm".into(),
-            name: "qs".into(),
-            version: "6.7.3".into(),
-            placements: vec![Placement {
-                member: "package/".into(),
-                path: "/app/node_modules/qs".into(),
-                mode: None,
-                uid: 1000,
-                gid: 1000,
-                replace: true,
-            }],
-            updates: vec![0],
-        };
-        let diff = fetch(&step, &npm_tarball(), &view).unwrap();
+        let placements = [Placement {
+            member: "package/".into(),
+            path: "/app/node_modules/qs".into(),
+            mode: None,
+            uid: 1000,
+            gid: 1000,
+            replace: true,
+        }];
+        let diff = place(&placements, &npm_tarball(), &view).unwrap();
         assert_eq!(
             listing(&diff),
             [

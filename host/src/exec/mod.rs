@@ -20,9 +20,10 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 
+use crate::http::PluginHttp;
 use crate::image::{ImageView, LayerTar, StepDiff, daemon};
-use crate::index::PackageIndex;
-use crate::plugin::{RunStep, Step, ToolingStep};
+use crate::index::{Artifact, MAX_ARTIFACT_BYTES, PackageIndex};
+use crate::plugin::{DownloadStep, RunStep, Step, ToolingStep};
 
 /// Where the CA bundle is placed inside a step's container (and excluded from the layer).
 const INJECT_DIR: &str = "/.copa-host";
@@ -205,10 +206,12 @@ enum Done {
     Built(StepDiff),
 }
 
-/// What host-made steps read: the image being patched and the package indexes.
+/// What host-made steps read: the image being patched, the package indexes, and the origins
+/// granted to plugins (for `download` steps).
 pub struct Sources {
     pub view: Arc<ImageView>,
     pub index: Arc<PackageIndex>,
+    pub http: Option<Arc<PluginHttp>>,
 }
 
 #[derive(Clone)]
@@ -246,11 +249,12 @@ impl Executor {
             .ok_or_else(|| anyhow!("the Docker daemon is needed to run this patch's commands"))
     }
 
-    /// Runs `steps` in order; `run` steps form a chain of containers on top of `image` (the
-    /// target image in the daemon, needed only when there are run steps). A failed step is
-    /// dropped (its changes never count) and, unless `keep_going`, stops the run.
+    /// Runs `plugin`'s `steps` in order; `run` steps form a chain of containers on top of
+    /// `image` (the target image in the daemon, needed only when there are run steps). A failed
+    /// step is dropped (its changes never count) and, unless `keep_going`, stops the run.
     pub async fn run(
         &self,
+        plugin: &str,
         image: Option<&str>,
         steps: &[Step],
         keep_going: bool,
@@ -280,6 +284,10 @@ impl Executor {
                     .and_then(|diff| diff.into_step_diff(workdir))
                     .map(Done::Built),
                 Step::Tooling(tooling) => self.tooling(tooling, workdir).await.map(Done::Built),
+                Step::Download(download) => self
+                    .download(plugin, download, workdir)
+                    .await
+                    .map(Done::Built),
             };
             match result {
                 Ok(outcome) => {
@@ -370,7 +378,30 @@ impl Executor {
                 .index
                 .artifact(&step.ecosystem, &step.name, &step.version)
                 .map_err(|e| anyhow!(e))?;
-            files::fetch(&step, &artifact, &sources.view)?.into_step_diff(&workdir)
+            files::place(&step.placements, &artifact, &sources.view)?.into_step_diff(&workdir)
+        })
+        .await?
+    }
+
+    /// A `download` step: the file at its URL, through `plugin`'s grants, checked against the
+    /// step's digest and placed like a fetch.
+    async fn download(
+        &self,
+        plugin: &str,
+        step: &DownloadStep,
+        workdir: &std::path::Path,
+    ) -> Result<StepDiff> {
+        let sources = Arc::clone(&self.sources);
+        let (plugin, step, workdir) = (plugin.to_owned(), step.clone(), workdir.to_path_buf());
+        tokio::task::spawn_blocking(move || {
+            let http = sources
+                .http
+                .as_ref()
+                .ok_or_else(|| anyhow!("this run grants no network to plugins"))?;
+            let bytes = http.download(&plugin, &step.url, MAX_ARTIFACT_BYTES)?;
+            let artifact =
+                Artifact::from_download(&step.url, &bytes, &step.sha256).map_err(|e| anyhow!(e))?;
+            files::place(&step.placements, &artifact, &sources.view)?.into_step_diff(&workdir)
         })
         .await?
     }
@@ -689,6 +720,7 @@ pub fn step_description(step: &Step) -> &str {
         Step::Fetch(s) => &s.description,
         Step::Write(s) => &s.description,
         Step::Tooling(s) => &s.description,
+        Step::Download(s) => &s.description,
     }
 }
 
@@ -699,6 +731,7 @@ pub fn step_updates(step: &Step) -> &[u32] {
         Step::Fetch(s) => &s.updates,
         Step::Write(s) => &s.updates,
         Step::Tooling(s) => &s.updates,
+        Step::Download(s) => &s.updates,
     }
 }
 
@@ -707,7 +740,7 @@ pub fn needs_daemon(step: &Step) -> (bool, bool) {
     match step {
         Step::Run(_) => (true, true),
         Step::Tooling(_) => (true, false),
-        Step::Fetch(_) | Step::Write(_) => (false, false),
+        Step::Fetch(_) | Step::Write(_) | Step::Download(_) => (false, false),
     }
 }
 
@@ -803,6 +836,7 @@ mod tests {
         let sources = Sources {
             view: Arc::new(ImageView::new(Vec::new()).unwrap()),
             index: Arc::new(PackageIndex::new(Default::default()).unwrap()),
+            http: None,
         };
         Executor::new(None, settings, Created::default(), Arc::new(sources))
     }

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256, Sha512};
 use super::ExpectedDigest;
 
 /// Packages are at most a few hundred MB; the limit stops a broken server streaming forever.
-pub(super) const MAX_ARTIFACT_BYTES: u64 = 1024 * 1024 * 1024;
+pub const MAX_ARTIFACT_BYTES: u64 = 1024 * 1024 * 1024;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EntryKind {
@@ -44,8 +44,49 @@ pub struct Artifact {
 }
 
 impl Artifact {
+    /// A `download` step's file: its SHA-256 must be `sha256`; an archive is unpacked, any other
+    /// file is one member named by the URL's last path segment.
+    pub fn from_download(url: &str, bytes: &[u8], sha256: &str) -> Result<Self, String> {
+        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!(
+                "{url}: {sha256:?} is not a SHA-256 digest (64 hex digits)"
+            ));
+        }
+        let expected = ExpectedDigest::Sha256(sha256.to_ascii_lowercase());
+        if unpack_archive(bytes).is_some() {
+            return Self::from_bytes(url, bytes, Some(&expected));
+        }
+        let checked = Self::from_bytes_unpacked(url, bytes, Some(&expected))?;
+        let name = url
+            .split(['?', '#'])
+            .next()
+            .and_then(|path| path.rsplit('/').next())
+            .filter(|name| !name.is_empty() && *name != "." && *name != "..")
+            .ok_or_else(|| format!("{url}: the URL names no file"))?;
+        Ok(Artifact {
+            entries: vec![ArchiveEntry {
+                path: name.to_owned(),
+                kind: EntryKind::File(bytes.to_vec()),
+                mode: None,
+            }],
+            ..checked
+        })
+    }
+
     /// Checks the bytes against the index's digest and unpacks them.
     pub fn from_bytes(
+        url: &str,
+        bytes: &[u8],
+        expected: Option<&ExpectedDigest>,
+    ) -> Result<Self, String> {
+        let checked = Self::from_bytes_unpacked(url, bytes, expected)?;
+        let mut entries = unpack(bytes).map_err(|e| format!("{url}: {e}"))?;
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(Artifact { entries, ..checked })
+    }
+
+    /// The digests of the bytes, checked against `expected`; no entries yet.
+    fn from_bytes_unpacked(
         url: &str,
         bytes: &[u8],
         expected: Option<&ExpectedDigest>,
@@ -68,14 +109,12 @@ impl Artifact {
                 ));
             }
         }
-        let mut entries = unpack(bytes).map_err(|e| format!("{url}: {e}"))?;
-        entries.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(Artifact {
             url: url.to_string(),
             size: bytes.len() as u64,
             sha256,
             sha512,
-            entries,
+            entries: Vec::new(),
         })
     }
 
@@ -135,14 +174,19 @@ fn normalize(path: &str) -> String {
 }
 
 fn unpack(bytes: &[u8]) -> io::Result<Vec<ArchiveEntry>> {
+    unpack_archive(bytes).unwrap_or_else(|| Err(invalid("not a tar.gz, zip or deb archive")))
+}
+
+/// The entries of a gzip'd tar, zip or deb; none when the bytes are none of them.
+fn unpack_archive(bytes: &[u8]) -> Option<io::Result<Vec<ArchiveEntry>>> {
     if bytes.starts_with(&[0x1f, 0x8b]) {
-        read_tar(flate2::read::MultiGzDecoder::new(bytes))
+        Some(read_tar(flate2::read::MultiGzDecoder::new(bytes)))
     } else if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
-        read_zip(bytes)
+        Some(read_zip(bytes))
     } else if bytes.starts_with(b"!<arch>\n") {
-        read_deb(bytes)
+        Some(read_deb(bytes))
     } else {
-        Err(invalid("not a tar.gz, zip or deb archive"))
+        None
     }
 }
 

@@ -27,7 +27,7 @@ mod nuget;
 mod nuget_config;
 mod pypi;
 
-pub use artifact::{ArchiveEntry, Artifact, EntryKind};
+pub use artifact::{ArchiveEntry, Artifact, EntryKind, MAX_ARTIFACT_BYTES};
 pub use nuget_config::user_config as nuget_user_config;
 
 use std::collections::HashMap;
@@ -175,21 +175,12 @@ impl PackageIndex {
         let pypi_base = base_url(&settings.pypi_url)?;
         let npm_base = base_url(&settings.npm_registry)?;
 
-        let roots = trusted_roots(settings.extra_ca_pem.as_deref())?;
-        let tls = TlsConfig::builder()
-            .provider(TlsProvider::Rustls)
-            .root_certs(RootCerts::Specific(Arc::new(roots)))
-            .build();
-        let agent: Agent = Agent::config_builder()
-            .tls_config(tls)
-            .proxy(proxy)
-            .timeout_global(Some(REQUEST_TIMEOUT))
-            // 404 is a normal answer (unknown package) and other statuses get our own error
-            // text, so inspect the status instead of having ureq turn it into an error.
-            .http_status_as_error(false)
-            .user_agent(concat!("copa-host/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into();
+        let agent = agent_with(
+            settings.extra_ca_pem.as_deref(),
+            proxy,
+            REQUEST_TIMEOUT,
+            DEFAULT_REDIRECTS,
+        )?;
 
         Ok(Self {
             agent,
@@ -396,6 +387,48 @@ fn base_url(url: &str) -> anyhow::Result<String> {
 ///
 /// Explicit roots rather than ureq's built-in webpki roots: corporate networks (and CI
 /// sandboxes) intercept TLS with a CA that is only in the system bundle.
+/// ureq's own default: the host's indexes follow redirects.
+const DEFAULT_REDIRECTS: u32 = 10;
+
+/// An HTTP client with the run's TLS roots (system bundle plus `--ca-cert`) and the proxy of the
+/// environment, following at most `max_redirects` redirects (0: a redirect is returned as is).
+pub(crate) fn agent(
+    extra_ca_pem: Option<&[u8]>,
+    timeout: Duration,
+    max_redirects: u32,
+) -> anyhow::Result<Agent> {
+    agent_with(
+        extra_ca_pem,
+        ureq::Proxy::try_from_env(),
+        timeout,
+        max_redirects,
+    )
+}
+
+fn agent_with(
+    extra_ca_pem: Option<&[u8]>,
+    proxy: Option<ureq::Proxy>,
+    timeout: Duration,
+    max_redirects: u32,
+) -> anyhow::Result<Agent> {
+    let roots = trusted_roots(extra_ca_pem)?;
+    let tls = TlsConfig::builder()
+        .provider(TlsProvider::Rustls)
+        .root_certs(RootCerts::Specific(Arc::new(roots)))
+        .build();
+    Ok(Agent::config_builder()
+        .tls_config(tls)
+        .proxy(proxy)
+        .timeout_global(Some(timeout))
+        .max_redirects(max_redirects)
+        // 404 is a normal answer (unknown package) and other statuses get our own error
+        // text, so inspect the status instead of having ureq turn it into an error.
+        .http_status_as_error(false)
+        .user_agent(concat!("copa-host/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into())
+}
+
 fn trusted_roots(extra_ca_pem: Option<&[u8]>) -> anyhow::Result<Vec<Certificate<'static>>> {
     let mut roots = Vec::new();
     match system_bundle()? {

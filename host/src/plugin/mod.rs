@@ -1,12 +1,15 @@
 //! Patcher plugins: loading WebAssembly components, caching their compiled form, and calling
-//! them in a sandbox with the host's capabilities (image-fs, package-index, log) and nothing else.
+//! them in a sandbox with the host's capabilities (image-fs, package-index, http to granted
+//! origins, log) and nothing else.
 //!
-//! The host speaks the newest contract (0.3); plugins built against 0.1 and 0.2 are loaded too
-//! and converted at the edge ([`v0_1`], [`v0_2`]), so the rest of the host only knows the newest
-//! types.
+//! The host speaks the newest contract (0.4); plugins built against 0.1, 0.2 and 0.3 are loaded
+//! too and converted at the edge ([`v0_1`], [`v0_2`], [`v0_3`]), so the rest of the host only
+//! knows the newest types.
 
+pub mod grants;
 mod v0_1;
 mod v0_2;
+mod v0_3;
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -19,28 +22,30 @@ use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use crate::http::{HttpError, Method, PluginHttp, Request};
 use crate::image::ImageView;
 use crate::index::PackageIndex;
 
 mod bindings {
     wasmtime::component::bindgen!({
-        path: "../wit/since_v0.3.0",
+        path: "../wit/since_v0.4.0",
         world: "plugin",
     });
 }
 
-use bindings::copa::plugin::{image_fs, log, package_index};
+use bindings::copa::plugin::{http, image_fs, log, package_index};
 pub use bindings::exports::copa::plugin::patcher::{
-    FetchStep, Finding, PackageClass, PatchLevel, PatchPlan as Plan, Placement, PluginInfo, Policy,
-    RunStep, Skip, Step, Target, ToolingOutput, ToolingStep, Update, WriteStep,
+    DownloadStep, FetchStep, Finding, Index as IndexSpec, Manifest, OptionKind, OptionSpec,
+    PackageClass, PatchLevel, PatchPlan as Plan, Placement, PluginInfo, Policy, RunStep, Skip,
+    Step, Target, ToolingOutput, ToolingStep, Update, WriteStep,
 };
 
-/// The contract this host speaks: plugins export `copa:plugin/patcher@0.3.*`, or an older minor
+/// The contract this host speaks: plugins export `copa:plugin/patcher@0.4.*`, or an older minor
 /// of the same major that the host converts.
 pub const CONTRACT_INTERFACE: &str = "copa:plugin/patcher";
-pub const CONTRACT_MAJOR_MINOR: (u64, u64) = (0, 3);
+pub const CONTRACT_MAJOR_MINOR: (u64, u64) = (0, 4);
 /// The minors of major 0 this host still loads.
-const SUPPORTED_MINORS: &[u64] = &[1, 2, 3];
+const SUPPORTED_MINORS: &[u64] = &[1, 2, 3, 4];
 
 include!(concat!(env!("OUT_DIR"), "/builtin_plugins.rs"));
 
@@ -79,10 +84,12 @@ impl std::fmt::Display for Origin {
     }
 }
 
-/// What a plugin call may touch: the image being patched and the package indexes.
+/// What a plugin call may touch: the image being patched, the package indexes, and the origins
+/// granted to it (none when `http` is absent).
 pub struct Capabilities {
     pub image: Arc<ImageView>,
     pub index: Arc<PackageIndex>,
+    pub http: Option<Arc<PluginHttp>>,
 }
 
 pub struct PluginHost {
@@ -94,6 +101,9 @@ pub struct PluginHost {
 
 pub struct Plugin {
     pub info: PluginInfo,
+    /// What its manifest declares beyond `info`; none for plugins before 0.4, which declare
+    /// nothing and are held only to what their contract allowed.
+    pub declared: Option<Declared>,
     pub origin: Origin,
     /// The contract version the plugin was built against ("0.1.0").
     pub contract: String,
@@ -101,9 +111,19 @@ pub struct Plugin {
     pre: Pre,
 }
 
+/// A manifest's declarations beyond the plugin's info (see `manifest` in patcher.wit).
+#[derive(Clone, Debug)]
+pub struct Declared {
+    pub indexes: Vec<IndexSpec>,
+    pub tooling: Vec<String>,
+    pub root_run_steps: bool,
+    pub options: Vec<OptionSpec>,
+}
+
 /// A plugin ready to instantiate, by the contract minor it was built against.
 enum Pre {
-    V0_3(bindings::PluginPre<State>),
+    V0_4(bindings::PluginPre<State>),
+    V0_3(v0_3::PluginPre<State>),
     V0_2(v0_2::PluginPre<State>),
     V0_1(v0_1::PluginPre<State>),
 }
@@ -139,6 +159,8 @@ impl PluginHost {
             .map_err(|e| anyhow!("linking WASI: {e}"))?;
         bindings::Plugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
             .map_err(|e| anyhow!("linking the host capabilities: {e}"))?;
+        v0_3::Plugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
+            .map_err(|e| anyhow!("linking the host capabilities of contract 0.3: {e}"))?;
         v0_2::Plugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
             .map_err(|e| anyhow!("linking the host capabilities of contract 0.2: {e}"))?;
         v0_1::Plugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
@@ -198,7 +220,8 @@ impl PluginHost {
             .and_then(|pre| match minor {
                 1 => v0_1::PluginPre::new(pre).map(Pre::V0_1),
                 2 => v0_2::PluginPre::new(pre).map(Pre::V0_2),
-                _ => bindings::PluginPre::new(pre).map(Pre::V0_3),
+                3 => v0_3::PluginPre::new(pre).map(Pre::V0_3),
+                _ => bindings::PluginPre::new(pre).map(Pre::V0_4),
             })
             .map_err(|e| {
                 anyhow!("plugin {origin}: imports what this host does not provide: {e}")
@@ -212,15 +235,30 @@ impl PluginHost {
                 purl_types: Vec::new(),
                 description: String::new(),
             },
+            declared: None,
             origin,
             contract,
             pre,
         };
-        plugin.info = self.call(&plugin, None, "info", |p, s| match p {
-            Instance::V0_3(p) => p.call_info(s),
-            Instance::V0_2(p) => p.call_info(s).map(v0_2::plugin_info),
-            Instance::V0_1(p) => p.call_info(s).map(v0_1::plugin_info),
+        let (info, declared) = self.call(&plugin, None, "describe", |p, s| match p {
+            Instance::V0_4(p) => p.call_describe(s).map(|m| {
+                let declared = Declared {
+                    indexes: m.indexes,
+                    tooling: m.tooling,
+                    root_run_steps: m.root_run_steps,
+                    options: m.options,
+                };
+                (m.info, Some(declared))
+            }),
+            Instance::V0_3(p) => p.call_info(s).map(|i| (v0_3::plugin_info(i), None)),
+            Instance::V0_2(p) => p.call_info(s).map(|i| (v0_2::plugin_info(i), None)),
+            Instance::V0_1(p) => p.call_info(s).map(|i| (v0_1::plugin_info(i), None)),
         })?;
+        if let Some(declared) = &declared {
+            check_manifest(&info.name, declared)?;
+        }
+        plugin.info = info;
+        plugin.declared = declared;
         Ok(plugin)
     }
 
@@ -295,7 +333,10 @@ impl PluginHost {
 
     pub fn detect(&self, plugin: &Plugin, caps: &Arc<Capabilities>) -> Result<Vec<Target>> {
         self.call(plugin, Some(caps), "detect", |p, s| match p {
-            Instance::V0_3(p) => p.call_detect(s),
+            Instance::V0_4(p) => p.call_detect(s),
+            Instance::V0_3(p) => Ok(p
+                .call_detect(s)?
+                .map(|targets| targets.into_iter().map(v0_3::target_from).collect())),
             Instance::V0_2(p) => Ok(p
                 .call_detect(s)?
                 .map(|targets| targets.into_iter().map(v0_2::target_from).collect())),
@@ -315,7 +356,15 @@ impl PluginHost {
         policy: &Policy,
     ) -> Result<Plan> {
         self.call(plugin, Some(caps), "plan", |p, s| match p {
-            Instance::V0_3(p) => p.call_plan(s, targets, findings, policy),
+            Instance::V0_4(p) => p.call_plan(s, targets, findings, policy),
+            Instance::V0_3(p) => {
+                let targets: Vec<_> = targets.iter().map(v0_3::target_to).collect();
+                let findings: Vec<_> = findings.iter().map(v0_3::finding_to).collect();
+                Ok(
+                    p.call_plan(s, &targets, &findings, &v0_3::policy_to(policy))?
+                        .map(v0_3::plan_from),
+                )
+            }
             Instance::V0_2(p) => {
                 let targets: Vec<_> = targets.iter().map(v0_2::target_to).collect();
                 let findings: Vec<_> = findings.iter().map(v0_2::finding_to).collect();
@@ -345,7 +394,13 @@ impl PluginHost {
         policy: &Policy,
     ) -> Result<Vec<Step>> {
         self.call(plugin, Some(caps), "emit-commands", |p, s| match p {
-            Instance::V0_3(p) => p.call_emit_commands(s, targets, plan, policy),
+            Instance::V0_4(p) => p.call_emit_commands(s, targets, plan, policy),
+            Instance::V0_3(p) => {
+                let targets: Vec<_> = targets.iter().map(v0_3::target_to).collect();
+                let (plan, policy) = (v0_3::plan_to(plan), v0_3::policy_to(policy));
+                Ok(p.call_emit_commands(s, &targets, &plan, &policy)?
+                    .map(|steps| steps.into_iter().map(v0_3::step_from).collect()))
+            }
             Instance::V0_2(p) => {
                 let targets: Vec<_> = targets.iter().map(v0_2::target_to).collect();
                 Ok(p.call_emit_commands(s, &targets, &v0_2::plan_to(plan))?
@@ -389,6 +444,9 @@ impl PluginHost {
             .map_err(|e| anyhow!("setting fuel: {e}"))?;
         let name = &plugin.info.name;
         let result = match &plugin.pre {
+            Pre::V0_4(pre) => pre
+                .instantiate(&mut store)
+                .and_then(|i| f(Instance::V0_4(i.copa_plugin_patcher()), &mut store)),
             Pre::V0_3(pre) => pre
                 .instantiate(&mut store)
                 .and_then(|i| f(Instance::V0_3(i.copa_plugin_patcher()), &mut store)),
@@ -410,7 +468,8 @@ impl PluginHost {
 
 /// The patcher export of an instance, by contract minor.
 enum Instance<'a> {
-    V0_3(&'a bindings::exports::copa::plugin::patcher::Guest),
+    V0_4(&'a bindings::exports::copa::plugin::patcher::Guest),
+    V0_3(&'a v0_3::Guest),
     V0_2(&'a v0_2::Guest),
     V0_1(&'a v0_1::Guest),
 }
@@ -588,11 +647,133 @@ pub(crate) use unchanged_package_index;
 
 unchanged_package_index!(package_index);
 
+impl http::Host for State {
+    fn send(&mut self, request: http::Request) -> Result<http::Response, http::Error> {
+        let caps = self.caps().map_err(http::Error::Invalid)?;
+        let Some(client) = &caps.http else {
+            return Err(http::Error::NotGranted(format!(
+                "plugin {} has no network access in this call",
+                self.plugin
+            )));
+        };
+        let request = Request {
+            method: match request.method {
+                http::Method::Get => Method::Get,
+                http::Method::Head => Method::Head,
+            },
+            url: request.url,
+            headers: request.headers,
+            max_body: request.max_body,
+        };
+        let response = client.send(&self.plugin, request).map_err(|e| match e {
+            HttpError::NotGranted(why) => http::Error::NotGranted(why),
+            HttpError::TooLarge(limit) => http::Error::TooLarge(limit),
+            HttpError::Invalid(why) => http::Error::Invalid(why),
+            HttpError::Failed(why) => http::Error::Failed(why),
+        })?;
+        Ok(http::Response {
+            status: response.status,
+            url: response.url,
+            headers: response.headers,
+            body: response.body,
+        })
+    }
+}
+
+/// A manifest the host can act on: ecosystems users can name, absolute default URLs, option keys
+/// given once. One line naming the plugin otherwise.
+fn check_manifest(name: &str, declared: &Declared) -> Result<()> {
+    let bad_id = |id: &str| {
+        id.is_empty()
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    for index in &declared.indexes {
+        if bad_id(&index.ecosystem) {
+            bail!(
+                "plugin {name}: its manifest names an index {:?}; an ecosystem id is lower case letters, digits and -",
+                index.ecosystem
+            );
+        }
+        crate::http::Origin::of(&index.default_url).map_err(|e| {
+            anyhow!(
+                "plugin {name}: the default URL of its index {}: {e}",
+                index.ecosystem
+            )
+        })?;
+    }
+    for (i, option) in declared.options.iter().enumerate() {
+        if declared.options[..i].iter().any(|o| o.key == option.key) {
+            bail!(
+                "plugin {name}: its manifest declares the option {} twice",
+                option.key
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The conversions of the types every older minor shares with the newest unchanged (plugin
-/// info, targets, findings, plans without notes), stamped out per minor: `old` and `new` name
-/// the minor's and the newest patcher interfaces where it is used.
+/// info, targets, findings, plans), stamped out per minor: `old` and `new` name the minor's and
+/// the newest patcher interfaces where it is used. `(notes)` for the minors whose updates carry
+/// notes (0.3).
 macro_rules! older_patcher_types {
     () => {
+        $crate::plugin::older_patcher_types!(@shared);
+
+        /// Updates had no notes before 0.3.
+        fn update_from(u: old::Update) -> new::Update {
+            let (to_version, at_least) = $crate::plugin::from_legacy_to_version(u.to_version);
+            new::Update {
+                target_id: u.target_id,
+                package: u.package,
+                from_version: u.from_version,
+                to_version,
+                at_least,
+                fixes: u.fixes,
+                notes: Vec::new(),
+            }
+        }
+
+        fn update_to(u: &new::Update) -> old::Update {
+            old::Update {
+                target_id: u.target_id.clone(),
+                package: u.package.clone(),
+                from_version: u.from_version.clone(),
+                to_version: $crate::plugin::to_legacy_to_version(u),
+                fixes: u.fixes.clone(),
+            }
+        }
+    };
+    (notes) => {
+        $crate::plugin::older_patcher_types!(@shared);
+
+        fn update_from(u: old::Update) -> new::Update {
+            let (to_version, at_least) = $crate::plugin::from_legacy_to_version(u.to_version);
+            new::Update {
+                target_id: u.target_id,
+                package: u.package,
+                from_version: u.from_version,
+                to_version,
+                at_least,
+                fixes: u.fixes,
+                notes: u.notes,
+            }
+        }
+
+        fn update_to(u: &new::Update) -> old::Update {
+            old::Update {
+                target_id: u.target_id.clone(),
+                package: u.package.clone(),
+                from_version: u.from_version.clone(),
+                to_version: $crate::plugin::to_legacy_to_version(u),
+                fixes: u.fixes.clone(),
+                notes: u.notes.clone(),
+            }
+        }
+    };
+    (@shared) => {
         pub(in crate::plugin) fn plugin_info(info: old::PluginInfo) -> new::PluginInfo {
             new::PluginInfo {
                 name: info.name,
@@ -673,14 +854,7 @@ macro_rules! older_patcher_types {
                 updates: p
                     .updates
                     .into_iter()
-                    .map(|u| new::Update {
-                        target_id: u.target_id,
-                        package: u.package,
-                        from_version: u.from_version,
-                        to_version: u.to_version,
-                        fixes: u.fixes,
-                        notes: Vec::new(),
-                    })
+                    .map(update_from)
                     .collect(),
                 skips: p
                     .skips
@@ -700,13 +874,7 @@ macro_rules! older_patcher_types {
                 updates: p
                     .updates
                     .iter()
-                    .map(|u| old::Update {
-                        target_id: u.target_id.clone(),
-                        package: u.package.clone(),
-                        from_version: u.from_version.clone(),
-                        to_version: u.to_version.clone(),
-                        fixes: u.fixes.clone(),
-                    })
+                    .map(update_to)
                     .collect(),
                 skips: p
                     .skips
@@ -723,3 +891,94 @@ macro_rules! older_patcher_types {
     };
 }
 pub(crate) use older_patcher_types;
+
+/// Before 0.4, an update that is only a minimum said so with this prefix on `to-version`.
+const LEGACY_AT_LEAST: &str = ">=";
+
+/// An older plugin's `to-version` as the version and whether it is only a minimum.
+pub(crate) fn from_legacy_to_version(to_version: String) -> (String, bool) {
+    match to_version.strip_prefix(LEGACY_AT_LEAST) {
+        Some(minimum) => (minimum.to_owned(), true),
+        None => (to_version, false),
+    }
+}
+
+/// An update's `to-version` as an older plugin reads it.
+pub(crate) fn to_legacy_to_version(update: &Update) -> String {
+    if update.at_least {
+        format!("{LEGACY_AT_LEAST}{}", update.to_version)
+    } else {
+        update.to_version.clone()
+    }
+}
+
+/// The steps of 0.2 and 0.3 (the same records), into the newest contract's.
+macro_rules! older_steps {
+    () => {
+        pub(in crate::plugin) fn step_from(step: old::Step) -> new::Step {
+            match step {
+                old::Step::Run(r) => new::Step::Run(new::RunStep {
+                    description: r.description,
+                    argv: r.argv,
+                    env: r.env,
+                    workdir: r.workdir,
+                    user: r.user,
+                    index_ecosystem: r.index_ecosystem,
+                    exclude: r.exclude,
+                    updates: r.updates,
+                }),
+                old::Step::Fetch(f) => new::Step::Fetch(new::FetchStep {
+                    description: f.description,
+                    ecosystem: f.ecosystem,
+                    name: f.name,
+                    version: f.version,
+                    placements: f
+                        .placements
+                        .into_iter()
+                        .map(|p| new::Placement {
+                            member: p.member,
+                            path: p.path,
+                            mode: p.mode,
+                            uid: p.uid,
+                            gid: p.gid,
+                            replace: p.replace,
+                        })
+                        .collect(),
+                    updates: f.updates,
+                }),
+                old::Step::Write(w) => new::Step::Write(new::WriteStep {
+                    description: w.description,
+                    path: w.path,
+                    contents: w.contents,
+                    mode: w.mode,
+                    uid: w.uid,
+                    gid: w.gid,
+                    updates: w.updates,
+                }),
+                old::Step::Tooling(t) => new::Step::Tooling(new::ToolingStep {
+                    description: t.description,
+                    tooling: t.tooling,
+                    default_image: t.default_image,
+                    argv: t.argv,
+                    env: t.env,
+                    workdir: t.workdir,
+                    index_ecosystem: t.index_ecosystem,
+                    copy_in: t.copy_in,
+                    outputs: t
+                        .outputs
+                        .into_iter()
+                        .map(|o| new::ToolingOutput {
+                            from: o.from,
+                            to: o.to,
+                            mode: o.mode,
+                            uid: o.uid,
+                            gid: o.gid,
+                        })
+                        .collect(),
+                    updates: t.updates,
+                }),
+            }
+        }
+    };
+}
+pub(crate) use older_steps;

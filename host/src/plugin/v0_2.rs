@@ -1,13 +1,15 @@
 //! Contract 0.2: its bindings, and the conversions between its types and the newest contract's.
-//! 0.3 only added to 0.2, so every 0.2 value has a 0.3 equivalent, and a 0.3 value reaches a 0.2
-//! plugin with the added fields left out:
+//! 0.3 and 0.4 only added to 0.2, so every 0.2 value has a newest equivalent, and a newest value
+//! reaches a 0.2 plugin with the added fields left out (see [`super::v0_3`] for 0.4's):
 //! - `policy.options` has no field in 0.2: a 0.2 plugin takes no options.
 //! - `emit-commands` of 0.2 is called without the policy.
 //! - `update.notes` is empty for a 0.2 plugin's updates.
 //!
-//! The capabilities (image-fs, package-index, log) are the same as 0.3's.
+//! The capabilities (image-fs, package-index, log) are the same as 0.4's; it has no `http`.
 
-use super::{State, older_patcher_types, unchanged_capabilities, unchanged_package_index};
+use super::{
+    State, older_patcher_types, older_steps, unchanged_capabilities, unchanged_package_index,
+};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -37,67 +39,4 @@ pub(super) fn policy_to(p: &new::Policy) -> old::Policy {
     }
 }
 
-pub(super) fn step_from(step: old::Step) -> new::Step {
-    match step {
-        old::Step::Run(r) => new::Step::Run(new::RunStep {
-            description: r.description,
-            argv: r.argv,
-            env: r.env,
-            workdir: r.workdir,
-            user: r.user,
-            index_ecosystem: r.index_ecosystem,
-            exclude: r.exclude,
-            updates: r.updates,
-        }),
-        old::Step::Fetch(f) => new::Step::Fetch(new::FetchStep {
-            description: f.description,
-            ecosystem: f.ecosystem,
-            name: f.name,
-            version: f.version,
-            placements: f
-                .placements
-                .into_iter()
-                .map(|p| new::Placement {
-                    member: p.member,
-                    path: p.path,
-                    mode: p.mode,
-                    uid: p.uid,
-                    gid: p.gid,
-                    replace: p.replace,
-                })
-                .collect(),
-            updates: f.updates,
-        }),
-        old::Step::Write(w) => new::Step::Write(new::WriteStep {
-            description: w.description,
-            path: w.path,
-            contents: w.contents,
-            mode: w.mode,
-            uid: w.uid,
-            gid: w.gid,
-            updates: w.updates,
-        }),
-        old::Step::Tooling(t) => new::Step::Tooling(new::ToolingStep {
-            description: t.description,
-            tooling: t.tooling,
-            default_image: t.default_image,
-            argv: t.argv,
-            env: t.env,
-            workdir: t.workdir,
-            index_ecosystem: t.index_ecosystem,
-            copy_in: t.copy_in,
-            outputs: t
-                .outputs
-                .into_iter()
-                .map(|o| new::ToolingOutput {
-                    from: o.from,
-                    to: o.to,
-                    mode: o.mode,
-                    uid: o.uid,
-                    gid: o.gid,
-                })
-                .collect(),
-            updates: t.updates,
-        }),
-    }
-}
+older_steps!();

@@ -4,10 +4,10 @@
 mod db;
 
 use copa_plugin_sdk::apk::ApkVersion;
-use copa_plugin_sdk::ospkg::{self, AT_LEAST, OsRelease, Repositories};
+use copa_plugin_sdk::ospkg::{self, OsRelease, Repositories, exact_version};
 use copa_plugin_sdk::{
-    Finding, InstalledPackage, PackageClass, Plan, PluginInfo, Policy, RunStep, Step, Target,
-    attribute, fs, register_patcher, updates_for,
+    Finding, InstalledPackage, Manifest, PackageClass, Plan, PluginInfo, Policy, RunStep, Step,
+    Target, Update, attribute, fs, register_patcher, updates_for,
 };
 
 use db::{WorldEntry, parse_installed, parse_repositories, parse_world};
@@ -94,6 +94,18 @@ impl copa_plugin_sdk::Patcher for Apk {
         }
     }
 
+    /// apk runs as root (it owns the apk database); the repositories are the image's own, read
+    /// through `package-index`, so no index, tooling or option of its own.
+    fn manifest(&self) -> Manifest {
+        Manifest {
+            info: self.info(),
+            indexes: vec![],
+            tooling: vec![],
+            root_run_steps: true,
+            options: vec![],
+        }
+    }
+
     fn detect(&self) -> Result<Vec<Target>, String> {
         Ok(detect().into_iter().collect())
     }
@@ -149,7 +161,7 @@ impl copa_plugin_sdk::Patcher for Apk {
                 updates
                     .iter()
                     .map(|&i| &plan.updates[i as usize])
-                    .map(|u| constraint(&u.package, &u.to_version)),
+                    .map(constraint),
             );
             steps.push(Step::Run(RunStep {
                 description: format!("apk add --upgrade (virtual {VIRTUAL}) in {}", target.id),
@@ -167,12 +179,13 @@ impl copa_plugin_sdk::Patcher for Apk {
 }
 
 /// The apk dependency that installs a planned version: exactly it (`name=1.2.3-r1`), or, when
-/// the plan only knows a minimum (`>=1.2.3-r1`), apk's own `>=` constraint, which apk meets
-/// with the newest build it has.
-fn constraint(package: &str, to_version: &str) -> String {
-    match to_version.strip_prefix(AT_LEAST) {
-        Some(minimum) => format!("{package}>={minimum}"),
-        None => format!("{package}={to_version}"),
+/// the plan only knows a minimum (`at_least`), apk's own `>=` constraint, which apk meets with
+/// the newest build it has.
+fn constraint(update: &Update) -> String {
+    let package = &update.package;
+    match exact_version(update) {
+        Some(version) => format!("{package}={version}"),
+        None => format!("{package}>={}", update.to_version),
     }
 }
 
@@ -317,7 +330,16 @@ mod tests {
 
     #[test]
     fn exact_versions_and_minimums_become_apk_constraints() {
-        assert_eq!(constraint("musl", "1.2.4-r2"), "musl=1.2.4-r2");
-        assert_eq!(constraint("musl", ">=1.2.4-r2"), "musl>=1.2.4-r2");
+        let update = |at_least| Update {
+            target_id: INSTALLED.into(),
+            package: "musl".into(),
+            from_version: "1.2.4-r1".into(),
+            to_version: "1.2.4-r2".into(),
+            at_least,
+            fixes: vec!["CVE-1".into()],
+            notes: Vec::new(),
+        };
+        assert_eq!(constraint(&update(false)), "musl=1.2.4-r2");
+        assert_eq!(constraint(&update(true)), "musl>=1.2.4-r2");
     }
 }

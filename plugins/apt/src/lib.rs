@@ -8,8 +8,8 @@ mod sources;
 use copa_plugin_sdk::dpkg::DpkgVersion;
 use copa_plugin_sdk::ospkg::{self, ConfiguredRepositories, OsRelease, exact_version};
 use copa_plugin_sdk::{
-    Finding, InstalledPackage, PackageClass, Plan, PluginInfo, Policy, RunStep, Skip, Step, Target,
-    attribute, fs, register_patcher, updates_for,
+    Finding, InstalledPackage, Manifest, PackageClass, Plan, PluginInfo, Policy, RunStep, Skip,
+    Step, Target, attribute, fs, register_patcher, updates_for,
 };
 
 use dpkg_db::{native_architecture, parse_status};
@@ -100,6 +100,18 @@ impl copa_plugin_sdk::Patcher for Apt {
         }
     }
 
+    /// apt-get runs as root (it owns the dpkg database); the repositories are the image's own,
+    /// read through `package-index`, so no index, tooling or option of its own.
+    fn manifest(&self) -> Manifest {
+        Manifest {
+            info: self.info(),
+            indexes: vec![],
+            tooling: vec![],
+            root_run_steps: true,
+            options: vec![],
+        }
+    }
+
     fn detect(&self) -> Result<Vec<Target>, String> {
         Ok(detect().into_iter().collect())
     }
@@ -133,14 +145,15 @@ impl copa_plugin_sdk::Patcher for Apt {
             let (exact, minimums): (Vec<_>, Vec<_>) = plan
                 .updates
                 .into_iter()
-                .partition(|u| exact_version(&u.to_version).is_some());
+                .partition(|u| exact_version(u).is_some());
             plan.updates = exact;
+            let reason = "the repositories' package lists could not be read, and without apt in \
+                          the image only an exact version can be installed";
             plan.skips.extend(minimums.into_iter().map(|u| Skip {
                 target_id: u.target_id,
                 package: u.package,
                 vulnerabilities: u.fixes,
-                reason: "the repositories' package lists could not be read, and without apt                          in the image only an exact version can be installed"
-                    .into(),
+                reason: reason.into(),
             }));
         }
         Ok(plan)
@@ -189,7 +202,7 @@ impl copa_plugin_sdk::Patcher for Apt {
                 let update = &plan.updates[i as usize];
                 // A pinned version makes the result exactly the plan; a minimum (no index was
                 // readable) leaves the choice to apt, which takes its candidate.
-                match exact_version(&update.to_version) {
+                match exact_version(update) {
                     Some(version) => format!("{}={version}", update.package),
                     None => update.package.clone(),
                 }

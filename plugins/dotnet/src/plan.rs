@@ -230,6 +230,7 @@ fn plan_package(
             package: name,
             from_version: from,
             to_version: to,
+            at_least: false,
             fixes: Vec::new(),
             notes: Vec::new(),
         });

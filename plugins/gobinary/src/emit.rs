@@ -11,8 +11,8 @@ use crate::plan::STDLIB;
 use crate::source::{self, Source};
 use crate::{ECOSYSTEM, attr, kind};
 
-/// What `--tooling-image go=REF` replaces.
-const TOOLING: &str = "go";
+/// What `--tooling-image go=REF` replaces; the manifest declares it.
+pub const TOOLING: &str = "go";
 /// Where the rebuilt binary is written inside the container.
 const OUTPUT: &str = "/copa-go/out/binary";
 

@@ -11,7 +11,9 @@ mod source;
 
 pub use buildinfo::{BuildInfo, Module, read as read_build_info};
 
-use copa_plugin_sdk::{Finding, PackageClass, Plan, PluginInfo, Policy, Step, Target};
+use copa_plugin_sdk::{
+    Finding, Manifest, OptionKind, OptionSpec, PackageClass, Plan, PluginInfo, Policy, Step, Target,
+};
 
 /// The package-index ecosystem of the Go module proxy.
 pub const ECOSYSTEM: &str = "go";
@@ -69,6 +71,25 @@ impl copa_plugin_sdk::Patcher for Go {
             purl_types: vec!["golang".into()],
             description: "Go binaries (rebuilt with fixed modules or toolchain) and go.mod trees"
                 .into(),
+        }
+    }
+
+    /// Rebuilds run in a Go toolchain image (`tooling` steps of kind "go", no `run` step); the
+    /// module proxy is read through `package-index`; `source` (also `--go-source`) names where a
+    /// module's source is.
+    fn manifest(&self) -> Manifest {
+        Manifest {
+            info: self.info(),
+            indexes: vec![],
+            tooling: vec![emit::TOOLING.into()],
+            root_run_steps: false,
+            options: vec![OptionSpec {
+                key: source::OPTION.into(),
+                kind: OptionKind::Text,
+                repeatable: true,
+                description: "where a module's source is, for a rebuild: MODULE=GIT-URL[@REF]"
+                    .into(),
+            }],
         }
     }
 

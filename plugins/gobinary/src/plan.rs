@@ -205,6 +205,7 @@ fn plan_module(
         package: module.to_string(),
         from_version: installed.version.clone(),
         to_version: to.to_string(),
+        at_least: false,
         fixes: choice.fixes,
         notes: Vec::new(),
     });
@@ -276,6 +277,7 @@ fn plan_toolchain(
         package: STDLIB.to_string(),
         from_version: crate::detect::stdlib_version(go_version),
         to_version: crate::detect::stdlib_version(&to.toolchain_name()),
+        at_least: false,
         fixes: fixed_ids.clone(),
         notes: Vec::new(),
     });

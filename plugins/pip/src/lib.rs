@@ -6,7 +6,7 @@ mod metadata;
 mod plan;
 
 use copa_plugin_sdk::{
-    Finding, PackageClass, Plan, PluginInfo, Policy, RunStep, Step, Target, attribute,
+    Finding, Manifest, PackageClass, Plan, PluginInfo, Policy, RunStep, Step, Target, attribute,
     register_patcher, updates_for,
 };
 
@@ -33,6 +33,19 @@ impl copa_plugin_sdk::Patcher for Pip {
             purl_types: vec!["pypi".into()],
             description:
                 "Python packages installed with pip, system-wide and in virtual environments".into(),
+        }
+    }
+
+    /// pip runs as the owner of the site-packages it installs into: root for the system's (and
+    /// for a virtual environment root created), so its `run` steps may run as root. PyPI is
+    /// read through `package-index`; no tooling, no options.
+    fn manifest(&self) -> Manifest {
+        Manifest {
+            info: self.info(),
+            indexes: vec![],
+            tooling: vec![],
+            root_run_steps: true,
+            options: vec![],
         }
     }
 

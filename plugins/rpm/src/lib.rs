@@ -10,8 +10,8 @@ mod sqlite;
 use copa_plugin_sdk::ospkg::{self, ConfiguredRepositories, OsRelease, exact_version};
 use copa_plugin_sdk::rpm::RpmVersion;
 use copa_plugin_sdk::{
-    Finding, InstalledPackage, PackageClass, Plan, PluginInfo, Policy, RunStep, Step, Target,
-    attribute, fs, register_patcher, updates_for,
+    Finding, InstalledPackage, Manifest, PackageClass, Plan, PluginInfo, Policy, RunStep, Step,
+    Target, Update, attribute, fs, register_patcher, updates_for,
 };
 
 use header::Package;
@@ -131,6 +131,18 @@ impl copa_plugin_sdk::Patcher for Rpm {
         }
     }
 
+    /// The package manager runs as root (it owns the rpm database); the repositories are the
+    /// image's own, read through `package-index`, so no index, tooling or option of its own.
+    fn manifest(&self) -> Manifest {
+        Manifest {
+            info: self.info(),
+            indexes: vec![],
+            tooling: vec![],
+            root_run_steps: true,
+            options: vec![],
+        }
+    }
+
     fn detect(&self) -> Result<Vec<Target>, String> {
         Ok(detect().into_iter().collect())
     }
@@ -188,7 +200,7 @@ impl copa_plugin_sdk::Patcher for Rpm {
             let specs = updates
                 .iter()
                 .map(|&i| &plan.updates[i as usize])
-                .map(|u| manager.spec(&u.package, &u.to_version))
+                .map(|u| manager.spec(u))
                 .collect::<Result<Vec<_>, _>>()?;
             let mut argv: Vec<String> = vec![path.to_string()];
             argv.extend(manager.arguments().iter().map(|s| s.to_string()));
@@ -269,11 +281,12 @@ impl Manager {
     /// names one build anyway. tdnf's `upgrade` resolves names only (to the newest build), and
     /// older microdnf releases (RHEL 7's, early RHEL 8's) match no versioned spec at all, so
     /// both get the bare name: the
-    /// newest build is what the plan picked from the same repositories. A minimum (`>=...`, no
-    /// index was readable) is a bare name for every tool: the package manager takes the newest
-    /// build, and the host's verification re-plans on the patched image to check the fix.
-    fn spec(self, package: &str, to_version: &str) -> Result<String, String> {
-        let Some(exact) = exact_version(to_version) else {
+    /// newest build is what the plan picked from the same repositories. A minimum (`at_least`,
+    /// no index was readable) is a bare name for every tool: the package manager takes the
+    /// newest build, and the host verifies that what it installed is at least the minimum.
+    fn spec(self, update: &Update) -> Result<String, String> {
+        let package = &update.package;
+        let Some(exact) = exact_version(update) else {
             return Ok(package.to_string());
         };
         let version: RpmVersion = exact.parse()?;
@@ -501,28 +514,49 @@ fn detect() -> Option<Target> {
 mod tests {
     use super::*;
 
+    fn update(package: &str, to_version: &str, at_least: bool) -> Update {
+        Update {
+            target_id: "/var/lib/rpm".into(),
+            package: package.into(),
+            from_version: "0-0".into(),
+            to_version: to_version.into(),
+            at_least,
+            fixes: vec!["CVE-1".into()],
+            notes: Vec::new(),
+        }
+    }
+
     #[test]
     fn each_manager_names_an_exact_version_its_own_way() {
-        let exact = "1:3.0.7-27.el9";
+        let exact = update("openssl-libs", "1:3.0.7-27.el9", false);
+        let curl = update("curl", "1:3.0.7-27.el9", false);
         assert_eq!(
-            Manager::Dnf.spec("openssl-libs", exact).unwrap(),
+            Manager::Dnf.spec(&exact).unwrap(),
             "openssl-libs-1:3.0.7-27.el9"
         );
         assert_eq!(
-            Manager::Dnf.spec("bash", "5.1.8-9.el9").unwrap(),
+            Manager::Dnf
+                .spec(&update("bash", "5.1.8-9.el9", false))
+                .unwrap(),
             "bash-5.1.8-9.el9"
         );
         assert_eq!(
-            Manager::Yum.spec("openssl-libs", exact).unwrap(),
+            Manager::Yum.spec(&exact).unwrap(),
             "openssl-libs-3.0.7-27.el9"
         );
-        assert_eq!(Manager::Tdnf.spec("curl", "8.8.0-1.azl3").unwrap(), "curl");
-        assert_eq!(Manager::Microdnf.spec("curl", exact).unwrap(), "curl");
+        assert_eq!(
+            Manager::Tdnf
+                .spec(&update("curl", "8.8.0-1.azl3", false))
+                .unwrap(),
+            "curl"
+        );
+        assert_eq!(Manager::Microdnf.spec(&curl).unwrap(), "curl");
         for manager in [Manager::Dnf, Manager::Yum, Manager::Tdnf, Manager::Microdnf] {
-            assert_eq!(manager.spec("curl", ">=7.76.1-29.el9").unwrap(), "curl");
+            let minimum = update("curl", "7.76.1-29.el9", true);
+            assert_eq!(manager.spec(&minimum).unwrap(), "curl");
             assert_eq!(Manager::from_name(manager.name()), Some(manager));
         }
-        assert!(Manager::Dnf.spec("curl", "1:").is_err());
+        assert!(Manager::Dnf.spec(&update("curl", "1:", false)).is_err());
     }
 
     #[test]

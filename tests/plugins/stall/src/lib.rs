@@ -4,8 +4,8 @@
 //! running when the run is interrupted, whatever the speed of the network, Docker or machine.
 
 use copa_plugin_sdk::{
-    Finding, InstalledPackage, PackageClass, Plan, PluginInfo, Policy, RunStep, Step, Target,
-    Update, fs, register_patcher,
+    Finding, InstalledPackage, Manifest, PackageClass, Plan, PluginInfo, Policy, RunStep, Step,
+    Target, Update, fs, register_patcher,
 };
 
 /// The report type a test's report gives its findings.
@@ -27,6 +27,17 @@ impl copa_plugin_sdk::Patcher for Stall {
             report_types: vec![REPORT_TYPE.into()],
             purl_types: vec![],
             description: "emits a step that sleeps for ten minutes".into(),
+        }
+    }
+
+    /// Its one `run` step names no user, so it runs as root.
+    fn manifest(&self) -> Manifest {
+        Manifest {
+            info: self.info(),
+            indexes: vec![],
+            tooling: vec![],
+            root_run_steps: true,
+            options: vec![],
         }
     }
 
@@ -66,6 +77,7 @@ impl copa_plugin_sdk::Patcher for Stall {
                             package: PACKAGE.into(),
                             from_version: f.installed_version.clone(),
                             to_version: f.fixed_versions.first()?.clone(),
+                            at_least: false,
                             fixes: vec![f.vulnerability_id.clone()],
                             notes: Vec::new(),
                         })

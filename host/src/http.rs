@@ -1,0 +1,416 @@
+//! The plugins' network: HTTP(S) requests to the origins each plugin was granted, and to nothing
+//! else. The host applies the run's CA bundle and proxy, adds the user's credentials for the
+//! request's origin only, follows redirects only while they stay within the grants, caps every
+//! body, and answers repeated GETs from a per-run cache.
+//!
+//! Nothing here knows an ecosystem: grants are origins, computed by the engine from the plugins'
+//! manifests and the user's `--index` flags.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use anyhow::{Result, anyhow, bail};
+use base64::Engine as _;
+use ureq::Agent;
+use ureq::http::Uri;
+
+/// The largest body any request may read, whatever the plugin asks for.
+pub const MAX_BODY: u64 = 64 << 20;
+/// The cache keeps answers up to this many bytes in all, then stops adding.
+const MAX_CACHED_BYTES: u64 = 256 << 20;
+const MAX_REDIRECTS: usize = 10;
+const TIMEOUT: Duration = Duration::from_secs(300);
+/// Headers only the host sets: credentials are never the plugin's to choose or to see.
+const HOST_HEADERS: &[&str] = &["authorization", "cookie", "proxy-authorization", "host"];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Method {
+    Get,
+    Head,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Request {
+    pub method: Method,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub max_body: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    /// The URL that answered, after redirects.
+    pub url: String,
+    /// Names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HttpError {
+    #[error("{0}")]
+    NotGranted(String),
+    #[error("the body is larger than {0} bytes")]
+    TooLarge(u64),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// `scheme://host:port`, lower case, with the port always written, so that two spellings of
+/// one origin compare equal and `http://a` never matches `https://a`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Origin(String);
+
+impl Origin {
+    pub fn of(url: &str) -> Result<Origin, String> {
+        let uri: Uri = url.parse().map_err(|_| format!("not a URL: {url}"))?;
+        let scheme = uri
+            .scheme_str()
+            .map(str::to_ascii_lowercase)
+            .filter(|s| s == "http" || s == "https")
+            .ok_or_else(|| format!("not an http(s) URL: {url}"))?;
+        let host = uri
+            .host()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| format!("no host in {url}"))?
+            .to_ascii_lowercase();
+        let port = uri
+            .port_u16()
+            .unwrap_or(if scheme == "https" { 443 } else { 80 });
+        Ok(Origin(format!("{scheme}://{host}:{port}")))
+    }
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `--index-credential ORIGIN=ENV`: the credential in variable ENV for ORIGIN. `user:password`
+/// is sent as Basic, anything else as a Bearer token.
+pub fn credential_header(value: &str) -> String {
+    if value.contains(':') {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(value)
+        )
+    } else {
+        format!("Bearer {value}")
+    }
+}
+
+type CacheKey = (String, Vec<(String, String)>);
+
+pub struct PluginHttp {
+    agent: Agent,
+    /// Plugin name -> the origins it may reach.
+    grants: HashMap<String, Vec<Origin>>,
+    /// Origin -> the `Authorization` value the user configured for it.
+    credentials: HashMap<Origin, String>,
+    cache: Mutex<Cache>,
+}
+
+#[derive(Default)]
+struct Cache {
+    answers: HashMap<CacheKey, Arc<Response>>,
+    bytes: u64,
+}
+
+impl PluginHttp {
+    /// `agent` carries the run's TLS roots and proxy; it must not follow redirects itself.
+    pub fn new(
+        extra_ca_pem: Option<&[u8]>,
+        grants: HashMap<String, Vec<Origin>>,
+        credentials: HashMap<Origin, String>,
+    ) -> Result<Self> {
+        let agent = crate::index::agent(extra_ca_pem, TIMEOUT, 0)?;
+        Ok(PluginHttp {
+            agent,
+            grants,
+            credentials,
+            cache: Mutex::new(Cache::default()),
+        })
+    }
+
+    /// The origins `plugin` may reach.
+    pub fn granted(&self, plugin: &str) -> &[Origin] {
+        self.grants.get(plugin).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    pub fn send(&self, plugin: &str, request: Request) -> Result<Response, HttpError> {
+        if let Some((name, _)) = request
+            .headers
+            .iter()
+            .find(|(name, _)| HOST_HEADERS.contains(&name.to_ascii_lowercase().as_str()))
+        {
+            return Err(HttpError::Invalid(format!(
+                "the {name} header is set by the host, not by a plugin"
+            )));
+        }
+        let max_body = request.max_body.min(MAX_BODY);
+        let key = (request.url.clone(), request.headers.clone());
+        if request.method == Method::Get
+            && let Some(hit) = self.lock_cache().answers.get(&key)
+        {
+            if hit.body.len() as u64 > max_body {
+                return Err(HttpError::TooLarge(max_body));
+            }
+            return Ok(hit.as_ref().clone());
+        }
+        let response = self.follow(plugin, &request, max_body)?;
+        if request.method == Method::Get {
+            let mut cache = self.lock_cache();
+            let size = response.body.len() as u64;
+            if cache.bytes + size <= MAX_CACHED_BYTES {
+                cache.bytes += size;
+                cache.answers.insert(key, Arc::new(response.clone()));
+            }
+        }
+        Ok(response)
+    }
+
+    /// The bytes at `url` for a `download` step of `plugin`: within its grants like any request,
+    /// never cached (a step's file is read once), at most `max` bytes, and only a 200 counts.
+    pub fn download(&self, plugin: &str, url: &str, max: u64) -> Result<Vec<u8>, HttpError> {
+        let request = Request {
+            method: Method::Get,
+            url: url.to_owned(),
+            headers: Vec::new(),
+            max_body: max,
+        };
+        let response = self.follow(plugin, &request, max)?;
+        if response.status != 200 {
+            return Err(HttpError::Failed(format!(
+                "{}: HTTP status {}",
+                response.url, response.status
+            )));
+        }
+        Ok(response.body)
+    }
+
+    fn lock_cache(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sends the request, and each redirect while it stays within the grants.
+    fn follow(
+        &self,
+        plugin: &str,
+        request: &Request,
+        max_body: u64,
+    ) -> Result<Response, HttpError> {
+        let mut url = request.url.clone();
+        for _ in 0..=MAX_REDIRECTS {
+            let origin = self.check_grant(plugin, &url)?;
+            let mut builder = match request.method {
+                Method::Get => ureq::http::Request::get(&url),
+                Method::Head => ureq::http::Request::head(&url),
+            };
+            for (name, value) in &request.headers {
+                builder = builder.header(name, value);
+            }
+            // The credential of this hop's origin only: a redirect elsewhere goes without it.
+            if let Some(credential) = self.credentials.get(&origin) {
+                builder = builder.header("authorization", credential);
+            }
+            let built = builder
+                .body(())
+                .map_err(|e| HttpError::Invalid(format!("{url}: {e}")))?;
+            let mut answer = self
+                .agent
+                .run(built)
+                .map_err(|e| HttpError::Failed(format!("{url}: {e}")))?;
+            let status = answer.status().as_u16();
+            let headers: Vec<(String, String)> = answer
+                .headers()
+                .iter()
+                .map(|(name, value)| {
+                    (
+                        name.as_str().to_ascii_lowercase(),
+                        String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                    )
+                })
+                .collect();
+            if (300..400).contains(&status)
+                && let Some((_, location)) = headers.iter().find(|(n, _)| n == "location")
+            {
+                url = resolve(&url, location)
+                    .map_err(|e| HttpError::Failed(format!("{url}: redirect: {e}")))?;
+                continue;
+            }
+            let body = match request.method {
+                Method::Head => Vec::new(),
+                Method::Get => {
+                    read_capped(answer.body_mut().as_reader(), max_body).map_err(|e| match e {
+                        Capped::TooLarge => HttpError::TooLarge(max_body),
+                        Capped::Io(e) => HttpError::Failed(format!("{url}: {e}")),
+                    })?
+                }
+            };
+            return Ok(Response {
+                status,
+                url,
+                headers,
+                body,
+            });
+        }
+        Err(HttpError::Failed(format!(
+            "{}: more than {MAX_REDIRECTS} redirects",
+            request.url
+        )))
+    }
+
+    fn check_grant(&self, plugin: &str, url: &str) -> Result<Origin, HttpError> {
+        let origin = Origin::of(url).map_err(HttpError::Invalid)?;
+        let granted = self.granted(plugin);
+        if granted.contains(&origin) {
+            return Ok(origin);
+        }
+        let list: Vec<String> = granted.iter().map(Origin::to_string).collect();
+        Err(HttpError::NotGranted(format!(
+            "{origin} is not granted to plugin {plugin} (granted: {}; a user grants an index with --index ECOSYSTEM=URL)",
+            if list.is_empty() {
+                "none".to_owned()
+            } else {
+                list.join(", ")
+            }
+        )))
+    }
+}
+
+enum Capped {
+    TooLarge,
+    Io(std::io::Error),
+}
+
+/// Reads at most `max` bytes; more is an error, never a truncated body.
+fn read_capped(reader: impl Read, max: u64) -> Result<Vec<u8>, Capped> {
+    let mut body = Vec::new();
+    reader
+        .take(max + 1)
+        .read_to_end(&mut body)
+        .map_err(Capped::Io)?;
+    if body.len() as u64 > max {
+        return Err(Capped::TooLarge);
+    }
+    Ok(body)
+}
+
+/// A redirect's `Location` against the URL that sent it.
+fn resolve(base: &str, location: &str) -> Result<String> {
+    if location.contains("://") {
+        return Ok(location.to_owned());
+    }
+    let uri: Uri = base.parse().map_err(|_| anyhow!("bad URL {base}"))?;
+    let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+        bail!("bad URL {base}");
+    };
+    if let Some(rest) = location.strip_prefix("//") {
+        return Ok(format!("{scheme}://{rest}"));
+    }
+    if location.starts_with('/') {
+        return Ok(format!("{scheme}://{authority}{location}"));
+    }
+    let path = uri.path();
+    let dir = &path[..path.rfind('/').map(|i| i + 1).unwrap_or(0)];
+    Ok(format!("{scheme}://{authority}{dir}{location}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_compare_by_scheme_host_and_port() {
+        let origin = |u: &str| Origin::of(u).unwrap().to_string();
+        assert_eq!(
+            origin("HTTPS://Repo.Example/maven2/"),
+            "https://repo.example:443"
+        );
+        assert_eq!(
+            origin("https://repo.example:443/x"),
+            "https://repo.example:443"
+        );
+        assert_eq!(origin("http://127.0.0.1:8080/a?b"), "http://127.0.0.1:8080");
+        assert_ne!(origin("http://a.example/"), origin("https://a.example/"));
+        assert!(Origin::of("file:///etc/passwd").is_err());
+        assert!(Origin::of("ftp://a.example/").is_err());
+        assert!(Origin::of("/relative").is_err());
+    }
+
+    #[test]
+    fn credentials_are_basic_for_user_password_else_bearer() {
+        assert_eq!(credential_header("u:p"), "Basic dTpw");
+        assert_eq!(credential_header("tok"), "Bearer tok");
+    }
+
+    #[test]
+    fn redirects_resolve_against_the_sender() {
+        let base = "http://a.example:81/dir/file.json";
+        assert_eq!(resolve(base, "/x").unwrap(), "http://a.example:81/x");
+        assert_eq!(resolve(base, "y").unwrap(), "http://a.example:81/dir/y");
+        assert_eq!(
+            resolve(base, "//b.example/z").unwrap(),
+            "http://b.example/z"
+        );
+        assert_eq!(
+            resolve(base, "https://c.example/").unwrap(),
+            "https://c.example/"
+        );
+    }
+
+    #[test]
+    fn ungranted_origins_and_host_headers_are_refused_before_any_request() {
+        let http = PluginHttp::new(
+            None,
+            HashMap::from([(
+                "p".to_owned(),
+                vec![Origin::of("http://127.0.0.1:9").unwrap()],
+            )]),
+            HashMap::new(),
+        )
+        .unwrap();
+        let request = |url: &str, headers: Vec<(String, String)>| Request {
+            method: Method::Get,
+            url: url.to_owned(),
+            headers,
+            max_body: 10,
+        };
+        let refused = http
+            .send("p", request("http://127.0.0.1:10/x", vec![]))
+            .unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "http://127.0.0.1:10 is not granted to plugin p (granted: http://127.0.0.1:9; a user grants an index with --index ECOSYSTEM=URL)"
+        );
+        assert!(matches!(
+            http.send("other", request("http://127.0.0.1:9/x", vec![])),
+            Err(HttpError::NotGranted(_))
+        ));
+        assert!(matches!(
+            http.send(
+                "p",
+                request(
+                    "http://127.0.0.1:9/x",
+                    vec![("Authorization".into(), "x".into())]
+                )
+            ),
+            Err(HttpError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn bodies_over_the_limit_are_errors() {
+        assert!(matches!(
+            read_capped(&b"12345"[..], 4),
+            Err(Capped::TooLarge)
+        ));
+        assert_eq!(read_capped(&b"1234"[..], 4).ok().unwrap(), b"1234");
+    }
+}

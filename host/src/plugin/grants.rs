@@ -1,0 +1,203 @@
+//! What a run lets each plugin do, from its manifest and the user's settings: the index URLs in
+//! force and the origins they grant, the options it takes, and the steps it may emit. A plugin
+//! of a contract before 0.4 declares nothing and is held only to what its contract allowed.
+
+use std::collections::HashMap;
+
+use anyhow::{Result, bail};
+
+use super::{OptionKind, Plugin, Step};
+use crate::http::Origin;
+
+/// The index URLs in force for `plugin`, (ecosystem, URL) in the order to try: the user's
+/// `--index ECOSYSTEM=URL`s for each index it declares, else the index's default URL.
+pub fn index_urls(plugin: &Plugin, user: &[(String, String)]) -> Vec<(String, String)> {
+    let Some(declared) = &plugin.declared else {
+        return Vec::new();
+    };
+    declared
+        .indexes
+        .iter()
+        .flat_map(|index| {
+            let given: Vec<(String, String)> = user
+                .iter()
+                .filter(|(ecosystem, _)| *ecosystem == index.ecosystem)
+                .cloned()
+                .collect();
+            if given.is_empty() {
+                vec![(index.ecosystem.clone(), index.default_url.clone())]
+            } else {
+                given
+            }
+        })
+        .collect()
+}
+
+/// The origins each plugin may reach: those of its index URLs in force. An `--index` for an
+/// ecosystem no loaded plugin declares would do nothing: refused, naming those that exist.
+pub fn origins(
+    plugins: &[Plugin],
+    user: &[(String, String)],
+) -> Result<HashMap<String, Vec<Origin>>> {
+    for (ecosystem, url) in user {
+        let declared = plugins
+            .iter()
+            .filter_map(|p| p.declared.as_ref())
+            .any(|d| d.indexes.iter().any(|i| &i.ecosystem == ecosystem));
+        if !declared {
+            bail!(
+                "--index {ecosystem}={url}: no loaded plugin reads an index {ecosystem} (indexes plugins declare: {})",
+                declared_ecosystems(plugins)
+            );
+        }
+        Origin::of(url).map_err(|e| anyhow::anyhow!("--index {ecosystem}={url}: {e}"))?;
+    }
+    let mut grants = HashMap::new();
+    for plugin in plugins {
+        let mut origins: Vec<Origin> = Vec::new();
+        for (_, url) in index_urls(plugin, user) {
+            // Checked above for the user's URLs and at load for the defaults.
+            if let Ok(origin) = Origin::of(&url)
+                && !origins.contains(&origin)
+            {
+                origins.push(origin);
+            }
+        }
+        grants.insert(plugin.info.name.clone(), origins);
+    }
+    Ok(grants)
+}
+
+fn declared_ecosystems(plugins: &[Plugin]) -> String {
+    let all: Vec<String> = plugins
+        .iter()
+        .filter_map(|p| p.declared.as_ref().map(|d| (p, d)))
+        .flat_map(|(p, d)| {
+            d.indexes
+                .iter()
+                .map(move |i| format!("{} ({})", i.ecosystem, p.info.name))
+        })
+        .collect();
+    if all.is_empty() {
+        "none".to_owned()
+    } else {
+        all.join(", ")
+    }
+}
+
+/// `--plugin-option PLUGIN:KEY=VALUE`s: each for a loaded plugin and, when the plugin declares
+/// its options, a key it declares, given no more often than declared, with a value of its kind.
+/// Errors never repeat the value, which may be a credential.
+pub fn check_options(options: &[(String, String, String)], plugins: &[Plugin]) -> Result<()> {
+    for (name, key, value) in options {
+        let Some(plugin) = plugins.iter().find(|p| &p.info.name == name) else {
+            let loaded: Vec<&str> = plugins.iter().map(|p| p.info.name.as_str()).collect();
+            bail!(
+                "--plugin-option {name}:{key}=...: no plugin named {name} is loaded (loaded: {})",
+                loaded.join(", ")
+            );
+        };
+        let Some(declared) = &plugin.declared else {
+            continue;
+        };
+        let Some(spec) = declared.options.iter().find(|o| &o.key == key) else {
+            let keys: Vec<&str> = declared.options.iter().map(|o| o.key.as_str()).collect();
+            bail!(
+                "--plugin-option {name}:{key}=...: plugin {name} has no option {key} (its options: {})",
+                if keys.is_empty() {
+                    "none".to_owned()
+                } else {
+                    keys.join(", ")
+                }
+            );
+        };
+        let given = options
+            .iter()
+            .filter(|(n, k, _)| n == name && k == key)
+            .count();
+        if given > 1 && !spec.repeatable {
+            bail!("--plugin-option {name}:{key}: given {given} times, the plugin takes it once");
+        }
+        let fits = match spec.kind {
+            OptionKind::Text => true,
+            OptionKind::Flag => value == "true" || value == "false",
+            OptionKind::Number => value.parse::<i64>().is_ok(),
+        };
+        if !fits {
+            let kind = match spec.kind {
+                OptionKind::Text => "text",
+                OptionKind::Flag => "true or false",
+                OptionKind::Number => "a whole number",
+            };
+            bail!("--plugin-option {name}:{key}=...: the value must be {kind}");
+        }
+    }
+    Ok(())
+}
+
+/// Refuses steps that ask for more than the plugin's manifest declares: a `run` step as root
+/// when it declares none, a tooling kind it does not declare. `download` URLs are held to the
+/// plugin's origins when they are fetched.
+pub fn check_steps(plugin: &Plugin, steps: &[Step]) -> Result<()> {
+    let Some(declared) = &plugin.declared else {
+        return Ok(());
+    };
+    let name = &plugin.info.name;
+    for step in steps {
+        match step {
+            Step::Run(run) if !declared.root_run_steps && runs_as_root(run.user.as_deref()) => {
+                bail!(
+                    "plugin {name}: step {:?} runs as root, which its manifest does not declare (root-run-steps)",
+                    run.description
+                );
+            }
+            Step::Tooling(tooling) if !declared.tooling.contains(&tooling.tooling) => {
+                bail!(
+                    "plugin {name}: step {:?} asks for tooling {}, which its manifest does not declare (declared: {})",
+                    tooling.description,
+                    tooling.tooling,
+                    if declared.tooling.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        declared.tooling.join(", ")
+                    }
+                );
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// No user, or a root one (`0`, `0:0`, `root`, `root:...`).
+fn runs_as_root(user: Option<&str>) -> bool {
+    match user {
+        None => true,
+        Some(user) => {
+            let name = user.split(':').next().unwrap_or_default();
+            name.is_empty() || name == "0" || name == "root"
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_is_no_user_or_uid_zero_or_root() {
+        for user in [
+            None,
+            Some("0"),
+            Some("0:0"),
+            Some("root"),
+            Some("root:1000"),
+            Some(""),
+        ] {
+            assert!(runs_as_root(user), "{user:?}");
+        }
+        for user in [Some("1000"), Some("1000:0"), Some("app:app"), Some("10")] {
+            assert!(!runs_as_root(user), "{user:?}");
+        }
+    }
+}
