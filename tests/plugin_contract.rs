@@ -293,7 +293,10 @@ fn a_plugin_built_against_0_3_is_loaded_and_converted() {
     let plugin = host.load(&wasm, Origin::File("v03.wasm".into())).unwrap();
     assert_eq!(plugin.contract, "0.3.0");
     assert_eq!(plugin.info.name, "v03");
-    assert!(plugin.declared.is_none(), "a 0.3 plugin declares no manifest");
+    assert!(
+        plugin.declared.is_none(),
+        "a 0.3 plugin declares no manifest"
+    );
 
     let targets = host.detect(&plugin, &caps).unwrap();
     assert_eq!(targets[0].kind, "v03-db");

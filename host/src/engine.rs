@@ -701,7 +701,7 @@ async fn emit(
     );
     tokio::task::spawn_blocking(move || {
         let steps = host.emit_commands(&plugins[plugin], &caps, &targets, &plan, &policy)?;
-        grants::check_steps(&plugins[plugin], &steps)?;
+        grants::check_steps(&plugins[plugin], &steps, plan.updates.len())?;
         Ok(steps)
     })
     .await?
@@ -1117,7 +1117,12 @@ fn record_updates(summary: &mut Summary, plugins: &[Plugin], work: &[PluginWork]
                 target: update.target_id.clone(),
                 package: update.package.clone(),
                 from: update.from_version.clone(),
-                to: update.to_version.clone(),
+                // A minimum still unverified reads as one (">=1.2").
+                to: if update.at_least {
+                    format!(">={}", update.to_version)
+                } else {
+                    update.to_version.clone()
+                },
                 fixes: update.fixes.clone(),
                 notes: update.notes.clone(),
                 status: *status,

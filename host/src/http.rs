@@ -69,6 +69,11 @@ pub struct Origin(String);
 impl Origin {
     pub fn of(url: &str) -> Result<Origin, String> {
         let uri: Uri = url.parse().map_err(|_| format!("not a URL: {url}"))?;
+        // Credentials travel only as the host adds them (--index-credential), never in a URL,
+        // where they would reach plugins, errors and logs.
+        if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+            return Err("a URL with credentials in it is refused; use --index-credential".into());
+        }
         let scheme = uri
             .scheme_str()
             .map(str::to_ascii_lowercase)
@@ -83,6 +88,39 @@ impl Origin {
             .port_u16()
             .unwrap_or(if scheme == "https" { 443 } else { 80 });
         Ok(Origin(format!("{scheme}://{host}:{port}")))
+    }
+}
+
+impl Origin {
+    /// Whether the host is this machine or a private network, written as such (`localhost`, a
+    /// loopback, private, link-local or unspecified address): a plugin may not grant itself one
+    /// by default; only the user can, with `--index`.
+    pub fn is_local(&self) -> bool {
+        let host = self
+            .0
+            .split_once("://")
+            .map(|(_, rest)| rest)
+            .unwrap_or_default();
+        let host = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host);
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host == "localhost" || host.ends_with(".localhost") {
+            return true;
+        }
+        match host.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V4(ip)) => {
+                ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified()
+            }
+            Ok(std::net::IpAddr::V6(ip)) => {
+                ip.is_loopback()
+                    || ip.is_unspecified()
+                    || ip.is_unique_local()
+                    || ip.is_unicast_link_local()
+                    || ip
+                        .to_ipv4_mapped()
+                        .is_some_and(|v4| v4.is_loopback() || v4.is_private() || v4.is_link_local())
+            }
+            Err(_) => false,
+        }
     }
 }
 
@@ -105,7 +143,15 @@ pub fn credential_header(value: &str) -> String {
     }
 }
 
-type CacheKey = (String, Vec<(String, String)>);
+/// What a run grants: each plugin's origins, and among them those the user named (`--index`).
+#[derive(Default)]
+pub struct Grants {
+    pub origins: HashMap<String, Vec<Origin>>,
+    pub user_named: HashMap<String, Vec<Origin>>,
+}
+
+/// (plugin, URL, request headers): one plugin never reads another's answers.
+type CacheKey = (String, String, Vec<(String, String)>);
 
 pub struct PluginHttp {
     agent: Agent,
@@ -113,6 +159,9 @@ pub struct PluginHttp {
     grants: HashMap<String, Vec<Origin>>,
     /// Origin -> the `Authorization` value the user configured for it.
     credentials: HashMap<Origin, String>,
+    /// Plugin name -> the origins the user named for it (`--index`): the only ones it is sent
+    /// credentials for, so a plugin cannot collect them by declaring someone's origin.
+    user_named: HashMap<String, Vec<Origin>>,
     cache: Mutex<Cache>,
 }
 
@@ -126,14 +175,15 @@ impl PluginHttp {
     /// `agent` carries the run's TLS roots and proxy; it must not follow redirects itself.
     pub fn new(
         extra_ca_pem: Option<&[u8]>,
-        grants: HashMap<String, Vec<Origin>>,
+        grants: Grants,
         credentials: HashMap<Origin, String>,
     ) -> Result<Self> {
         let agent = crate::index::agent(extra_ca_pem, TIMEOUT, 0)?;
         Ok(PluginHttp {
             agent,
-            grants,
+            grants: grants.origins,
             credentials,
+            user_named: grants.user_named,
             cache: Mutex::new(Cache::default()),
         })
     }
@@ -154,7 +204,12 @@ impl PluginHttp {
             )));
         }
         let max_body = request.max_body.min(MAX_BODY);
-        let key = (request.url.clone(), request.headers.clone());
+        self.check_grant(plugin, &request.url)?;
+        let key = (
+            plugin.to_owned(),
+            request.url.clone(),
+            request.headers.clone(),
+        );
         if request.method == Method::Get
             && let Some(hit) = self.lock_cache().answers.get(&key)
         {
@@ -215,8 +270,13 @@ impl PluginHttp {
             for (name, value) in &request.headers {
                 builder = builder.header(name, value);
             }
-            // The credential of this hop's origin only: a redirect elsewhere goes without it.
-            if let Some(credential) = self.credentials.get(&origin) {
+            // The credential of this hop's origin only, and only where the user sent this plugin:
+            // a redirect elsewhere goes without it.
+            let user_named = self
+                .user_named
+                .get(plugin)
+                .is_some_and(|named| named.contains(&origin));
+            if let Some(credential) = self.credentials.get(&origin).filter(|_| user_named) {
                 builder = builder.header("authorization", credential);
             }
             let built = builder
@@ -304,7 +364,15 @@ fn read_capped(reader: impl Read, max: u64) -> Result<Vec<u8>, Capped> {
 
 /// A redirect's `Location` against the URL that sent it.
 fn resolve(base: &str, location: &str) -> Result<String> {
-    if location.contains("://") {
+    // Absolute when it starts with a scheme (RFC 3986: a letter, then letters, digits, + - .).
+    let has_scheme = location.find(':').is_some_and(|end| {
+        let scheme = &location[..end];
+        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    });
+    if has_scheme {
         return Ok(location.to_owned());
     }
     let uri: Uri = base.parse().map_err(|_| anyhow!("bad URL {base}"))?;
@@ -342,6 +410,20 @@ mod tests {
         assert!(Origin::of("file:///etc/passwd").is_err());
         assert!(Origin::of("ftp://a.example/").is_err());
         assert!(Origin::of("/relative").is_err());
+        assert!(Origin::of("https://user:token@repo.example/").is_err());
+        let local = |u: &str| Origin::of(u).unwrap().is_local();
+        for url in [
+            "http://127.0.0.1:2375/",
+            "http://localhost/",
+            "http://169.254.169.254/latest",
+            "http://10.1.2.3/",
+            "http://[::1]:80/",
+            "http://0.0.0.0/",
+        ] {
+            assert!(local(url), "{url}");
+        }
+        assert!(!local("https://repo1.maven.org/maven2/"));
+        assert!(!local("https://8.8.8.8/"));
     }
 
     #[test]
@@ -363,19 +445,22 @@ mod tests {
             resolve(base, "https://c.example/").unwrap(),
             "https://c.example/"
         );
+        assert_eq!(
+            resolve(base, "/login?next=https://x").unwrap(),
+            "http://a.example:81/login?next=https://x"
+        );
     }
 
     #[test]
     fn ungranted_origins_and_host_headers_are_refused_before_any_request() {
-        let http = PluginHttp::new(
-            None,
-            HashMap::from([(
+        let grants = Grants {
+            origins: HashMap::from([(
                 "p".to_owned(),
                 vec![Origin::of("http://127.0.0.1:9").unwrap()],
             )]),
-            HashMap::new(),
-        )
-        .unwrap();
+            user_named: HashMap::new(),
+        };
+        let http = PluginHttp::new(None, grants, HashMap::new()).unwrap();
         let request = |url: &str, headers: Vec<(String, String)>| Request {
             method: Method::Get,
             url: url.to_owned(),

@@ -12,6 +12,10 @@ use sha2::{Digest, Sha256, Sha512};
 use super::ExpectedDigest;
 
 /// Packages are at most a few hundred MB; the limit stops a broken server streaming forever.
+/// A member's size comes from its archive's header, which anyone can write: memory is reserved
+/// for at most this much up front, and grows with what is really read.
+const PREALLOCATE_AT_MOST: u64 = 1 << 20;
+
 pub const MAX_ARTIFACT_BYTES: u64 = 1024 * 1024 * 1024;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,7 +57,8 @@ impl Artifact {
             ));
         }
         let expected = ExpectedDigest::Sha256(sha256.to_ascii_lowercase());
-        if unpack_archive(bytes).is_some() {
+        // The digest is checked before anything is unpacked (`from_bytes` does so too).
+        if is_archive(bytes) {
             return Self::from_bytes(url, bytes, Some(&expected));
         }
         let checked = Self::from_bytes_unpacked(url, bytes, Some(&expected))?;
@@ -177,6 +182,14 @@ fn unpack(bytes: &[u8]) -> io::Result<Vec<ArchiveEntry>> {
     unpack_archive(bytes).unwrap_or_else(|| Err(invalid("not a tar.gz, zip or deb archive")))
 }
 
+/// Whether the bytes start like an archive [`unpack_archive`] reads.
+fn is_archive(bytes: &[u8]) -> bool {
+    bytes.starts_with(&[0x1f, 0x8b])
+        || bytes.starts_with(b"PK\x03\x04")
+        || bytes.starts_with(b"PK\x05\x06")
+        || bytes.starts_with(b"!<arch>\n")
+}
+
 /// The entries of a gzip'd tar, zip or deb; none when the bytes are none of them.
 fn unpack_archive(bytes: &[u8]) -> Option<io::Result<Vec<ArchiveEntry>>> {
     if bytes.starts_with(&[0x1f, 0x8b]) {
@@ -232,7 +245,7 @@ fn read_tar(reader: impl Read) -> io::Result<Vec<ArchiveEntry>> {
         };
         let kind = match kind {
             EntryKind::File(_) => {
-                let mut bytes = Vec::with_capacity(entry.size() as usize);
+                let mut bytes = Vec::with_capacity(entry.size().min(PREALLOCATE_AT_MOST) as usize);
                 entry.read_to_end(&mut bytes)?;
                 EntryKind::File(bytes)
             }
@@ -256,7 +269,7 @@ fn read_zip(bytes: &[u8]) -> io::Result<Vec<ArchiveEntry>> {
         let kind = if file.is_dir() {
             EntryKind::Directory
         } else {
-            let mut contents = Vec::with_capacity(file.size() as usize);
+            let mut contents = Vec::with_capacity(file.size().min(PREALLOCATE_AT_MOST) as usize);
             file.read_to_end(&mut contents)?;
             EntryKind::File(contents)
         };
@@ -375,6 +388,29 @@ mod tests {
         let bytes = builder.into_inner().unwrap().finish().unwrap();
         let err = Artifact::from_bytes("u", &bytes, None).unwrap_err();
         assert!(err.contains("climbs out"), "{err}");
+    }
+
+    #[test]
+    fn a_download_is_checked_against_its_digest_before_it_is_read() {
+        let bytes = b"#!/bin/sh\necho tool\n";
+        let sha256 = hex::encode(Sha256::digest(bytes));
+        let url = "https://files.example/bin/tool?sig=1";
+        let plain = Artifact::from_download(url, bytes, &sha256).unwrap();
+        assert_eq!(plain.entries.len(), 1);
+        assert_eq!(plain.entries[0].path, "tool");
+        assert_eq!(plain.entries[0].kind, EntryKind::File(bytes.to_vec()));
+        let wrong = "0".repeat(64);
+        let refused = Artifact::from_download(url, bytes, &wrong).unwrap_err();
+        assert!(refused.contains("sha256 digest mismatch"), "{refused}");
+        // A gzip that would not even unpack is refused for its digest first.
+        let bomb = [0x1f, 0x8b, 0, 0, 0, 0];
+        let refused = Artifact::from_download(url, &bomb, &wrong).unwrap_err();
+        assert!(refused.contains("sha256 digest mismatch"), "{refused}");
+        let refused = Artifact::from_download(url, bytes, "abc").unwrap_err();
+        assert!(refused.contains("not a SHA-256 digest"), "{refused}");
+        let refused =
+            Artifact::from_download("https://files.example/", bytes, &sha256).unwrap_err();
+        assert!(refused.contains("names no file"), "{refused}");
     }
 
     #[test]

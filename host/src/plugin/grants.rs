@@ -2,12 +2,10 @@
 //! force and the origins they grant, the options it takes, and the steps it may emit. A plugin
 //! of a contract before 0.4 declares nothing and is held only to what its contract allowed.
 
-use std::collections::HashMap;
-
 use anyhow::{Result, bail};
 
 use super::{OptionKind, Plugin, Step};
-use crate::http::Origin;
+use crate::http::{Grants, Origin};
 
 /// The index URLs in force for `plugin`, (ecosystem, URL) in the order to try: the user's
 /// `--index ECOSYSTEM=URL`s for each index it declares, else the index's default URL.
@@ -33,12 +31,10 @@ pub fn index_urls(plugin: &Plugin, user: &[(String, String)]) -> Vec<(String, St
         .collect()
 }
 
-/// The origins each plugin may reach: those of its index URLs in force. An `--index` for an
-/// ecosystem no loaded plugin declares would do nothing: refused, naming those that exist.
-pub fn origins(
-    plugins: &[Plugin],
-    user: &[(String, String)],
-) -> Result<HashMap<String, Vec<Origin>>> {
+/// The origins each plugin may reach: those of its index URLs in force; and among them, those
+/// the user named. An `--index` for an ecosystem no loaded plugin declares would do nothing:
+/// refused, naming those that exist.
+pub fn origins(plugins: &[Plugin], user: &[(String, String)]) -> Result<Grants> {
     for (ecosystem, url) in user {
         let declared = plugins
             .iter()
@@ -52,18 +48,35 @@ pub fn origins(
         }
         Origin::of(url).map_err(|e| anyhow::anyhow!("--index {ecosystem}={url}: {e}"))?;
     }
-    let mut grants = HashMap::new();
+    let mut grants = Grants::default();
     for plugin in plugins {
-        let mut origins: Vec<Origin> = Vec::new();
-        for (_, url) in index_urls(plugin, user) {
-            // Checked above for the user's URLs and at load for the defaults.
-            if let Ok(origin) = Origin::of(&url)
-                && !origins.contains(&origin)
-            {
-                origins.push(origin);
+        let origins_of = |urls: Vec<(String, String)>| {
+            let mut origins: Vec<Origin> = Vec::new();
+            for (_, url) in urls {
+                // Checked above for the user's URLs and at load for the defaults.
+                if let Ok(origin) = Origin::of(&url)
+                    && !origins.contains(&origin)
+                {
+                    origins.push(origin);
+                }
             }
-        }
-        grants.insert(plugin.info.name.clone(), origins);
+            origins
+        };
+        let declared: Vec<&str> = plugin
+            .declared
+            .iter()
+            .flat_map(|d| d.indexes.iter().map(|i| i.ecosystem.as_str()))
+            .collect();
+        let named: Vec<(String, String)> = user
+            .iter()
+            .filter(|(ecosystem, _)| declared.contains(&ecosystem.as_str()))
+            .cloned()
+            .collect();
+        let name = plugin.info.name.clone();
+        grants
+            .origins
+            .insert(name.clone(), origins_of(index_urls(plugin, user)));
+        grants.user_named.insert(name, origins_of(named));
     }
     Ok(grants)
 }
@@ -135,19 +148,31 @@ pub fn check_options(options: &[(String, String, String)], plugins: &[Plugin]) -
     Ok(())
 }
 
-/// Refuses steps that ask for more than the plugin's manifest declares: a `run` step as root
-/// when it declares none, a tooling kind it does not declare. `download` URLs are held to the
-/// plugin's origins when they are fetched.
-pub fn check_steps(plugin: &Plugin, steps: &[Step]) -> Result<()> {
+/// Refuses steps that name updates the plan does not have (any contract), and steps that ask
+/// for more than the plugin's manifest declares: a `run` step as root when it declares none, a
+/// tooling kind it does not declare. `download` URLs are held to the plugin's origins when they
+/// are fetched.
+pub fn check_steps(plugin: &Plugin, steps: &[Step], updates: usize) -> Result<()> {
+    let name = &plugin.info.name;
+    for step in steps {
+        if let Some(bad) = crate::exec::step_updates(step)
+            .iter()
+            .find(|&&u| u as usize >= updates)
+        {
+            bail!(
+                "plugin {name}: step {:?} names update {bad}, and the plan has {updates}",
+                crate::exec::step_description(step)
+            );
+        }
+    }
     let Some(declared) = &plugin.declared else {
         return Ok(());
     };
-    let name = &plugin.info.name;
     for step in steps {
         match step {
             Step::Run(run) if !declared.root_run_steps && runs_as_root(run.user.as_deref()) => {
                 bail!(
-                    "plugin {name}: step {:?} runs as root, which its manifest does not declare (root-run-steps)",
+                    "plugin {name}: step {:?} runs as root (or as a user named other than by number), which its manifest does not declare (root-run-steps)",
                     run.description
                 );
             }
@@ -169,13 +194,14 @@ pub fn check_steps(plugin: &Plugin, steps: &[Step]) -> Result<()> {
     Ok(())
 }
 
-/// No user, or a root one (`0`, `0:0`, `root`, `root:...`).
+/// Whether a step may run as root: no user, uid 0 however written, or a name. A name could be
+/// uid 0 in the image's /etc/passwd, so a plugin without root steps names its user by number.
 fn runs_as_root(user: Option<&str>) -> bool {
     match user {
         None => true,
         Some(user) => {
             let name = user.split(':').next().unwrap_or_default();
-            name.is_empty() || name == "0" || name == "root"
+            !matches!(name.parse::<u32>(), Ok(uid) if uid != 0)
         }
     }
 }
@@ -193,10 +219,13 @@ mod tests {
             Some("root"),
             Some("root:1000"),
             Some(""),
+            Some("00"),
+            Some("000:1"),
+            Some("app:app"),
         ] {
             assert!(runs_as_root(user), "{user:?}");
         }
-        for user in [Some("1000"), Some("1000:0"), Some("app:app"), Some("10")] {
+        for user in [Some("1000"), Some("1000:0"), Some("10")] {
             assert!(!runs_as_root(user), "{user:?}");
         }
     }

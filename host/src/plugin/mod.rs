@@ -696,12 +696,19 @@ fn check_manifest(name: &str, declared: &Declared) -> Result<()> {
                 index.ecosystem
             );
         }
-        crate::http::Origin::of(&index.default_url).map_err(|e| {
+        let origin = crate::http::Origin::of(&index.default_url).map_err(|e| {
             anyhow!(
                 "plugin {name}: the default URL of its index {}: {e}",
                 index.ecosystem
             )
         })?;
+        if origin.is_local() {
+            bail!(
+                "plugin {name}: its index {} defaults to {origin}, this machine or a private network; only a user grants such an origin (--index {}=URL)",
+                index.ecosystem,
+                index.ecosystem
+            );
+        }
     }
     for (i, option) in declared.options.iter().enumerate() {
         if declared.options[..i].iter().any(|o| o.key == option.key) {
