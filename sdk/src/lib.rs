@@ -58,13 +58,7 @@ pub trait Patcher: Sync + Send {
     /// options it takes. A step or option beyond the manifest is refused, so a plugin that needs
     /// any of these overrides this; the default asks for nothing.
     fn manifest(&self) -> Manifest {
-        Manifest {
-            info: self.info(),
-            indexes: vec![],
-            tooling: vec![],
-            root_run_steps: false,
-            options: vec![],
-        }
+        asks_for_nothing(self.info())
     }
     /// Finds what this patcher can patch in the image (through [`fs`]).
     fn detect(&self) -> Result<Vec<Target>, String>;
@@ -83,6 +77,19 @@ pub trait Patcher: Sync + Send {
         plan: Plan,
         policy: Policy,
     ) -> Result<Vec<Step>, String>;
+}
+
+/// The manifest of a plugin that asks for nothing beyond `info`: no index, no tooling, no `run`
+/// step as root, no option. A plugin that needs one of these starts from it:
+/// `Manifest { root_run_steps: true, ..asks_for_nothing(self.info()) }`.
+pub fn asks_for_nothing(info: PluginInfo) -> Manifest {
+    Manifest {
+        info,
+        indexes: vec![],
+        tooling: vec![],
+        root_run_steps: false,
+        options: vec![],
+    }
 }
 
 /// The values the user gave the option `key` of this plugin, in order (`--plugin-option

@@ -726,10 +726,13 @@ fn check_manifest(name: &str, declared: &Declared) -> Result<()> {
 /// the newest patcher interfaces where it is used. `(notes)` for the minors whose updates carry
 /// notes (0.3).
 macro_rules! older_patcher_types {
-    () => {
-        $crate::plugin::older_patcher_types!(@shared);
-
-        /// Updates had no notes before 0.3.
+    (@notes_from $update:ident) => {
+        Vec::new()
+    };
+    (@notes_from $update:ident notes) => {
+        $update.notes
+    };
+    ($($notes:ident)?) => {
         fn update_from(u: old::Update) -> new::Update {
             let (to_version, at_least) = $crate::plugin::from_legacy_to_version(u.to_version);
             new::Update {
@@ -739,7 +742,7 @@ macro_rules! older_patcher_types {
                 to_version,
                 at_least,
                 fixes: u.fixes,
-                notes: Vec::new(),
+                notes: $crate::plugin::older_patcher_types!(@notes_from u $($notes)?),
             }
         }
 
@@ -750,37 +753,10 @@ macro_rules! older_patcher_types {
                 from_version: u.from_version.clone(),
                 to_version: $crate::plugin::to_legacy_to_version(u),
                 fixes: u.fixes.clone(),
-            }
-        }
-    };
-    (notes) => {
-        $crate::plugin::older_patcher_types!(@shared);
-
-        fn update_from(u: old::Update) -> new::Update {
-            let (to_version, at_least) = $crate::plugin::from_legacy_to_version(u.to_version);
-            new::Update {
-                target_id: u.target_id,
-                package: u.package,
-                from_version: u.from_version,
-                to_version,
-                at_least,
-                fixes: u.fixes,
-                notes: u.notes,
+                $($notes: u.$notes.clone(),)?
             }
         }
 
-        fn update_to(u: &new::Update) -> old::Update {
-            old::Update {
-                target_id: u.target_id.clone(),
-                package: u.package.clone(),
-                from_version: u.from_version.clone(),
-                to_version: $crate::plugin::to_legacy_to_version(u),
-                fixes: u.fixes.clone(),
-                notes: u.notes.clone(),
-            }
-        }
-    };
-    (@shared) => {
         pub(in crate::plugin) fn plugin_info(info: old::PluginInfo) -> new::PluginInfo {
             new::PluginInfo {
                 name: info.name,

@@ -15,8 +15,8 @@ mod plan;
 use std::collections::HashMap;
 
 use copa_plugin_sdk::{
-    FetchStep, Finding, Manifest, PackageClass, Placement, Plan, PluginInfo, Policy, Step, Target,
-    WriteStep, attribute, fs, register_patcher, updates_for,
+    FetchStep, Finding, PackageClass, Placement, Plan, PluginInfo, Policy, Step, Target, WriteStep,
+    attribute, fs, register_patcher, updates_for,
 };
 
 use crate::deps::{DepsJson, PackageEntry};
@@ -54,18 +54,6 @@ impl copa_plugin_sdk::Patcher for Dotnet {
             purl_types: vec!["nuget".into()],
             description: ".NET apps (deps.json): NuGet packages replaced from a NuGet feed, no SDK"
                 .into(),
-        }
-    }
-
-    /// Asks for nothing beyond the default: only `fetch` and `write` steps, no `run` step, no
-    /// tooling, no options; the feeds are read through `package-index`.
-    fn manifest(&self) -> Manifest {
-        Manifest {
-            info: self.info(),
-            indexes: vec![],
-            tooling: vec![],
-            root_run_steps: false,
-            options: vec![],
         }
     }
 

@@ -79,10 +79,7 @@ impl copa_plugin_sdk::Patcher for Go {
     /// module's source is.
     fn manifest(&self) -> Manifest {
         Manifest {
-            info: self.info(),
-            indexes: vec![],
             tooling: vec![emit::TOOLING.into()],
-            root_run_steps: false,
             options: vec![OptionSpec {
                 key: source::OPTION.into(),
                 kind: OptionKind::Text,
@@ -90,6 +87,7 @@ impl copa_plugin_sdk::Patcher for Go {
                 description: "where a module's source is, for a rebuild: MODULE=GIT-URL[@REF]"
                     .into(),
             }],
+            ..copa_plugin_sdk::asks_for_nothing(self.info())
         }
     }
 

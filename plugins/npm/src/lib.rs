@@ -11,7 +11,7 @@ mod resolve;
 mod tree;
 
 use copa_plugin_sdk::{
-    Finding, Manifest, PackageClass, Plan, PluginInfo, Policy, Step, Target, register_patcher,
+    Finding, PackageClass, Plan, PluginInfo, Policy, Step, Target, register_patcher,
 };
 
 #[derive(Default)]
@@ -38,18 +38,6 @@ impl copa_plugin_sdk::Patcher for Npm {
             report_types: vec!["node-pkg".into(), "npm".into()],
             purl_types: vec!["npm".into()],
             description: "npm packages of Node.js applications and global packages, replaced in place from the registry".into(),
-        }
-    }
-
-    /// Asks for nothing beyond the default: only `fetch` and `write` steps, no `run` step, no
-    /// tooling, no options; the registry is read through `package-index`.
-    fn manifest(&self) -> Manifest {
-        Manifest {
-            info: self.info(),
-            indexes: vec![],
-            tooling: vec![],
-            root_run_steps: false,
-            options: vec![],
         }
     }
 

@@ -41,11 +41,8 @@ impl copa_plugin_sdk::Patcher for Pip {
     /// read through `package-index`; no tooling, no options.
     fn manifest(&self) -> Manifest {
         Manifest {
-            info: self.info(),
-            indexes: vec![],
-            tooling: vec![],
             root_run_steps: true,
-            options: vec![],
+            ..copa_plugin_sdk::asks_for_nothing(self.info())
         }
     }
 

@@ -135,11 +135,8 @@ impl copa_plugin_sdk::Patcher for Rpm {
     /// image's own, read through `package-index`, so no index, tooling or option of its own.
     fn manifest(&self) -> Manifest {
         Manifest {
-            info: self.info(),
-            indexes: vec![],
-            tooling: vec![],
             root_run_steps: true,
-            options: vec![],
+            ..copa_plugin_sdk::asks_for_nothing(self.info())
         }
     }
 

@@ -93,15 +93,12 @@ impl copa_plugin_sdk::Patcher for Quill {
     /// tooling and no root `run` step.
     fn manifest(&self) -> Manifest {
         Manifest {
-            info: self.info(),
             indexes: vec![IndexSpec {
                 ecosystem: index::ECOSYSTEM.into(),
                 default_url: index::DEFAULT_URL.into(),
                 description: "a quill package index (JSON)".into(),
             }],
-            tooling: vec![],
-            root_run_steps: false,
-            options: vec![],
+            ..copa_plugin_sdk::asks_for_nothing(self.info())
         }
     }
 

@@ -33,11 +33,8 @@ impl copa_plugin_sdk::Patcher for Stall {
     /// Its one `run` step names no user, so it runs as root.
     fn manifest(&self) -> Manifest {
         Manifest {
-            info: self.info(),
-            indexes: vec![],
-            tooling: vec![],
             root_run_steps: true,
-            options: vec![],
+            ..copa_plugin_sdk::asks_for_nothing(self.info())
         }
     }
 
