@@ -43,7 +43,7 @@ fn plugin_load() {
             cached.push(started.elapsed());
         }
     }
-    println!("plugin load (all 4 built-in plugins, one info() call each):");
+    println!("plugin load (all built-in plugins, one describe() call each):");
     println!(
         "  cold (compile + write cache): median {}",
         ms(median(cold))

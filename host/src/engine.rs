@@ -194,7 +194,7 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
         extra_ca.as_deref(),
         grants::origins(&plugins, &options.indexes)?,
         credentials(&options.index_credentials)?,
-    )?);
+    ));
     clock.lap("load plugins");
 
     let workdir = tempfile::Builder::new()

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::io::Read;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use anyhow::{Result, anyhow, bail};
@@ -154,7 +154,11 @@ pub struct Grants {
 type CacheKey = (String, String, Vec<(String, String)>);
 
 pub struct PluginHttp {
-    agent: Agent,
+    /// Built on the first request: most runs load no plugin that uses `http`, and need not
+    /// read the CA bundle for it.
+    agent: OnceLock<Result<Agent, String>>,
+    extra_ca_pem: Option<Vec<u8>>,
+    proxy: Option<ureq::Proxy>,
     /// Plugin name -> the origins it may reach.
     grants: HashMap<String, Vec<Origin>>,
     /// Origin -> the `Authorization` value the user configured for it.
@@ -172,20 +176,54 @@ struct Cache {
 }
 
 impl PluginHttp {
-    /// `agent` carries the run's TLS roots and proxy; it must not follow redirects itself.
+    /// Requests go through the proxy of the environment, trusting the system's CAs and
+    /// `extra_ca_pem`.
     pub fn new(
         extra_ca_pem: Option<&[u8]>,
         grants: Grants,
         credentials: HashMap<Origin, String>,
-    ) -> Result<Self> {
-        let agent = crate::index::agent(extra_ca_pem, TIMEOUT, 0)?;
-        Ok(PluginHttp {
-            agent,
+    ) -> Self {
+        Self::with_proxy(
+            extra_ca_pem,
+            ureq::Proxy::try_from_env(),
+            grants,
+            credentials,
+        )
+    }
+
+    /// Separate from `new` so tests talking to a loopback server are not routed through
+    /// whatever proxy the machine running them has configured.
+    fn with_proxy(
+        extra_ca_pem: Option<&[u8]>,
+        proxy: Option<ureq::Proxy>,
+        grants: Grants,
+        credentials: HashMap<Origin, String>,
+    ) -> Self {
+        PluginHttp {
+            agent: OnceLock::new(),
+            extra_ca_pem: extra_ca_pem.map(<[u8]>::to_vec),
+            proxy,
             grants: grants.origins,
             credentials,
             user_named: grants.user_named,
             cache: Mutex::new(Cache::default()),
-        })
+        }
+    }
+
+    /// The client, which follows no redirect itself: each hop is checked against the grants.
+    fn agent(&self) -> Result<&Agent, HttpError> {
+        self.agent
+            .get_or_init(|| {
+                crate::index::agent_with(
+                    self.extra_ca_pem.as_deref(),
+                    self.proxy.clone(),
+                    TIMEOUT,
+                    0,
+                )
+                .map_err(|e| format!("{e:#}"))
+            })
+            .as_ref()
+            .map_err(|e| HttpError::Failed(e.clone()))
     }
 
     /// The origins `plugin` may reach.
@@ -283,7 +321,7 @@ impl PluginHttp {
                 .body(())
                 .map_err(|e| HttpError::Invalid(format!("{url}: {e}")))?;
             let mut answer = self
-                .agent
+                .agent()?
                 .run(built)
                 .map_err(|e| HttpError::Failed(format!("{url}: {e}")))?;
             let status = answer.status().as_u16();
@@ -398,7 +436,7 @@ mod tests {
     fn origins_compare_by_scheme_host_and_port() {
         let origin = |u: &str| Origin::of(u).unwrap().to_string();
         assert_eq!(
-            origin("HTTPS://Repo.Example/maven2/"),
+            origin("HTTPS://Repo.Example/packages/"),
             "https://repo.example:443"
         );
         assert_eq!(
@@ -422,7 +460,7 @@ mod tests {
         ] {
             assert!(local(url), "{url}");
         }
-        assert!(!local("https://repo1.maven.org/maven2/"));
+        assert!(!local("https://packages.example.org/index/"));
         assert!(!local("https://8.8.8.8/"));
     }
 
@@ -460,7 +498,7 @@ mod tests {
             )]),
             user_named: HashMap::new(),
         };
-        let http = PluginHttp::new(None, grants, HashMap::new()).unwrap();
+        let http = PluginHttp::new(None, grants, HashMap::new());
         let request = |url: &str, headers: Vec<(String, String)>| Request {
             method: Method::Get,
             url: url.to_owned(),
@@ -488,6 +526,105 @@ mod tests {
             ),
             Err(HttpError::Invalid(_))
         ));
+    }
+
+    /// (path, Authorization header) of each request a test server got.
+    type RequestLog = Arc<Mutex<Vec<(String, String)>>>;
+
+    /// A server on 127.0.0.1 answering each path with a fixed response (status line and
+    /// headers, then a body); it logs every request.
+    fn serve(answers: Vec<(&'static str, String)>) -> (String, RequestLog) {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let seen = log.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(20).flatten() {
+                let mut reader = BufReader::new(&stream);
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let mut authorization = String::new();
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                        break;
+                    }
+                    if let Some((name, value)) = header.split_once(':')
+                        && name.eq_ignore_ascii_case("authorization")
+                    {
+                        authorization = value.trim().to_owned();
+                    }
+                }
+                seen.lock().unwrap().push((path.clone(), authorization));
+                let answer = answers
+                    .iter()
+                    .find(|(p, _)| *p == path)
+                    .map(|(_, a)| a.clone())
+                    .unwrap_or_else(|| "404 Not Found\r\nContent-Length: 0\r\n\r\n".into());
+                let _ = (&stream).write_all(format!("HTTP/1.1 {answer}").as_bytes());
+            }
+        });
+        (url, log)
+    }
+
+    #[test]
+    fn redirects_stay_within_the_grants_and_credentials_stay_with_their_origin() {
+        let (files, files_log) = serve(vec![(
+            "/file",
+            "200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".into(),
+        )]);
+        let (elsewhere, elsewhere_log) = serve(Vec::new());
+        let moved = |to: String| {
+            format!("302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        };
+        let (index, index_log) = serve(vec![
+            ("/to-files", moved(format!("{files}/file"))),
+            ("/to-elsewhere", moved(format!("{elsewhere}/x"))),
+        ]);
+        let origin = |url: &str| Origin::of(url).unwrap();
+        let granted = vec![origin(&index), origin(&files)];
+        let grants = Grants {
+            origins: HashMap::from([("p".to_owned(), granted.clone())]),
+            user_named: HashMap::from([("p".to_owned(), granted)]),
+        };
+        // The user has a credential for the index only.
+        let credentials = HashMap::from([(origin(&index), "Bearer s3cret".to_owned())]);
+        let http = PluginHttp::with_proxy(None, None, grants, credentials);
+        let get = |url: String| Request {
+            method: Method::Get,
+            url,
+            headers: Vec::new(),
+            max_body: 10,
+        };
+        let answer = http.send("p", get(format!("{index}/to-files"))).unwrap();
+        assert_eq!((answer.status, answer.body.as_slice()), (200, &b"ok"[..]));
+        assert_eq!(answer.url, format!("{files}/file"));
+        assert_eq!(
+            *index_log.lock().unwrap(),
+            [("/to-files".to_owned(), "Bearer s3cret".to_owned())]
+        );
+        assert_eq!(
+            *files_log.lock().unwrap(),
+            [("/file".to_owned(), String::new())],
+            "the redirect to another origin goes without the credential"
+        );
+        let refused = http
+            .send("p", get(format!("{index}/to-elsewhere")))
+            .unwrap_err();
+        assert!(matches!(refused, HttpError::NotGranted(_)), "{refused}");
+        assert!(elsewhere_log.lock().unwrap().is_empty());
+        // Another plugin gets neither the cached answer nor the origin.
+        assert!(matches!(
+            http.send("q", get(format!("{index}/to-files"))),
+            Err(HttpError::NotGranted(_))
+        ));
+        // A body longer than the plugin accepts is an error, not a truncated answer.
+        let mut small = get(format!("{files}/file"));
+        small.max_body = 1;
+        let too_large = http.send("p", small).unwrap_err();
+        assert_eq!(too_large, HttpError::TooLarge(1));
     }
 
     #[test]

@@ -390,22 +390,9 @@ fn base_url(url: &str) -> anyhow::Result<String> {
 /// ureq's own default: the host's indexes follow redirects.
 const DEFAULT_REDIRECTS: u32 = 10;
 
-/// An HTTP client with the run's TLS roots (system bundle plus `--ca-cert`) and the proxy of the
-/// environment, following at most `max_redirects` redirects (0: a redirect is returned as is).
-pub(crate) fn agent(
-    extra_ca_pem: Option<&[u8]>,
-    timeout: Duration,
-    max_redirects: u32,
-) -> anyhow::Result<Agent> {
-    agent_with(
-        extra_ca_pem,
-        ureq::Proxy::try_from_env(),
-        timeout,
-        max_redirects,
-    )
-}
-
-fn agent_with(
+/// An HTTP client with the run's TLS roots (system bundle plus `--ca-cert`) and `proxy`,
+/// following at most `max_redirects` redirects (0: a redirect is returned as is).
+pub(crate) fn agent_with(
     extra_ca_pem: Option<&[u8]>,
     proxy: Option<ureq::Proxy>,
     timeout: Duration,

@@ -771,6 +771,20 @@ macro_rules! older_patcher_types {
             }
         }
 
+        /// `run` steps are the same record in every minor.
+        pub(in crate::plugin) fn run_step_from(r: old::RunStep) -> new::RunStep {
+            new::RunStep {
+                description: r.description,
+                argv: r.argv,
+                env: r.env,
+                workdir: r.workdir,
+                user: r.user,
+                index_ecosystem: r.index_ecosystem,
+                exclude: r.exclude,
+                updates: r.updates,
+            }
+        }
+
         pub(in crate::plugin) fn target_from(t: old::Target) -> new::Target {
             new::Target {
                 id: t.id,
@@ -900,16 +914,7 @@ macro_rules! older_steps {
     () => {
         pub(in crate::plugin) fn step_from(step: old::Step) -> new::Step {
             match step {
-                old::Step::Run(r) => new::Step::Run(new::RunStep {
-                    description: r.description,
-                    argv: r.argv,
-                    env: r.env,
-                    workdir: r.workdir,
-                    user: r.user,
-                    index_ecosystem: r.index_ecosystem,
-                    exclude: r.exclude,
-                    updates: r.updates,
-                }),
+                old::Step::Run(r) => new::Step::Run(run_step_from(r)),
                 old::Step::Fetch(f) => new::Step::Fetch(new::FetchStep {
                     description: f.description,
                     ecosystem: f.ecosystem,

@@ -55,14 +55,5 @@ pub(super) fn policy_to(p: &new::Policy) -> old::Policy {
 
 pub(super) fn step_from(step: old::Step) -> new::Step {
     let old::Step::Run(r) = step;
-    new::Step::Run(new::RunStep {
-        description: r.description,
-        argv: r.argv,
-        env: r.env,
-        workdir: r.workdir,
-        user: r.user,
-        index_ecosystem: r.index_ecosystem,
-        exclude: r.exclude,
-        updates: r.updates,
-    })
+    new::Step::Run(run_step_from(r))
 }
