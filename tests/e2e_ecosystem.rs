@@ -270,7 +270,7 @@ fn an_index_or_option_nobody_declares_is_one_line() {
     for (args, expected) in [
         (
             vec!["--index", "maven=https://repo.example/"],
-            "error: --index maven=https://repo.example/: no loaded plugin reads an index maven (indexes plugins declare: quill (quill))",
+            "error: --index maven=https://repo.example/: no loaded plugin reads an index maven (indexes plugins declare: pypi (pip), quill (quill))",
         ),
         (
             vec!["--plugin-option", "quill:color=blue"],

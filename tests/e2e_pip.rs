@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::docker::*;
-use common::{serve_index_with_files, trivy_report, wheels};
+use common::{serve_index_requiring, serve_index_with_files, trivy_report, wheels};
 use copa_plugin_sdk::pep440::Pep440Version;
 
 const FIXTURE: &str = "copa-fixture-python:bookworm";
@@ -351,9 +351,62 @@ fn patches_system_and_venv_packages_and_the_image_proves_it() {
     remove_image(patched);
 }
 
-/// A local mirror on 127.0.0.1 that really serves a certifi wheel (fetched from PyPI) and lists
-/// an urllib3 release whose file is gone: pip fails for urllib3 only.
-fn broken_mirror(files: &Path) -> common::Index {
+/// A private mirror: planning and pip in the run both log in with the credentials given in the
+/// URL of `--pip-index-url` (as pip users write them), which reach neither the patched image nor
+/// any output.
+#[test]
+fn a_private_mirror_gets_the_login_in_planning_and_in_the_run() {
+    let _daemon = exclusive_daemon();
+    require_fixture(FIXTURE);
+    let cache = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    download_wheel(files.path(), "certifi==2024.7.4");
+    let mirror = serve_index_requiring(
+        vec![("certifi", wheels("certifi", &["2020.12.5", "2024.7.4"]))],
+        Some(files.path().to_path_buf()),
+        Some("Basic bWU6czNjciN0".to_string()),
+    );
+    let url = mirror.url.replace("http://", "http://me:s3cr%23t@");
+    let report = cache.path().join("report.json");
+    std::fs::write(
+        &report,
+        trivy_report(&[(
+            &format!("{}/certifi-2020.12.5.dist-info/METADATA", &SYSTEM[1..]),
+            "certifi",
+            "2020.12.5",
+            "CVE-2024-39689",
+            "2024.7.4",
+        )]),
+    )
+    .unwrap();
+    let patched = "copa-e2e-pip:private";
+    remove_image(patched);
+    let output = copa(
+        &patch_args(
+            FIXTURE,
+            report.to_str().unwrap(),
+            patched,
+            &["--pip-index-url", &url, "--summary", "-"],
+        ),
+        cache.path(),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(pip_show_version(patched, "pip", "certifi"), "2024.7.4");
+    for output in [&stderr, &String::from_utf8_lossy(&output.stdout)] {
+        assert!(!output.contains("s3cr"), "the password is out: {output}");
+    }
+    let layer = tempfile::tempdir().unwrap();
+    let entries = last_layer_entries(patched, layer.path());
+    assert!(
+        entries.iter().all(|(path, _)| !path.contains(".copa-host")),
+        "{entries:?}"
+    );
+    remove_image(patched);
+}
+
+/// Downloads `requirement`'s wheel from PyPI into `dir`, as a mirror's file.
+fn download_wheel(dir: &Path, requirement: &str) {
     let status = Command::new("python3")
         .args([
             "-m",
@@ -365,11 +418,17 @@ fn broken_mirror(files: &Path) -> common::Index {
             "-q",
             "-d",
         ])
-        .arg(files)
-        .arg("certifi==2024.7.4")
+        .arg(dir)
+        .arg(requirement)
         .status()
         .expect("pip download runs");
-    assert!(status.success(), "downloading certifi from PyPI");
+    assert!(status.success(), "downloading {requirement} from PyPI");
+}
+
+/// A local mirror on 127.0.0.1 that really serves a certifi wheel (fetched from PyPI) and lists
+/// an urllib3 release whose file is gone: pip fails for urllib3 only.
+fn broken_mirror(files: &Path) -> common::Index {
+    download_wheel(files, "certifi==2024.7.4");
     serve_index_with_files(
         vec![
             ("certifi", wheels("certifi", &["2020.12.5", "2024.7.4"])),

@@ -1,5 +1,6 @@
 //! The command line: parses arguments into engine options and prints results.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,6 +10,7 @@ use anyhow::{Result, anyhow, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::engine::{self, Options};
+use crate::http::{Credential, Origin};
 use crate::index::NuGetConfigFile;
 use crate::plugin::{PackageClass, PatchLevel, PluginHost};
 
@@ -142,14 +144,10 @@ struct PatchArgs {
     /// Also load every *.wasm in this directory (repeatable); a plugin named like a built-in replaces it.
     #[arg(long = "plugin-dir", value_name = "DIR")]
     plugin_dirs: Vec<PathBuf>,
-    /// Python package index (simple API), used for planning and by pip in the container.
-    #[arg(
-        long,
-        env = "PIP_INDEX_URL",
-        default_value = "https://pypi.org/simple/",
-        value_name = "URL"
-    )]
-    pip_index_url: String,
+    /// Python package index (simple API), used for planning and by pip in the container; the
+    /// same as `--index pypi=URL` (default: PyPI).
+    #[arg(long, env = "PIP_INDEX_URL", value_name = "URL")]
+    pip_index_url: Option<String>,
     /// npm registry, used for planning and by npm in the run (scoped packages included).
     #[arg(
         long,
@@ -246,6 +244,23 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// `KEY=VALUE` with both sides non-empty.
+/// `url` without the `user:password@` of its authority, and that login (percent-decoded) as a
+/// credential. The error names the URL without the login.
+fn split_credential(url: &str) -> Result<(String, Option<Credential>)> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Ok((url.to_string(), None));
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some((login, host)) = rest[..authority_end].rsplit_once('@') else {
+        return Ok((url.to_string(), None));
+    };
+    let bare = format!("{scheme}://{host}{}", &rest[authority_end..]);
+    let login = crate::http::percent_decode(login).ok_or_else(|| {
+        anyhow!("{bare}: the login in the URL is not valid percent-encoded UTF-8")
+    })?;
+    Ok((bare, Some(Credential::new(login))))
+}
+
 fn parse_pair(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((key, value)) if !key.is_empty() && !value.is_empty() => {
@@ -352,7 +367,6 @@ impl PatchArgs {
             step_timeout: self.timeout,
             dry_run: self.dry_run,
             plugin_dirs: plugin_dirs(&self.plugin_dirs),
-            pip_index_url: self.pip_index_url.clone(),
             npm_registry: self.npm_registry.clone(),
             apt_mirror: self.apt_mirror.as_deref().map(apt_mirror).transpose()?,
             nuget_sources: self.nuget_sources.clone(),
@@ -378,8 +392,8 @@ impl PatchArgs {
                 .map(|source| ("go".to_string(), "source".to_string(), source.clone()))
                 .chain(self.plugin_options.iter().cloned())
                 .collect(),
-            indexes: self.indexes.clone(),
-            index_credentials: self.index_credentials.clone(),
+            indexes: self.indexes()?,
+            index_credentials: self.credentials()?,
             vex: self.output.as_ref().map(|path| {
                 let VexFormat::Openvex = self.format;
                 crate::vex::Settings {
@@ -388,6 +402,51 @@ impl PatchArgs {
                 }
             }),
         })
+    }
+
+    /// The flags that stand for `--index ECOSYSTEM=URL` of a built-in plugin: (flag,
+    /// ecosystem, URL). Their URLs may carry `user:password@`, as the tools they come from allow.
+    fn index_aliases(&self) -> Vec<(&'static str, &'static str, &String)> {
+        [("--pip-index-url", "pypi", &self.pip_index_url)]
+            .into_iter()
+            .filter_map(|(flag, ecosystem, url)| Some((flag, ecosystem, url.as_ref()?)))
+            .collect()
+    }
+
+    /// `--index`es, after those the older flags stand for (without their credentials).
+    fn indexes(&self) -> Result<Vec<(String, String)>> {
+        let mut indexes = Vec::new();
+        for (flag, ecosystem, url) in self.index_aliases() {
+            let (url, _) = split_credential(url).map_err(|e| anyhow!("{flag}: {e}"))?;
+            indexes.push((ecosystem.to_string(), url));
+        }
+        indexes.extend(self.indexes.iter().cloned());
+        Ok(indexes)
+    }
+
+    /// Each origin's credential: from an older flag's URL, or from the variable an
+    /// `--index-credential ORIGIN=ENV` names (which wins). Errors never include a secret.
+    fn credentials(&self) -> Result<HashMap<Origin, Credential>> {
+        let mut credentials = HashMap::new();
+        for (flag, _, url) in self.index_aliases() {
+            if let (url, Some(credential)) =
+                split_credential(url).map_err(|e| anyhow!("{flag}: {e}"))?
+            {
+                let origin = Origin::of(&url).map_err(|e| anyhow!("{flag} {url}: {e}"))?;
+                credentials.insert(origin, credential);
+            }
+        }
+        for (origin, variable) in &self.index_credentials {
+            let parsed = Origin::of(origin)
+                .map_err(|e| anyhow!("--index-credential {origin}={variable}: {e}"))?;
+            let value = std::env::var(variable).map_err(|_| {
+                anyhow!(
+                    "--index-credential {origin}={variable}: the variable {variable} is not set"
+                )
+            })?;
+            credentials.insert(parsed, Credential::new(value));
+        }
+        Ok(credentials)
     }
 }
 
@@ -529,4 +588,31 @@ fn manifest_lines(plugin: &crate::plugin::Plugin) -> Vec<String> {
         ));
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_login_in_an_index_url_becomes_a_credential() {
+        let (url, credential) =
+            split_credential("https://me%40corp:p%3Ass@mirror.example:8443/simple/").unwrap();
+        assert_eq!(url, "https://mirror.example:8443/simple/");
+        assert_eq!(
+            credential.unwrap().header(),
+            Credential::new("me@corp:p:ss".into()).header()
+        );
+        // An `@` after the authority is part of the path, not a login.
+        let (url, credential) = split_credential("https://mirror.example/a@b/").unwrap();
+        assert_eq!(
+            (url.as_str(), credential),
+            ("https://mirror.example/a@b/", None)
+        );
+        let err = split_credential("https://me:%ZZ@mirror.example/").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "https://mirror.example/: the login in the URL is not valid percent-encoded UTF-8"
+        );
+    }
 }

@@ -11,7 +11,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use bollard::Docker;
 
 use crate::exec::{self, Created, Executor, RunSettings, Sources, proxy_environment};
-use crate::http::{Origin, PluginHttp};
+use crate::http::{Credential, Origin, PluginHttp};
 use crate::image::{
     ImageRef, ImageView, LayerCompression, PatchLayer, PatchedImage, Platform, Registry,
     RegistrySettings, SourceImage, StepDiff, Stores, daemon, layer,
@@ -54,7 +54,6 @@ pub struct Options {
     pub step_timeout: Duration,
     pub dry_run: bool,
     pub plugin_dirs: Vec<PathBuf>,
-    pub pip_index_url: String,
     /// The npm registry, for planning and for npm in the run.
     pub npm_registry: String,
     /// Replaces the origin of every APT repository, for planning and for apt in the run.
@@ -74,8 +73,8 @@ pub struct Options {
     pub plugin_options: Vec<(String, String, String)>,
     /// `--index ECOSYSTEM=URL`: (ecosystem, URL), in the order given.
     pub indexes: Vec<(String, String)>,
-    /// `--index-credential ORIGIN=ENV`: (origin URL, name of the variable holding it).
-    pub index_credentials: Vec<(String, String)>,
+    /// The user's credential for each origin of a plugin's index (`--index-credential`).
+    pub index_credentials: HashMap<Origin, Credential>,
     /// Write a VEX document about the patched image.
     pub vex: Option<vex::Settings>,
 }
@@ -193,7 +192,7 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
     let http = Arc::new(PluginHttp::new(
         extra_ca.as_deref(),
         grants::origins(&plugins, &options.indexes)?,
-        credentials(&options.index_credentials)?,
+        options.index_credentials.clone(),
     ));
     clock.lap("load plugins");
 
@@ -244,15 +243,18 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
         );
     }
     clock.lap("open image");
-    let index = Arc::new(PackageIndex::new(IndexSettings {
-        pypi_url: options.pip_index_url.clone(),
-        extra_ca_pem: extra_ca.clone(),
-        apt_mirror: options.apt_mirror.clone(),
-        nuget_sources: options.nuget_sources.clone(),
-        nuget_config: options.nuget_config.clone(),
-        npm_registry: options.npm_registry.clone(),
-        go_proxy: options.go_proxy.clone(),
-    })?);
+    let index = Arc::new(PackageIndex::new(
+        IndexSettings {
+            extra_ca_pem: extra_ca.clone(),
+            apt_mirror: options.apt_mirror.clone(),
+            nuget_sources: options.nuget_sources.clone(),
+            nuget_config: options.nuget_config.clone(),
+            npm_registry: options.npm_registry.clone(),
+            go_proxy: options.go_proxy.clone(),
+            ..IndexSettings::default()
+        }
+        .with_user_indexes(&options.indexes),
+    )?);
 
     let reference = match &opened.index {
         Some(index) => &index.reference,
@@ -451,40 +453,17 @@ async fn patch_image(
     }
     let settings = RunSettings {
         ca_bundle: shared.extra_ca.map(|ca| ca_bundle(&view, ca)),
-        index_env: [
-            (
-                "pypi".to_string(),
-                vec![("PIP_INDEX_URL".to_string(), options.pip_index_url.clone())],
-            ),
-            (
-                "npm".to_string(),
-                vec![(
-                    "npm_config_registry".to_string(),
-                    options.npm_registry.clone(),
-                )],
-            ),
-            (
-                "deb".to_string(),
-                options
-                    .apt_mirror
-                    .iter()
-                    .map(|m| ("COPA_APT_MIRROR".to_string(), m.clone()))
-                    .collect(),
-            ),
-            ("go".to_string(), go_environment(&options.go_proxy)),
-        ]
-        .into(),
+        index_env: shared.index.settings().run_environment(),
         proxy_env: proxy_environment(),
         source_date_epoch: source_date_epoch().unwrap_or(0),
         // An index on this machine's loopback is reachable from the container only on the
         // host's network.
-        host_network: is_loopback_url(&options.pip_index_url)
-            || is_loopback_url(&options.npm_registry)
-            || options.apt_mirror.as_deref().is_some_and(is_loopback_url)
-            || options
-                .go_proxy
-                .split([',', '|'])
-                .any(|p| is_loopback_url(p.trim())),
+        host_network: shared.index.settings().urls().any(is_loopback_url)
+            || shared.plugins.iter().any(|plugin| {
+                grants::index_urls(plugin, &options.indexes)
+                    .iter()
+                    .any(|(_, url)| is_loopback_url(url))
+            }),
         step_timeout: options.step_timeout,
         tooling_images: options.tooling_images.iter().cloned().collect(),
     };
@@ -705,27 +684,6 @@ async fn emit(
         Ok(steps)
     })
     .await?
-}
-
-/// The go command's settings for a run: the configured proxies, and the checksum-database and
-/// private-module settings of this process's environment (a private module needs GOPRIVATE /
-/// GONOSUMDB in the run exactly as on the user's machine).
-fn go_environment(go_proxy: &str) -> Vec<(String, String)> {
-    let mut env = vec![("GOPROXY".to_string(), go_proxy.to_string())];
-    for name in [
-        "GOSUMDB",
-        "GONOSUMDB",
-        "GONOSUMCHECK",
-        "GOPRIVATE",
-        "GONOPROXY",
-        "GOINSECURE",
-        "GOFLAGS",
-    ] {
-        if let Some(value) = std::env::var_os(name) {
-            env.push((name.to_string(), value.to_string_lossy().into_owned()));
-        }
-    }
-    env
 }
 
 /// Detects again on the original layers plus the patch layer; an update counts as patched only
@@ -968,21 +926,6 @@ fn policy(options: &Options, plugin: &Plugin) -> Policy {
         options: options_for(&options.plugin_options, &plugin.info.name),
         indexes: grants::index_urls(plugin, &options.indexes),
     }
-}
-
-/// `--index-credential ORIGIN=ENV`s as origin -> `Authorization` value. The value is read from
-/// the environment so that it never appears on a command line; errors never include it.
-fn credentials(given: &[(String, String)]) -> Result<HashMap<Origin, String>> {
-    let mut credentials = HashMap::new();
-    for (origin, variable) in given {
-        let parsed = Origin::of(origin)
-            .map_err(|e| anyhow!("--index-credential {origin}={variable}: {e}"))?;
-        let value = std::env::var(variable).map_err(|_| {
-            anyhow!("--index-credential {origin}={variable}: the variable {variable} is not set")
-        })?;
-        credentials.insert(parsed, crate::http::credential_header(&value));
-    }
-    Ok(credentials)
 }
 
 /// The (key, value) options of `plugin`, in the order given.

@@ -130,16 +130,45 @@ impl std::fmt::Display for Origin {
     }
 }
 
-/// `--index-credential ORIGIN=ENV`: the credential in variable ENV for ORIGIN. `user:password`
-/// is sent as Basic, anything else as a Bearer token.
-pub fn credential_header(value: &str) -> String {
-    if value.contains(':') {
-        format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(value)
-        )
-    } else {
-        format!("Bearer {value}")
+impl Origin {
+    /// The host name (an IPv6 address without its brackets).
+    pub fn host(&self) -> &str {
+        let authority = self.0.split_once("://").map_or("", |(_, a)| a);
+        let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+        host.trim_start_matches('[').trim_end_matches(']')
+    }
+}
+
+/// The user's credential for one origin (`--index-credential ORIGIN=ENV`): `user:password` is
+/// sent as Basic, anything else as a Bearer token. Never printed: its `Debug` hides it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credential(String);
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credential(..)")
+    }
+}
+
+impl Credential {
+    pub fn new(value: String) -> Self {
+        Credential(value)
+    }
+
+    /// The `Authorization` header value.
+    pub fn header(&self) -> String {
+        match self.login() {
+            Some(_) => format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(&self.0)
+            ),
+            None => format!("Bearer {}", self.0),
+        }
+    }
+
+    /// The user and password of a `user:password` credential.
+    fn login(&self) -> Option<(&str, &str)> {
+        self.0.split_once(':')
     }
 }
 
@@ -161,8 +190,8 @@ pub struct PluginHttp {
     proxy: Option<ureq::Proxy>,
     /// Plugin name -> the origins it may reach.
     grants: HashMap<String, Vec<Origin>>,
-    /// Origin -> the `Authorization` value the user configured for it.
-    credentials: HashMap<Origin, String>,
+    /// Origin -> the credential the user configured for it.
+    credentials: HashMap<Origin, Credential>,
     /// Plugin name -> the origins the user named for it (`--index`): the only ones it is sent
     /// credentials for, so a plugin cannot collect them by declaring someone's origin.
     user_named: HashMap<String, Vec<Origin>>,
@@ -181,7 +210,7 @@ impl PluginHttp {
     pub fn new(
         extra_ca_pem: Option<&[u8]>,
         grants: Grants,
-        credentials: HashMap<Origin, String>,
+        credentials: HashMap<Origin, Credential>,
     ) -> Self {
         Self::with_proxy(
             extra_ca_pem,
@@ -197,7 +226,7 @@ impl PluginHttp {
         extra_ca_pem: Option<&[u8]>,
         proxy: Option<ureq::Proxy>,
         grants: Grants,
-        credentials: HashMap<Origin, String>,
+        credentials: HashMap<Origin, Credential>,
     ) -> Self {
         PluginHttp {
             agent: OnceLock::new(),
@@ -208,6 +237,34 @@ impl PluginHttp {
             user_named: grants.user_named,
             cache: Mutex::new(Cache::default()),
         }
+    }
+
+    /// A netrc file with the user's `user:password` credentials for the origins named for
+    /// `plugin`, for the tools its steps run in containers (pip, go and curl read the file
+    /// `NETRC` names); none when there is no such credential. netrc has no place for a bearer
+    /// token or for whitespace, so such a credential stays out.
+    pub fn netrc(&self, plugin: &str) -> Option<String> {
+        let named = self.user_named.get(plugin)?;
+        let mut netrc = String::new();
+        let mut hosts: Vec<&str> = Vec::new();
+        for origin in named {
+            let Some((user, password)) = self.credentials.get(origin).and_then(Credential::login)
+            else {
+                continue;
+            };
+            let fits = |token: &str| {
+                !token.is_empty() && !token.contains(|c: char| c.is_whitespace() || c == '"')
+            };
+            // netrc knows hosts, not origins: the first credential for a host wins.
+            if fits(user) && fits(password) && !hosts.contains(&origin.host()) {
+                hosts.push(origin.host());
+                netrc.push_str(&format!(
+                    "machine {} login {user} password {password}\n",
+                    origin.host()
+                ));
+            }
+        }
+        (!netrc.is_empty()).then_some(netrc)
     }
 
     /// The client, which follows no redirect itself: each hop is checked against the grants.
@@ -315,7 +372,7 @@ impl PluginHttp {
                 .get(plugin)
                 .is_some_and(|named| named.contains(&origin));
             if let Some(credential) = self.credentials.get(&origin).filter(|_| user_named) {
-                builder = builder.header("authorization", credential);
+                builder = builder.header("authorization", credential.header());
             }
             let built = builder
                 .body(())
@@ -428,6 +485,23 @@ fn resolve(base: &str, location: &str) -> Result<String> {
     Ok(format!("{scheme}://{authority}{dir}{location}"))
 }
 
+/// `%XX` escapes decoded; none when they are malformed or do not decode to UTF-8.
+pub fn percent_decode(text: &str) -> Option<String> {
+    let mut bytes = Vec::with_capacity(text.len());
+    let mut rest = text.as_bytes();
+    while let Some((&byte, after)) = rest.split_first() {
+        if byte == b'%' {
+            let hex = std::str::from_utf8(after.get(..2)?).ok()?;
+            bytes.push(u8::from_str_radix(hex, 16).ok()?);
+            rest = &after[2..];
+        } else {
+            bytes.push(byte);
+            rest = after;
+        }
+    }
+    String::from_utf8(bytes).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -466,8 +540,52 @@ mod tests {
 
     #[test]
     fn credentials_are_basic_for_user_password_else_bearer() {
-        assert_eq!(credential_header("u:p"), "Basic dTpw");
-        assert_eq!(credential_header("tok"), "Bearer tok");
+        let basic = Credential::new("u:p".into());
+        assert_eq!(basic.header(), "Basic dTpw");
+        assert_eq!(Credential::new("tok".into()).header(), "Bearer tok");
+        assert_eq!(format!("{basic:?}"), "Credential(..)");
+    }
+
+    #[test]
+    fn netrc_holds_the_logins_of_the_origins_named_for_the_plugin() {
+        let origin = |url: &str| Origin::of(url).unwrap();
+        let grants = Grants {
+            origins: HashMap::new(),
+            user_named: HashMap::from([(
+                "p".to_owned(),
+                vec![
+                    origin("https://mirror.example:8443/simple/"),
+                    origin("https://tokens.example/"),
+                    origin("http://[::1]:3141/"),
+                    origin("https://spaces.example/"),
+                ],
+            )]),
+        };
+        let credentials = HashMap::from([
+            (
+                origin("https://mirror.example:8443"),
+                Credential::new("me:pa:ss".into()),
+            ),
+            (
+                origin("https://tokens.example"),
+                Credential::new("tok".into()),
+            ),
+            (origin("http://[::1]:3141"), Credential::new("u:p".into())),
+            (
+                origin("https://spaces.example"),
+                Credential::new("a b:c".into()),
+            ),
+            (
+                origin("https://other.example"),
+                Credential::new("x:y".into()),
+            ),
+        ]);
+        let http = PluginHttp::with_proxy(None, None, grants, credentials);
+        assert_eq!(
+            http.netrc("p").unwrap(),
+            "machine mirror.example login me password pa:ss\nmachine ::1 login u password p\n"
+        );
+        assert_eq!(http.netrc("other"), None);
     }
 
     #[test]
@@ -590,7 +708,7 @@ mod tests {
             user_named: HashMap::from([("p".to_owned(), granted)]),
         };
         // The user has a credential for the index only.
-        let credentials = HashMap::from([(origin(&index), "Bearer s3cret".to_owned())]);
+        let credentials = HashMap::from([(origin(&index), Credential::new("s3cret".into()))]);
         let http = PluginHttp::with_proxy(None, None, grants, credentials);
         let get = |url: String| Request {
             method: Method::Get,

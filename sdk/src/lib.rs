@@ -29,6 +29,7 @@ pub mod npm;
 pub mod nuget;
 pub mod ospkg;
 pub mod pep440;
+pub mod pypi;
 pub mod route;
 pub mod rpm;
 

@@ -147,6 +147,16 @@ pub fn serve_index_with_files(
     projects: Vec<(&'static str, Vec<(String, &'static str)>)>,
     files: Option<std::path::PathBuf>,
 ) -> Index {
+    serve_index_requiring(projects, files, None)
+}
+
+/// Like [`serve_index_with_files`], answering 401 to every request whose `Authorization` header
+/// is not `authorization` (when given), as a private mirror does.
+pub fn serve_index_requiring(
+    projects: Vec<(&'static str, Vec<(String, &'static str)>)>,
+    files: Option<std::path::PathBuf>,
+    authorization: Option<String>,
+) -> Index {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/simple/", listener.local_addr().unwrap());
     let requests = Arc::new(AtomicUsize::new(0));
@@ -156,9 +166,13 @@ pub fn serve_index_with_files(
         for stream in listener.incoming().take(500) {
             let Ok(mut stream) = stream else { continue };
             counter.fetch_add(1, Ordering::SeqCst);
-            let Some(path) = request_path(&stream) else {
+            let Some((path, sent)) = request_head(&stream) else {
                 continue;
             };
+            if authorization.as_ref().is_some_and(|wanted| *wanted != sent) {
+                let _ = stream.write_all(b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"mirror\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                continue;
+            }
             let local = |name: &str| {
                 files
                     .as_ref()
@@ -214,11 +228,6 @@ pub fn serve_index_with_files(
         }
     });
     Index { url, requests }
-}
-
-/// The path of the one request a test server reads from `stream` (headers skipped).
-fn request_path(stream: &std::net::TcpStream) -> Option<String> {
-    request_head(stream).map(|(path, _)| path)
 }
 
 /// The path and the `Authorization` header (empty when none) of the one request a test server

@@ -28,6 +28,8 @@ use crate::plugin::{DownloadStep, RunStep, Step, ToolingStep};
 /// Where the CA bundle is placed inside a step's container (and excluded from the layer).
 const INJECT_DIR: &str = "/.copa-host";
 const CA_BUNDLE: &str = "/.copa-host/ca.pem";
+/// The user's logins for the plugin's indexes, for tools that read `NETRC`.
+const NETRC: &str = "/.copa-host/netrc";
 const RUN_LABEL: &str = "org.copa-host.run";
 
 /// Run-only settings: nothing here reaches the patch layer or the image config.
@@ -183,19 +185,8 @@ struct Command<'a> {
     workdir: Option<&'a str>,
     user: Option<&'a str>,
     index_ecosystem: Option<&'a str>,
-}
-
-impl<'a> From<(&'a str, &'a RunStep)> for Command<'a> {
-    fn from((image, step): (&'a str, &'a RunStep)) -> Self {
-        Command {
-            image,
-            argv: &step.argv,
-            env: &step.env,
-            workdir: step.workdir.as_deref(),
-            user: step.user.as_deref(),
-            index_ecosystem: step.index_ecosystem.as_deref(),
-        }
-    }
+    /// The netrc of the plugin's index logins, for a command that talks to an index.
+    netrc: Option<String>,
 }
 
 /// The outcome of one step, before the chain of run steps is read back.
@@ -269,21 +260,23 @@ impl Executor {
             let started = Instant::now();
             let result = match step {
                 Step::Run(run) => match chain.clone() {
-                    Some(current) => {
-                        self.within_limit(self.run_step(&current, run))
-                            .await
-                            .map(|committed| {
-                                chain = Some(committed);
-                                Done::InChain
-                            })
-                    }
+                    Some(current) => self
+                        .within_limit(self.run_step(plugin, &current, run))
+                        .await
+                        .map(|committed| {
+                            chain = Some(committed);
+                            Done::InChain
+                        }),
                     None => Err(anyhow!("no image in the daemon to run the command in")),
                 },
                 Step::Fetch(fetch) => self.fetch(fetch, workdir).await.map(Done::Built),
                 Step::Write(write) => files::write(write, &self.sources.view)
                     .and_then(|diff| diff.into_step_diff(workdir))
                     .map(Done::Built),
-                Step::Tooling(tooling) => self.tooling(tooling, workdir).await.map(Done::Built),
+                Step::Tooling(tooling) => self
+                    .tooling(plugin, tooling, workdir)
+                    .await
+                    .map(Done::Built),
                 Step::Download(download) => self
                     .download(plugin, download, workdir)
                     .await
@@ -419,6 +412,12 @@ impl Executor {
             .unwrap_or(0))
     }
 
+    /// The netrc for a command of `plugin` that talks to an index (`index_ecosystem`).
+    fn netrc(&self, plugin: &str, index_ecosystem: Option<&str>) -> Option<String> {
+        index_ecosystem?;
+        self.sources.http.as_ref()?.netrc(plugin)
+    }
+
     fn environment(&self, command: &Command<'_>) -> Vec<String> {
         let mut env: Vec<(String, String)> = command.env.to_vec();
         env.push((
@@ -438,6 +437,9 @@ impl Executor {
                 // Acquire::https::CAInfo), the tools' own variables for the others.
                 env.push(("COPA_CA_BUNDLE".into(), CA_BUNDLE.into()));
                 env.extend(ca_variables(ecosystem));
+            }
+            if command.netrc.is_some() {
+                env.push(("NETRC".into(), NETRC.into()));
             }
             env.extend(self.settings.proxy_env.iter().cloned());
         }
@@ -463,8 +465,17 @@ impl Executor {
     }
 
     /// Runs one step and commits its container; returns the committed image's ID.
-    async fn run_step(&self, image: &str, step: &RunStep) -> Result<String> {
-        let id = self.create((image, step).into()).await?;
+    async fn run_step(&self, plugin: &str, image: &str, step: &RunStep) -> Result<String> {
+        let command = Command {
+            image,
+            argv: &step.argv,
+            env: &step.env,
+            workdir: step.workdir.as_deref(),
+            user: step.user.as_deref(),
+            index_ecosystem: step.index_ecosystem.as_deref(),
+            netrc: self.netrc(plugin, step.index_ecosystem.as_deref()),
+        };
+        let id = self.create(command).await?;
         let result = self.start_and_wait(&id, &step.argv).await;
         let committed = match result {
             Ok(()) => self.commit(&id).await,
@@ -508,11 +519,17 @@ impl Executor {
             .map_err(|e| anyhow!("creating a container from {}: {e}", command.image))?;
         let id = created.id;
         self.created.container(&id);
-        if let (Some(bundle), Some(_)) = (&self.settings.ca_bundle, command.index_ecosystem) {
-            let tar = single_file_tar(&CA_BUNDLE[1..], bundle)?;
-            self.upload(&id, "/", tar)
+        let injected: Vec<(&str, &[u8])> = command
+            .index_ecosystem
+            .and(self.settings.ca_bundle.as_deref())
+            .map(|bundle| (CA_BUNDLE, bundle))
+            .into_iter()
+            .chain(command.netrc.as_deref().map(|n| (NETRC, n.as_bytes())))
+            .collect();
+        if !injected.is_empty() {
+            self.upload(&id, "/", injected_tar(&injected)?)
                 .await
-                .map_err(|e| anyhow!("placing the CA bundle in the container: {e}"))?;
+                .map_err(|e| anyhow!("placing the CA bundle or netrc in the container: {e}"))?;
         }
         Ok(id)
     }
@@ -612,7 +629,12 @@ impl Executor {
 
     /// Runs a tooling step: a container of the tooling image gets the target's `copy-in`
     /// paths (as the image has them), runs, and its outputs become the step's diff.
-    async fn tooling(&self, step: &ToolingStep, workdir: &std::path::Path) -> Result<StepDiff> {
+    async fn tooling(
+        &self,
+        plugin: &str,
+        step: &ToolingStep,
+        workdir: &std::path::Path,
+    ) -> Result<StepDiff> {
         let image = self
             .settings
             .tooling_images
@@ -622,12 +644,13 @@ impl Executor {
         // Pulling the tooling image is not part of the step's time: it happens once, and on a
         // slow network it may well take longer than the step.
         self.ensure_tooling_image(&image, &step.tooling).await?;
-        self.within_limit(self.run_in_tooling(&image, step, workdir))
+        self.within_limit(self.run_in_tooling(plugin, &image, step, workdir))
             .await
     }
 
     async fn run_in_tooling(
         &self,
+        plugin: &str,
         image: &str,
         step: &ToolingStep,
         workdir: &std::path::Path,
@@ -639,6 +662,7 @@ impl Executor {
             workdir: step.workdir.as_deref(),
             user: None,
             index_ecosystem: step.index_ecosystem.as_deref(),
+            netrc: self.netrc(plugin, step.index_ecosystem.as_deref()),
         };
         let id = self.create(command).await?;
         let result = self.run_tooling(&id, step, workdir).await;
@@ -767,18 +791,22 @@ fn ca_variables(ecosystem: &str) -> Vec<(String, String)> {
     }
 }
 
-fn single_file_tar(path: &str, content: &[u8]) -> Result<Vec<u8>> {
+/// The files the host puts in a container (absolute paths in [`INJECT_DIR`]) as a tar to unpack
+/// at `/`. Readable by every user: a step may run as the image's application user, and the
+/// container lives only for the step.
+fn injected_tar(files: &[(&str, &[u8])]) -> Result<Vec<u8>> {
     let mut builder = tar::Builder::new(Vec::new());
     let mut dir = tar::Header::new_gnu();
     dir.set_entry_type(tar::EntryType::Directory);
     dir.set_mode(0o755);
     dir.set_size(0);
-    let parent = path.rsplit_once('/').map(|(d, _)| d).unwrap_or_default();
-    builder.append_data(&mut dir, format!("{parent}/"), std::io::empty())?;
-    let mut header = tar::Header::new_gnu();
-    header.set_mode(0o644);
-    header.set_size(content.len() as u64);
-    builder.append_data(&mut header, path, content)?;
+    builder.append_data(&mut dir, format!("{}/", &INJECT_DIR[1..]), std::io::empty())?;
+    for (path, content) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_mode(0o644);
+        header.set_size(content.len() as u64);
+        builder.append_data(&mut header, &path[1..], *content)?;
+    }
     Ok(builder.into_inner()?)
 }
 
@@ -802,6 +830,7 @@ pub fn proxy_environment() -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::{Credential, Grants, Origin};
 
     fn step(ecosystem: Option<&str>) -> RunStep {
         RunStep {
@@ -833,22 +862,42 @@ mod tests {
             step_timeout: Duration::from_secs(60),
             tooling_images: HashMap::new(),
         };
+        let mirror = Origin::of("https://mirror.example").unwrap();
+        let grants = Grants {
+            origins: HashMap::from([("pip".to_owned(), vec![mirror.clone()])]),
+            user_named: HashMap::from([("pip".to_owned(), vec![mirror.clone()])]),
+        };
+        let credentials = HashMap::from([(mirror, Credential::new("me:s3cret".into()))]);
         let sources = Sources {
             view: Arc::new(ImageView::new(Vec::new()).unwrap()),
             index: Arc::new(PackageIndex::new(Default::default()).unwrap()),
-            http: None,
+            http: Some(Arc::new(PluginHttp::new(None, grants, credentials))),
         };
         Executor::new(None, settings, Created::default(), Arc::new(sources))
     }
 
-    fn command(step: &RunStep) -> Command<'_> {
-        ("image", step).into()
+    fn command<'a>(executor: &Executor, step: &'a RunStep) -> Command<'a> {
+        Command {
+            image: "image",
+            argv: &step.argv,
+            env: &step.env,
+            workdir: None,
+            user: None,
+            index_ecosystem: step.index_ecosystem.as_deref(),
+            netrc: executor.netrc("pip", step.index_ecosystem.as_deref()),
+        }
     }
 
     #[test]
     fn index_settings_ca_and_proxies_reach_only_steps_that_talk_to_an_index() {
         let pip = step(Some("pypi"));
-        let env = executor().environment(&command(&pip));
+        let executor = executor();
+        let pip = command(&executor, &pip);
+        assert_eq!(
+            pip.netrc.as_deref(),
+            Some("machine mirror.example login me password s3cret\n")
+        );
+        let env = executor.environment(&pip);
         for expected in [
             "PYTHONDONTWRITEBYTECODE=1",
             "SOURCE_DATE_EPOCH=1700000000",
@@ -856,14 +905,16 @@ mod tests {
             "PIP_CERT=/.copa-host/ca.pem",
             "COPA_CA_BUNDLE=/.copa-host/ca.pem",
             "HTTPS_PROXY=http://proxy.example:3128",
+            "NETRC=/.copa-host/netrc",
         ] {
             assert!(
                 env.contains(&expected.to_string()),
                 "{expected} missing from {env:?}"
             );
         }
+        assert!(!env.iter().any(|v| v.contains("s3cret")), "{env:?}");
         let offline = step(None);
-        let offline = executor().environment(&command(&offline));
+        let offline = executor.environment(&command(&executor, &offline));
         assert_eq!(
             offline,
             vec!["PYTHONDONTWRITEBYTECODE=1", "SOURCE_DATE_EPOCH=1700000000"]
@@ -871,14 +922,17 @@ mod tests {
     }
 
     #[test]
-    fn the_ca_bundle_travels_as_a_one_file_tar() {
-        let tar = single_file_tar(&CA_BUNDLE[1..], b"PEM").unwrap();
+    fn the_ca_bundle_and_netrc_travel_as_one_tar() {
+        let tar = injected_tar(&[(CA_BUNDLE, b"PEM"), (NETRC, b"machine x")]).unwrap();
         let mut archive = tar::Archive::new(&tar[..]);
         let names: Vec<String> = archive
             .entries()
             .unwrap()
             .map(|e| e.unwrap().path().unwrap().display().to_string())
             .collect();
-        assert_eq!(names, vec![".copa-host/", ".copa-host/ca.pem"]);
+        assert_eq!(
+            names,
+            vec![".copa-host/", ".copa-host/ca.pem", ".copa-host/netrc"]
+        );
     }
 }

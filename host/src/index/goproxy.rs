@@ -142,6 +142,27 @@ fn escape(module: &str) -> Result<String, String> {
     Ok(out)
 }
 
+/// The go command's settings for a run: the configured proxies, and the checksum-database and
+/// private-module settings of this process's environment (a private module needs GOPRIVATE /
+/// GONOSUMDB in the run exactly as on the user's machine).
+pub(super) fn environment(go_proxy: &str) -> Vec<(String, String)> {
+    let mut env = vec![("GOPROXY".to_string(), go_proxy.to_string())];
+    for name in [
+        "GOSUMDB",
+        "GONOSUMDB",
+        "GONOSUMCHECK",
+        "GOPRIVATE",
+        "GONOPROXY",
+        "GOINSECURE",
+        "GOFLAGS",
+    ] {
+        if let Some(value) = std::env::var_os(name) {
+            env.push((name.to_string(), value.to_string_lossy().into_owned()));
+        }
+    }
+    env
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::test_server::{Reply, serve};

@@ -100,7 +100,7 @@ pub struct IndexSettings {
 impl Default for IndexSettings {
     fn default() -> Self {
         Self {
-            pypi_url: "https://pypi.org/simple/".to_owned(),
+            pypi_url: copa_plugin_sdk::pypi::DEFAULT_INDEX.to_owned(),
             extra_ca_pem: None,
             apt_mirror: None,
             nuget_sources: Vec::new(),
@@ -108,6 +108,52 @@ impl Default for IndexSettings {
             npm_registry: DEFAULT_NPM_REGISTRY.to_owned(),
             go_proxy: goproxy::DEFAULT_PROXY.to_owned(),
         }
+    }
+}
+
+impl IndexSettings {
+    /// These settings with the user's `--index ECOSYSTEM=URL`s for the ecosystems plugins of
+    /// older contracts read through this index: the first `pypi` URL is the simple index.
+    pub fn with_user_indexes(mut self, indexes: &[(String, String)]) -> Self {
+        if let Some((_, url)) = indexes
+            .iter()
+            .find(|(e, _)| e == copa_plugin_sdk::pypi::ECOSYSTEM)
+        {
+            self.pypi_url = url.clone();
+        }
+        self
+    }
+
+    /// The environment of a `run` step that names `ecosystem` as its `index-ecosystem`: where
+    /// the ecosystem's tool finds these indexes.
+    pub fn run_environment(&self) -> HashMap<String, Vec<(String, String)>> {
+        [
+            (
+                copa_plugin_sdk::pypi::ECOSYSTEM.to_string(),
+                vec![("PIP_INDEX_URL".to_string(), self.pypi_url.clone())],
+            ),
+            (
+                "npm".to_string(),
+                vec![("npm_config_registry".to_string(), self.npm_registry.clone())],
+            ),
+            (
+                "deb".to_string(),
+                self.apt_mirror
+                    .iter()
+                    .map(|m| ("COPA_APT_MIRROR".to_string(), m.clone()))
+                    .collect(),
+            ),
+            ("go".to_string(), goproxy::environment(&self.go_proxy)),
+        ]
+        .into()
+    }
+
+    /// Every index URL of these settings that a tool in a container may reach.
+    pub fn urls(&self) -> impl Iterator<Item = &str> {
+        [self.pypi_url.as_str(), self.npm_registry.as_str()]
+            .into_iter()
+            .chain(self.apt_mirror.as_deref())
+            .chain(self.go_proxy.split([',', '|']).map(str::trim))
     }
 }
 
@@ -145,6 +191,7 @@ type CacheKey = (String, String);
 type ArtifactSlot = Arc<std::sync::OnceLock<Result<Arc<Artifact>, String>>>;
 
 pub struct PackageIndex {
+    settings: IndexSettings,
     agent: Agent,
     /// `pypi_url` with exactly one trailing slash, so the project path can be appended.
     pypi_base: String,
@@ -183,6 +230,7 @@ impl PackageIndex {
         )?;
 
         Ok(Self {
+            settings: settings.clone(),
             agent,
             pypi_base,
             npm_base,
@@ -210,6 +258,10 @@ impl PackageIndex {
             go: goproxy::GoProxy::new(&settings.go_proxy).map_err(anyhow::Error::msg)?,
             artifacts: Mutex::new(HashMap::new()),
         })
+    }
+
+    pub fn settings(&self) -> &IndexSettings {
+        &self.settings
     }
 
     /// All versions of `name` the index lists, in the order first seen (the caller sorts them
@@ -300,7 +352,8 @@ impl PackageIndex {
     /// `file://` URLs are read from this machine (folder feeds); anything else over HTTP(S).
     fn download(&self, url: &str) -> Result<Vec<u8>, String> {
         if let Some(path) = url.strip_prefix("file://") {
-            let path = percent_decode(path);
+            let path = crate::http::percent_decode(path)
+                .ok_or_else(|| format!("{url}: not a valid percent-encoded path"))?;
             return std::fs::read(&path).map_err(|e| format!("reading {path}: {e}"));
         }
         let started = std::time::Instant::now();
@@ -334,18 +387,17 @@ impl PackageIndex {
     }
 
     fn pypi_versions(&self, name: &str) -> Result<Vec<PackageVersion>, String> {
-        if !pypi::is_valid_python_name(name) {
+        if !copa_plugin_sdk::pypi::is_valid_name(name) {
             return Err(format!("invalid Python package name {name:?}"));
         }
-        let project = normalize_name(name);
-        let key = ("pypi".to_owned(), project.clone());
+        let key = ("pypi".to_owned(), normalize_name(name));
         if let Some(hit) = self.lock_cache().get(&key) {
             return Ok(hit.clone());
         }
 
         // The lock is not held across the request so that lookups of other packages from other
         // threads are not serialized behind a slow one; a concurrent miss costs one extra fetch.
-        let versions = self.fetch_pypi(&project)?;
+        let versions = self.fetch_pypi(name)?;
         self.lock_cache().insert(key, versions.clone());
         Ok(versions)
     }
@@ -459,30 +511,6 @@ fn system_bundle() -> anyhow::Result<Option<(String, Vec<u8>)>> {
     Ok(SYSTEM_CA_BUNDLES
         .iter()
         .find_map(|path| Some(((*path).to_owned(), std::fs::read(path).ok()?))))
-}
-
-/// `%XX` escapes of a `file://` URL's path decoded (folder feeds in directories with spaces).
-fn percent_decode(path: &str) -> String {
-    let bytes = path.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// ureq errors can embed newlines (e.g. from TLS alerts); callers want a single line.

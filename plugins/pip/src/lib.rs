@@ -6,8 +6,8 @@ mod metadata;
 mod plan;
 
 use copa_plugin_sdk::{
-    Finding, Manifest, PackageClass, Plan, PluginInfo, Policy, RunStep, Step, Target, attribute,
-    register_patcher, updates_for,
+    Finding, IndexSpec, Manifest, PackageClass, Plan, PluginInfo, Policy, RunStep, Step, Target,
+    attribute, index_urls, pypi, register_patcher, updates_for,
 };
 
 #[derive(Default)]
@@ -37,10 +37,17 @@ impl copa_plugin_sdk::Patcher for Pip {
     }
 
     /// pip runs as the owner of the site-packages it installs into: root for the system's (and
-    /// for a virtual environment root created), so its `run` steps may run as root. PyPI is
-    /// read through `package-index`; no tooling, no options.
+    /// for a virtual environment root created), so its `run` steps may run as root. It reads
+    /// PyPI (or the user's `--index pypi=URL`s) over `http`; no tooling, no options.
     fn manifest(&self) -> Manifest {
         Manifest {
+            indexes: vec![IndexSpec {
+                ecosystem: pypi::ECOSYSTEM.into(),
+                default_url: pypi::DEFAULT_INDEX.into(),
+                description: "a Python package index (simple API), for planning and for pip in \
+                              the run; the first URL is pip's index URL, the others extra ones"
+                    .into(),
+            }],
             root_run_steps: true,
             ..copa_plugin_sdk::asks_for_nothing(self.info())
         }
@@ -63,8 +70,9 @@ impl copa_plugin_sdk::Patcher for Pip {
         &self,
         targets: Vec<Target>,
         plan: Plan,
-        _policy: Policy,
+        policy: Policy,
     ) -> Result<Vec<Step>, String> {
+        let index_env = index_environment(&policy);
         let mut steps = Vec::new();
         for target in &targets {
             let updates = updates_for(&plan, target);
@@ -100,6 +108,7 @@ impl copa_plugin_sdk::Patcher for Pip {
                 // pip's own imports must not litter the image with bytecode.
                 ("PYTHONDONTWRITEBYTECODE".to_string(), "1".to_string()),
             ];
+            env.extend(index_env.iter().cloned());
             if attribute(target, attr::SYSTEM) == Some("1") {
                 // The user asked to patch the system environment; PEP 668 protects it from
                 // accidental installs, not from this one.
@@ -121,4 +130,19 @@ impl copa_plugin_sdk::Patcher for Pip {
         }
         Ok(steps)
     }
+}
+
+/// pip's settings for the indexes planning read: the first as its index URL, the others as
+/// extra index URLs, so that pip installs from where the plan found the versions.
+fn index_environment(policy: &Policy) -> Vec<(String, String)> {
+    let mut urls = index_urls(policy, pypi::ECOSYSTEM);
+    let mut env = Vec::new();
+    if let Some(first) = urls.next() {
+        env.push(("PIP_INDEX_URL".to_string(), first.to_string()));
+    }
+    let extra: Vec<&str> = urls.collect();
+    if !extra.is_empty() {
+        env.push(("PIP_EXTRA_INDEX_URL".to_string(), extra.join(" ")));
+    }
+    env
 }

@@ -3,7 +3,7 @@
 use copa_plugin_sdk::choose::{Bump, IndexVersion, Vulnerability, choose, is_fixed_by};
 use copa_plugin_sdk::pep440::{Pep440Version, normalize_name as normalize, requires_python_allows};
 use copa_plugin_sdk::route::{route, skip_all};
-use copa_plugin_sdk::{Finding, Plan, Policy, Target, index};
+use copa_plugin_sdk::{Finding, Plan, Policy, Target, index_urls, pypi};
 
 /// Packages that always go to their newest release: a trust store is only as good as its
 /// latest edition, and certifi's releases never break callers.
@@ -45,9 +45,10 @@ pub fn plan(targets: &[Target], findings: &[Finding], policy: Policy) -> Plan {
             }
         },
     );
+    let indexes: Vec<&str> = index_urls(&policy, pypi::ECOSYSTEM).collect();
     for ((target_index, package), findings) in groups {
         let target = &targets[target_index];
-        plan_package(target, &package, &findings, level, &mut plan);
+        plan_package(target, &package, &findings, level, &indexes, &mut plan);
     }
     plan
 }
@@ -66,6 +67,7 @@ fn plan_package(
     package: &str,
     findings: &[&Finding],
     level: Bump,
+    indexes: &[&str],
     plan: &mut Plan,
 ) {
     let mut vulnerabilities = Vulnerability::from_findings(findings);
@@ -98,7 +100,7 @@ fn plan_package(
             ),
         );
     };
-    let versions = match index::versions("pypi", &installed.name) {
+    let versions = match pypi::versions(indexes.iter().copied(), &installed.name) {
         Ok(versions) => versions,
         Err(e) => return skip_all(plan, format!("package index: {e}")),
     };
