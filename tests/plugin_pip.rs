@@ -9,7 +9,7 @@ use common::{Node, layer_tar, python_image_tar, serve_index, wheels};
 use copa_host::image::{ImageView, LayerTar};
 use copa_host::index::{IndexSettings, PackageIndex};
 use copa_host::plugin::{
-    Capabilities, Finding, Origin, PatchLevel, Plan, Plugin, PluginHost, Step, Target,
+    Capabilities, Finding, Origin, PatchLevel, Plan, Plugin, PluginHost, Policy, Step, Target,
 };
 
 const SYSTEM: &str = "/usr/local/lib/python3.11/dist-packages";
@@ -61,7 +61,15 @@ struct Setup {
     host: PluginHost,
     pip: Plugin,
     caps: Arc<Capabilities>,
+    /// `--index pypi=URL` of the test's index.
+    indexes: Vec<(String, String)>,
     _index: common::Index,
+}
+
+impl Setup {
+    fn policy(&self, level: PatchLevel) -> Policy {
+        common::policy_with_indexes(level, &self.pip, &self.indexes)
+    }
 }
 
 fn setup(tar: Vec<u8>) -> Setup {
@@ -73,20 +81,17 @@ fn setup(tar: Vec<u8>) -> Setup {
         .into_iter()
         .find(|p| p.info.name == "pip")
         .expect("pip is built in");
-    let package_index = PackageIndex::new(IndexSettings {
-        pypi_url: index.url.clone(),
-        ..IndexSettings::default()
-    })
-    .unwrap();
+    let indexes = vec![("pypi".to_string(), index.url.clone())];
     let caps = Arc::new(Capabilities {
         image: view(tar),
-        index: Arc::new(package_index),
-        http: None,
+        index: Arc::new(PackageIndex::new(IndexSettings::default()).unwrap()),
+        http: Some(common::granted_http(&pip, &indexes)),
     });
     Setup {
         host,
         pip,
         caps,
+        indexes,
         _index: index,
     }
 }
@@ -201,7 +206,7 @@ fn plan(setup: &Setup, level: PatchLevel) -> (Vec<Target>, Plan) {
             &setup.caps,
             &targets,
             &findings(),
-            &common::policy(level, false),
+            &setup.policy(level),
         )
         .unwrap();
     (targets, plan)
@@ -336,7 +341,7 @@ fn emits_one_pip_install_per_environment_with_its_own_interpreter() {
             &setup.caps,
             &targets,
             &plan,
-            &common::default_policy(),
+            &setup.policy(PatchLevel::Patch),
         )
         .unwrap();
     assert_eq!(steps.len(), 2);
@@ -373,6 +378,12 @@ fn emits_one_pip_install_per_environment_with_its_own_interpreter() {
             .any(|(k, v)| k == "PIP_BREAK_SYSTEM_PACKAGES" && v == "1")
     );
     assert_eq!(system.index_ecosystem.as_deref(), Some("pypi"));
+    // pip installs from the index the plan read.
+    for run in &runs {
+        let index_url = run.env.iter().find(|(k, _)| k == "PIP_INDEX_URL");
+        assert_eq!(index_url.map(|(_, v)| v), Some(&setup.indexes[0].1));
+        assert!(!run.env.iter().any(|(k, _)| k == "PIP_EXTRA_INDEX_URL"));
+    }
     assert_eq!(system.user, None, "root's site-packages: pip runs as root");
     for run in runs {
         for &u in &run.updates {
@@ -409,7 +420,7 @@ fn environments_without_pip_are_skipped_with_the_reason() {
             &setup.caps,
             &targets,
             &findings,
-            &common::policy(PatchLevel::Patch, false),
+            &setup.policy(PatchLevel::Patch),
         )
         .unwrap();
     assert!(plan.updates.is_empty());
@@ -446,7 +457,7 @@ fn an_installed_version_that_already_has_the_fix_needs_nothing() {
             &setup.caps,
             &targets,
             &[f],
-            &common::policy(PatchLevel::Patch, false),
+            &setup.policy(PatchLevel::Patch),
         )
         .unwrap();
     assert!(
@@ -480,7 +491,7 @@ fn runaway_plugins_are_stopped_by_name_and_the_host_survives() {
             &setup.caps,
             &[],
             &[],
-            &common::policy(PatchLevel::Patch, false),
+            &setup.policy(PatchLevel::Patch),
         )
         .unwrap_err()
         .to_string();
@@ -497,7 +508,7 @@ fn runaway_plugins_are_stopped_by_name_and_the_host_survives() {
                 updates: vec![],
                 skips: vec![],
             },
-            &common::default_policy(),
+            &setup.policy(PatchLevel::Patch),
         )
         .unwrap_err()
         .to_string();

@@ -459,6 +459,32 @@ pub fn policy(level: copa_host::plugin::PatchLevel, update_all: bool) -> copa_ho
     }
 }
 
+/// The `http` capability of a run in which the user named `indexes` (`--index ECOSYSTEM=URL`),
+/// for `plugin`: the origins its manifest's indexes grant, with those URLs in force.
+pub fn granted_http(
+    plugin: &copa_host::plugin::Plugin,
+    indexes: &[(String, String)],
+) -> Arc<copa_host::http::PluginHttp> {
+    let grants = copa_host::plugin::grants::origins(std::slice::from_ref(plugin), indexes).unwrap();
+    Arc::new(copa_host::http::PluginHttp::new(
+        None,
+        grants,
+        Default::default(),
+    ))
+}
+
+/// [`policy`], with the index URLs in force for `plugin` when the user named `indexes`.
+pub fn policy_with_indexes(
+    level: copa_host::plugin::PatchLevel,
+    plugin: &copa_host::plugin::Plugin,
+    indexes: &[(String, String)],
+) -> copa_host::plugin::Policy {
+    copa_host::plugin::Policy {
+        indexes: copa_host::plugin::grants::index_urls(plugin, indexes),
+        ..policy(level, false)
+    }
+}
+
 /// The policy of a run with a report at the default patch level, no options.
 pub fn default_policy() -> copa_host::plugin::Policy {
     policy(copa_host::plugin::PatchLevel::Patch, false)
