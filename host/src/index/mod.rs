@@ -19,7 +19,6 @@
 //! All share one agent, so the TLS roots (system bundle plus `--ca-cert`) and the proxy from
 //! the environment apply to every request.
 
-mod artifact;
 mod deb;
 mod goproxy;
 mod npm;
@@ -27,7 +26,9 @@ mod nuget;
 mod nuget_config;
 mod pypi;
 
-pub use artifact::{ArchiveEntry, Artifact, EntryKind, MAX_ARTIFACT_BYTES};
+pub use copa_plugin_sdk::archive::{
+    ArchiveEntry, Artifact, EntryKind, ExpectedDigest, MAX_ARTIFACT_BYTES,
+};
 pub use nuget_config::user_config as nuget_user_config;
 
 use std::collections::HashMap;
@@ -66,15 +67,6 @@ pub struct ArtifactSource {
     pub url: String,
     /// The digest the index publishes; a download that does not match is refused.
     pub digest: Option<ExpectedDigest>,
-}
-
-/// Digests as indexes publish them, as lower-case hex.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ExpectedDigest {
-    Sha256(String),
-    Sha512(String),
-    /// Old npm packages have only `shasum`.
-    Sha1(String),
 }
 
 #[derive(Clone, Debug)]
@@ -374,7 +366,7 @@ impl PackageIndex {
         let bytes = response
             .into_body()
             .into_with_config()
-            .limit(artifact::MAX_ARTIFACT_BYTES)
+            .limit(MAX_ARTIFACT_BYTES)
             .read_to_vec()
             .map_err(|e| one_line(format!("downloading {url}: {e}")))?;
         tracing::debug!(
