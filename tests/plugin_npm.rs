@@ -6,11 +6,10 @@ mod common;
 use std::io::Write;
 
 use base64::Engine as _;
-use common::{Node, PluginSetup, builtin_plugin, layer_tar, policy, serve_static_with};
-use copa_host::index::{IndexSettings, PackageIndex};
+use common::{Node, PluginSetup, builtin_plugin_reading, layer_tar, serve_static_with};
 use copa_host::plugin::{Finding, PatchLevel, Plan, Step, Target};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha512};
+use sha2::{Digest, Sha256, Sha512};
 
 /// A package version on the test registry: name, version, dependencies, extra version fields.
 struct Release {
@@ -366,12 +365,7 @@ fn setup() -> PluginSetup {
 }
 
 fn setup_with(layer: Vec<u8>) -> PluginSetup {
-    let index = PackageIndex::new(IndexSettings {
-        npm_registry: registry(),
-        ..IndexSettings::default()
-    })
-    .unwrap();
-    builtin_plugin("npm", vec![layer], index)
+    builtin_plugin_reading("npm", vec![layer], vec![("npm".into(), registry())])
 }
 
 fn finding(path: &str, name: &str, installed: &str, id: &str, fixed: &str) -> Finding {
@@ -471,7 +465,7 @@ fn plan_at(setup: &PluginSetup, level: PatchLevel) -> (Vec<Target>, Plan) {
             &setup.caps,
             &targets,
             &findings(),
-            &policy(level, false),
+            &setup.policy(level),
         )
         .unwrap();
     (targets, plan)
@@ -610,12 +604,43 @@ fn plans_direct_transitive_nested_scoped_and_global_updates() {
     );
 }
 
-fn fetches(steps: &[Step]) -> Vec<&copa_host::plugin::FetchStep> {
+/// A download step with the package and version it names ("npm NAME@VERSION").
+struct Fetch<'a> {
+    name: String,
+    version: String,
+    placements: &'a [copa_host::plugin::Placement],
+}
+
+/// The download steps, each checked to name the registry's tarball of its package and the
+/// SHA-256 of exactly the bytes the registry serves.
+fn fetches(steps: &[Step]) -> Vec<Fetch<'_>> {
     steps
         .iter()
         .filter_map(|s| match s {
-            Step::Fetch(f) => Some(f),
+            Step::Download(d) => Some(d),
             _ => None,
+        })
+        .map(|d| {
+            let (name, version) = d
+                .description
+                .strip_prefix("npm ")
+                .and_then(|what| what.rsplit_once('@'))
+                .unwrap_or_else(|| panic!("{}", d.description));
+            let release = releases()
+                .into_iter()
+                .find(|r| r.name == name && r.version == version)
+                .unwrap();
+            assert!(
+                d.url.ends_with(&tarball_url("", name, version)),
+                "{}",
+                d.url
+            );
+            assert_eq!(d.sha256, hex::encode(Sha256::digest(tarball(&release))));
+            Fetch {
+                name: name.to_string(),
+                version: version.to_string(),
+                placements: &d.placements,
+            }
         })
         .collect()
 }
@@ -645,13 +670,13 @@ fn emits_fetches_removals_and_rewritten_project_files() {
             &setup.caps,
             &targets,
             &plan,
-            &common::default_policy(),
+            &setup.policy(PatchLevel::Patch),
         )
         .unwrap();
     assert!(
         steps
             .iter()
-            .all(|s| matches!(s, Step::Fetch(_) | Step::Write(_))),
+            .all(|s| matches!(s, Step::Download(_) | Step::Write(_))),
         "no containers: {steps:#?}"
     );
 
@@ -828,7 +853,7 @@ fn rewrites_lockfile_v1_and_v2_trees() {
                 &setup.caps,
                 &targets,
                 &plan,
-                &common::default_policy(),
+                &setup.policy(PatchLevel::Patch),
             )
             .unwrap();
         let lock = written_json(&steps, "/app/package-lock.json");

@@ -148,14 +148,10 @@ struct PatchArgs {
     /// same as `--index pypi=URL` (default: PyPI).
     #[arg(long, env = "PIP_INDEX_URL", value_name = "URL")]
     pip_index_url: Option<String>,
-    /// npm registry, used for planning and by npm in the run (scoped packages included).
-    #[arg(
-        long,
-        env = "COPA_NPM_REGISTRY",
-        default_value = crate::index::DEFAULT_NPM_REGISTRY,
-        value_name = "URL"
-    )]
-    npm_registry: String,
+    /// npm registry, for planning and for the tarballs of the run (scoped packages included);
+    /// the same as `--index npm=URL` (default: registry.npmjs.org).
+    #[arg(long, env = "COPA_NPM_REGISTRY", value_name = "URL")]
+    npm_registry: Option<String>,
     /// Debian/Ubuntu mirror: replaces the scheme://host[:port] of every APT repository of the
     /// image, keeping its path (http://deb.debian.org/debian-security ->
     /// URL/debian-security), for planning and for apt in the run.
@@ -367,7 +363,6 @@ impl PatchArgs {
             step_timeout: self.timeout,
             dry_run: self.dry_run,
             plugin_dirs: plugin_dirs(&self.plugin_dirs),
-            npm_registry: self.npm_registry.clone(),
             apt_mirror: self.apt_mirror.as_deref().map(apt_mirror).transpose()?,
             nuget_sources: self.nuget_sources.clone(),
             nuget_config: match &self.nuget_config {
@@ -407,10 +402,13 @@ impl PatchArgs {
     /// The flags that stand for `--index ECOSYSTEM=URL` of a built-in plugin: (flag,
     /// ecosystem, URL). Their URLs may carry `user:password@`, as the tools they come from allow.
     fn index_aliases(&self) -> Vec<(&'static str, &'static str, &String)> {
-        [("--pip-index-url", "pypi", &self.pip_index_url)]
-            .into_iter()
-            .filter_map(|(flag, ecosystem, url)| Some((flag, ecosystem, url.as_ref()?)))
-            .collect()
+        [
+            ("--pip-index-url", "pypi", &self.pip_index_url),
+            ("--npm-registry", "npm", &self.npm_registry),
+        ]
+        .into_iter()
+        .filter_map(|(flag, ecosystem, url)| Some((flag, ecosystem, url.as_ref()?)))
+        .collect()
     }
 
     /// `--index`es, after those the older flags stand for (without their credentials).

@@ -54,8 +54,6 @@ pub struct Options {
     pub step_timeout: Duration,
     pub dry_run: bool,
     pub plugin_dirs: Vec<PathBuf>,
-    /// The npm registry, for planning and for npm in the run.
-    pub npm_registry: String,
     /// Replaces the origin of every APT repository, for planning and for apt in the run.
     pub apt_mirror: Option<String>,
     /// `--nuget-source`s, in order (`[NAME=]URL` or a folder feed).
@@ -249,7 +247,6 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
             apt_mirror: options.apt_mirror.clone(),
             nuget_sources: options.nuget_sources.clone(),
             nuget_config: options.nuget_config.clone(),
-            npm_registry: options.npm_registry.clone(),
             go_proxy: options.go_proxy.clone(),
             ..IndexSettings::default()
         }

@@ -326,7 +326,8 @@ impl PluginHttp {
     }
 
     /// The bytes at `url` for a `download` step of `plugin`: within its grants like any request,
-    /// never cached (a step's file is read once), at most `max` bytes, and only a 200 counts.
+    /// at most `max` bytes, and only a 200 counts. A file the plugin fetched itself (to check it
+    /// before naming it) comes from the cache; the step's digest check still applies.
     pub fn download(&self, plugin: &str, url: &str, max: u64) -> Result<Vec<u8>, HttpError> {
         let request = Request {
             method: Method::Get,
@@ -334,7 +335,13 @@ impl PluginHttp {
             headers: Vec::new(),
             max_body: max,
         };
-        let response = self.follow(plugin, &request, max)?;
+        self.check_grant(plugin, url)?;
+        let key = (plugin.to_owned(), url.to_owned(), Vec::new());
+        let cached = self.lock_cache().answers.get(&key).cloned();
+        let response = match cached {
+            Some(hit) if hit.body.len() as u64 <= max => hit.as_ref().clone(),
+            _ => self.follow(plugin, &request, max)?,
+        };
         if response.status != 200 {
             return Err(HttpError::Failed(format!(
                 "{}: HTTP status {}",

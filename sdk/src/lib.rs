@@ -27,6 +27,7 @@ pub mod choose;
 pub mod dpkg;
 pub mod gomod;
 pub mod npm;
+pub mod npm_registry;
 pub mod nuget;
 pub mod ospkg;
 pub mod pep440;

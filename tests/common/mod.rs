@@ -418,6 +418,8 @@ pub struct PluginSetup {
     pub host: copa_host::plugin::PluginHost,
     pub plugin: copa_host::plugin::Plugin,
     pub caps: Arc<copa_host::plugin::Capabilities>,
+    /// The user's `--index ECOSYSTEM=URL`s of the run.
+    pub indexes: Vec<(String, String)>,
 }
 
 pub fn builtin_plugin(
@@ -445,7 +447,30 @@ pub fn builtin_plugin(
         index: Arc::new(index),
         http: None,
     });
-    PluginSetup { host, plugin, caps }
+    PluginSetup {
+        host,
+        plugin,
+        caps,
+        indexes: Vec::new(),
+    }
+}
+
+/// [`builtin_plugin`] for a plugin that reads its indexes over `http`: the run's user named
+/// `indexes` (`--index ECOSYSTEM=URL`), which the plugin is granted and given in its policy.
+pub fn builtin_plugin_reading(
+    name: &str,
+    layers: Vec<Vec<u8>>,
+    indexes: Vec<(String, String)>,
+) -> PluginSetup {
+    let mut setup = builtin_plugin(name, layers, default_index());
+    let caps = copa_host::plugin::Capabilities {
+        image: Arc::clone(&setup.caps.image),
+        index: Arc::clone(&setup.caps.index),
+        http: Some(granted_http(&setup.plugin, &indexes)),
+    };
+    setup.caps = Arc::new(caps);
+    setup.indexes = indexes;
+    setup
 }
 
 /// The policy of a run at `level`; `update_all` is a run without a report.
@@ -491,6 +516,11 @@ pub fn default_policy() -> copa_host::plugin::Policy {
 }
 
 impl PluginSetup {
+    /// The policy of a run with a report at `level`, with the setup's index URLs.
+    pub fn policy(&self, level: copa_host::plugin::PatchLevel) -> copa_host::plugin::Policy {
+        policy_with_indexes(level, &self.plugin, &self.indexes)
+    }
+
     /// `detect`, then `plan` of `findings` on what it found, at the default patch level.
     pub fn detect_and_plan(
         &self,
@@ -498,7 +528,10 @@ impl PluginSetup {
     ) -> (Vec<copa_host::plugin::Target>, copa_host::plugin::Plan) {
         let targets = self.host.detect(&self.plugin, &self.caps).unwrap();
         // No findings is the no-report run, where OS patchers update everything.
-        let policy = policy(copa_host::plugin::PatchLevel::Patch, findings.is_empty());
+        let policy = copa_host::plugin::Policy {
+            update_all: findings.is_empty(),
+            ..self.policy(copa_host::plugin::PatchLevel::Patch)
+        };
         let plan = self
             .host
             .plan(&self.plugin, &self.caps, &targets, findings, &policy)

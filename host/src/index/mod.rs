@@ -97,7 +97,7 @@ impl Default for IndexSettings {
             apt_mirror: None,
             nuget_sources: Vec::new(),
             nuget_config: None,
-            npm_registry: DEFAULT_NPM_REGISTRY.to_owned(),
+            npm_registry: copa_plugin_sdk::npm_registry::DEFAULT_REGISTRY.to_owned(),
             go_proxy: goproxy::DEFAULT_PROXY.to_owned(),
         }
     }
@@ -105,13 +105,20 @@ impl Default for IndexSettings {
 
 impl IndexSettings {
     /// These settings with the user's `--index ECOSYSTEM=URL`s for the ecosystems plugins of
-    /// older contracts read through this index: the first `pypi` URL is the simple index.
+    /// older contracts read through this index: the first `pypi` URL is the simple index, the
+    /// first `npm` URL the registry.
     pub fn with_user_indexes(mut self, indexes: &[(String, String)]) -> Self {
-        if let Some((_, url)) = indexes
-            .iter()
-            .find(|(e, _)| e == copa_plugin_sdk::pypi::ECOSYSTEM)
-        {
-            self.pypi_url = url.clone();
+        let first = |ecosystem: &str| {
+            indexes
+                .iter()
+                .find(|(e, _)| e == ecosystem)
+                .map(|(_, url)| url.clone())
+        };
+        if let Some(url) = first(copa_plugin_sdk::pypi::ECOSYSTEM) {
+            self.pypi_url = url;
+        }
+        if let Some(url) = first(copa_plugin_sdk::npm_registry::ECOSYSTEM) {
+            self.npm_registry = url;
         }
         self
     }
@@ -162,8 +169,6 @@ pub enum NuGetConfigFile {
 /// The ecosystems [`PackageIndex::versions`] answers for, as an error names them.
 const KNOWN_ECOSYSTEMS: &str =
     "pypi, npm, nuget, go, and \"deb <uri> <suite> <component> <arch>\" for an APT repository";
-
-pub const DEFAULT_NPM_REGISTRY: &str = "https://registry.npmjs.org/";
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// A package file may be tens of MB (a .deb, a .nupkg with native parts).
@@ -395,9 +400,6 @@ impl PackageIndex {
     }
 
     fn npm_versions(&self, name: &str) -> Result<Vec<PackageVersion>, String> {
-        if !npm::is_valid_npm_name(name) {
-            return Err(format!("invalid npm package name {name:?}"));
-        }
         // The registry treats names case-sensitively, so the name is the key as given.
         let key = ("npm".to_owned(), name.to_owned());
         if let Some(hit) = self.lock_cache().get(&key) {

@@ -7,16 +7,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use base64::Engine as _;
-use copa_plugin_sdk::index::{self, PackageVersion};
 use copa_plugin_sdk::npm::{NpmRange, NpmVersion};
-use copa_plugin_sdk::{FetchStep, Placement, Plan, Step, Target, WriteStep, fs};
+use copa_plugin_sdk::npm_registry::{self, Version as PackageVersion};
+use copa_plugin_sdk::{DownloadStep, Placement, Plan, Step, Target, WriteStep, fs};
 use serde_json::{Map, Value, json};
 
 use crate::attr;
 use crate::json;
 use crate::plan::{Effect, Project, effect, projects};
-use crate::resolve::{Overlay, metadata};
+use crate::registry;
+use crate::resolve::Overlay;
 use crate::tree::{dir_name, join, parent};
 
 /// Fields of package.json that list what the project installs.
@@ -30,7 +30,7 @@ struct Change {
 
 pub fn emit(targets: &[Target], plan: &Plan) -> Result<Vec<Step>, String> {
     // Keyed by (name, version): one download, placed at every copy that gets it.
-    let mut fetches: BTreeMap<(String, String), FetchStep> = BTreeMap::new();
+    let mut fetches: BTreeMap<(String, String), DownloadStep> = BTreeMap::new();
     let mut removals = Vec::new();
     let mut writes = Vec::new();
     for project in projects(targets) {
@@ -87,7 +87,7 @@ pub fn emit(targets: &[Target], plan: &Plan) -> Result<Vec<Step>, String> {
             writes.extend(project_files(&project, &overlay, &changes)?);
         }
     }
-    let mut steps: Vec<Step> = fetches.into_values().map(Step::Fetch).collect();
+    let mut steps: Vec<Step> = fetches.into_values().map(Step::Download).collect();
     steps.extend(removals);
     steps.extend(writes);
     Ok(steps)
@@ -109,26 +109,25 @@ fn tarball_root(members: &[String]) -> Result<String, String> {
     Ok(format!("{root}/"))
 }
 
-/// Adds the placement of `name@version` at `dir` to the fetch of that artifact.
+/// Adds the placement of `name@version` at `dir` to the download of its tarball.
 fn place(
-    fetches: &mut BTreeMap<(String, String), FetchStep>,
+    fetches: &mut BTreeMap<(String, String), DownloadStep>,
     name: &str,
     version: &PackageVersion,
     dir: &str,
     (uid, gid): (u32, u32),
     update: u32,
 ) -> Result<(), String> {
-    let artifact = index::artifact("npm", name, &version.version)
-        .map_err(|e| format!("{name}@{}: {e}", version.version))?;
-    let root =
-        tarball_root(&artifact.members).map_err(|e| format!("{name}@{}: {e}", version.version))?;
+    let artifact = registry::tarball(name, version)?;
+    let members = members(&artifact);
+    let root = tarball_root(&members).map_err(|e| format!("{name}@{}: {e}", version.version))?;
     let step = fetches
         .entry((name.to_string(), version.version.clone()))
-        .or_insert_with(|| FetchStep {
+        .or_insert_with(|| DownloadStep {
             description: format!("npm {name}@{}", version.version),
-            ecosystem: "npm".into(),
-            name: name.to_string(),
-            version: version.version.clone(),
+            url: artifact.url.clone(),
+            // The bytes this plugin checked against the registry's digest, and no others.
+            sha256: artifact.sha256.clone(),
             placements: Vec::new(),
             updates: Vec::new(),
         });
@@ -145,7 +144,7 @@ fn place(
     // npm makes every bin target executable when it links it, whatever the tarball says.
     for bin in bin_paths(version) {
         let member = format!("{root}{bin}");
-        if artifact.members.contains(&member) {
+        if members.contains(&member) {
             step.placements.push(Placement {
                 member,
                 path: join(dir, &bin),
@@ -162,13 +161,17 @@ fn place(
     Ok(())
 }
 
+/// The paths of a tarball's regular files, sorted.
+fn members(artifact: &copa_plugin_sdk::archive::Artifact) -> Vec<String> {
+    artifact.file_members().map(String::from).collect()
+}
+
 /// The files a version's `bin` names, relative to the package ("bin/semver.js").
 fn bin_paths(version: &PackageVersion) -> Vec<String> {
-    let Some(bin) = metadata(version, "bin").and_then(|j| serde_json::from_str::<Value>(j).ok())
-    else {
+    let Some(bin) = &version.bin else {
         return Vec::new();
     };
-    let paths: Vec<&str> = match &bin {
+    let paths: Vec<&str> = match bin {
         Value::String(path) => vec![path.as_str()],
         Value::Object(map) => map.values().filter_map(Value::as_str).collect(),
         _ => Vec::new(),
@@ -183,10 +186,12 @@ fn bin_paths(version: &PackageVersion) -> Vec<String> {
 /// Removal steps for the files of the copy at `dir` that the new version does not have (its
 /// own `node_modules` is other packages and stays).
 fn removed_files(name: &str, version: &str, dir: &str, update: u32) -> Result<Vec<Step>, String> {
-    let artifact = index::artifact("npm", name, version)?;
-    let root = tarball_root(&artifact.members)?;
-    let new: BTreeSet<&str> = artifact
-        .members
+    let members = members(&*registry::tarball(
+        name,
+        &registry::version(name, version)?,
+    )?);
+    let root = tarball_root(&members)?;
+    let new: BTreeSet<&str> = members
         .iter()
         .filter_map(|m| m.strip_prefix(root.as_str()))
         .collect();
@@ -230,18 +235,10 @@ fn list_files(dir: &str, relative: &str, out: &mut Vec<String>) {
 
 /// The Subresource Integrity string npm records: the registry's, else the tarball's sha512.
 fn integrity(name: &str, version: &PackageVersion) -> Result<String, String> {
-    if let Some(sri) = metadata(version, "integrity") {
-        return Ok(sri.to_string());
+    if let Some(sri) = &version.integrity {
+        return Ok(sri.clone());
     }
-    let artifact = index::artifact("npm", name, &version.version)?;
-    let bytes = (0..artifact.sha512.len() / 2)
-        .map(|i| u8::from_str_radix(&artifact.sha512[2 * i..2 * i + 2], 16))
-        .collect::<Result<Vec<u8>, _>>()
-        .map_err(|e| format!("sha512 of {name}@{}: {e}", version.version))?;
-    Ok(format!(
-        "sha512-{}",
-        base64::engine::general_purpose::STANDARD.encode(bytes)
-    ))
+    npm_registry::sha512_integrity(&registry::tarball(name, version)?.sha512)
 }
 
 /// The spec a direct dependency gets for `new`, in the style the user wrote: `^4.17.15` becomes
@@ -428,10 +425,11 @@ fn lock_key(project_dir: &str, dir: &str) -> String {
 /// The dependency maps of a version as a lockfile entry has them: `dependencies` without the
 /// optional ones, which go in `optionalDependencies`.
 fn dependency_maps(version: &PackageVersion) -> (Map<String, Value>, Map<String, Value>) {
-    let optional: Map<String, Value> = metadata(version, "optionalDependencies")
-        .and_then(|j| serde_json::from_str::<Value>(j).ok())
-        .and_then(|v| v.as_object().cloned())
-        .unwrap_or_default();
+    let optional: Map<String, Value> = version
+        .optional_dependencies
+        .iter()
+        .map(|(name, range)| (name.clone(), Value::String(range.clone())))
+        .collect();
     let required = version
         .dependencies
         .iter()
@@ -460,7 +458,7 @@ fn set_package_entry(
 ) -> Result<(), String> {
     let (required, optional) = dependency_maps(version);
     entry.insert("version".into(), json!(version.version));
-    if let Some(tarball) = metadata(version, "tarball") {
+    if let Some(tarball) = &version.tarball {
         entry.insert("resolved".into(), json!(tarball));
     }
     entry.insert("integrity".into(), json!(integrity(name, version)?));
@@ -487,15 +485,13 @@ fn set_package_entry(
     set_or_remove(
         entry,
         "hasInstallScript",
-        (metadata(version, "hasInstallScript") == Some("true")).then(|| json!(true)),
+        version.has_install_script.then(|| json!(true)),
     );
-    let bin = metadata(version, "bin")
-        .and_then(|j| serde_json::from_str::<Value>(j).ok())
-        .map(|bin| match bin {
-            // npm records a string `bin` under the package's unscoped name.
-            Value::String(path) => json!({ name.rsplit('/').next().unwrap_or(name): path }),
-            other => other,
-        });
+    let bin = version.bin.clone().map(|bin| match bin {
+        // npm records a string `bin` under the package's unscoped name.
+        Value::String(path) => json!({ name.rsplit('/').next().unwrap_or(name): path }),
+        other => other,
+    });
     set_or_remove(entry, "bin", bin);
     Ok(())
 }
@@ -507,7 +503,7 @@ fn set_legacy_entry(
     version: &PackageVersion,
 ) -> Result<(), String> {
     entry.insert("version".into(), json!(version.version));
-    if let Some(tarball) = metadata(version, "tarball") {
+    if let Some(tarball) = &version.tarball {
         entry.insert("resolved".into(), json!(tarball));
     }
     entry.insert("integrity".into(), json!(integrity(name, version)?));

@@ -7,11 +7,13 @@ mod emit;
 mod json;
 mod node;
 mod plan;
+mod registry;
 mod resolve;
 mod tree;
 
 use copa_plugin_sdk::{
-    Finding, PackageClass, Plan, PluginInfo, Policy, Step, Target, register_patcher,
+    Finding, IndexSpec, Manifest, PackageClass, Plan, PluginInfo, Policy, Step, Target,
+    npm_registry, register_patcher,
 };
 
 #[derive(Default)]
@@ -41,6 +43,21 @@ impl copa_plugin_sdk::Patcher for Npm {
         }
     }
 
+    /// The registry it reads over `http` (packuments, and the tarballs it checks before its
+    /// `download` steps name them); nothing else: no container, no tooling, no options.
+    fn manifest(&self) -> Manifest {
+        Manifest {
+            indexes: vec![IndexSpec {
+                ecosystem: npm_registry::ECOSYSTEM.into(),
+                default_url: npm_registry::DEFAULT_REGISTRY.into(),
+                description: "an npm registry, for planning and for the tarballs placed; the \
+                              first that has a package answers for it"
+                    .into(),
+            }],
+            ..copa_plugin_sdk::asks_for_nothing(self.info())
+        }
+    }
+
     fn detect(&self) -> Result<Vec<Target>, String> {
         Ok(tree::detect())
     }
@@ -51,6 +68,7 @@ impl copa_plugin_sdk::Patcher for Npm {
         findings: Vec<Finding>,
         policy: Policy,
     ) -> Result<Plan, String> {
+        registry::use_policy(&policy);
         Ok(plan::plan(&targets, &findings, policy))
     }
 
@@ -58,8 +76,9 @@ impl copa_plugin_sdk::Patcher for Npm {
         &self,
         targets: Vec<Target>,
         plan: Plan,
-        _policy: Policy,
+        policy: Policy,
     ) -> Result<Vec<Step>, String> {
+        registry::use_policy(&policy);
         emit::emit(&targets, &plan)
     }
 }

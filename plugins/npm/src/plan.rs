@@ -4,15 +4,13 @@
 use std::collections::BTreeMap;
 
 use copa_plugin_sdk::choose::{Bump, IndexVersion, Vulnerability, choose, is_fixed_by};
-use copa_plugin_sdk::index::{self, PackageVersion};
 use copa_plugin_sdk::npm::{NpmVersion, engine_allows};
+use copa_plugin_sdk::npm_registry::Version as PackageVersion;
 use copa_plugin_sdk::route::{route, skip_all, skip_instead};
 use copa_plugin_sdk::{Finding, InstalledPackage, Plan, Policy, Target, Update};
 
 use crate::attr;
-use crate::resolve::{
-    Added, Overlay, dependents_left_out, index_version, metadata, missing_dependencies,
-};
+use crate::resolve::{Added, Overlay, dependents_left_out, index_version, missing_dependencies};
 use crate::tree::dir_name;
 
 /// Global packages that are never patched: npm updates itself (`npm install -g npm`), and
@@ -208,7 +206,7 @@ fn plan_copy(
             ),
         );
     };
-    let versions = match index::versions("npm", &package.name) {
+    let versions = match crate::registry::versions(&package.name) {
         Ok(versions) => versions,
         Err(e) => return skip_all(plan, format!("npm registry: {e}")),
     };
@@ -285,14 +283,17 @@ fn never_patched(project: &Project, location: &str) -> Option<&'static str> {
 /// What a version has that installing it without running scripts leaves undone.
 fn unbuilt_parts(version: &PackageVersion) -> Vec<&'static str> {
     [
-        ("hasInstallScript", "an install script, which was not run"),
         (
-            "gypfile",
+            version.has_install_script,
+            "an install script, which was not run",
+        ),
+        (
+            version.gypfile,
             "native code (binding.gyp), which was not rebuilt",
         ),
     ]
     .into_iter()
-    .filter(|(key, _)| metadata(version, key) == Some("true"))
+    .filter(|(has, _)| *has)
     .map(|(_, what)| what)
     .collect()
 }

@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use copa_plugin_sdk::index::{self, PackageVersion};
+use copa_plugin_sdk::npm_registry::Version as PackageVersion;
+
+use crate::registry;
 use copa_plugin_sdk::npm::{NpmRange, NpmVersion, engine_allows, is_range_spec};
 use serde_json::Value;
 
@@ -64,20 +66,9 @@ pub struct Added {
     pub version: PackageVersion,
 }
 
-/// The version document the index has for `name@version`.
+/// The version document the registry has for `name@version`.
 pub fn index_version(name: &str, version: &str) -> Result<PackageVersion, String> {
-    index::versions("npm", name)?
-        .into_iter()
-        .find(|v| v.version == version)
-        .ok_or_else(|| format!("{name}@{version} is not on the registry"))
-}
-
-pub fn metadata<'a>(version: &'a PackageVersion, key: &str) -> Option<&'a str> {
-    version
-        .metadata
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
+    registry::version(name, version)
 }
 
 /// Plans what `version` (about to be placed at `dir`) needs that the tree does not provide:
@@ -97,10 +88,11 @@ pub fn missing_dependencies(
             "dependencies nest deeper than {MAX_DEPTH} levels below {dir}"
         ));
     }
-    let optional: Vec<String> = metadata(version, "optionalDependencies")
-        .and_then(|json| serde_json::from_str::<Value>(json).ok())
-        .and_then(|v| v.as_object().map(|m| m.keys().cloned().collect()))
-        .unwrap_or_default();
+    let optional: Vec<&String> = version
+        .optional_dependencies
+        .iter()
+        .map(|(name, _)| name)
+        .collect();
     for (name, spec) in &version.dependencies {
         if !is_range_spec(spec) {
             copa_plugin_sdk::log::info(&format!(
@@ -116,7 +108,7 @@ pub fn missing_dependencies(
         if satisfied {
             continue;
         }
-        if resolved.is_none() && optional.contains(name) {
+        if resolved.is_none() && optional.contains(&name) {
             // Optional dependencies are often platform-specific and absent on purpose.
             continue;
         }
@@ -144,7 +136,7 @@ fn newest_in_range(
     range: &NpmRange,
     node: Option<&str>,
 ) -> Result<PackageVersion, String> {
-    let versions = index::versions("npm", name)?;
+    let versions = registry::versions(name)?;
     let usable = |v: &PackageVersion| {
         node.is_none_or(|node| {
             v.engines
