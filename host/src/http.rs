@@ -753,6 +753,43 @@ mod tests {
     }
 
     #[test]
+    fn a_download_the_plugin_fetched_comes_from_the_cache() {
+        let ok = "200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".to_string();
+        let (files, log) = serve(vec![("/a.tgz", ok.clone()), ("/b.tgz", ok)]);
+        let grants = Grants {
+            origins: HashMap::from([("p".to_owned(), vec![Origin::of(&files).unwrap()])]),
+            user_named: HashMap::new(),
+        };
+        let http = PluginHttp::with_proxy(None, None, grants, HashMap::new());
+        let fetched = Request {
+            method: Method::Get,
+            url: format!("{files}/a.tgz"),
+            headers: Vec::new(),
+            max_body: 10,
+        };
+        http.send("p", fetched).unwrap();
+        assert_eq!(
+            http.download("p", &format!("{files}/a.tgz"), 10).unwrap(),
+            b"ok"
+        );
+        assert_eq!(
+            http.download("p", &format!("{files}/b.tgz"), 10).unwrap(),
+            b"ok"
+        );
+        let paths: Vec<String> = log.lock().unwrap().iter().map(|(p, _)| p.clone()).collect();
+        assert_eq!(paths, ["/a.tgz", "/b.tgz"]);
+        // The cache answers only within the grants, and only for a body within the step's limit.
+        assert!(matches!(
+            http.download("q", &format!("{files}/a.tgz"), 10),
+            Err(HttpError::NotGranted(_))
+        ));
+        assert_eq!(
+            http.download("p", &format!("{files}/a.tgz"), 1),
+            Err(HttpError::TooLarge(1))
+        );
+    }
+
+    #[test]
     fn bodies_over_the_limit_are_errors() {
         assert!(matches!(
             read_capped(&b"12345"[..], 4),
