@@ -22,7 +22,7 @@ pub enum ExpectedDigest {
 /// Packages are at most a few hundred MB; the limit stops a broken server streaming forever.
 /// A member's size comes from its archive's header, which anyone can write: memory is reserved
 /// for at most this much up front, and grows with what is really read.
-const PREALLOCATE_AT_MOST: u64 = 1 << 20;
+pub const PREALLOCATE_AT_MOST: u64 = 1 << 20;
 
 pub const MAX_ARTIFACT_BYTES: u64 = 1024 * 1024 * 1024;
 

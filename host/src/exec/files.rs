@@ -15,7 +15,7 @@ use std::path::Path;
 use anyhow::{Context, Result, anyhow, bail};
 
 use crate::image::{EntryKind, ImageView, LayerTar, StepDiff};
-use crate::index::{Artifact, EntryKind as MemberKind};
+use crate::index::{Artifact, EntryKind as MemberKind, PREALLOCATE_AT_MOST};
 use crate::plugin::{Placement, WriteStep};
 
 const WHITEOUT_PREFIX: &str = ".wh.";
@@ -423,7 +423,8 @@ pub fn container_output(
                 diff.directory(&path, entry_mode, uid, gid)?;
             }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
-                let mut bytes = Vec::with_capacity(entry.size() as usize);
+                // The header's size is the container's word: reserve at most a little up front.
+                let mut bytes = Vec::with_capacity(entry.size().min(PREALLOCATE_AT_MOST) as usize);
                 entry.read_to_end(&mut bytes)?;
                 let mode = if relative.is_empty() {
                     mode.unwrap_or(entry_mode)

@@ -13,6 +13,9 @@ use sha2::{Digest, Sha256};
 
 use super::view::LayerTar;
 
+/// The most read of a JSON member (manifest.json, an image config): real ones are kilobytes.
+const MAX_METADATA_BYTES: u64 = 64 << 20;
+
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct ManifestEntry {
@@ -71,14 +74,17 @@ pub fn read(file: File, reference: Option<&str>, workdir: &Path) -> Result<Archi
             .copied()
             .ok_or_else(|| anyhow!("docker archive has no member {name}"))
     };
+    // manifest.json and the config are small JSON documents whatever their headers claim.
     let read_member = |name: &str| -> Result<Vec<u8>> {
         let (offset, len) = member(name)?;
-        LayerTar {
-            file: file.clone(),
-            offset,
-            len,
+        if len > MAX_METADATA_BYTES {
+            bail!(
+                "docker archive: {name} claims {len} bytes; at most {MAX_METADATA_BYTES} are read"
+            );
         }
-        .read_at(0, len)
+        LayerTar::member(file.clone(), offset, len)
+            .with_context(|| format!("docker archive: {name}"))?
+            .read_at(0, len)
     };
     let manifest: Vec<ManifestEntry> = serde_json::from_slice(&read_member("manifest.json")?)
         .context("docker archive manifest.json")?;
@@ -105,14 +111,9 @@ pub fn read(file: File, reference: Option<&str>, workdir: &Path) -> Result<Archi
     let mut layers = Vec::new();
     for name in &image.layers {
         let (offset, len) = member(name)?;
-        layers.push(super::uncompressed(
-            LayerTar {
-                file: file.clone(),
-                offset,
-                len,
-            },
-            workdir,
-        )?);
+        let layer = LayerTar::member(file.clone(), offset, len)
+            .with_context(|| format!("docker archive: {name}"))?;
+        layers.push(super::uncompressed(layer, workdir)?);
     }
     Ok(ArchiveImage { config, layers })
 }

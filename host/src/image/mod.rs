@@ -1065,6 +1065,16 @@ fn unpack(archive: &Path, dir: &Path) -> Result<()> {
     let mut tar = tar::Archive::new(std::io::BufReader::new(file));
     for entry in tar.entries().context("reading the archive")? {
         let mut entry = entry.context("reading the archive")?;
+        // An OCI layout is files and directories. A link would be followed when the layout is
+        // read or packed again, and could put a file of this machine in the output.
+        let kind = entry.header().entry_type();
+        if !(kind.is_file() || kind.is_dir()) {
+            bail!(
+                "{}: member {} is a {kind:?}; an OCI layout holds only files and directories",
+                archive.display(),
+                entry.path()?.display()
+            );
+        }
         // `unpack_in` refuses paths with `..` and absolute paths.
         if !entry.unpack_in(dir)? {
             bail!("{}: a member climbs out of the archive", archive.display());
@@ -1081,11 +1091,16 @@ fn pack(dir: &Path, out: &mut impl std::io::Write) -> Result<()> {
     let mut stack = vec![dir.to_path_buf()];
     while let Some(current) = stack.pop() {
         for entry in std::fs::read_dir(&current)? {
-            let path = entry?.path();
-            if path.is_dir() {
+            let entry = entry?;
+            let path = entry.path();
+            // Never followed: only what the layout itself holds is packed.
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
                 stack.push(path);
-            } else {
+            } else if kind.is_file() {
                 files.push(path);
+            } else {
+                bail!("{}: not a file or directory; not packed", path.display());
             }
         }
     }

@@ -29,6 +29,18 @@ impl LayerTar {
         })
     }
 
+    /// The `len` bytes at `offset` of `file` (a member of an archive), which must lie within
+    /// the file: the offset and length come from the archive's headers.
+    pub fn member(file: Arc<File>, offset: u64, len: u64) -> Result<Self> {
+        let file_len = file.metadata()?.len();
+        if offset.checked_add(len).is_none_or(|end| end > file_len) {
+            bail!(
+                "a member claims {len} bytes at offset {offset}, past the end of the {file_len}-byte archive"
+            );
+        }
+        Ok(LayerTar { file, offset, len })
+    }
+
     /// A reader over the layer's bytes; it seeks, so tar listings skip file contents instead
     /// of reading them.
     pub fn reader(&self) -> Result<RangeReader> {
@@ -40,7 +52,15 @@ impl LayerTar {
         })
     }
 
+    /// `len` bytes at `offset` of the layer. Sizes come from tar headers, which anyone can
+    /// write: a range past the layer's end is an error before anything is allocated.
     pub fn read_at(&self, offset: u64, len: u64) -> Result<Vec<u8>> {
+        if offset.checked_add(len).is_none_or(|end| end > self.len) {
+            bail!(
+                "an entry claims {len} bytes at offset {offset}, past the end of its {}-byte layer",
+                self.len
+            );
+        }
         let mut buf = vec![0; len as usize];
         self.file.read_exact_at(&mut buf, self.offset + offset)?;
         Ok(buf)

@@ -27,7 +27,7 @@ mod nuget_config;
 mod pypi;
 
 pub use copa_plugin_sdk::archive::{
-    ArchiveEntry, Artifact, EntryKind, ExpectedDigest, MAX_ARTIFACT_BYTES,
+    ArchiveEntry, Artifact, EntryKind, ExpectedDigest, MAX_ARTIFACT_BYTES, PREALLOCATE_AT_MOST,
 };
 pub use nuget_config::user_config as nuget_user_config;
 

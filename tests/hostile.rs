@@ -1,0 +1,170 @@
+//! Hostile input, built here as an attacker would: each case must end in one line (exit 1, never
+//! an abort or a signal), write nothing, and leave no work directory behind.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::{layer_tar, python_image_tar, trivy_report, write_oci_layout};
+
+/// A tebibyte: what a lying tar header claims.
+const TEBIBYTE: u64 = 1 << 40;
+
+/// Runs copa-host with its own temporary directory, so that what it leaves there is seen.
+fn copa_in(tmp: &Path, args: &[&str]) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_copa-host"))
+        .args(args)
+        .env("TMPDIR", tmp)
+        .env("COPA_HOST_CACHE_DIR", tmp.join("cache"))
+        .env_remove("PIP_INDEX_URL")
+        .output()
+        .unwrap();
+    eprintln!(
+        "copa-host {}\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Exit 1 with one line starting `error:` that contains `expected`, and nothing left behind.
+fn assert_refused(output: &Output, tmp: &Path, expected: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].starts_with("error: "), "{stderr}");
+    assert!(lines[0].contains(expected), "{stderr}");
+    assert_left_nothing(tmp);
+}
+
+/// Nothing in `tmp` but the plugin cache and the test's inputs.
+fn assert_left_nothing(tmp: &Path) {
+    let left: Vec<String> = std::fs::read_dir(tmp)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name != "cache" && !name.starts_with("input"))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// A tar of `nodes` followed by one regular file `path` whose header claims `claimed` bytes but
+/// which holds only a block of them: the archive ends there, as a truncated or forged one does.
+fn tar_with_lying_entry(nodes: &[common::Node], path: &str, claimed: u64) -> Vec<u8> {
+    let mut tar = layer_tar(nodes);
+    // Drop the two zero blocks that end the archive.
+    tar.truncate(tar.len() - 1024);
+    let mut header = tar::Header::new_gnu();
+    header.set_path(path).unwrap();
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_mode(0o644);
+    header.set_size(claimed);
+    header.set_cksum();
+    tar.extend_from_slice(header.as_bytes());
+    tar.extend_from_slice(&[b'x'; 512]);
+    tar
+}
+
+#[test]
+fn a_layer_file_claiming_a_tebibyte_is_an_unreadable_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = tmp.path().join("input-layout");
+    let site = "usr/local/lib/python3.11/dist-packages";
+    let lying = tar_with_lying_entry(
+        &[],
+        &format!("{site}/evil-1.0.dist-info/METADATA"),
+        TEBIBYTE,
+    );
+    write_oci_layout(&layout, "1", &[python_image_tar(), lying]);
+    let report = tmp.path().join("input-report.json");
+    std::fs::write(
+        &report,
+        trivy_report(&[(
+            &format!("{site}/evil-1.0.dist-info/METADATA"),
+            "evil",
+            "1.0",
+            "CVE-2000-1",
+            "1.1",
+        )]),
+    )
+    .unwrap();
+    let image = format!("oci:{}:1", layout.display());
+    let output = copa_in(
+        tmp.path(),
+        &[
+            "patch",
+            "-i",
+            &image,
+            "-r",
+            report.to_str().unwrap(),
+            "--pkg-types",
+            "library",
+            "--dry-run",
+            "--summary",
+            "-",
+        ],
+    );
+    // The file cannot be read (pip then does not see the package), and the run goes on: the
+    // finding is skipped with the reason, nothing is allocated for the claim.
+    assert!(output.status.success(), "{output:?}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let skipped = summary["skipped"].as_array().unwrap();
+    assert!(
+        skipped.iter().any(|s| s["package"] == "evil"),
+        "{summary:#}"
+    );
+    assert_left_nothing(tmp.path());
+}
+
+#[test]
+fn a_docker_archive_manifest_claiming_a_tebibyte_is_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("input.tar");
+    std::fs::write(
+        &archive,
+        tar_with_lying_entry(&[], "manifest.json", TEBIBYTE),
+    )
+    .unwrap();
+    let image = format!("docker-archive:{}", archive.display());
+    let output = copa_in(
+        tmp.path(),
+        &["patch", "-i", &image, "--pkg-types", "library", "--dry-run"],
+    );
+    assert_refused(
+        &output,
+        tmp.path(),
+        "manifest.json claims 1099511627776 bytes",
+    );
+}
+
+/// An oci-archive whose layout holds a symlink to a file of this machine: packing the output
+/// would have carried that file.
+#[test]
+fn an_oci_archive_with_a_link_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = tmp.path().join("input-layout");
+    write_oci_layout(&layout, "1", &[python_image_tar()]);
+    let archive = tmp.path().join("input.tar");
+    let mut builder = tar::Builder::new(std::fs::File::create(&archive).unwrap());
+    builder.append_dir_all(".", &layout).unwrap();
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Symlink);
+    header.set_size(0);
+    header.set_mode(0o777);
+    builder
+        .append_link(&mut header, "blobs/sha256/leak", "/etc/hostname")
+        .unwrap();
+    builder.into_inner().unwrap();
+    let image = format!("oci-archive:{}:1", archive.display());
+    let output = copa_in(
+        tmp.path(),
+        &["patch", "-i", &image, "--pkg-types", "library", "--dry-run"],
+    );
+    assert_refused(
+        &output,
+        tmp.path(),
+        "member blobs/sha256/leak is a Symlink; an OCI layout holds only files and directories",
+    );
+    assert!(!tmp.path().join("input-patched.tar").exists());
+}
