@@ -351,6 +351,17 @@ impl PackageIndex {
         if let Some(path) = url.strip_prefix("file://") {
             let path = crate::http::percent_decode(path)
                 .ok_or_else(|| format!("{url}: not a valid percent-encoded path"))?;
+            // An index names files of this machine only inside a folder feed the user gave;
+            // anything else (an npm packument's `file:///etc/shadow`) is refused.
+            let inside_a_feed = self
+                .nuget
+                .as_ref()
+                .is_ok_and(|feeds| feeds.holds_file(std::path::Path::new(&path)));
+            if !inside_a_feed {
+                return Err(format!(
+                    "{url}: a package index may name a file of this machine only inside a folder feed you configured"
+                ));
+            }
             return std::fs::read(&path).map_err(|e| format!("reading {path}: {e}"));
         }
         let started = std::time::Instant::now();
@@ -629,6 +640,38 @@ mod tests {
         assert!(err.to_string().contains("--ca-cert"), "{err:#}");
         let index = PackageIndex::new(settings("https://pypi.org/simple///", None)).unwrap();
         assert_eq!(index.pypi_base, "https://pypi.org/simple/");
+    }
+
+    #[test]
+    fn an_index_cannot_name_a_file_of_this_machine() {
+        let secret = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(secret.path(), "host secret").unwrap();
+        let packument = format!(
+            r#"{{"name":"x","versions":{{"1.0.0":{{"dist":{{"tarball":"file://{}"}}}}}}}}"#,
+            secret.path().display()
+        );
+        let (origin, _) = serve(
+            vec![(
+                "/x",
+                Reply {
+                    status: "200 OK",
+                    content_type: "application/json",
+                    body: packument,
+                },
+            )],
+            2,
+        );
+        let settings = IndexSettings {
+            npm_registry: origin,
+            ..IndexSettings::default()
+        };
+        let index = PackageIndex::with_proxy(settings, None).unwrap();
+        let err = index.artifact("npm", "x", "1.0.0").unwrap_err();
+        assert!(
+            err.ends_with("a package index may name a file of this machine only inside a folder feed you configured"),
+            "{err}"
+        );
+        assert!(!err.contains("host secret"));
     }
 
     #[test]

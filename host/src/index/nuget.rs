@@ -168,6 +168,18 @@ impl Sources {
                 _ => None,
             })
     }
+
+    /// Whether `path` (of this machine) lies inside a folder feed the user configured: the only
+    /// files a package index may name.
+    pub(super) fn holds_file(&self, path: &Path) -> bool {
+        let Ok(path) = path.canonicalize() else {
+            return false;
+        };
+        self.sources.iter().any(|source| match &source.location {
+            Location::Folder(dir) => dir.canonicalize().is_ok_and(|dir| path.starts_with(dir)),
+            Location::Server { .. } => false,
+        })
+    }
 }
 
 impl Source {
