@@ -477,7 +477,7 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // One line: the chain joined, so the cause is never lost nor spread over lines.
-            let message = format!("{e:#}").replace('\n', " ");
+            let message = crate::http::redact_logins(&format!("{e:#}").replace('\n', " "));
             eprintln!("error: {message}");
             ExitCode::FAILURE
         }
@@ -495,7 +495,7 @@ async fn patch(args: &PatchArgs) -> Result<()> {
             write_file_atomically(path, json.as_bytes())?;
         }
     }
-    eprint!("{}", summary.to_table());
+    eprint!("{}", crate::http::redact_logins(&summary.to_table()));
     if options.dry_run {
         eprintln!("Dry run: nothing was run or written.");
     } else if summary.patched_image.is_none() && summary.updates.is_empty() {

@@ -509,6 +509,36 @@ pub fn percent_decode(text: &str) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
+/// `text` with the login (`user:password@`) of every http(s) URL in it replaced by `***@`:
+/// what the host prints or writes (errors, the summary, the VEX document) passes through here,
+/// so a credential that came in a URL never leaves in one.
+pub fn redact_logins(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (before, after) = rest.split_at(at + 3);
+        out.push_str(before);
+        let scheme_start = before[..at]
+            .rfind(|c: char| !c.is_ascii_alphanumeric())
+            .map_or(0, |i| i + 1);
+        let scheme = &before[scheme_start..at];
+        let authority_end = after
+            .find(|c: char| "/?#\"'<>()[] ".contains(c) || c.is_whitespace())
+            .unwrap_or(after.len());
+        match after[..authority_end].rfind('@') {
+            Some(login_end)
+                if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") =>
+            {
+                out.push_str("***");
+                rest = &after[login_end..];
+            }
+            _ => rest = after,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -543,6 +573,26 @@ mod tests {
         }
         assert!(!local("https://packages.example.org/index/"));
         assert!(!local("https://8.8.8.8/"));
+    }
+
+    #[test]
+    fn logins_in_urls_are_redacted() {
+        assert_eq!(
+            redact_logins(
+                "fetching https://me:s3cret@mirror.example/simple/x/: HTTP 500 (was \"http://tok@a.example:8080\")"
+            ),
+            "fetching https://***@mirror.example/simple/x/: HTTP 500 (was \"http://***@a.example:8080\")"
+        );
+        // What is not an http(s) login stays: an ssh user, a purl, an address in a path.
+        for kept in [
+            "ssh://git@github.com/a/b",
+            "pkg:npm/%40scope/x@1.0",
+            "https://example.com/a@b",
+            "git@github.com:a/b",
+            "https://",
+        ] {
+            assert_eq!(redact_logins(kept), kept);
+        }
     }
 
     #[test]

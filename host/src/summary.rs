@@ -84,7 +84,9 @@ impl Clock {
 
 impl Summary {
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).expect("the summary is plain data")
+        crate::http::redact_logins(
+            &serde_json::to_string_pretty(self).expect("the summary is plain data"),
+        )
     }
 
     /// The human form, for the terminal.

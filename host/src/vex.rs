@@ -316,7 +316,9 @@ pub fn write(path: &Path, document: &Value) -> Result<()> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| error(&e))?;
-    let mut text = serde_json::to_string_pretty(document).expect("the document is plain data");
+    let mut text = crate::http::redact_logins(
+        &serde_json::to_string_pretty(document).expect("the document is plain data"),
+    );
     text.push('\n');
     tmp.write_all(text.as_bytes()).map_err(|e| error(&e))?;
     tmp.persist(path).map_err(|e| error(&e.error))?;

@@ -294,9 +294,10 @@ impl Executor {
                 }
                 Err(e) => {
                     eprintln!(
-                        "  [{}/{}] {description} FAILED: {e}",
+                        "  [{}/{}] {description} FAILED: {}",
                         index + 1,
-                        steps.len()
+                        steps.len(),
+                        crate::http::redact_logins(&e.to_string())
                     );
                     failures.push((index, format!("{e:#}").replace('\n', " ")));
                     if !keep_going {
