@@ -168,3 +168,21 @@ fn an_oci_archive_with_a_link_is_refused() {
     );
     assert!(!tmp.path().join("input-patched.tar").exists());
 }
+
+/// A login in an index URL is never printed, whichever flag carried it.
+#[test]
+fn a_login_in_a_refused_url_is_not_printed() {
+    let tmp = tempfile::tempdir().unwrap();
+    for flag in [
+        vec!["--index", "pypi=https://me:s3cret@mirror.example/simple/"],
+        vec!["--index-credential", "https://me:s3cret@mirror.example=ENV"],
+    ] {
+        let mut args = vec!["patch", "-i", "oci:/nonexistent:1", "--dry-run"];
+        args.extend(flag);
+        let output = copa_in(tmp.path(), &args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("https://***@mirror.example"), "{stderr}");
+        assert!(!stderr.contains("s3cret"), "{stderr}");
+    }
+}
