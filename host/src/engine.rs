@@ -573,16 +573,17 @@ async fn execute_and_build(
                 );
             }
             // One failing package must not sink the others it was installed with: retry each
-            // update of the failed step on its own.
+            // update of the failed step on its own (its other steps were taken back).
             let updates = exec::step_updates(step);
+            for &u in updates {
+                w.status[u as usize] = (Status::Failed, Some(error.clone()));
+            }
             if updates.len() > 1 {
                 retry.extend(updates.iter().map(|&u| w.plan.updates[u as usize].clone()));
-            } else {
-                for &u in updates {
-                    w.status[u as usize] = (Status::Failed, Some(error.clone()));
-                }
             }
         }
+        let mut seen = std::collections::HashSet::new();
+        retry.retain(|u| seen.insert((u.target_id.clone(), u.package.clone())));
         for update in retry {
             let single = Plan {
                 updates: vec![update.clone()],
@@ -594,15 +595,16 @@ async fn execute_and_build(
                 .await?;
             image = outcome.image.clone().or(image);
             diffs.extend(outcome.diffs);
-            if let Some((_, error)) = outcome.failures.first() {
-                let index = w
-                    .plan
-                    .updates
-                    .iter()
-                    .position(|u| u.target_id == update.target_id && u.package == update.package)
-                    .expect("retried update is in the plan");
-                w.status[index] = (Status::Failed, Some(error.clone()));
-            }
+            let index = w
+                .plan
+                .updates
+                .iter()
+                .position(|u| u.target_id == update.target_id && u.package == update.package)
+                .expect("retried update is in the plan");
+            w.status[index] = match outcome.failures.first() {
+                Some((_, error)) => (Status::Failed, Some(error.clone())),
+                None => (Status::Planned, None),
+            };
         }
     }
 

@@ -195,6 +195,59 @@ enum Done {
     InChain,
     /// A step whose changes the host built itself.
     Built(StepDiff),
+    /// A step that succeeded, but applies an update another step of which failed: left out
+    /// (a run step's layer is still read back with the chain).
+    Dropped { in_chain: bool },
+}
+
+/// Why `step` must not land: an update it applies failed in an earlier step (by index).
+fn failed_with(step: &Step, failed: &HashMap<u32, usize>, steps: &[Step]) -> Option<String> {
+    step_updates(step).iter().find_map(|u| {
+        failed.get(u).map(|&by| {
+            format!(
+                "it also applies an update whose step \"{}\" failed",
+                step_description(&steps[by])
+            )
+        })
+    })
+}
+
+/// Marks every update of `step` (by index) failed, keeping the first failure of each.
+fn fail_updates(step: &Step, index: usize, failed: &mut HashMap<u32, usize>) {
+    for &u in step_updates(step) {
+        failed.entry(u).or_insert(index);
+    }
+}
+
+/// Takes back the steps that succeeded but apply an update that failed later, until none is
+/// left: each becomes a failure, and its other updates fail with it.
+fn drop_partial_updates(
+    steps: &[Step],
+    done: &mut [(usize, Done)],
+    failures: &mut Vec<(usize, String)>,
+    failed: &mut HashMap<u32, usize>,
+) {
+    loop {
+        let mut dropped_any = false;
+        for (index, outcome) in done.iter_mut() {
+            if matches!(outcome, Done::Dropped { .. }) {
+                continue;
+            }
+            let Some(reason) = failed_with(&steps[*index], failed, steps) else {
+                continue;
+            };
+            *outcome = Done::Dropped {
+                in_chain: matches!(outcome, Done::InChain),
+            };
+            fail_updates(&steps[*index], *index, failed);
+            failures.push((*index, format!("taken back: {reason}")));
+            dropped_any = true;
+        }
+        if !dropped_any {
+            break;
+        }
+    }
+    failures.sort_by_key(|(index, _)| *index);
 }
 
 /// What host-made steps read: the image being patched, the package indexes, and the origins
@@ -254,8 +307,20 @@ impl Executor {
         let mut chain = image.map(str::to_string);
         let mut done: Vec<(usize, Done)> = Vec::new();
         let mut failures = Vec::new();
+        // Update -> the step that failed it: an update's steps land together or not at all.
+        let mut failed: HashMap<u32, usize> = HashMap::new();
         for (index, step) in steps.iter().enumerate() {
             let description = step_description(step);
+            if let Some(reason) = failed_with(step, &failed, steps) {
+                eprintln!(
+                    "  [{}/{}] {description} not run: {reason}",
+                    index + 1,
+                    steps.len()
+                );
+                fail_updates(step, index, &mut failed);
+                failures.push((index, format!("not run: {reason}")));
+                continue;
+            }
             eprintln!("  [{}/{}] {description} ...", index + 1, steps.len());
             let started = Instant::now();
             let result = match step {
@@ -300,15 +365,17 @@ impl Executor {
                         crate::http::redact_logins(&e.to_string())
                     );
                     failures.push((index, format!("{e:#}").replace('\n', " ")));
+                    fail_updates(step, index, &mut failed);
                     if !keep_going {
                         break;
                     }
                 }
             }
         }
+        drop_partial_updates(steps, &mut done, &mut failures, &mut failed);
         let in_chain: Vec<usize> = done
             .iter()
-            .filter(|(_, d)| matches!(d, Done::InChain))
+            .filter(|(_, d)| matches!(d, Done::InChain | Done::Dropped { in_chain: true }))
             .map(|(i, _)| *i)
             .collect();
         let mut chain_layers = Vec::new().into_iter();
@@ -340,6 +407,12 @@ impl Executor {
         let mut diffs = Vec::new();
         for (index, outcome) in done {
             match outcome {
+                Done::Dropped { in_chain } => {
+                    // A run step's layer is in the chain; its changes stay out of the patch.
+                    if in_chain {
+                        chain_layers.next();
+                    }
+                }
                 Done::Built(diff) => diffs.push(diff),
                 Done::InChain => {
                     let Step::Run(run) = &steps[index] else {
@@ -920,6 +993,56 @@ mod tests {
             offline,
             vec!["PYTHONDONTWRITEBYTECODE=1", "SOURCE_DATE_EPOCH=1700000000"]
         );
+    }
+
+    fn write(path: &str, contents: Option<&[u8]>, updates: &[u32]) -> Step {
+        Step::Write(crate::plugin::WriteStep {
+            description: format!("write {path}"),
+            path: path.into(),
+            contents: contents.map(<[u8]>::to_vec),
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            updates: updates.to_vec(),
+        })
+    }
+
+    #[tokio::test]
+    async fn an_update_lands_with_all_its_steps_or_not_at_all() {
+        let workdir = tempfile::tempdir().unwrap();
+        // Update 0 is written, then update 1 fails (a path that is not absolute), then one step
+        // applies both: it must not run, and update 0's first step is taken back with it.
+        let steps = [
+            write("/a", Some(b"a"), &[0]),
+            write("relative", Some(b"r"), &[1]),
+            write("/both", Some(b"b"), &[0, 1]),
+            write("/c", Some(b"c"), &[2]),
+        ];
+        let outcome = executor()
+            .run("p", None, &steps, true, workdir.path())
+            .await
+            .unwrap();
+        let failed: Vec<(usize, &str)> = outcome
+            .failures
+            .iter()
+            .map(|(i, why)| (*i, why.as_str()))
+            .collect();
+        assert_eq!(failed.len(), 3, "{failed:?}");
+        assert_eq!(failed[0].0, 0);
+        assert_eq!(
+            failed[0].1,
+            "taken back: it also applies an update whose step \"write /both\" failed"
+        );
+        assert_eq!(failed[1].0, 1);
+        assert_eq!(
+            failed[2],
+            (
+                2,
+                "not run: it also applies an update whose step \"write relative\" failed"
+            )
+        );
+        // Only update 2's step lands.
+        assert_eq!(outcome.diffs.len(), 1);
     }
 
     #[test]
