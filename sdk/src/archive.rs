@@ -26,6 +26,38 @@ pub const PREALLOCATE_AT_MOST: u64 = 1 << 20;
 
 pub const MAX_ARTIFACT_BYTES: u64 = 1024 * 1024 * 1024;
 
+/// The most an artifact unpacks to, all members together: a few MB of gzip can claim to
+/// inflate to gigabytes (a decompression bomb), and packages do not.
+pub const MAX_UNPACKED_BYTES: u64 = 1024 * 1024 * 1024;
+
+/// What an archive may still unpack to.
+struct Budget {
+    left: u64,
+    limit: u64,
+}
+
+impl Budget {
+    fn of(limit: u64) -> Self {
+        Budget { left: limit, limit }
+    }
+
+    /// A member's bytes (`claimed` is its header's word, trusted only up to a little), counted
+    /// against what is left.
+    fn read(&mut self, reader: impl Read, claimed: u64) -> io::Result<Vec<u8>> {
+        let mut bytes = Vec::with_capacity(claimed.min(PREALLOCATE_AT_MOST) as usize);
+        reader.take(self.left + 1).read_to_end(&mut bytes)?;
+        let read = bytes.len() as u64;
+        if read > self.left {
+            return Err(invalid(format!(
+                "the archive unpacks to more than {} bytes",
+                self.limit
+            )));
+        }
+        self.left -= read;
+        Ok(bytes)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EntryKind {
     File(Vec<u8>),
@@ -187,7 +219,12 @@ fn normalize(path: &str) -> String {
 }
 
 fn unpack(bytes: &[u8]) -> io::Result<Vec<ArchiveEntry>> {
-    unpack_archive(bytes).unwrap_or_else(|| Err(invalid("not a tar.gz, zip or deb archive")))
+    unpack_within(bytes, MAX_UNPACKED_BYTES)
+}
+
+/// [`unpack`], with all members together at most `limit` bytes.
+fn unpack_within(bytes: &[u8], limit: u64) -> io::Result<Vec<ArchiveEntry>> {
+    unpack_archive(bytes, limit).unwrap_or_else(|| Err(invalid("not a tar.gz, zip or deb archive")))
 }
 
 /// Whether the bytes start like an archive [`unpack_archive`] reads.
@@ -199,13 +236,13 @@ fn is_archive(bytes: &[u8]) -> bool {
 }
 
 /// The entries of a gzip'd tar, zip or deb; none when the bytes are none of them.
-fn unpack_archive(bytes: &[u8]) -> Option<io::Result<Vec<ArchiveEntry>>> {
+fn unpack_archive(bytes: &[u8], limit: u64) -> Option<io::Result<Vec<ArchiveEntry>>> {
     if bytes.starts_with(&[0x1f, 0x8b]) {
-        Some(read_tar(flate2::read::MultiGzDecoder::new(bytes)))
+        Some(read_tar(flate2::read::MultiGzDecoder::new(bytes), limit))
     } else if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
-        Some(read_zip(bytes))
+        Some(read_zip(bytes, limit))
     } else if bytes.starts_with(b"!<arch>\n") {
-        Some(read_deb(bytes))
+        Some(read_deb(bytes, limit))
     } else {
         None
     }
@@ -226,9 +263,10 @@ fn safe_path(path: &str) -> io::Result<String> {
     Ok(normalized)
 }
 
-fn read_tar(reader: impl Read) -> io::Result<Vec<ArchiveEntry>> {
+fn read_tar(reader: impl Read, limit: u64) -> io::Result<Vec<ArchiveEntry>> {
     let mut archive = tar::Archive::new(reader);
     let mut entries = Vec::new();
+    let mut budget = Budget::of(limit);
     for entry in archive.entries()? {
         let mut entry = entry?;
         let path = safe_path(&String::from_utf8_lossy(&entry.path_bytes()))?;
@@ -253,9 +291,8 @@ fn read_tar(reader: impl Read) -> io::Result<Vec<ArchiveEntry>> {
         };
         let kind = match kind {
             EntryKind::File(_) => {
-                let mut bytes = Vec::with_capacity(entry.size().min(PREALLOCATE_AT_MOST) as usize);
-                entry.read_to_end(&mut bytes)?;
-                EntryKind::File(bytes)
+                let claimed = entry.size();
+                EntryKind::File(budget.read(&mut entry, claimed)?)
             }
             other => other,
         };
@@ -264,9 +301,10 @@ fn read_tar(reader: impl Read) -> io::Result<Vec<ArchiveEntry>> {
     Ok(entries)
 }
 
-fn read_zip(bytes: &[u8]) -> io::Result<Vec<ArchiveEntry>> {
+fn read_zip(bytes: &[u8], limit: u64) -> io::Result<Vec<ArchiveEntry>> {
     let mut archive = zip::ZipArchive::new(io::Cursor::new(bytes)).map_err(io::Error::other)?;
     let mut entries = Vec::new();
+    let mut budget = Budget::of(limit);
     for i in 0..archive.len() {
         let mut file = archive.by_index(i).map_err(io::Error::other)?;
         let path = safe_path(file.name())?;
@@ -277,9 +315,8 @@ fn read_zip(bytes: &[u8]) -> io::Result<Vec<ArchiveEntry>> {
         let kind = if file.is_dir() {
             EntryKind::Directory
         } else {
-            let mut contents = Vec::with_capacity(file.size().min(PREALLOCATE_AT_MOST) as usize);
-            file.read_to_end(&mut contents)?;
-            EntryKind::File(contents)
+            let claimed = file.size();
+            EntryKind::File(budget.read(&mut file, claimed)?)
         };
         entries.push(ArchiveEntry { path, kind, mode });
     }
@@ -287,7 +324,7 @@ fn read_zip(bytes: &[u8]) -> io::Result<Vec<ArchiveEntry>> {
 }
 
 /// A .deb is an ar archive; the installed files are in its `data.tar` member.
-fn read_deb(bytes: &[u8]) -> io::Result<Vec<ArchiveEntry>> {
+fn read_deb(bytes: &[u8], limit: u64) -> io::Result<Vec<ArchiveEntry>> {
     let mut offset = 8;
     while offset + 60 <= bytes.len() {
         let header = &bytes[offset..offset + 60];
@@ -300,12 +337,13 @@ fn read_deb(bytes: &[u8]) -> io::Result<Vec<ArchiveEntry>> {
             .parse()
             .map_err(|_| invalid("malformed ar member header"))?;
         let start = offset + 60;
-        let data = bytes
-            .get(start..start + size)
+        let data = start
+            .checked_add(size)
+            .and_then(|end| bytes.get(start..end))
             .ok_or_else(|| invalid("truncated ar member"))?;
         match name.as_str() {
-            "data.tar" => return read_tar(data),
-            "data.tar.gz" => return read_tar(flate2::read::GzDecoder::new(data)),
+            "data.tar" => return read_tar(data, limit),
+            "data.tar.gz" => return read_tar(flate2::read::GzDecoder::new(data), limit),
             "data.tar.xz" => {
                 // Bounded dictionary, as for the Packages indexes: a hostile header cannot make
                 // the decoder allocate gigabytes.
@@ -314,16 +352,19 @@ fn read_deb(bytes: &[u8]) -> io::Result<Vec<ArchiveEntry>> {
                     xz4rust::DICT_SIZE_PROFILE_9,
                 );
                 let buffer = std::num::NonZeroUsize::new(64 * 1024).expect("non-zero");
-                return read_tar(xz4rust::XzReader::new_with_buffer_size_and_decoder(
-                    io::Cursor::new(data.to_vec()),
-                    buffer,
-                    decoder,
-                ));
+                return read_tar(
+                    xz4rust::XzReader::new_with_buffer_size_and_decoder(
+                        io::Cursor::new(data.to_vec()),
+                        buffer,
+                        decoder,
+                    ),
+                    limit,
+                );
             }
             "data.tar.zst" => {
                 let decoder =
                     ruzstd::decoding::StreamingDecoder::new(data).map_err(io::Error::other)?;
-                return read_tar(decoder);
+                return read_tar(decoder, limit);
             }
             _ => {}
         }
@@ -351,6 +392,28 @@ mod tests {
             builder.append_data(&mut header, path, *contents).unwrap();
         }
         builder.into_inner().unwrap().finish().unwrap()
+    }
+
+    #[test]
+    fn a_decompression_bomb_stops_at_the_limit() {
+        // 3 MiB of zeros across two members gzip to a few KB.
+        let zeros = vec![0u8; 3 << 19];
+        let bomb = tar_gz(&[("a", &zeros, 0o644), ("b", &zeros, 0o644)]);
+        assert!(bomb.len() < 64 << 10, "{}", bomb.len());
+        let err = unpack_within(&bomb, 2 << 20).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the archive unpacks to more than 2097152 bytes"
+        );
+        // Exactly the limit is fine.
+        assert_eq!(unpack_within(&bomb, 3 << 20).unwrap().len(), 2);
+        let mut zip = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
+        zip.start_file("a", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        zip.write_all(&zeros).unwrap();
+        let zip = zip.finish().unwrap().into_inner();
+        assert!(unpack_within(&zip, 1 << 20).is_err());
+        assert!(unpack_within(&zip, 2 << 20).is_ok());
     }
 
     #[test]
