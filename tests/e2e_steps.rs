@@ -152,3 +152,12 @@ fn sigterm_removes_the_runs_containers_and_writes_nothing() {
         "error: terminated; removed what this run had created",
     );
 }
+
+#[test]
+fn sighup_removes_the_runs_containers_and_writes_nothing() {
+    interrupt_a_running_step(
+        "HUP",
+        "copa-e2e-steps:hung-up",
+        "error: hung up; removed what this run had created",
+    );
+}

@@ -138,21 +138,31 @@ pub async fn patch(options: &Options) -> Result<Summary> {
     result
 }
 
-/// Resolves when the run is asked to stop: Ctrl-C, or SIGTERM as CI cancellations, `timeout`
-/// and Kubernetes send it. Names what came.
+/// Resolves when the run is asked to stop: Ctrl-C, SIGTERM as CI cancellations, `timeout` and
+/// Kubernetes send it, or SIGHUP when the terminal goes away. Names what came.
 async fn interrupted() -> &'static str {
-    let mut terminate =
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(e) => {
-                tracing::warn!("cannot watch for SIGTERM: {e}");
-                let _ = tokio::signal::ctrl_c().await;
-                return "interrupted";
+    use tokio::signal::unix::{SignalKind, signal};
+    let watch = |kind: SignalKind, name: &str| {
+        signal(kind)
+            .map_err(|e| tracing::warn!("cannot watch for {name}: {e}"))
+            .ok()
+    };
+    let mut terminate = watch(SignalKind::terminate(), "SIGTERM");
+    let mut hang_up = watch(SignalKind::hangup(), "SIGHUP");
+    // A signal that cannot be watched never resolves its branch.
+    let next = |watched: &mut Option<tokio::signal::unix::Signal>| {
+        let mut watched = watched.take();
+        async move {
+            match &mut watched {
+                Some(signal) => signal.recv().await,
+                None => std::future::pending().await,
             }
-        };
+        }
+    };
     tokio::select! {
         _ = tokio::signal::ctrl_c() => "interrupted",
-        _ = terminate.recv() => "terminated",
+        _ = next(&mut terminate) => "terminated",
+        _ = next(&mut hang_up) => "hung up",
     }
 }
 
