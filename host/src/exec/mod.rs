@@ -31,6 +31,18 @@ const CA_BUNDLE: &str = "/.copa-host/ca.pem";
 /// The user's logins for the plugin's indexes, for tools that read `NETRC`.
 const NETRC: &str = "/.copa-host/netrc";
 const RUN_LABEL: &str = "org.copa-host.run";
+/// Capabilities of Docker's default set that no package manager needs (it keeps CHOWN,
+/// DAC_OVERRIDE, FOWNER, SETUID/SETGID for its sandbox user, SETFCAP for packages that set file
+/// capabilities).
+const DROPPED_CAPABILITIES: &[&str] = &[
+    "NET_RAW",
+    "MKNOD",
+    "AUDIT_WRITE",
+    "NET_BIND_SERVICE",
+    "SYS_CHROOT",
+];
+/// The most processes a step's container may run at once.
+const STEP_PIDS_LIMIT: i64 = 4096;
 
 /// Run-only settings: nothing here reaches the patch layer or the image config.
 #[derive(Clone, Debug, Default)]
@@ -580,6 +592,12 @@ impl Executor {
             )])),
             host_config: Some(HostConfig {
                 network_mode: self.settings.host_network.then(|| "host".to_string()),
+                // A package manager installs files: it never needs to gain privileges through
+                // a setuid program, open raw sockets, make devices or bind low ports, and a
+                // fork bomb in a maintainer script stops at the limit.
+                security_opt: Some(vec!["no-new-privileges".to_string()]),
+                cap_drop: Some(DROPPED_CAPABILITIES.iter().map(|c| c.to_string()).collect()),
+                pids_limit: Some(STEP_PIDS_LIMIT),
                 ..Default::default()
             }),
             ..Default::default()
