@@ -174,3 +174,42 @@ fn sighup_removes_the_runs_containers_and_writes_nothing() {
         "error: hung up; removed what this run had created",
     );
 }
+
+/// A run killed outright (SIGKILL) cannot clean up: the next run on this machine removes what it
+/// left, and leaves alone what runs of other machines sharing the daemon created.
+#[test]
+fn a_run_removes_what_dead_runs_of_this_machine_left() {
+    let _daemon = exclusive_daemon();
+    require_fixture(FIXTURE);
+    let mut gone = Command::new("true").spawn().unwrap();
+    let dead_pid = gone.id();
+    gone.wait().unwrap();
+    let machine = copa_host::exec::this_machine();
+    let create = |run: &str| {
+        docker_ok(&[
+            "create",
+            "--label",
+            &format!("org.copa-host.run={run}"),
+            FIXTURE,
+            "true",
+        ])
+        .trim()
+        .to_string()
+    };
+    let dead = create(&format!("{machine}-{dead_pid}-1"));
+    let other_machine = create(&format!("elsewhere-{dead_pid}-1"));
+    let stall = Stall::new();
+    let output = Command::new(env!("CARGO_BIN_EXE_copa-host"))
+        .args(stall.args("copa-e2e-steps:sweep", &["--dry-run"]))
+        .env("COPA_HOST_CACHE_DIR", stall.cache())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let exists = |id: &str| docker(&["container", "inspect", id]).status.success();
+    assert!(!exists(&dead), "the dead run's container is still there");
+    assert!(
+        exists(&other_machine),
+        "another machine's container was removed"
+    );
+    docker_ok(&["rm", "-f", &other_machine]);
+}

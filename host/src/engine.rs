@@ -125,6 +125,9 @@ pub async fn patch(options: &Options) -> Result<Summary> {
             None
         }
     };
+    if let Some(docker) = &docker {
+        exec::remove_dead_runs(docker).await;
+    }
     let created = Created::default();
     // Whatever way the run ends (done, failed, Ctrl-C), what it created goes: containers and
     // images in the daemon here, the work directory when the run's future is dropped.

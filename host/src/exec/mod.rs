@@ -93,7 +93,7 @@ impl Default for Created {
             .map(|d| d.as_nanos())
             .unwrap_or_default();
         Created(Arc::new(Mutex::new(CreatedLists {
-            run_id: format!("{}-{nanos}", std::process::id()),
+            run_id: format!("{}-{}-{nanos}", this_machine(), std::process::id()),
             containers: Vec::new(),
             images: Vec::new(),
         })))
@@ -162,6 +162,83 @@ impl Created {
         for id in unique(listed.into_iter().chain(labelled)).iter().rev() {
             daemon::remove_image(docker, id).await;
         }
+    }
+}
+
+/// An id of this machine for run labels (its machine-id, else its host name): a run is known
+/// to be dead only on the machine it ran on.
+pub fn this_machine() -> String {
+    let id = std::fs::read_to_string("/etc/machine-id")
+        .or_else(|_| std::fs::read_to_string("/proc/sys/kernel/hostname"))
+        .unwrap_or_default();
+    let id: String = id
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(12)
+        .collect();
+    if id.is_empty() { "unknown".into() } else { id }
+}
+
+/// Whether the run labelled `run_id` died on this machine without removing what it created
+/// (killed with SIGKILL, or the machine went down): its process is gone, or is no copa-host.
+fn is_dead_run(run_id: &str, machine: &str) -> bool {
+    let mut parts = run_id.splitn(3, '-');
+    let (Some(owner), Some(pid), Some(_)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    let Ok(pid) = pid.parse::<u32>() else {
+        return false;
+    };
+    if owner != machine || pid == std::process::id() {
+        return false;
+    }
+    let command = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    !String::from_utf8_lossy(&command).contains("copa-host")
+}
+
+/// Removes the containers and images that runs which died on this machine left in the daemon
+/// (a run removes its own however it ends, unless it is killed outright). Runs of other
+/// machines sharing the daemon, and live ones, are left alone.
+pub async fn remove_dead_runs(docker: &Docker) {
+    let machine = this_machine();
+    let filters = HashMap::from([("label".to_string(), vec![RUN_LABEL.to_string()])]);
+    let dead = |labels: Option<HashMap<String, String>>| {
+        labels
+            .and_then(|l| l.get(RUN_LABEL).cloned())
+            .is_some_and(|run| is_dead_run(&run, &machine))
+    };
+    let containers = ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&filters)
+        .build();
+    match docker.list_containers(Some(containers)).await {
+        Ok(found) => {
+            for container in found.into_iter().filter(|c| dead(c.labels.clone())) {
+                if let Some(id) = container.id {
+                    remove_container(docker, &id).await;
+                }
+            }
+        }
+        Err(e) => tracing::warn!("listing containers of earlier runs: {e}"),
+    }
+    let images = ListImagesOptionsBuilder::default()
+        .all(true)
+        .filters(&filters)
+        .build();
+    match docker.list_images(Some(images)).await {
+        Ok(found) => {
+            let mut found: Vec<_> = found
+                .into_iter()
+                .filter(|i| dead(Some(i.labels.clone())))
+                .map(|i| (i.created, i.id))
+                .collect();
+            // Newest first: each committed image is the parent of the next.
+            found.sort();
+            for (_, id) in found.iter().rev() {
+                daemon::remove_image(docker, id).await;
+            }
+        }
+        Err(e) => tracing::warn!("listing images of earlier runs: {e}"),
     }
 }
 
@@ -1011,6 +1088,26 @@ mod tests {
             offline,
             vec!["PYTHONDONTWRITEBYTECODE=1", "SOURCE_DATE_EPOCH=1700000000"]
         );
+    }
+
+    #[test]
+    fn a_run_is_dead_only_on_its_own_machine_and_without_its_process() {
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        let pid = gone.id();
+        gone.wait().unwrap();
+        let machine = this_machine();
+        assert!(is_dead_run(&format!("{machine}-{pid}-1"), &machine));
+        assert!(!is_dead_run(&format!("elsewhere-{pid}-1"), &machine));
+        let own = std::process::id();
+        assert!(!is_dead_run(&format!("{machine}-{own}-1"), &machine));
+        for malformed in [
+            "",
+            "x",
+            &format!("{machine}-notapid-1"),
+            &format!("{machine}-{pid}"),
+        ] {
+            assert!(!is_dead_run(malformed, &machine), "{malformed}");
+        }
     }
 
     fn write(path: &str, contents: Option<&[u8]>, updates: &[u32]) -> Step {
