@@ -270,7 +270,8 @@ fn an_index_or_option_nobody_declares_is_one_line() {
     for (args, expected) in [
         (
             vec!["--index", "maven=https://repo.example/"],
-            "error: --index maven=https://repo.example/: no loaded plugin reads an index maven (indexes plugins declare: pypi (pip), quill (quill))",
+            // The list goes on with the built-ins' indexes; quill's is last.
+            "error: --index maven=https://repo.example/: no loaded plugin reads an index maven (indexes plugins declare: pypi (pip), ",
         ),
         (
             vec!["--plugin-option", "quill:color=blue"],
@@ -294,11 +295,18 @@ fn an_index_or_option_nobody_declares_is_one_line() {
             &plugins,
             "--dry-run",
         ];
+        let is_index = args[0] == "--index";
         all.extend(args);
         let output = copa(&all, &cache);
         assert_eq!(output.status.code(), Some(1));
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(stderr.trim(), expected);
+        let line = stderr.trim();
+        if is_index {
+            assert!(line.starts_with(expected), "{line}");
+            assert!(line.ends_with(", quill (quill))"), "{line}");
+        } else {
+            assert_eq!(line, expected);
+        }
     }
 }
 

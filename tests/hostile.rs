@@ -4,8 +4,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
+use common::docker::copa_with_env;
 use common::{layer_tar, python_image_tar, trivy_report, write_oci_layout};
 
 /// A tebibyte: what a lying tar header claims.
@@ -13,19 +14,16 @@ const TEBIBYTE: u64 = 1 << 40;
 
 /// Runs copa-host with its own temporary directory, so that what it leaves there is seen.
 fn copa_in(tmp: &Path, args: &[&str]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_copa-host"))
-        .args(args)
-        .env("TMPDIR", tmp)
-        .env("COPA_HOST_CACHE_DIR", tmp.join("cache"))
-        .env_remove("PIP_INDEX_URL")
-        .output()
-        .unwrap();
-    eprintln!(
-        "copa-host {}\n{}",
-        args.join(" "),
-        String::from_utf8_lossy(&output.stderr)
+    copa_with_env(args, &tmp.join("cache"), &[("TMPDIR", tmp)])
+}
+
+/// A dry run of `image` for libraries, which must end in one line containing `expected`.
+fn assert_dry_run_refused(tmp: &Path, image: &str, expected: &str) {
+    let output = copa_in(
+        tmp,
+        &["patch", "-i", image, "--pkg-types", "library", "--dry-run"],
     );
-    output
+    assert_refused(&output, tmp, expected);
 }
 
 /// Exit 1 with one line starting `error:` that contains `expected`, and nothing left behind.
@@ -127,13 +125,9 @@ fn a_docker_archive_manifest_claiming_a_tebibyte_is_one_line() {
     )
     .unwrap();
     let image = format!("docker-archive:{}", archive.display());
-    let output = copa_in(
+    assert_dry_run_refused(
         tmp.path(),
-        &["patch", "-i", &image, "--pkg-types", "library", "--dry-run"],
-    );
-    assert_refused(
-        &output,
-        tmp.path(),
+        &image,
         "manifest.json claims 1099511627776 bytes",
     );
 }
@@ -157,13 +151,9 @@ fn an_oci_archive_with_a_link_is_refused() {
         .unwrap();
     builder.into_inner().unwrap();
     let image = format!("oci-archive:{}:1", archive.display());
-    let output = copa_in(
+    assert_dry_run_refused(
         tmp.path(),
-        &["patch", "-i", &image, "--pkg-types", "library", "--dry-run"],
-    );
-    assert_refused(
-        &output,
-        tmp.path(),
+        &image,
         "member blobs/sha256/leak is a Symlink; an OCI layout holds only files and directories",
     );
     assert!(!tmp.path().join("input-patched.tar").exists());

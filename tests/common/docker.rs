@@ -54,10 +54,16 @@ pub fn host_ca() -> &'static str {
 }
 
 pub fn copa(args: &[&str], cache: &Path) -> Output {
+    copa_with_env(args, cache, &[])
+}
+
+/// [`copa`] with more environment variables (`TMPDIR`, to see what a run leaves there).
+pub fn copa_with_env(args: &[&str], cache: &Path, env: &[(&str, &Path)]) -> Output {
     let output = Command::new(env!("CARGO_BIN_EXE_copa-host"))
         .args(args)
         .env("COPA_HOST_CACHE_DIR", cache)
         .env_remove("PIP_INDEX_URL")
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     eprintln!(
