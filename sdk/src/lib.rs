@@ -25,6 +25,7 @@ pub mod apk;
 pub mod choose;
 pub mod dpkg;
 pub mod gomod;
+pub mod goproxy;
 pub mod npm;
 pub mod nuget;
 pub mod ospkg;
