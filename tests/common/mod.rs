@@ -418,12 +418,25 @@ pub struct PluginSetup {
     pub host: copa_host::plugin::PluginHost,
     pub plugin: copa_host::plugin::Plugin,
     pub caps: Arc<copa_host::plugin::Capabilities>,
+    /// The plugin's index URLs in force, as [`PluginSetup::policy`] gives them to it.
+    pub indexes: Vec<(String, String)>,
 }
 
 pub fn builtin_plugin(
     name: &str,
     layers: Vec<Vec<u8>>,
     index: copa_host::index::PackageIndex,
+) -> PluginSetup {
+    builtin_plugin_with_indexes(name, layers, index, &[])
+}
+
+/// Like [`builtin_plugin`], run with the user's `--index ECOSYSTEM=URL`s `user_indexes`: the
+/// plugin's `http` reaches their origins (or its defaults'), as in a real run.
+pub fn builtin_plugin_with_indexes(
+    name: &str,
+    layers: Vec<Vec<u8>>,
+    index: copa_host::index::PackageIndex,
+    user_indexes: &[(&str, &str)],
 ) -> PluginSetup {
     let host = copa_host::plugin::PluginHost::new(Default::default(), None).unwrap();
     let plugin = host
@@ -440,12 +453,28 @@ pub fn builtin_plugin(
             copa_host::image::LayerTar::whole(file).unwrap()
         })
         .collect();
+    let user_indexes: Vec<(String, String)> = user_indexes
+        .iter()
+        .map(|(ecosystem, url)| (ecosystem.to_string(), url.to_string()))
+        .collect();
+    let grants =
+        copa_host::plugin::grants::origins(std::slice::from_ref(&plugin), &user_indexes).unwrap();
     let caps = Arc::new(copa_host::plugin::Capabilities {
         image: Arc::new(copa_host::image::ImageView::new(layers).unwrap()),
         index: Arc::new(index),
-        http: None,
+        http: Some(Arc::new(copa_host::http::PluginHttp::new(
+            None,
+            grants,
+            Default::default(),
+        ))),
     });
-    PluginSetup { host, plugin, caps }
+    let indexes = copa_host::plugin::grants::index_urls(&plugin, &user_indexes);
+    PluginSetup {
+        host,
+        plugin,
+        caps,
+        indexes,
+    }
 }
 
 /// The policy of a run at `level`; `update_all` is a run without a report.
@@ -465,6 +494,18 @@ pub fn default_policy() -> copa_host::plugin::Policy {
 }
 
 impl PluginSetup {
+    /// The policy of a run at `level` ([`policy`]) with this plugin's index URLs.
+    pub fn policy(
+        &self,
+        level: copa_host::plugin::PatchLevel,
+        update_all: bool,
+    ) -> copa_host::plugin::Policy {
+        copa_host::plugin::Policy {
+            indexes: self.indexes.clone(),
+            ..policy(level, update_all)
+        }
+    }
+
     /// `detect`, then `plan` of `findings` on what it found, at the default patch level.
     pub fn detect_and_plan(
         &self,
@@ -472,7 +513,7 @@ impl PluginSetup {
     ) -> (Vec<copa_host::plugin::Target>, copa_host::plugin::Plan) {
         let targets = self.host.detect(&self.plugin, &self.caps).unwrap();
         // No findings is the no-report run, where OS patchers update everything.
-        let policy = policy(copa_host::plugin::PatchLevel::Patch, findings.is_empty());
+        let policy = self.policy(copa_host::plugin::PatchLevel::Patch, findings.is_empty());
         let plan = self
             .host
             .plan(&self.plugin, &self.caps, &targets, findings, &policy)
