@@ -8,8 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
-use common::{PluginSetup, builtin_plugin, policy, serve_static, target_attribute};
-use copa_host::index::{IndexSettings, PackageIndex};
+use common::{PluginSetup, builtin_plugin_with_indexes, serve_static, target_attribute};
 use copa_host::plugin::{Finding, PatchLevel, Plan, Step, Target};
 
 /// The fixture material, built once per machine (the script keeps a complete directory).
@@ -164,13 +163,14 @@ fn proxy() -> String {
     serve_static(files).0
 }
 
+/// The plugin reads the proxy over `http`, as `--index go=URL` grants it.
 fn setup() -> PluginSetup {
-    let index = PackageIndex::new(IndexSettings {
-        go_proxy: proxy(),
-        ..IndexSettings::default()
-    })
-    .unwrap();
-    builtin_plugin("go", vec![image()], index)
+    builtin_plugin_with_indexes(
+        "go",
+        vec![image()],
+        common::default_index(),
+        &[("go", &proxy())],
+    )
 }
 
 fn finding(
@@ -291,7 +291,7 @@ fn plan_with(
     toolchain: Option<PatchLevel>,
 ) -> (Vec<Target>, Plan) {
     let targets = setup.host.detect(&setup.plugin, &setup.caps).unwrap();
-    let mut policy = policy(level, false);
+    let mut policy = setup.policy(level, false);
     policy.toolchain_patch_level = toolchain;
     let plan = setup
         .host
@@ -395,6 +395,44 @@ fn plans_module_updates_with_go_semver() {
         "{skips:#?}"
     );
     assert!(skips[1].starts_with("/usr/local/bin/hello-novcs golang.org/x/crypto [CVE-2023-48795 CVE-2024-45337]: built without VCS information"), "{skips:#?}");
+}
+
+/// The plugin reads the proxies of `--index go=URL` over `http` in order, asking the next one
+/// only when one lacks the module, as the go command reads a `GOPROXY` list joined by `,`.
+#[test]
+fn reads_the_proxies_in_order_and_falls_through_only_on_not_found() {
+    let (lacking, asked) = serve_static(Vec::new());
+    let findings = crypto_findings("app/hello", "gobinary");
+    let with_proxies = |proxies: &[&str]| {
+        let indexes: Vec<(&str, &str)> = proxies.iter().map(|url| ("go", *url)).collect();
+        builtin_plugin_with_indexes("go", vec![image()], common::default_index(), &indexes)
+    };
+
+    let setup = with_proxies(&[&lacking, &proxy()]);
+    let (_, plan) = plan_with(&setup, &findings, PatchLevel::Minor, None);
+    let (updates, _) = summary(&plan);
+    assert_eq!(
+        updates,
+        ["/app/hello golang.org/x/crypto v0.4.0 -> v0.31.0 [CVE-2023-48795 CVE-2024-45337]"]
+    );
+    assert_eq!(*asked.lock().unwrap(), ["/golang.org/x/crypto/@v/list"]);
+
+    // A proxy that cannot answer is an error naming it; the next one is not asked.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let setup = with_proxies(&[&closed, &proxy()]);
+    let (_, plan) = plan_with(&setup, &findings, PatchLevel::Minor, None);
+    let (updates, skips) = summary(&plan);
+    assert!(updates.is_empty(), "{updates:?}");
+    let expected = format!(
+        "/app/hello golang.org/x/crypto [CVE-2023-48795 CVE-2024-45337]: module proxy: fetching {closed}/golang.org/x/crypto/@v/list: "
+    );
+    assert!(
+        skips.len() == 1 && skips[0].starts_with(&expected),
+        "{skips:#?}"
+    );
 }
 
 #[test]
@@ -503,7 +541,7 @@ fn standard_library_fixes_follow_the_toolchain_level() {
             &setup.caps,
             &targets,
             &plan,
-            &common::default_policy(),
+            &setup.policy(PatchLevel::Patch, false),
         )
         .unwrap();
     let [Step::Tooling(step)] = steps.as_slice() else {
@@ -535,7 +573,7 @@ fn emits_a_rebuild_with_the_original_flags_and_a_module_update() {
             &setup.caps,
             &targets,
             &plan,
-            &common::default_policy(),
+            &setup.policy(PatchLevel::Patch, false),
         )
         .unwrap();
     let [Step::Tooling(rebuild), Step::Tooling(module)] = steps.as_slice() else {
@@ -611,8 +649,8 @@ fn emits_a_rebuild_with_the_original_flags_and_a_module_update() {
 }
 
 /// The policy of a run at minor level with `--go-source`s.
-fn with_sources(sources: &[&str]) -> copa_host::plugin::Policy {
-    let mut policy = policy(PatchLevel::Minor, false);
+fn with_sources(setup: &PluginSetup, sources: &[&str]) -> copa_host::plugin::Policy {
+    let mut policy = setup.policy(PatchLevel::Minor, false);
     policy.options = sources
         .iter()
         .map(|s| ("source".to_string(), s.to_string()))
@@ -640,9 +678,10 @@ fn go_sources_name_the_repository_and_the_revision_of_a_rebuild() {
 
     // A repository without a ref: the binary's own revision, checked out in git; the binary
     // without VCS information still has no revision to build.
-    let (plan, steps) = emit(&with_sources(&[
-        "example.com/copa/hello=https://git.example.com/hello.git",
-    ]));
+    let (plan, steps) = emit(&with_sources(
+        &setup,
+        &["example.com/copa/hello=https://git.example.com/hello.git"],
+    ));
     let [Step::Tooling(rebuild)] = steps.as_slice() else {
         panic!("{steps:#?}")
     };
@@ -675,10 +714,13 @@ fn go_sources_name_the_repository_and_the_revision_of_a_rebuild() {
 
     // With a ref (a path the image holds comes along into the container), the binary without
     // VCS information is rebuilt at it; the later --go-source of a module wins.
-    let (plan, steps) = emit(&with_sources(&[
-        "example.com/copa/hello=https://git.example.com/hello.git",
-        "example.com/copa/hello=/src/service@release-1",
-    ]));
+    let (plan, steps) = emit(&with_sources(
+        &setup,
+        &[
+            "example.com/copa/hello=https://git.example.com/hello.git",
+            "example.com/copa/hello=/src/service@release-1",
+        ],
+    ));
     assert!(plan.skips.is_empty(), "{plan:#?}");
     let [Step::Tooling(hello), Step::Tooling(novcs)] = steps.as_slice() else {
         panic!("{steps:#?}")
@@ -699,7 +741,10 @@ fn go_sources_name_the_repository_and_the_revision_of_a_rebuild() {
             &setup.caps,
             &targets,
             &findings,
-            &with_sources(&["example.com/copa/hello=https://git.example.com/h.git@--force"]),
+            &with_sources(
+                &setup,
+                &["example.com/copa/hello=https://git.example.com/h.git@--force"],
+            ),
         )
         .unwrap_err()
         .to_string();
@@ -754,7 +799,7 @@ fn a_module_update_keeps_its_go_work_workspace_valid() {
             &setup.caps,
             &targets,
             &plan,
-            &common::default_policy(),
+            &setup.policy(PatchLevel::Patch, false),
         )
         .unwrap();
     let [Step::Tooling(step)] = steps.as_slice() else {

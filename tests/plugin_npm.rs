@@ -6,7 +6,8 @@ mod common;
 use std::io::Write;
 
 use base64::Engine as _;
-use common::{Node, PluginSetup, builtin_plugin_reading, layer_tar, serve_static_with};
+use common::{Node, PluginSetup, builtin_plugin_with_indexes, layer_tar, serve_static_with};
+use copa_host::index::PackageIndex;
 use copa_host::plugin::{Finding, PatchLevel, Plan, Step, Target};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256, Sha512};
@@ -365,7 +366,8 @@ fn setup() -> PluginSetup {
 }
 
 fn setup_with(layer: Vec<u8>) -> PluginSetup {
-    builtin_plugin_reading("npm", vec![layer], vec![("npm".into(), registry())])
+    let index = PackageIndex::new(Default::default()).unwrap();
+    builtin_plugin_with_indexes("npm", vec![layer], index, &[("npm", &registry())])
 }
 
 fn finding(path: &str, name: &str, installed: &str, id: &str, fixed: &str) -> Finding {
@@ -465,7 +467,7 @@ fn plan_at(setup: &PluginSetup, level: PatchLevel) -> (Vec<Target>, Plan) {
             &setup.caps,
             &targets,
             &findings(),
-            &setup.policy(level),
+            &setup.policy(level, false),
         )
         .unwrap();
     (targets, plan)
@@ -670,7 +672,7 @@ fn emits_fetches_removals_and_rewritten_project_files() {
             &setup.caps,
             &targets,
             &plan,
-            &setup.policy(PatchLevel::Patch),
+            &setup.policy(PatchLevel::Patch, false),
         )
         .unwrap();
     assert!(
@@ -853,7 +855,7 @@ fn rewrites_lockfile_v1_and_v2_trees() {
                 &setup.caps,
                 &targets,
                 &plan,
-                &setup.policy(PatchLevel::Patch),
+                &setup.policy(PatchLevel::Patch, false),
             )
             .unwrap();
         let lock = written_json(&steps, "/app/package-lock.json");

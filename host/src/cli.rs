@@ -10,7 +10,7 @@ use anyhow::{Result, anyhow, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::engine::{self, Options};
-use crate::http::{Credential, Origin};
+use crate::http::{Credential, Origin, split_credential};
 use crate::index::NuGetConfigFile;
 use crate::plugin::{PackageClass, PatchLevel, PluginHost};
 
@@ -168,15 +168,11 @@ struct PatchArgs {
     /// --nuget-source, the user-level ~/.nuget/NuGet/NuGet.Config is read when it exists.
     #[arg(long = "nuget-config", value_name = "FILE")]
     nuget_config: Option<PathBuf>,
-    /// Go module proxies (GOPROXY syntax; file:// works) for planning Go updates and
-    /// toolchains, and for the go command in the run.
-    #[arg(
-        long,
-        env = "GOPROXY",
-        default_value = "https://proxy.golang.org",
-        value_name = "URLS"
-    )]
-    go_proxy: String,
+    /// Go module proxies (GOPROXY syntax) for the go command in the run; each http(s) proxy is
+    /// also an `--index go=URL` for planning Go updates and toolchains (default:
+    /// https://proxy.golang.org). direct, off and file:// are for the go command only.
+    #[arg(long, env = "GOPROXY", value_name = "URLS")]
+    go_proxy: Option<String>,
     /// Where the Go patcher gets the source of a module's binaries: a git URL (https, ssh, or a
     /// path in the tooling image or the image), checked out at REF (a commit, tag or branch)
     /// when given, else at the binary's vcs.revision (repeatable). Default: the module's public
@@ -240,23 +236,6 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// `KEY=VALUE` with both sides non-empty.
-/// `url` without the `user:password@` of its authority, and that login (percent-decoded) as a
-/// credential. The error names the URL without the login.
-fn split_credential(url: &str) -> Result<(String, Option<Credential>)> {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return Ok((url.to_string(), None));
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let Some((login, host)) = rest[..authority_end].rsplit_once('@') else {
-        return Ok((url.to_string(), None));
-    };
-    let bare = format!("{scheme}://{host}{}", &rest[authority_end..]);
-    let login = crate::http::percent_decode(login).ok_or_else(|| {
-        anyhow!("{bare}: the login in the URL is not valid percent-encoded UTF-8")
-    })?;
-    Ok((bare, Some(Credential::new(login))))
-}
-
 fn parse_pair(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((key, value)) if !key.is_empty() && !value.is_empty() => {
@@ -399,23 +378,47 @@ impl PatchArgs {
         })
     }
 
-    /// The flags that stand for `--index ECOSYSTEM=URL` of a built-in plugin: (flag,
-    /// ecosystem, URL). Their URLs may carry `user:password@`, as the tools they come from allow.
-    fn index_aliases(&self) -> Vec<(&'static str, &'static str, &String)> {
-        [
-            ("--pip-index-url", "pypi", &self.pip_index_url),
-            ("--npm-registry", "npm", &self.npm_registry),
-        ]
-        .into_iter()
-        .filter_map(|(flag, ecosystem, url)| Some((flag, ecosystem, url.as_ref()?)))
-        .collect()
+    /// The `--index ECOSYSTEM=URL`s that the older flags of the built-in plugins stand for:
+    /// (flag, ecosystem, URL), in order. Their URLs may carry `user:password@`, as the tools
+    /// they come from allow.
+    fn index_aliases(&self) -> Result<Vec<(&'static str, &'static str, String)>> {
+        // Each flag with the index URLs its value names.
+        type Urls = fn(&str) -> Result<Vec<String>, String>;
+        let table: [(&str, &str, &Option<String>, Urls); 3] = [
+            (
+                "--pip-index-url",
+                copa_plugin_sdk::pypi::ECOSYSTEM,
+                &self.pip_index_url,
+                |url| Ok(vec![url.to_string()]),
+            ),
+            (
+                "--npm-registry",
+                copa_plugin_sdk::npm_registry::ECOSYSTEM,
+                &self.npm_registry,
+                |url| Ok(vec![url.to_string()]),
+            ),
+            // A GOPROXY list: its http(s) proxies, in order.
+            (
+                "--go-proxy",
+                copa_plugin_sdk::goproxy::ECOSYSTEM,
+                &self.go_proxy,
+                crate::index::go_http_proxies,
+            ),
+        ];
+        let mut aliases = Vec::new();
+        for (flag, ecosystem, value, urls) in table {
+            let Some(value) = value else { continue };
+            let urls = urls(value).map_err(|e| anyhow!("{flag}: {e}"))?;
+            aliases.extend(urls.into_iter().map(|url| (flag, ecosystem, url)));
+        }
+        Ok(aliases)
     }
 
     /// `--index`es, after those the older flags stand for (without their credentials).
     fn indexes(&self) -> Result<Vec<(String, String)>> {
         let mut indexes = Vec::new();
-        for (flag, ecosystem, url) in self.index_aliases() {
-            let (url, _) = split_credential(url).map_err(|e| anyhow!("{flag}: {e}"))?;
+        for (flag, ecosystem, url) in self.index_aliases()? {
+            let (url, _) = split_credential(&url).map_err(|e| anyhow!("{flag}: {e}"))?;
             indexes.push((ecosystem.to_string(), url));
         }
         indexes.extend(self.indexes.iter().cloned());
@@ -426,9 +429,9 @@ impl PatchArgs {
     /// `--index-credential ORIGIN=ENV` names (which wins). Errors never include a secret.
     fn credentials(&self) -> Result<HashMap<Origin, Credential>> {
         let mut credentials = HashMap::new();
-        for (flag, _, url) in self.index_aliases() {
+        for (flag, _, url) in self.index_aliases()? {
             if let (url, Some(credential)) =
-                split_credential(url).map_err(|e| anyhow!("{flag}: {e}"))?
+                split_credential(&url).map_err(|e| anyhow!("{flag}: {e}"))?
             {
                 let origin = Origin::of(&url).map_err(|e| anyhow!("{flag} {url}: {e}"))?;
                 credentials.insert(origin, credential);
@@ -592,25 +595,55 @@ fn manifest_lines(plugin: &crate::plugin::Plugin) -> Vec<String> {
 mod tests {
     use super::*;
 
+    fn patch_args(flags: &[&str]) -> PatchArgs {
+        let argv = ["copa-host", "patch", "-i", "app:1"].iter().chain(flags);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Patch(args) => *args,
+            Command::Plugins { .. } => unreachable!("parsed a patch command"),
+        }
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
     #[test]
-    fn a_login_in_an_index_url_becomes_a_credential() {
-        let (url, credential) =
-            split_credential("https://me%40corp:p%3Ass@mirror.example:8443/simple/").unwrap();
-        assert_eq!(url, "https://mirror.example:8443/simple/");
+    fn go_proxy_stands_for_an_index_of_each_http_proxy() {
+        let goproxy =
+            "https://me:s3cret@goproxy.corp.example/|file:///srv/goproxy,http://b.example,direct";
+        let args = patch_args(&["--go-proxy", goproxy, "--index", "go=https://c.example"]);
         assert_eq!(
-            credential.unwrap().header(),
-            Credential::new("me@corp:p:ss".into()).header()
+            args.indexes().unwrap(),
+            pairs(&[
+                ("go", "https://goproxy.corp.example"),
+                ("go", "http://b.example"),
+                ("go", "https://c.example"),
+            ])
         );
-        // An `@` after the authority is part of the path, not a login.
-        let (url, credential) = split_credential("https://mirror.example/a@b/").unwrap();
+        let origin = Origin::of("https://goproxy.corp.example").unwrap();
         assert_eq!(
-            (url.as_str(), credential),
-            ("https://mirror.example/a@b/", None)
+            args.credentials().unwrap()[&origin].header(),
+            Credential::new("me:s3cret".into()).header()
         );
-        let err = split_credential("https://me:%ZZ@mirror.example/").unwrap_err();
+        // The go command in the run gets the list as given.
+        assert_eq!(args.options().unwrap().go_proxy.as_deref(), Some(goproxy));
+    }
+
+    #[test]
+    fn a_go_proxy_list_without_http_proxies_names_no_index() {
+        for goproxy in ["direct", "off", "file:///srv/goproxy,direct"] {
+            let args = patch_args(&["--go-proxy", goproxy]);
+            assert_eq!(args.indexes().unwrap(), [], "{goproxy}");
+        }
+        assert_eq!(patch_args(&[]).options().unwrap().go_proxy, None);
+        let err = patch_args(&["--go-proxy", "ftp://me:s3cret@x.example"])
+            .indexes()
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "https://mirror.example/: the login in the URL is not valid percent-encoded UTF-8"
+            "--go-proxy: GOPROXY entry \"ftp://x.example\" is not an http(s) or file URL"
         );
     }
 }

@@ -60,8 +60,9 @@ pub struct Options {
     pub nuget_sources: Vec<String>,
     /// `--nuget-config` (or the user-level one): more sources, credentials, source mapping.
     pub nuget_config: Option<crate::index::NuGetConfigFile>,
-    /// GOPROXY syntax: the Go module proxies, for planning and for the go command in the run.
-    pub go_proxy: String,
+    /// `--go-proxy` (GOPROXY syntax) as given, for the go command in the run and for plugins of
+    /// contracts before 0.4; its http(s) proxies are also among `indexes`.
+    pub go_proxy: Option<String>,
     pub ca_cert: Option<PathBuf>,
     pub cache_dir: Option<PathBuf>,
     /// `--tooling-image KIND=REF`.

@@ -172,6 +172,23 @@ impl Credential {
     }
 }
 
+/// `url` without the `user:password@` of its authority, and that login (percent-decoded) as a
+/// credential. The error names the URL without the login.
+pub fn split_credential(url: &str) -> Result<(String, Option<Credential>)> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Ok((url.to_string(), None));
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some((login, host)) = rest[..authority_end].rsplit_once('@') else {
+        return Ok((url.to_string(), None));
+    };
+    let bare = format!("{scheme}://{host}{}", &rest[authority_end..]);
+    let login = percent_decode(login).ok_or_else(|| {
+        anyhow!("{bare}: the login in the URL is not valid percent-encoded UTF-8")
+    })?;
+    Ok((bare, Some(Credential::new(login))))
+}
+
 /// What a run grants: each plugin's origins, and among them those the user named (`--index`).
 #[derive(Default)]
 pub struct Grants {
@@ -542,6 +559,28 @@ pub fn redact_logins(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_login_in_an_index_url_becomes_a_credential() {
+        let (url, credential) =
+            split_credential("https://me%40corp:p%3Ass@mirror.example:8443/simple/").unwrap();
+        assert_eq!(url, "https://mirror.example:8443/simple/");
+        assert_eq!(
+            credential.unwrap().header(),
+            Credential::new("me@corp:p:ss".into()).header()
+        );
+        // An `@` after the authority is part of the path, not a login.
+        let (url, credential) = split_credential("https://mirror.example/a@b/").unwrap();
+        assert_eq!(
+            (url.as_str(), credential),
+            ("https://mirror.example/a@b/", None)
+        );
+        let err = split_credential("https://me:%ZZ@mirror.example/").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "https://mirror.example/: the login in the URL is not valid percent-encoded UTF-8"
+        );
+    }
 
     #[test]
     fn origins_compare_by_scheme_host_and_port() {

@@ -26,6 +26,7 @@ pub mod archive;
 pub mod choose;
 pub mod dpkg;
 pub mod gomod;
+pub mod goproxy;
 pub mod npm;
 pub mod npm_registry;
 pub mod nuget;

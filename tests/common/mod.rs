@@ -418,7 +418,7 @@ pub struct PluginSetup {
     pub host: copa_host::plugin::PluginHost,
     pub plugin: copa_host::plugin::Plugin,
     pub caps: Arc<copa_host::plugin::Capabilities>,
-    /// The user's `--index ECOSYSTEM=URL`s of the run.
+    /// The plugin's index URLs in force, as [`PluginSetup::policy`] gives them to it.
     pub indexes: Vec<(String, String)>,
 }
 
@@ -426,6 +426,17 @@ pub fn builtin_plugin(
     name: &str,
     layers: Vec<Vec<u8>>,
     index: copa_host::index::PackageIndex,
+) -> PluginSetup {
+    builtin_plugin_with_indexes(name, layers, index, &[])
+}
+
+/// Like [`builtin_plugin`], run with the user's `--index ECOSYSTEM=URL`s `user_indexes`: the
+/// plugin's `http` reaches their origins (or its defaults'), as in a real run.
+pub fn builtin_plugin_with_indexes(
+    name: &str,
+    layers: Vec<Vec<u8>>,
+    index: copa_host::index::PackageIndex,
+    user_indexes: &[(&str, &str)],
 ) -> PluginSetup {
     let host = copa_host::plugin::PluginHost::new(Default::default(), None).unwrap();
     let plugin = host
@@ -442,35 +453,22 @@ pub fn builtin_plugin(
             copa_host::image::LayerTar::whole(file).unwrap()
         })
         .collect();
+    let user_indexes: Vec<(String, String)> = user_indexes
+        .iter()
+        .map(|(ecosystem, url)| (ecosystem.to_string(), url.to_string()))
+        .collect();
     let caps = Arc::new(copa_host::plugin::Capabilities {
         image: Arc::new(copa_host::image::ImageView::new(layers).unwrap()),
         index: Arc::new(index),
-        http: None,
+        http: Some(granted_http(&plugin, &user_indexes)),
     });
+    let indexes = copa_host::plugin::grants::index_urls(&plugin, &user_indexes);
     PluginSetup {
         host,
         plugin,
         caps,
-        indexes: Vec::new(),
+        indexes,
     }
-}
-
-/// [`builtin_plugin`] for a plugin that reads its indexes over `http`: the run's user named
-/// `indexes` (`--index ECOSYSTEM=URL`), which the plugin is granted and given in its policy.
-pub fn builtin_plugin_reading(
-    name: &str,
-    layers: Vec<Vec<u8>>,
-    indexes: Vec<(String, String)>,
-) -> PluginSetup {
-    let mut setup = builtin_plugin(name, layers, default_index());
-    let caps = copa_host::plugin::Capabilities {
-        image: Arc::clone(&setup.caps.image),
-        index: Arc::clone(&setup.caps.index),
-        http: Some(granted_http(&setup.plugin, &indexes)),
-    };
-    setup.caps = Arc::new(caps);
-    setup.indexes = indexes;
-    setup
 }
 
 /// The policy of a run at `level`; `update_all` is a run without a report.
@@ -516,9 +514,16 @@ pub fn default_policy() -> copa_host::plugin::Policy {
 }
 
 impl PluginSetup {
-    /// The policy of a run with a report at `level`, with the setup's index URLs.
-    pub fn policy(&self, level: copa_host::plugin::PatchLevel) -> copa_host::plugin::Policy {
-        policy_with_indexes(level, &self.plugin, &self.indexes)
+    /// The policy of a run at `level` ([`policy`]) with this plugin's index URLs.
+    pub fn policy(
+        &self,
+        level: copa_host::plugin::PatchLevel,
+        update_all: bool,
+    ) -> copa_host::plugin::Policy {
+        copa_host::plugin::Policy {
+            indexes: self.indexes.clone(),
+            ..policy(level, update_all)
+        }
     }
 
     /// `detect`, then `plan` of `findings` on what it found, at the default patch level.
@@ -528,10 +533,7 @@ impl PluginSetup {
     ) -> (Vec<copa_host::plugin::Target>, copa_host::plugin::Plan) {
         let targets = self.host.detect(&self.plugin, &self.caps).unwrap();
         // No findings is the no-report run, where OS patchers update everything.
-        let policy = copa_host::plugin::Policy {
-            update_all: findings.is_empty(),
-            ..self.policy(copa_host::plugin::PatchLevel::Patch)
-        };
+        let policy = self.policy(copa_host::plugin::PatchLevel::Patch, findings.is_empty());
         let plan = self
             .host
             .plan(&self.plugin, &self.caps, &targets, findings, &policy)

@@ -1,15 +1,16 @@
-//! The Go module proxy protocol (`GOPROXY`): `<proxy>/<escaped module>/@v/list` lists a
-//! module's tagged versions. It also lists Go toolchains, as versions of the module
-//! `golang.org/toolchain` (`v0.0.1-go1.22.3.linux-amd64`), which is what `GOTOOLCHAIN=go1.22.3`
-//! downloads. Proxies are tried in `GOPROXY` order: after a `,` only when the previous one does
-//! not have the module (404/410), after a `|` on any error, as the go command does.
+//! The Go module proxies of a `GOPROXY` list, for plugins of contracts before 0.4, which read
+//! them through `package-index` (0.4 plugins read them over `http` with
+//! `copa_plugin_sdk::goproxy`, whose protocol reader this uses), and for the go command in a
+//! run. What only this path needs stays here: the list's syntax (after a `,` the next proxy is
+//! asked only when one lacks the module, after a `|` on any error, as the go command does;
+//! `direct` and `off` end it for planning), `file://` proxies, and the host's own requests.
 
+use std::io::Read;
+
+use copa_plugin_sdk::goproxy::{self, MAX_LIST_BYTES};
 use ureq::Agent;
 
 use super::{PackageVersion, one_line};
-
-/// The public proxy, as the go command defaults to it.
-pub const DEFAULT_PROXY: &str = "https://proxy.golang.org";
 
 /// One entry of a `GOPROXY` list, with how a failure of it falls through to the next.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,85 +20,120 @@ struct Entry {
     on_any_error: bool,
 }
 
+/// The proxies of a `GOPROXY` value, up to `direct` or `off` (fetching from version control,
+/// or nothing), which have no version list to read. An entry that is neither an http(s) nor a
+/// file URL is an error.
+fn entries(goproxy: &str) -> Result<Vec<Entry>, String> {
+    let mut entries = Vec::new();
+    let mut rest = goproxy.trim();
+    while !rest.is_empty() {
+        let end = rest.find([',', '|']).unwrap_or(rest.len());
+        let url = rest[..end].trim();
+        let on_any_error = rest[end..].starts_with('|');
+        rest = rest.get(end + 1..).unwrap_or("");
+        if url == "direct" || url == "off" {
+            break;
+        }
+        if url.is_empty() {
+            continue;
+        }
+        if !(is_http(url) || url.starts_with("file://")) {
+            // Without its login: this is shown to the user.
+            let shown = crate::http::split_credential(url).map_or(String::new(), |(bare, _)| bare);
+            return Err(format!(
+                "GOPROXY entry {shown:?} is not an http(s) or file URL"
+            ));
+        }
+        entries.push(Entry {
+            url: url.trim_end_matches('/').to_string(),
+            on_any_error,
+        });
+    }
+    Ok(entries)
+}
+
+fn is_http(url: &str) -> bool {
+    url.starts_with("https://") || url.starts_with("http://")
+}
+
+/// The http(s) proxies of a `GOPROXY` value, in order: those a plugin can read over `http`
+/// (`--go-proxy` stands for an `--index go=URL` of each). `file://` proxies, `direct` and `off`
+/// are for the go command in the run only.
+pub fn http_proxies(goproxy: &str) -> Result<Vec<String>, String> {
+    Ok(entries(goproxy)?
+        .into_iter()
+        .map(|entry| entry.url)
+        .filter(|url| is_http(url))
+        .collect())
+}
+
+/// The `GOPROXY` of this index and of the go command in a run, so that the go command reaches
+/// every proxy planning read: the user's (`--go-proxy`) whole, followed by the `--index go=`
+/// URLs it does not name; without one, those URLs; `None` when there are neither.
+pub(super) fn with_index_urls(goproxy: Option<&str>, index_urls: &[&str]) -> Option<String> {
+    // The user's list may carry logins, which `--go-proxy`'s index URLs no longer do.
+    let named: Vec<String> = goproxy
+        .and_then(|goproxy| entries(goproxy).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|entry| crate::http::split_credential(&entry.url).map_or(entry.url, |(bare, _)| bare))
+        .collect();
+    let missing: Vec<&str> = index_urls
+        .iter()
+        .map(|url| url.trim_end_matches('/'))
+        .filter(|url| !named.iter().any(|named| named == url))
+        .collect();
+    match (goproxy, missing.is_empty()) {
+        (goproxy, true) => goproxy.map(str::to_string),
+        (None, false) => Some(missing.join(",")),
+        (Some(goproxy), false) => Some(format!("{goproxy},{}", missing.join(","))),
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct GoProxy {
     entries: Vec<Entry>,
 }
 
 impl GoProxy {
-    /// Parses a `GOPROXY` value. `direct` (fetching from version control) and `off` have no
-    /// version list the host could read, so they end the list for planning.
+    /// Parses a `GOPROXY` value; one that names no proxy to read is an error.
     pub fn new(goproxy: &str) -> Result<Self, String> {
-        let mut entries = Vec::new();
-        let mut rest = goproxy.trim();
-        while !rest.is_empty() {
-            let end = rest.find([',', '|']).unwrap_or(rest.len());
-            let url = rest[..end].trim();
-            let on_any_error = rest[end..].starts_with('|');
-            rest = rest.get(end + 1..).unwrap_or("");
-            if url == "direct" || url == "off" {
-                break;
-            }
-            if url.is_empty() {
-                continue;
-            }
-            if !(url.starts_with("https://")
-                || url.starts_with("http://")
-                || url.starts_with("file://"))
-            {
-                return Err(format!(
-                    "GOPROXY entry {url:?} is not an http(s) or file URL"
-                ));
-            }
-            entries.push(Entry {
-                url: url.trim_end_matches('/').to_string(),
-                on_any_error,
-            });
-        }
+        let entries = entries(goproxy)?;
         if entries.is_empty() {
-            return Err(format!("GOPROXY {goproxy:?} names no module proxy"));
+            return Err("GOPROXY names no module proxy before direct or off".to_string());
         }
         Ok(Self { entries })
     }
 
     /// The versions of `module` the first proxy that has it lists; empty when none has it.
     pub fn versions(&self, agent: &Agent, module: &str) -> Result<Vec<PackageVersion>, String> {
-        let path = escape(module)?;
         let mut last_error = None;
         for entry in &self.entries {
-            let url = format!("{}/{path}/@v/list", entry.url);
+            let url = goproxy::list_url(&entry.url, module)?;
             match fetch(agent, &url) {
-                Ok(Some(text)) => {
-                    return Ok(text
-                        .lines()
-                        .map(str::trim)
-                        .filter(|v| !v.is_empty())
-                        .map(|v| PackageVersion {
-                            version: v.to_string(),
-                            ..PackageVersion::default()
-                        })
-                        .collect());
+                Ok(Some(versions)) => {
+                    return Ok(versions.into_iter().map(package_version).collect());
                 }
                 Ok(None) => continue,
                 Err(e) if entry.on_any_error => last_error = Some(e),
                 Err(e) => return Err(e),
             }
         }
-        match last_error {
-            Some(e) => Err(e),
-            None => Ok(Vec::new()),
-        }
+        last_error.map_or(Ok(Vec::new()), Err)
     }
 }
 
-/// The body at `url`; `None` when the proxy does not have it (404, 410, or a missing file).
-fn fetch(agent: &Agent, url: &str) -> Result<Option<String>, String> {
+fn package_version(version: String) -> PackageVersion {
+    PackageVersion {
+        version,
+        ..PackageVersion::default()
+    }
+}
+
+/// The versions the list at `url` names; `None` when the proxy does not have the module.
+fn fetch(agent: &Agent, url: &str) -> Result<Option<Vec<String>>, String> {
     if let Some(path) = url.strip_prefix("file://") {
-        return match std::fs::read_to_string(path) {
-            Ok(text) => Ok(Some(text)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("reading {path}: {e}")),
-        };
+        return read_file(path);
     }
     tracing::debug!(%url, "querying module proxy");
     let mut response = agent
@@ -105,41 +141,32 @@ fn fetch(agent: &Agent, url: &str) -> Result<Option<String>, String> {
         .call()
         .map_err(|e| one_line(format!("fetching {url}: {e}")))?;
     let status = response.status().as_u16();
-    if status == 404 || status == 410 {
-        return Ok(None);
-    }
-    if !response.status().is_success() {
-        return Err(format!("fetching {url}: HTTP {status}"));
-    }
-    response
+    let body = response
         .body_mut()
-        .read_to_string()
-        .map(Some)
-        .map_err(|e| one_line(format!("reading {url}: {e}")))
+        .with_config()
+        .limit(MAX_LIST_BYTES)
+        .read_to_vec()
+        .map_err(|e| one_line(format!("reading {url}: {e}")))?;
+    goproxy::read_answer(url, status, &body)
 }
 
-/// The proxy protocol's case encoding: each upper-case letter becomes `!` and its lower case,
-/// so module paths stay distinct on case-insensitive file systems.
-fn escape(module: &str) -> Result<String, String> {
-    let valid = !module.is_empty()
-        && !module.starts_with(['-', '/', '.'])
-        && !module.contains("..")
-        && module
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~/+".contains(&b));
-    if !valid {
-        return Err(format!("invalid Go module path {module:?}"));
+/// A `file://` proxy's list, bounded like one read over HTTP; `None` when there is none.
+fn read_file(path: &str) -> Result<Option<Vec<String>>, String> {
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("reading {path}: {e}")),
+    };
+    let mut body = Vec::new();
+    file.take(MAX_LIST_BYTES + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| format!("reading {path}: {e}"))?;
+    if body.len() as u64 > MAX_LIST_BYTES {
+        return Err(format!(
+            "reading {path}: larger than {MAX_LIST_BYTES} bytes"
+        ));
     }
-    let mut out = String::with_capacity(module.len());
-    for c in module.chars() {
-        if c.is_ascii_uppercase() {
-            out.push('!');
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    Ok(out)
+    Ok(Some(goproxy::read_list(&body)))
 }
 
 /// The go command's settings for a run: the configured proxies, and the checksum-database and
@@ -204,14 +231,38 @@ mod tests {
     }
 
     #[test]
-    fn escapes_module_paths() {
+    fn plugins_read_only_the_http_proxies_of_a_list() {
         assert_eq!(
-            escape("github.com/Azure/azure-sdk-for-go").unwrap(),
-            "github.com/!azure/azure-sdk-for-go"
+            http_proxies(
+                "https://a.example/mod/|file:///srv/proxy, http://b.example,direct,https://never"
+            )
+            .unwrap(),
+            ["https://a.example/mod", "http://b.example"]
         );
-        assert!(escape("-flag").is_err());
-        assert!(escape("a/../b").is_err());
-        assert!(escape("a b").is_err());
+        assert_eq!(http_proxies("off").unwrap(), Vec::<String>::new());
+        assert_eq!(
+            http_proxies("https://a.example,ftp://x").unwrap_err(),
+            "GOPROXY entry \"ftp://x\" is not an http(s) or file URL"
+        );
+    }
+
+    #[test]
+    fn the_go_command_gets_every_proxy_planning_reads() {
+        // The user's list stays whole, logins included; what it already names is not repeated.
+        assert_eq!(
+            with_index_urls(
+                Some("https://me:pw@a.example|file:///srv,direct"),
+                &["https://a.example/", "https://c.example"]
+            )
+            .as_deref(),
+            Some("https://me:pw@a.example|file:///srv,direct,https://c.example")
+        );
+        assert_eq!(
+            with_index_urls(None, &["https://a.example", "https://b.example"]).as_deref(),
+            Some("https://a.example,https://b.example")
+        );
+        assert_eq!(with_index_urls(Some("off"), &[]).as_deref(), Some("off"));
+        assert_eq!(with_index_urls(None, &[]), None);
     }
 
     #[test]

@@ -9,8 +9,9 @@
 //! - `deb <uri> <suite> <component> <arch>`: the binary `Packages` index of an APT repository,
 //!   named as in a one-line `sources.list` entry, downloaded once per run and looked up by
 //!   binary package name ([`deb`]).
-//! - `go`: the Go module proxies of `--go-proxy` (`GOPROXY` syntax), module versions and Go
-//!   toolchains as `golang.org/toolchain` ([`goproxy`]).
+//! - `go`: the Go module proxies of `--go-proxy` (`GOPROXY` syntax) and `--index go=URL`,
+//!   module versions and Go toolchains as `golang.org/toolchain`, for plugins of contracts
+//!   before 0.4 ([`goproxy`]).
 //!
 //! - `nuget`: NuGet v3 feeds and folder feeds given with `--nuget-source` and in a
 //!   `nuget.config` (nuget.org when neither names one), looked up per package id ([`nuget`],
@@ -29,6 +30,7 @@ mod pypi;
 pub use copa_plugin_sdk::archive::{
     ArchiveEntry, Artifact, EntryKind, ExpectedDigest, MAX_ARTIFACT_BYTES, PREALLOCATE_AT_MOST,
 };
+pub use goproxy::http_proxies as go_http_proxies;
 pub use nuget_config::user_config as nuget_user_config;
 
 use std::collections::HashMap;
@@ -85,8 +87,10 @@ pub struct IndexSettings {
     pub nuget_config: Option<NuGetConfigFile>,
     /// Base URL of the npm registry, e.g. "https://registry.npmjs.org/".
     pub npm_registry: String,
-    /// `GOPROXY` syntax: the Go module proxies for the `go` ecosystem.
-    pub go_proxy: String,
+    /// `GOPROXY` syntax: the Go module proxies for the `go` ecosystem and for the go command in
+    /// a run: the user's (`--go-proxy`) whole, `--index go=` URLs added by
+    /// [`Self::with_user_indexes`]; `None`: the public proxy.
+    pub go_proxy: Option<String>,
 }
 
 impl Default for IndexSettings {
@@ -98,7 +102,7 @@ impl Default for IndexSettings {
             nuget_sources: Vec::new(),
             nuget_config: None,
             npm_registry: copa_plugin_sdk::npm_registry::DEFAULT_REGISTRY.to_owned(),
-            go_proxy: goproxy::DEFAULT_PROXY.to_owned(),
+            go_proxy: None,
         }
     }
 }
@@ -106,7 +110,8 @@ impl Default for IndexSettings {
 impl IndexSettings {
     /// These settings with the user's `--index ECOSYSTEM=URL`s for the ecosystems plugins of
     /// older contracts read through this index: the first `pypi` URL is the simple index, the
-    /// first `npm` URL the registry.
+    /// first `npm` URL the registry; the `go` URLs join the Go proxies, which the go command in
+    /// a run uses too.
     pub fn with_user_indexes(mut self, indexes: &[(String, String)]) -> Self {
         let first = |ecosystem: &str| {
             indexes
@@ -120,7 +125,20 @@ impl IndexSettings {
         if let Some(url) = first(copa_plugin_sdk::npm_registry::ECOSYSTEM) {
             self.npm_registry = url;
         }
+        let go_urls: Vec<&str> = indexes
+            .iter()
+            .filter(|(e, _)| e == copa_plugin_sdk::goproxy::ECOSYSTEM)
+            .map(|(_, url)| url.as_str())
+            .collect();
+        self.go_proxy = goproxy::with_index_urls(self.go_proxy.as_deref(), &go_urls);
         self
+    }
+
+    /// The `GOPROXY` in force.
+    fn go_proxy(&self) -> &str {
+        self.go_proxy
+            .as_deref()
+            .unwrap_or(copa_plugin_sdk::goproxy::DEFAULT_PROXY)
     }
 
     /// The environment of a `run` step that names `ecosystem` as its `index-ecosystem`: where
@@ -142,7 +160,10 @@ impl IndexSettings {
                     .map(|m| ("COPA_APT_MIRROR".to_string(), m.clone()))
                     .collect(),
             ),
-            ("go".to_string(), goproxy::environment(&self.go_proxy)),
+            (
+                copa_plugin_sdk::goproxy::ECOSYSTEM.to_string(),
+                goproxy::environment(self.go_proxy()),
+            ),
         ]
         .into()
     }
@@ -152,7 +173,7 @@ impl IndexSettings {
         [self.pypi_url.as_str(), self.npm_registry.as_str()]
             .into_iter()
             .chain(self.apt_mirror.as_deref())
-            .chain(self.go_proxy.split([',', '|']).map(str::trim))
+            .chain(self.go_proxy().split([',', '|']).map(str::trim))
     }
 }
 
@@ -201,7 +222,9 @@ pub struct PackageIndex {
     deb: deb::Repositories,
     /// The error of a broken user-level NuGet config, kept for the NuGet lookups.
     nuget: Result<nuget::Sources, String>,
-    go: goproxy::GoProxy,
+    /// The error of a `GOPROXY` that names no proxy, kept for the Go lookups: a run that reads
+    /// no Go versions through this index does not depend on it.
+    go: Result<goproxy::GoProxy, String>,
     /// Keyed by (ecosystem, name, version).
     artifacts: Mutex<HashMap<(String, String, String), ArtifactSlot>>,
 }
@@ -252,7 +275,7 @@ impl PackageIndex {
                     (sources, _) => Ok(sources.map_err(anyhow::Error::msg)?),
                 }
             },
-            go: goproxy::GoProxy::new(&settings.go_proxy).map_err(anyhow::Error::msg)?,
+            go: goproxy::GoProxy::new(settings.go_proxy()),
             artifacts: Mutex::new(HashMap::new()),
         })
     }
@@ -277,12 +300,12 @@ impl PackageIndex {
         if ecosystem.eq_ignore_ascii_case("nuget") {
             return self.nuget_versions(name);
         }
-        if ecosystem == "go" {
-            let key = ("go".to_owned(), name.to_owned());
+        if ecosystem == copa_plugin_sdk::goproxy::ECOSYSTEM {
+            let key = (ecosystem.to_owned(), name.to_owned());
             if let Some(hit) = self.lock_cache().get(&key) {
                 return Ok(hit.clone());
             }
-            let versions = self.go.versions(&self.agent, name)?;
+            let versions = self.go.as_ref()?.versions(&self.agent, name)?;
             self.lock_cache().insert(key, versions.clone());
             return Ok(versions);
         }
@@ -629,7 +652,6 @@ mod tests {
             pypi_url: url.to_owned(),
             extra_ca_pem: pem.map(<[u8]>::to_vec),
             nuget_sources: Vec::new(),
-            go_proxy: goproxy::DEFAULT_PROXY.to_owned(),
             ..IndexSettings::default()
         };
         assert!(PackageIndex::new(settings("pypi.org/simple", None)).is_err());
@@ -672,6 +694,33 @@ mod tests {
             "{err}"
         );
         assert!(!err.contains("host secret"));
+    }
+
+    #[test]
+    fn the_go_command_of_a_run_reads_the_proxies_planning_reads() {
+        let goproxy = |settings: IndexSettings| {
+            let env = settings.run_environment();
+            env["go"]
+                .iter()
+                .find(|(name, _)| name == "GOPROXY")
+                .map(|(_, value)| value.clone())
+        };
+        let indexes = [
+            ("go".to_string(), "https://a.example".to_string()),
+            (
+                "pypi".to_string(),
+                "https://pypi.example/simple/".to_string(),
+            ),
+            ("go".to_string(), "https://b.example/".to_string()),
+        ];
+        assert_eq!(
+            goproxy(IndexSettings::default().with_user_indexes(&indexes)).as_deref(),
+            Some("https://a.example,https://b.example")
+        );
+        assert_eq!(
+            goproxy(IndexSettings::default().with_user_indexes(&[])).as_deref(),
+            Some("https://proxy.golang.org")
+        );
     }
 
     #[test]

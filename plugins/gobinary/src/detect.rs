@@ -1,6 +1,6 @@
 //! Finding Go binaries and Go module trees anywhere in the image.
 
-use copa_plugin_sdk::{InstalledPackage, Target, fs};
+use copa_plugin_sdk::{InstalledPackage, Target, fs, goproxy};
 
 use crate::buildinfo::{self, BuildInfo};
 use crate::gomodfile;
@@ -157,16 +157,6 @@ pub fn binary(path: &str, info: &BuildInfo, mode: u32, uid: u32, gid: u32) -> Ta
     }
 }
 
-/// Whether `path` is a module path the go command accepts (the characters of `module.CheckPath`,
-/// no leading `-`): anything else could be taken for a flag where the path becomes an argument.
-pub fn valid_module_path(path: &str) -> bool {
-    !path.is_empty()
-        && !path.starts_with(['-', '/', '.'])
-        && path
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~/+!".contains(&b))
-}
-
 /// Why a binary's source is unknown.
 struct NoSource {
     reason: String,
@@ -193,7 +183,7 @@ fn source_ref(info: &BuildInfo) -> Result<String, NoSource> {
         )
         .into());
     };
-    if !valid_module_path(&main.path) {
+    if !goproxy::is_valid_module_path(&main.path) {
         return Err(format!(
             "main module path {:?} is not a valid module path",
             main.path

@@ -3,13 +3,14 @@
 //! comes from the image or the plan reaches them as environment variables, never as code.
 
 use copa_plugin_sdk::gomod::ModuleVersion;
+use copa_plugin_sdk::goproxy;
 use copa_plugin_sdk::{
     Plan, Policy, Step, Target, ToolingOutput, ToolingStep, attribute, fs, updates_for,
 };
 
 use crate::plan::STDLIB;
 use crate::source::{self, Source};
-use crate::{ECOSYSTEM, attr, kind};
+use crate::{attr, kind};
 
 /// What `--tooling-image go=REF` replaces; the manifest declares it.
 pub const TOOLING: &str = "go";
@@ -169,7 +170,7 @@ fn kept_dependencies(target: &Target, updated: &[&str]) -> Vec<String> {
         .filter(|p| p.name != STDLIB && !updated.contains(&p.name.as_str()))
         .filter(|p| attribute(target, &format!("{}{}", attr::REPLACED, p.name)).is_none())
         .filter(|p| {
-            crate::detect::valid_module_path(&p.name) && p.version.parse::<ModuleVersion>().is_ok()
+            goproxy::is_valid_module_path(&p.name) && p.version.parse::<ModuleVersion>().is_ok()
         })
         .map(|p| format!("{}@{}", p.name, p.version))
         .collect()
@@ -274,7 +275,9 @@ fn rebuild(
         ],
         env,
         workdir: None,
-        index_ecosystem: Some(ECOSYSTEM.into()),
+        // The host gives the go command a GOPROXY naming the proxies the plan read, and the
+        // logins the user gave for them.
+        index_ecosystem: Some(goproxy::ECOSYSTEM.into()),
         copy_in,
         outputs: vec![ToolingOutput {
             from: OUTPUT.into(),
@@ -359,7 +362,7 @@ fn update_module(target: &Target, modules: &[String], updates: Vec<u32>) -> Tool
         ],
         env,
         workdir: None,
-        index_ecosystem: Some(ECOSYSTEM.into()),
+        index_ecosystem: Some(goproxy::ECOSYSTEM.into()),
         copy_in,
         outputs,
         updates,

@@ -12,14 +12,9 @@ mod source;
 pub use buildinfo::{BuildInfo, Module, read as read_build_info};
 
 use copa_plugin_sdk::{
-    Finding, Manifest, OptionKind, OptionSpec, PackageClass, Plan, PluginInfo, Policy, Step, Target,
+    Finding, IndexSpec, Manifest, OptionKind, OptionSpec, PackageClass, Plan, PluginInfo, Policy,
+    Step, Target, goproxy,
 };
-
-/// The package-index ecosystem of the Go module proxy.
-pub const ECOSYSTEM: &str = "go";
-/// The module under which the module proxy serves Go toolchains (what `GOTOOLCHAIN=go1.22.3`
-/// downloads): `v0.0.1-go1.22.3.linux-amd64`.
-pub const TOOLCHAIN_MODULE: &str = "golang.org/toolchain";
 
 #[derive(Default)]
 struct Go;
@@ -75,10 +70,17 @@ impl copa_plugin_sdk::Patcher for Go {
     }
 
     /// Rebuilds run in a Go toolchain image (`tooling` steps of kind "go", no `run` step); the
-    /// module proxy is read through `package-index`; `source` (also `--go-source`) names where a
-    /// module's source is.
+    /// module proxies (proxy.golang.org, or the user's `--index go=URL`s) are read over `http`;
+    /// `source` (also `--go-source`) names where a module's source is.
     fn manifest(&self) -> Manifest {
         Manifest {
+            indexes: vec![IndexSpec {
+                ecosystem: goproxy::ECOSYSTEM.into(),
+                default_url: goproxy::DEFAULT_PROXY.into(),
+                description: "a Go module proxy, for module versions and Go toolchains; several \
+                              are tried in order, the next only when one lacks the module"
+                    .into(),
+            }],
             tooling: vec![emit::TOOLING.into()],
             options: vec![OptionSpec {
                 key: source::OPTION.into(),

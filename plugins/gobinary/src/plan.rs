@@ -7,10 +7,13 @@ use copa_plugin_sdk::choose::{
     Bump, IndexVersion, LibraryVersion, Vulnerability, choose, is_fixed_by,
 };
 use copa_plugin_sdk::gomod::{GoVersion, ModuleVersion};
-use copa_plugin_sdk::{Finding, PatchLevel, Plan, Policy, Skip, Target, Update, attribute, index};
+use copa_plugin_sdk::goproxy::{self, TOOLCHAIN_MODULE};
+use copa_plugin_sdk::{
+    Finding, PatchLevel, Plan, Policy, Skip, Target, Update, attribute, index_urls,
+};
 
 use crate::source::{self, Source};
-use crate::{ECOSYSTEM, TOOLCHAIN_MODULE, attr, kind};
+use crate::{attr, kind};
 
 pub const STDLIB: &str = "stdlib";
 
@@ -159,6 +162,12 @@ fn bump(level: PatchLevel) -> Bump {
     }
 }
 
+/// The versions of `module` on the proxies in force, which the go command of the rebuild
+/// reads too: the host gives it a `GOPROXY` that names the same proxies.
+fn proxy_versions(policy: &Policy, module: &str) -> Result<Vec<String>, String> {
+    goproxy::versions(index_urls(policy, goproxy::ECOSYSTEM), module)
+}
+
 fn plan_module(
     target: &Target,
     module: &str,
@@ -175,7 +184,7 @@ fn plan_module(
             "{module} is replaced by {replacement} (a replace directive); a new requirement would not change what is built"
         ));
     }
-    if !crate::detect::valid_module_path(module) {
+    if !goproxy::is_valid_module_path(module) {
         return Err(format!("{module:?} is not a valid module path"));
     }
     let installed_version: ModuleVersion = installed.version.parse()?;
@@ -183,11 +192,11 @@ fn plan_module(
     if vulnerabilities.is_empty() {
         return Ok((None, Vec::new()));
     }
-    let offered = index::versions(ECOSYSTEM, module).map_err(|e| format!("module proxy: {e}"))?;
+    let offered = proxy_versions(policy, module).map_err(|e| format!("module proxy: {e}"))?;
     let index_versions: Vec<IndexVersion<ModuleVersion>> = offered
         .iter()
         .filter_map(|v| {
-            let version: ModuleVersion = v.version.parse().ok()?;
+            let version: ModuleVersion = v.parse().ok()?;
             let unusable = (version.is_prerelease() && !installed_version.is_prerelease())
                 .then(|| "is a pre-release".to_string());
             Some(IndexVersion { version, unusable })
@@ -249,11 +258,11 @@ fn plan_toolchain(
         attribute(target, &format!("{}GOOS", attr::SETTING)).unwrap_or("linux"),
         attribute(target, &format!("{}GOARCH", attr::SETTING)).unwrap_or("amd64"),
     );
-    let offered = index::versions(ECOSYSTEM, TOOLCHAIN_MODULE)
+    let offered = proxy_versions(policy, TOOLCHAIN_MODULE)
         .map_err(|e| format!("module proxy ({TOOLCHAIN_MODULE}): {e}"))?;
     let mut releases: Vec<GoVersion> = offered
         .iter()
-        .filter_map(|v| GoVersion::from_toolchain_module(&v.version))
+        .filter_map(|v| GoVersion::from_toolchain_module(v))
         .filter(|(go, for_platform)| {
             *for_platform == platform && go.is_release() && *go > installed
         })

@@ -3,7 +3,7 @@
 //! module on a well-known host), checked out at the binary's `vcs.revision`; or, for modules no
 //! repository is known for, the module proxy's copy.
 
-use copa_plugin_sdk::{Policy, Target, attribute, options};
+use copa_plugin_sdk::{Policy, Target, attribute, goproxy, options};
 
 use crate::attr;
 
@@ -48,7 +48,7 @@ pub fn parse(value: &str) -> Result<Configured, String> {
         _ => (rest, None),
     };
     let module = module.trim();
-    if !crate::detect::valid_module_path(module) {
+    if !goproxy::is_valid_module_path(module) {
         return Err(format!(
             "go source {value:?}: {module:?} is not a module path"
         ));
