@@ -9,6 +9,7 @@ pub mod exec;
 pub mod http;
 pub mod image;
 pub mod index;
+pub mod model;
 pub mod plugin;
 pub mod report;
 pub mod summary;

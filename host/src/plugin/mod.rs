@@ -10,6 +10,7 @@ pub mod grants;
 mod v0_1;
 mod v0_2;
 mod v0_3;
+mod v0_4;
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -33,12 +34,14 @@ mod bindings {
     });
 }
 
-use bindings::copa::plugin::{http, image_fs, log, package_index};
-pub use bindings::exports::copa::plugin::patcher::{
-    DownloadStep, FetchStep, Finding, Index as IndexSpec, Manifest, OptionKind, OptionSpec,
-    PackageClass, PatchLevel, PatchPlan as Plan, Placement, PluginInfo, Policy, RunStep, Skip,
-    Step, Target, ToolingOutput, ToolingStep, Update, WriteStep,
+/// Plugins are called with, and answer in, the host's model; `v0_4` converts at the edge.
+pub use crate::model::{
+    DownloadStep, FetchStep, Finding, IndexSpec, Manifest, OptionKind, OptionSpec, PackageClass,
+    PatchLevel, Placement, Plan, PluginInfo, Policy, RunStep, Skip, Step, Target, ToolingOutput,
+    ToolingStep, Update, WriteStep,
 };
+use bindings::copa::plugin::{http, image_fs, log, package_index};
+use v0_4::{Convert, to_wit};
 
 /// The contract this host speaks: plugins export `copa:plugin/patcher@0.4.*`, or an older minor
 /// of the same major that the host converts.
@@ -242,6 +245,7 @@ impl PluginHost {
         };
         let (info, declared) = self.call(&plugin, None, "describe", |p, s| match p {
             Instance::V0_4(p) => p.call_describe(s).map(|m| {
+                let m: Manifest = m.convert();
                 let declared = Declared {
                     indexes: m.indexes,
                     tooling: m.tooling,
@@ -250,9 +254,15 @@ impl PluginHost {
                 };
                 (m.info, Some(declared))
             }),
-            Instance::V0_3(p) => p.call_info(s).map(|i| (v0_3::plugin_info(i), None)),
-            Instance::V0_2(p) => p.call_info(s).map(|i| (v0_2::plugin_info(i), None)),
-            Instance::V0_1(p) => p.call_info(s).map(|i| (v0_1::plugin_info(i), None)),
+            Instance::V0_3(p) => p
+                .call_info(s)
+                .map(|i| (v0_3::plugin_info(i).convert(), None)),
+            Instance::V0_2(p) => p
+                .call_info(s)
+                .map(|i| (v0_2::plugin_info(i).convert(), None)),
+            Instance::V0_1(p) => p
+                .call_info(s)
+                .map(|i| (v0_1::plugin_info(i).convert(), None)),
         })?;
         if let Some(declared) = &declared {
             check_manifest(&info.name, declared)?;
@@ -344,6 +354,7 @@ impl PluginHost {
                 .call_detect(s)?
                 .map(|targets| targets.into_iter().map(v0_1::target_from).collect())),
         })?
+        .map(Convert::convert)
         .map_err(|e| anyhow!("plugin {}: detect: {e}", plugin.info.name))
     }
 
@@ -355,6 +366,9 @@ impl PluginHost {
         findings: &[Finding],
         policy: &Policy,
     ) -> Result<Plan> {
+        let (targets, findings) = (to_wit(targets), to_wit(findings));
+        let policy = policy.clone().convert();
+        let (targets, findings, policy) = (&targets[..], &findings[..], &policy);
         self.call(plugin, Some(caps), "plan", |p, s| match p {
             Instance::V0_4(p) => p.call_plan(s, targets, findings, policy),
             Instance::V0_3(p) => {
@@ -382,6 +396,7 @@ impl PluginHost {
                 )
             }
         })?
+        .map(Convert::convert)
         .map_err(|e| anyhow!("plugin {}: plan: {e}", plugin.info.name))
     }
 
@@ -393,6 +408,9 @@ impl PluginHost {
         plan: &Plan,
         policy: &Policy,
     ) -> Result<Vec<Step>> {
+        let targets = to_wit(targets);
+        let (plan, policy) = (plan.clone().convert(), policy.clone().convert());
+        let (targets, plan, policy) = (&targets[..], &plan, &policy);
         self.call(plugin, Some(caps), "emit-commands", |p, s| match p {
             Instance::V0_4(p) => p.call_emit_commands(s, targets, plan, policy),
             Instance::V0_3(p) => {
@@ -412,6 +430,7 @@ impl PluginHost {
                     .map(|steps| steps.into_iter().map(v0_1::step_from).collect()))
             }
         })?
+        .map(Convert::convert)
         .map_err(|e| anyhow!("plugin {}: emit-commands: {e}", plugin.info.name))
     }
 
@@ -751,7 +770,7 @@ macro_rules! older_patcher_types {
                 target_id: u.target_id.clone(),
                 package: u.package.clone(),
                 from_version: u.from_version.clone(),
-                to_version: $crate::plugin::to_legacy_to_version(u),
+                to_version: $crate::plugin::to_legacy_to_version(&u.to_version, u.at_least),
                 fixes: u.fixes.clone(),
                 $($notes: u.$notes.clone(),)?
             }
@@ -901,11 +920,11 @@ pub(crate) fn from_legacy_to_version(to_version: String) -> (String, bool) {
 }
 
 /// An update's `to-version` as an older plugin reads it.
-pub(crate) fn to_legacy_to_version(update: &Update) -> String {
-    if update.at_least {
-        format!("{LEGACY_AT_LEAST}{}", update.to_version)
+pub(crate) fn to_legacy_to_version(to_version: &str, at_least: bool) -> String {
+    if at_least {
+        format!("{LEGACY_AT_LEAST}{to_version}")
     } else {
-        update.to_version.clone()
+        to_version.to_owned()
     }
 }
 
