@@ -121,18 +121,19 @@ fn interrupt_a_running_step(signal: &str, tag: &str, expected: &str) {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    // The step's container is confined: no new privileges, fewer capabilities, few processes.
+    // The step's container is confined: no new privileges, fewer capabilities, few processes,
+    // bounded memory.
     let container = leftover_containers();
     let id = container.split_whitespace().next().unwrap();
     let confinement = docker_ok(&[
         "inspect",
         "--format",
-        "{{.HostConfig.SecurityOpt}} {{.HostConfig.CapDrop}} {{.HostConfig.PidsLimit}}",
+        "{{.HostConfig.SecurityOpt}} {{.HostConfig.CapDrop}} {{.HostConfig.PidsLimit}} {{.HostConfig.Memory}} {{.HostConfig.MemorySwap}}",
         id,
     ]);
     assert_eq!(
         confinement.trim(),
-        "[no-new-privileges] [NET_RAW MKNOD AUDIT_WRITE NET_BIND_SERVICE SYS_CHROOT] 4096"
+        "[no-new-privileges] [NET_RAW MKNOD AUDIT_WRITE NET_BIND_SERVICE SYS_CHROOT] 4096 8589934592 8589934592"
     );
     let sent = Command::new("kill")
         .args([&format!("-{signal}"), &child.id().to_string()])

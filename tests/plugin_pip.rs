@@ -473,6 +473,7 @@ fn runaway_plugins_are_stopped_by_name_and_the_host_survives() {
     let limits = copa_host::plugin::Limits {
         memory_bytes: 64 << 20,
         fuel: 2_000_000_000,
+        ..Default::default()
     };
     let host = PluginHost::new(limits, None).unwrap();
     let runaway = host
@@ -527,6 +528,42 @@ fn runaway_plugins_are_stopped_by_name_and_the_host_survives() {
         .find(|p| p.info.name == "pip")
         .unwrap();
     assert_eq!(host.detect(&pip, &setup.caps).unwrap().len(), 3);
+}
+
+#[test]
+fn a_call_is_stopped_at_its_wall_clock_limit_whatever_its_fuel() {
+    let setup = setup(python_image_tar());
+    let wasm = std::fs::read(env!("COPA_TEST_PLUGIN_RUNAWAY")).unwrap();
+    // Fuel that never runs out: only the clock can stop the endless loop of `detect`.
+    let limits = copa_host::plugin::Limits {
+        fuel: u64::MAX,
+        wall_clock: std::time::Duration::from_secs(1),
+        ..Default::default()
+    };
+    let host = PluginHost::new(limits, None).unwrap();
+    let runaway = host
+        .load(&wasm, Origin::File("runaway.wasm".into()))
+        .unwrap();
+    let stopped = host.detect(&runaway, &setup.caps).unwrap_err().to_string();
+    assert_eq!(
+        stopped,
+        "plugin runaway: detect failed: ran longer than its time limit (1 s)"
+    );
+}
+
+#[test]
+fn a_cache_others_may_write_is_not_used() {
+    use std::os::unix::fs::PermissionsExt;
+    let cache = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(cache.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let host = PluginHost::new(Default::default(), Some(cache.path().to_path_buf())).unwrap();
+    let plugins = host.load_all(&[]).unwrap();
+    assert!(!plugins.is_empty());
+    assert_eq!(
+        std::fs::read_dir(cache.path()).unwrap().count(),
+        0,
+        "nothing is written to, or read from, a cache another user could have filled"
+    );
 }
 
 #[test]

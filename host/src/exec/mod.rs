@@ -43,6 +43,9 @@ const DROPPED_CAPABILITIES: &[&str] = &[
 ];
 /// The most processes a step's container may run at once.
 const STEP_PIDS_LIMIT: i64 = 4096;
+/// The most memory a step's container may use (swap included): room for a package manager and
+/// a Go build, not for a step that would take the machine down with it.
+const STEP_MEMORY_LIMIT: i64 = 8 << 30;
 
 /// Run-only settings: nothing here reaches the patch layer or the image config.
 #[derive(Clone, Debug, Default)]
@@ -671,10 +674,12 @@ impl Executor {
                 network_mode: self.settings.host_network.then(|| "host".to_string()),
                 // A package manager installs files: it never needs to gain privileges through
                 // a setuid program, open raw sockets, make devices or bind low ports, and a
-                // fork bomb in a maintainer script stops at the limit.
+                // fork bomb or a runaway build in a maintainer script stops at the limits.
                 security_opt: Some(vec!["no-new-privileges".to_string()]),
                 cap_drop: Some(DROPPED_CAPABILITIES.iter().map(|c| c.to_string()).collect()),
                 pids_limit: Some(STEP_PIDS_LIMIT),
+                memory: Some(STEP_MEMORY_LIMIT),
+                memory_swap: Some(STEP_MEMORY_LIMIT),
                 ..Default::default()
             }),
             ..Default::default()

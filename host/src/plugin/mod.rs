@@ -6,20 +6,22 @@
 //! too and converted at the edge ([`v0_1`], [`v0_2`], [`v0_3`]), so the rest of the host only
 //! knows the newest types.
 
+mod cache;
 pub mod grants;
+mod sandbox;
 mod v0_1;
 mod v0_2;
 mod v0_3;
 mod v0_4;
 
 use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -55,11 +57,13 @@ include!(concat!(env!("OUT_DIR"), "/builtin_plugins.rs"));
 /// Bounds for one call into a plugin.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
-    /// Linear memory a plugin may grow to.
+    /// Linear memory a plugin may grow to, all its memories together.
     pub memory_bytes: usize,
     /// Instructions (wasmtime fuel) a call may execute. Host calls (index look-ups) are not
     /// counted, so a slow network never trips it; an endless loop always does.
     pub fuel: u64,
+    /// Wall-clock time a call may take, host calls (HTTP) included.
+    pub wall_clock: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -67,6 +71,8 @@ impl Default for Limits {
         Limits {
             memory_bytes: 512 << 20,
             fuel: 20_000_000_000,
+            // Generous: a plan may read many index pages, each allowed minutes by `http`.
+            wall_clock: std::time::Duration::from_secs(30 * 60),
         }
     }
 }
@@ -134,7 +140,7 @@ enum Pre {
 struct State {
     wasi: WasiCtx,
     table: ResourceTable,
-    limits: StoreLimits,
+    limits: sandbox::CallLimiter,
     caps: Option<Arc<Capabilities>>,
     plugin: String,
 }
@@ -154,7 +160,15 @@ impl PluginHost {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.consume_fuel(true);
+        config.epoch_interruption(true);
         let engine = Engine::new(&config).map_err(|e| anyhow!("creating the wasm engine: {e}"))?;
+        sandbox::start_ticking(&engine);
+        if let Some(dir) = cache_dir.as_ref().filter(|dir| !cache::is_private(dir)) {
+            tracing::warn!(
+                "the plugin cache {} is not yours alone to write; plugins are compiled without it",
+                dir.display()
+            );
+        }
         let mut linker = Linker::new(&engine);
         // WASI is linked because Rust's std imports it; the context grants nothing (no preopens,
         // no environment, no sockets), so it only serves clocks, randomness and stderr.
@@ -276,7 +290,7 @@ impl PluginHost {
     /// and stores it. The key covers the wasm bytes and the engine's compatibility hash, so a
     /// host upgrade or different settings never load stale code.
     fn compile(&self, wasm: &[u8]) -> wasmtime::Result<Component> {
-        let Some(dir) = &self.cache_dir else {
+        let Some(dir) = self.cache_dir.as_ref().filter(|dir| cache::is_private(dir)) else {
             return Component::new(&self.engine, wasm);
         };
         let mut engine_hash = std::hash::DefaultHasher::new();
@@ -289,16 +303,17 @@ impl PluginHost {
             engine_hash.finish()
         );
         let path = dir.join(key);
-        if path.exists() {
-            // SAFETY: only this host writes the cache (atomically, below), from its own engine's
-            // output; wasmtime checks the header and compatibility before using it.
+        if path.exists() && cache::is_private(&path) {
+            // SAFETY: the file is this user's alone, and only this host writes the cache
+            // (atomically, below) from its own engine's output; wasmtime checks the header and
+            // compatibility before using it.
             if let Ok(component) = unsafe { Component::deserialize_file(&self.engine, &path) } {
                 return Ok(component);
             }
         }
         let compiled = self.engine.precompile_component(wasm)?;
         // A cache we cannot write only costs speed.
-        let _ = write_atomically(dir, &path, &compiled);
+        let _ = cache::write_atomically(dir, &path, &compiled);
         // SAFETY: the bytes were produced by this engine a moment ago.
         unsafe { Component::deserialize(&self.engine, &compiled) }
     }
@@ -449,10 +464,7 @@ impl PluginHost {
         let state = State {
             wasi,
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(self.limits.memory_bytes)
-                .trap_on_grow_failure(true)
-                .build(),
+            limits: sandbox::CallLimiter::new(self.limits.memory_bytes),
             caps: caps.cloned(),
             plugin: plugin.info.name.clone(),
         };
@@ -461,6 +473,8 @@ impl PluginHost {
         store
             .set_fuel(self.limits.fuel)
             .map_err(|e| anyhow!("setting fuel: {e}"))?;
+        store.set_epoch_deadline(sandbox::ticks(self.limits.wall_clock));
+        store.epoch_deadline_trap();
         let name = &plugin.info.name;
         let result = match &plugin.pre {
             Pre::V0_4(pre) => pre
@@ -479,7 +493,7 @@ impl PluginHost {
         result.map_err(|e| {
             // A Rust panic aborts with `unreachable`; its message on stderr says what happened.
             let reason = panic_message(&String::from_utf8_lossy(&stderr.contents()))
-                .unwrap_or_else(|| trap_reason(&e));
+                .unwrap_or_else(|| trap_reason(&e, &self.limits));
             anyhow!("plugin {name}: {function} failed: {reason}")
         })
     }
@@ -506,27 +520,23 @@ fn panic_message(stderr: &str) -> Option<String> {
 }
 
 /// The first line of a wasmtime error, in words a user can act on.
-fn trap_reason(error: &wasmtime::Error) -> String {
+fn trap_reason(error: &wasmtime::Error, limits: &Limits) -> String {
     if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
         return match trap {
             wasmtime::Trap::OutOfFuel => "exceeded its instruction budget (endless loop?)".into(),
+            wasmtime::Trap::Interrupt => format!(
+                "ran longer than its time limit ({} s)",
+                limits.wall_clock.as_secs()
+            ),
             wasmtime::Trap::StackOverflow => "stack overflow".into(),
             other => format!("trapped: {other}"),
         };
     }
     let text = format!("{error:#}");
-    if text.contains("forcing trap when growing memory") {
+    if text.contains(sandbox::OUT_OF_MEMORY) {
         return "exceeded its memory limit".into();
     }
     text.lines().next().unwrap_or("unknown error").to_string()
-}
-
-fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    std::io::Write::write_all(&mut tmp, bytes)?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }
 
 impl State {
