@@ -704,18 +704,26 @@ fn nuget_configs_are_read_explicitly_or_from_the_user_level() {
     assert_eq!(planned_to(&summary(run(&[]))), ["Copa.Fixture.Lib 1.0.1"]);
 
     // A broken user-level config (an encrypted password, which only Windows can read) does not
-    // fail the run: the NuGet lookups fail, and the skip says why.
+    // fail the run, nor send the packages to nuget.org: they are looked up on no feed, the
+    // warning says why and the skip says so.
     std::fs::write(
         &user_level,
         r#"<configuration><packageSources><add key="corp" value="https://nuget.corp.example/v3/index.json"/></packageSources>
            <packageSourceCredentials><corp><add key="Username" value="u"/><add key="Password" value="AQAAANCMnd8BFdERjHoAwE"/></corp></packageSourceCredentials></configuration>"#,
     )
     .unwrap();
-    let broken = summary(run(&[]));
+    let output = run(&[]);
+    let warning = stderr(&output);
+    assert!(
+        warning.contains(&user_level.display().to_string())
+            && warning.contains("ClearTextPassword"),
+        "{warning}"
+    );
+    let broken = summary(output);
     assert!(planned_to(&broken).is_empty(), "{broken:#}");
     let reason = broken["skipped"][0]["reason"].as_str().unwrap();
     assert!(
-        reason.contains(&user_level.display().to_string()) && reason.contains("ClearTextPassword"),
+        reason.contains("source mapping lets no configured feed"),
         "{reason}"
     );
     // An explicit source replaces the user-level config.

@@ -1,17 +1,20 @@
 //! The dotnet plugin through the real host: detect, plan and emitted steps on a filesystem holding
 //! two apps built with mono-mcs (tests/fixtures/dotnet/packages.py), against a NuGet v3 feed on
-//! 127.0.0.1 and a folder feed made of the same packages.
+//! 127.0.0.1 and a folder feed made of the same packages, read over the plugin's `http` with the
+//! grants, credentials and options a run gives it.
 
 mod common;
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use base64::Engine as _;
 use common::dotnet::{build_packages, serve_private_v3_feed, serve_v3_feed};
-use common::{PluginSetup, builtin_plugin, policy, target_attribute};
-use copa_host::index::{IndexSettings, NuGetConfigFile, PackageIndex};
-use copa_host::plugin::{Finding, PatchLevel, Plan, Step, Target};
-use sha2::{Digest, Sha512};
+use common::{PluginSetup, builtin_plugin_with_credentials, default_index, target_attribute};
+use copa_host::http::{Credential, Origin};
+use copa_host::plugin::{Finding, PatchLevel, Plan, Policy, Step, Target};
+use copa_plugin_sdk::nuget_feed::folder_url;
+use sha2::{Digest, Sha256, Sha512};
 
 /// A layer tar of the image: /app (app1, root's), /srv/app2 (app2, uid 1000), a .NET
 /// installation whose shared framework carries a deps.json + runtimeconfig.json pair of its own,
@@ -77,17 +80,28 @@ struct Fixture {
     /// The image's one layer.
     layer: Vec<u8>,
     setup: PluginSetup,
+    /// The plugin's options (`source-mapping`), in each policy it gets.
+    options: Vec<(String, String)>,
+}
+
+/// What a run gives the plugin about its feeds: `--index nuget=URL`s, the credential of each
+/// origin, the plugin's options.
+#[derive(Default)]
+struct Feeds {
+    indexes: Vec<String>,
+    credentials: HashMap<Origin, Credential>,
+    options: Vec<(String, String)>,
 }
 
 fn fixture(source: impl FnOnce(&Path) -> String) -> Fixture {
-    fixture_with(|feed, _| IndexSettings {
-        nuget_sources: vec![source(feed)],
-        ..IndexSettings::default()
+    fixture_with(|feed| Feeds {
+        indexes: vec![source(feed)],
+        ..Feeds::default()
     })
 }
 
-/// `settings` gets the feed folder and a scratch directory (for a nuget.config).
-fn fixture_with(settings: impl FnOnce(&Path, &Path) -> IndexSettings) -> Fixture {
+/// `feeds` gets the feed folder.
+fn fixture_with(feeds: impl FnOnce(&Path) -> Feeds) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let (feed, apps) = build_packages(dir.path(), true);
     let bundle = dir.path().join("bundle");
@@ -99,15 +113,43 @@ fn fixture_with(settings: impl FnOnce(&Path, &Path) -> IndexSettings) -> Fixture
         .status()
         .unwrap();
     assert!(status.success());
-    let index = PackageIndex::new(settings(&feed, dir.path())).unwrap();
+    let feeds = feeds(&feed);
     let layer = image(&apps, &bundle);
-    let setup = builtin_plugin("dotnet", vec![layer.clone()], index);
+    let indexes: Vec<(&str, &str)> = feeds
+        .indexes
+        .iter()
+        .map(|u| ("nuget", u.as_str()))
+        .collect();
+    let setup = builtin_plugin_with_credentials(
+        "dotnet",
+        vec![layer.clone()],
+        default_index(),
+        &indexes,
+        feeds.credentials,
+    );
     Fixture {
         _dir: dir,
         feed,
         layer,
         setup,
+        options: feeds.options,
     }
+}
+
+impl Fixture {
+    /// The policy of a run at `level`, with the fixture's feeds and options.
+    fn policy(&self, level: PatchLevel) -> Policy {
+        Policy {
+            options: self.options.clone(),
+            ..self.setup.policy(level, false)
+        }
+    }
+}
+
+/// The folder feed of `feed` as a run names it: `--nuget-source DIR` is `--index
+/// nuget=file:///DIR/`.
+fn folder(feed: &Path) -> String {
+    folder_url(&feed.display().to_string())
 }
 
 fn finding(target: &str, package: &str, installed: &str, id: &str, fixed: &[&str]) -> Finding {
@@ -176,8 +218,8 @@ fn findings() -> Vec<Finding> {
 
 /// (app, package, from, to, fixes) of a planned update.
 type UpdateRow = (String, String, String, String, Vec<String>);
-/// (package, version, member, path, uid, mode) of a placement.
-type Placed<'a> = (&'a str, &'a str, &'a str, &'a str, u32, Option<u32>);
+/// (.nupkg file, member, path, uid, mode) of a placement.
+type Placed<'a> = (&'a str, &'a str, &'a str, u32, Option<u32>);
 
 fn updates(plan: &Plan) -> Vec<UpdateRow> {
     plan.updates
@@ -266,7 +308,7 @@ fn plan_of(fixture: &Fixture, level: PatchLevel) -> (Vec<Target>, Plan) {
             &setup.caps,
             &targets,
             &findings(),
-            &policy(level, false),
+            &fixture.policy(level),
         )
         .unwrap();
     (targets, plan)
@@ -331,37 +373,44 @@ fn sha512_of(feed: &Path, file: &str) -> String {
     )
 }
 
-#[test]
-fn emits_fetches_and_a_true_deps_json() {
-    let fixture = v3();
-    let (targets, plan) = plan_of(&fixture, PatchLevel::Patch);
+/// The steps the plugin emits for `plan` under the fixture's policy.
+fn emit(fixture: &Fixture, targets: &[Target], plan: &Plan) -> Vec<Step> {
     let setup = &fixture.setup;
-    let steps = setup
+    setup
         .host
         .emit_commands(
             &setup.plugin,
             &setup.caps,
-            &targets,
-            &plan,
-            &common::default_policy(),
+            targets,
+            plan,
+            &fixture.policy(PatchLevel::Patch),
         )
-        .unwrap();
-    let mut fetches = Vec::new();
+        .unwrap()
+}
+
+#[test]
+fn emits_downloads_and_a_true_deps_json() {
+    let fixture = v3();
+    let (targets, plan) = plan_of(&fixture, PatchLevel::Patch);
+    let steps = emit(&fixture, &targets, &plan);
+    let mut downloads = Vec::new();
     let mut writes = Vec::new();
     for step in &steps {
         match step {
-            Step::Fetch(fetch) => fetches.push(fetch),
+            Step::Download(download) => downloads.push(download),
             Step::Write(write) => writes.push(write),
             other => panic!("unexpected step {other:?}"),
         }
     }
-    let placed: Vec<Placed> = fetches
+    let file = |url: &str| url.rsplit('/').next().unwrap().to_string();
+    let files: Vec<String> = downloads.iter().map(|d| file(&d.url)).collect();
+    let placed: Vec<Placed> = downloads
         .iter()
-        .flat_map(|f| {
-            f.placements.iter().map(move |p| {
+        .zip(&files)
+        .flat_map(|(d, file)| {
+            d.placements.iter().map(move |p| {
                 (
-                    f.name.as_str(),
-                    f.version.as_str(),
+                    file.as_str(),
                     p.member.as_str(),
                     p.path.as_str(),
                     p.uid,
@@ -374,24 +423,21 @@ fn emits_fetches_and_a_true_deps_json() {
         placed,
         [
             (
-                "Copa.Fixture.Greeter",
-                "1.0.1",
+                "copa.fixture.greeter.1.0.1.nupkg",
                 "lib/net6.0/Copa.Fixture.Greeter.dll",
                 "/app/Copa.Fixture.Greeter.dll",
                 0,
                 Some(0o644)
             ),
             (
-                "Copa.Fixture.Helper",
-                "1.0.0",
+                "copa.fixture.helper.1.0.0.nupkg",
                 "lib/netstandard2.0/Copa.Fixture.Helper.dll",
                 "/app/Copa.Fixture.Helper.dll",
                 0,
                 Some(0o644)
             ),
             (
-                "Copa.Fixture.Lib",
-                "1.0.1",
+                "copa.fixture.lib.1.0.1.nupkg",
                 "lib/net6.0/Copa.Fixture.Lib.dll",
                 "/app/Copa.Fixture.Lib.dll",
                 0,
@@ -399,24 +445,21 @@ fn emits_fetches_and_a_true_deps_json() {
             ),
             // The second app's files keep its owner; the new one gets the deps.json's.
             (
-                "Copa.Fixture.Greeter",
-                "1.0.1",
+                "copa.fixture.greeter.1.0.1.nupkg",
                 "lib/net6.0/Copa.Fixture.Greeter.dll",
                 "/srv/app2/Copa.Fixture.Greeter.dll",
                 1000,
                 Some(0o644)
             ),
             (
-                "Copa.Fixture.Helper",
-                "1.0.0",
+                "copa.fixture.helper.1.0.0.nupkg",
                 "lib/netstandard2.0/Copa.Fixture.Helper.dll",
                 "/srv/app2/Copa.Fixture.Helper.dll",
                 1000,
                 Some(0o644)
             ),
             (
-                "Copa.Fixture.Lib",
-                "1.0.1",
+                "copa.fixture.lib.1.0.1.nupkg",
                 "lib/net6.0/Copa.Fixture.Lib.dll",
                 "/srv/app2/Copa.Fixture.Lib.dll",
                 1000,
@@ -424,7 +467,28 @@ fn emits_fetches_and_a_true_deps_json() {
             ),
         ]
     );
-    assert!(fetches.iter().all(|f| f.ecosystem == "nuget"));
+    // Each names the .nupkg on the feed, and the SHA-256 of its bytes.
+    let origin = fixture.setup.indexes[0]
+        .1
+        .trim_end_matches("/v3/index.json");
+    for download in &downloads {
+        assert!(
+            download.url.starts_with(&format!("{origin}/flat/")),
+            "{}",
+            download.url
+        );
+        let on_feed = std::fs::read_dir(&fixture.feed)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| {
+                p.file_name().unwrap().to_string_lossy().to_lowercase() == file(&download.url)
+            })
+            .unwrap();
+        assert_eq!(
+            download.sha256,
+            hex::encode(Sha256::digest(std::fs::read(on_feed).unwrap()))
+        );
+    }
     assert_eq!(writes.len(), 2, "one deps.json per app, nothing removed");
     let write = writes
         .iter()
@@ -503,9 +567,20 @@ fn assert_patch_level_plan(plan: &Plan) {
 
 #[test]
 fn plans_the_same_from_a_folder_feed() {
-    let fixture = fixture(|feed| feed.display().to_string());
-    let (_, plan) = plan_of(&fixture, PatchLevel::Patch);
+    let fixture = fixture(folder);
+    let (targets, plan) = plan_of(&fixture, PatchLevel::Patch);
     assert_patch_level_plan(&plan);
+    // The packages placed are the folder's files, by file:// URL.
+    let urls: Vec<String> = emit(&fixture, &targets, &plan)
+        .iter()
+        .filter_map(|s| match s {
+            Step::Download(d) => Some(d.url.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(urls.len(), 6);
+    let feed = folder(&fixture.feed);
+    assert!(urls.iter().all(|u| u.starts_with(&feed)), "{urls:?}");
 }
 
 #[test]
@@ -520,76 +595,85 @@ fn an_unreachable_feed_is_a_skip_not_a_crash() {
     );
 }
 
-/// A nuget.config as users write one for a private feed: the public gallery cleared away, the
-/// feed named with a space (encoded `_x0020_` in the credentials element), a clear-text password.
-fn private_feed_config(dir: &Path, url: &str, password: &str) -> std::path::PathBuf {
-    let path = dir.join("nuget.config");
-    std::fs::write(
-        &path,
-        format!(
-            r#"<?xml version="1.0" encoding="utf-8"?>
-<configuration>
-  <packageSources>
-    <clear />
-    <add key="Team Feed" value="{url}" protocolVersion="3" />
-  </packageSources>
-  <packageSourceCredentials>
-    <Team_x0020_Feed>
-      <add key="Username" value="ci-bot" />
-      <add key="ClearTextPassword" value="{password}" />
-    </Team_x0020_Feed>
-  </packageSourceCredentials>
-</configuration>
-"#
-        ),
-    )
-    .unwrap();
-    path
+#[test]
+fn source_mapping_keeps_packages_off_the_feeds_it_does_not_name() {
+    let mut v3_url = String::new();
+    let fixture = fixture_with(|feed| {
+        v3_url = serve_v3_feed(feed).0;
+        Feeds {
+            // Tried first, and never asked: the mapping sends Copa.* to the v3 feed only.
+            indexes: vec!["http://127.0.0.1:9/v3/index.json".into(), v3_url.clone()],
+            options: vec![("source-mapping".into(), format!("Copa.*={v3_url}"))],
+            ..Feeds::default()
+        }
+    });
+    let (_, plan) = plan_of(&fixture, PatchLevel::Patch);
+    assert_patch_level_plan(&plan);
+    // A mapping that names no source read for a package leaves it on no feed.
+    let blocked = Fixture {
+        options: vec![("source-mapping".into(), "*=".into())],
+        ..fixture
+    };
+    let (_, plan) = plan_of(&blocked, PatchLevel::Patch);
+    assert!(plan.updates.is_empty());
+    let reason = skip_reason(&plan, "/app/app1.deps.json", "CVE-LIB");
+    assert_eq!(
+        reason,
+        "package index: the package source mapping lets no configured feed serve Copa.Fixture.Lib"
+    );
 }
 
 type RequestLog = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
 
-/// The fixture against a private feed that wants `ci-bot`:`s3cret;pa=ss`, named in a
-/// nuget.config that gives `password`.
-fn private_fixture(password: &str) -> (Fixture, RequestLog) {
-    let mut log = None;
-    let fixture = fixture_with(|feed, dir| {
-        let (url, requests) = serve_private_v3_feed(feed, "ci-bot", "s3cret;pa=ss");
-        log = Some(requests);
-        IndexSettings {
-            nuget_config: Some(NuGetConfigFile::Given(private_feed_config(
-                dir, &url, password,
-            ))),
-            ..IndexSettings::default()
+/// The fixture against a private feed that wants `ci-bot`:`s3cret;pa=ss`, with `password` the
+/// user's credential of its origin (what `--nuget-config` with the feed's
+/// packageSourceCredentials, or `--index-credential`, gives), and the public feed after it.
+/// Returns the request logs of both.
+fn private_fixture(password: &str) -> (Fixture, RequestLog, RequestLog) {
+    let mut logs = None;
+    let fixture = fixture_with(|feed| {
+        let (private, private_log) = serve_private_v3_feed(feed, "ci-bot", "s3cret;pa=ss");
+        let (public, public_log) = serve_v3_feed(feed);
+        logs = Some((private_log, public_log));
+        Feeds {
+            credentials: HashMap::from([(
+                Origin::of(&private).unwrap(),
+                Credential::new(format!("ci-bot:{password}")),
+            )]),
+            indexes: vec![private, public],
+            ..Feeds::default()
         }
     });
-    (fixture, log.unwrap())
+    let (private, public) = logs.unwrap();
+    (fixture, private, public)
 }
 
 #[test]
-fn plans_and_downloads_from_a_private_feed_named_in_a_nuget_config() {
-    let (fixture, requests) = private_fixture("s3cret;pa=ss");
+fn plans_and_downloads_from_a_private_feed_its_credential_going_there_only() {
+    let (fixture, requests, public) = private_fixture("s3cret;pa=ss");
     let (targets, plan) = plan_of(&fixture, PatchLevel::Patch);
     assert_patch_level_plan(&plan);
-    let setup = &fixture.setup;
-    let steps = setup
-        .host
-        .emit_commands(
-            &setup.plugin,
-            &setup.caps,
-            &targets,
-            &plan,
-            &common::default_policy(),
-        )
-        .unwrap();
+    let steps = emit(&fixture, &targets, &plan);
+    let origin = fixture.setup.indexes[0]
+        .1
+        .trim_end_matches("/v3/index.json");
     let fetched: Vec<&str> = steps
         .iter()
         .filter_map(|s| match s {
-            Step::Fetch(f) => Some(f.name.as_str()),
+            Step::Download(d) => Some(d.url.as_str()),
             _ => None,
         })
         .collect();
     assert_eq!(fetched.len(), 6, "{fetched:?}");
+    // Every version is on both feeds: each comes from the first, the private one.
+    assert!(fetched.iter().all(|u| u.starts_with(origin)), "{fetched:?}");
+    // The public feed was asked too (the versions are the union), never with the credential.
+    let public = public.lock().unwrap();
+    assert!(public.iter().any(|p| p == "/v3/index.json"), "{public:?}");
+    assert!(
+        public.iter().all(|p| !p.contains("authorization")),
+        "{public:?}"
+    );
     // The service index, the listings and the packages themselves all came from behind the
     // login (the server answers 401 to anything else, which would have left skips).
     let requests = requests.lock().unwrap();
@@ -607,7 +691,7 @@ fn plans_and_downloads_from_a_private_feed_named_in_a_nuget_config() {
 
 #[test]
 fn a_refused_login_is_a_skip_that_says_so() {
-    let (fixture, _) = private_fixture("wrong");
+    let (fixture, _, _) = private_fixture("wrong");
     let (_, plan) = plan_of(&fixture, PatchLevel::Patch);
     assert!(plan.updates.is_empty(), "{plan:#?}");
     let reason = skip_reason(&plan, "/app/app1.deps.json", "CVE-LIB");
@@ -629,34 +713,27 @@ fn packages_of<'a>(targets: &'a [Target], target: &str) -> Vec<(&'a str, &'a str
         .collect()
 }
 
-/// The fixture's image with one more layer, in which /app/app1.deps.json is `deps`.
+/// The fixture's image with one more layer, in which /app/app1.deps.json is `deps`, over the
+/// fixture's feed as a folder.
 fn with_app1_deps_json(fixture: &Fixture, deps: &str) -> PluginSetup {
     let layer = common::layer_tar(&[common::Node::File("app/app1.deps.json", deps)]);
-    let index = PackageIndex::new(IndexSettings {
-        nuget_sources: vec![fixture.feed.display().to_string()],
-        ..IndexSettings::default()
-    })
-    .unwrap();
-    builtin_plugin("dotnet", vec![fixture.layer.clone(), layer], index)
+    let feed = folder(&fixture.feed);
+    builtin_plugin_with_credentials(
+        "dotnet",
+        vec![fixture.layer.clone(), layer],
+        default_index(),
+        &[("nuget", &feed)],
+        HashMap::new(),
+    )
 }
 
 #[test]
 fn a_deps_json_that_names_versions_its_files_are_not_is_caught() {
     // What verification sees when the rewritten deps.json lands but the DLLs do not: the
     // planned version with the reason it is not really there, so the update is not confirmed.
-    let fixture = fixture(|feed| feed.display().to_string());
+    let fixture = fixture(folder);
     let (targets, plan) = plan_of(&fixture, PatchLevel::Patch);
-    let setup = &fixture.setup;
-    let steps = setup
-        .host
-        .emit_commands(
-            &setup.plugin,
-            &setup.caps,
-            &targets,
-            &plan,
-            &common::default_policy(),
-        )
-        .unwrap();
+    let steps = emit(&fixture, &targets, &plan);
     let deps = steps
         .iter()
         .find_map(|s| match s {
@@ -706,7 +783,7 @@ fn a_deps_json_that_names_versions_its_files_are_not_is_caught() {
             &half_patched.caps,
             &targets,
             &findings(),
-            &policy(PatchLevel::Major, false),
+            &half_patched.policy(PatchLevel::Major, false),
         )
         .unwrap();
     let lib = replanned

@@ -1,5 +1,7 @@
 //! The command line: parses arguments into engine options and prints results.
 
+mod nuget;
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
@@ -11,8 +13,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::engine::{self, Options};
 use crate::http::{Credential, Origin, split_credential};
-use crate::index::NuGetConfigFile;
 use crate::plugin::{PackageClass, PatchLevel, PluginHost};
+use copa_plugin_sdk::nuget_feed;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -158,14 +160,16 @@ struct PatchArgs {
     #[arg(long, env = "COPA_APT_MIRROR", value_name = "URL")]
     apt_mirror: Option<String>,
     /// A NuGet feed: the URL of a v3 service index (`.../v3/index.json`) or a folder of .nupkg
-    /// files; repeatable, tried in order; nuget.org when none is given. `NAME=URL` names the
-    /// source, whose credentials then come from NuGetPackageSourceCredentials_NAME
-    /// (`Username=...;Password=...`).
+    /// files; repeatable, tried in order; nuget.org when none is given. The same as `--index
+    /// nuget=URL` (a folder: `file:///DIR`). `NAME=URL` names the source, whose credentials then
+    /// come from NuGetPackageSourceCredentials_NAME (`Username=...;Password=...`), sent to the
+    /// URL's origin only.
     #[arg(long = "nuget-source", value_name = "[NAME=]URL|DIR")]
     nuget_sources: Vec<String>,
-    /// A nuget.config: its package sources (tried after --nuget-source), their credentials
-    /// (Username, ClearTextPassword) and package source mapping. Without it and without
-    /// --nuget-source, the user-level ~/.nuget/NuGet/NuGet.Config is read when it exists.
+    /// A nuget.config: its package sources (tried after --nuget-source; each an `--index
+    /// nuget=URL`), their credentials (Username, ClearTextPassword) and package source mapping
+    /// (the dotnet plugin's option source-mapping). Without it, --nuget-source and --index
+    /// nuget=, the user-level ~/.nuget/NuGet/NuGet.Config is read when it exists.
     #[arg(long = "nuget-config", value_name = "FILE")]
     nuget_config: Option<PathBuf>,
     /// Go module proxies (GOPROXY syntax) for the go command in the run; each http(s) proxy is
@@ -343,27 +347,20 @@ impl PatchArgs {
             dry_run: self.dry_run,
             plugin_dirs: plugin_dirs(&self.plugin_dirs),
             apt_mirror: self.apt_mirror.as_deref().map(apt_mirror).transpose()?,
-            nuget_sources: self.nuget_sources.clone(),
-            nuget_config: match &self.nuget_config {
-                Some(path) => Some(NuGetConfigFile::Given(path.clone())),
-                // What the dotnet CLI would read; explicit sources replace it.
-                None => self
-                    .nuget_sources
-                    .is_empty()
-                    .then(dirs::home_dir)
-                    .flatten()
-                    .and_then(|home| crate::index::nuget_user_config(&home))
-                    .map(NuGetConfigFile::UserLevel),
-            },
             go_proxy: self.go_proxy.clone(),
             ca_cert: self.ca_cert.clone(),
             cache_dir: PluginHost::default_cache_dir(),
             tooling_images: self.tooling_images.clone(),
-            // --go-source is the Go patcher's option `source`.
+            // --go-source is the Go patcher's option `source`; a nuget.config's package source
+            // mapping is the .NET patcher's `source-mapping`.
             plugin_options: self
                 .go_sources
                 .iter()
                 .map(|source| ("go".to_string(), "source".to_string(), source.clone()))
+                .chain(self.nuget_feeds()?.mapping.into_iter().map(|rule| {
+                    let (plugin, key) = nuget::MAPPING_OPTION;
+                    (plugin.to_string(), key.to_string(), rule)
+                }))
                 .chain(self.plugin_options.iter().cloned())
                 .collect(),
             indexes: self.indexes()?,
@@ -414,6 +411,23 @@ impl PatchArgs {
         Ok(aliases)
     }
 
+    /// What `--nuget-source` and `--nuget-config` (or the user-level config) stand for.
+    fn nuget_feeds(&self) -> Result<nuget::Feeds> {
+        let config = match &self.nuget_config {
+            Some(path) => Some(nuget::ConfigFile::Given(path.clone())),
+            // What the dotnet CLI would read; explicit sources replace it.
+            None => (self.nuget_sources.is_empty()
+                && !self.indexes.iter().any(|(e, _)| e == nuget_feed::ECOSYSTEM))
+            .then(dirs::home_dir)
+            .flatten()
+            .and_then(|home| nuget::user_config(&home))
+            .map(nuget::ConfigFile::UserLevel),
+        };
+        nuget::feeds(&self.nuget_sources, config.as_ref(), &|name| {
+            std::env::var(name).ok()
+        })
+    }
+
     /// `--index`es, after those the older flags stand for (without their credentials).
     fn indexes(&self) -> Result<Vec<(String, String)>> {
         let mut indexes = Vec::new();
@@ -421,6 +435,12 @@ impl PatchArgs {
             let (url, _) = split_credential(&url).map_err(|e| anyhow!("{flag}: {e}"))?;
             indexes.push((ecosystem.to_string(), url));
         }
+        let nuget = self.nuget_feeds()?.indexes;
+        indexes.extend(
+            nuget
+                .into_iter()
+                .map(|url| (nuget_feed::ECOSYSTEM.to_string(), url)),
+        );
         indexes.extend(self.indexes.iter().cloned());
         Ok(indexes)
     }
@@ -437,6 +457,7 @@ impl PatchArgs {
                 credentials.insert(origin, credential);
             }
         }
+        credentials.extend(self.nuget_feeds()?.credentials);
         for (origin, variable) in &self.index_credentials {
             let parsed = Origin::of(origin)
                 .map_err(|e| anyhow!("--index-credential {origin}={variable}: {e}"))?;
@@ -489,6 +510,9 @@ pub fn main() -> ExitCode {
 
 async fn patch(args: &PatchArgs) -> Result<()> {
     let options = args.options()?;
+    for warning in args.nuget_feeds()?.warnings {
+        tracing::warn!("{warning}");
+    }
     let summary = engine::patch(&options).await?;
     if let Some(path) = &args.summary {
         let json = summary.to_json() + "\n";

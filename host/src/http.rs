@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
@@ -212,6 +213,9 @@ pub struct PluginHttp {
     /// Plugin name -> the origins the user named for it (`--index`): the only ones it is sent
     /// credentials for, so a plugin cannot collect them by declaring someone's origin.
     user_named: HashMap<String, Vec<Origin>>,
+    /// Plugin name -> the folders the user configured as its indexes (`--index ECO=file:///DIR`):
+    /// the only files of this machine it may read.
+    folders: HashMap<String, Vec<PathBuf>>,
     cache: Mutex<Cache>,
 }
 
@@ -252,8 +256,16 @@ impl PluginHttp {
             grants: grants.origins,
             credentials,
             user_named: grants.user_named,
+            folders: HashMap::new(),
             cache: Mutex::new(Cache::default()),
         }
+    }
+
+    /// These grants with the folders each plugin may read through `file://` URLs (see
+    /// [`read_folder_url`]).
+    pub fn with_folders(mut self, folders: HashMap<String, Vec<PathBuf>>) -> Self {
+        self.folders = folders;
+        self
     }
 
     /// A netrc file with the user's `user:password` credentials for the origins named for
@@ -316,6 +328,9 @@ impl PluginHttp {
             )));
         }
         let max_body = request.max_body.min(MAX_BODY);
+        if is_file_url(&request.url) {
+            return self.read_file_url(plugin, &request, max_body);
+        }
         self.check_grant(plugin, &request.url)?;
         let key = (
             plugin.to_owned(),
@@ -352,6 +367,9 @@ impl PluginHttp {
             headers: Vec::new(),
             max_body: max,
         };
+        if is_file_url(url) {
+            return self.read_file_url(plugin, &request, max).map(|r| r.body);
+        }
         self.check_grant(plugin, url)?;
         let key = (plugin.to_owned(), url.to_owned(), Vec::new());
         let cached = self.lock_cache().answers.get(&key).cloned();
@@ -366,6 +384,22 @@ impl PluginHttp {
             )));
         }
         Ok(response.body)
+    }
+
+    /// A `file://` request: answered from the folders configured for `plugin`, never cached
+    /// (the files are local).
+    fn read_file_url(
+        &self,
+        plugin: &str,
+        request: &Request,
+        max_body: u64,
+    ) -> Result<Response, HttpError> {
+        let folders = self.folders.get(plugin).map(Vec::as_slice).unwrap_or(&[]);
+        let mut response = read_folder_url(folders, &request.url, max_body)?;
+        if request.method == Method::Head {
+            response.body.clear();
+        }
+        Ok(response)
     }
 
     fn lock_cache(&self) -> std::sync::MutexGuard<'_, Cache> {
@@ -477,6 +511,113 @@ fn read_capped(reader: impl Read, max: u64) -> Result<Vec<u8>, Capped> {
         .map_err(Capped::Io)?;
     if body.len() as u64 > max {
         return Err(Capped::TooLarge);
+    }
+    Ok(body)
+}
+
+fn is_file_url(url: &str) -> bool {
+    url.get(..7)
+        .is_some_and(|s| s.eq_ignore_ascii_case("file://"))
+}
+
+/// The folder a `file://` index URL names: an absolute path, percent-decoded, of an existing
+/// directory, without `.` or `..` components.
+pub fn folder_of(url: &str) -> Result<PathBuf, String> {
+    let path = file_url_path(url)?;
+    if !path.is_dir() {
+        return Err(format!("{url}: not a directory"));
+    }
+    Ok(path)
+}
+
+fn file_url_path(url: &str) -> Result<PathBuf, String> {
+    let encoded = url
+        .get(7..)
+        .filter(|_| is_file_url(url))
+        .ok_or_else(|| format!("not a file:// URL: {url}"))?;
+    if encoded.contains(['?', '#']) {
+        return Err(format!("{url}: a file URL has no query or fragment"));
+    }
+    let decoded =
+        percent_decode(encoded).ok_or_else(|| format!("{url}: not valid percent-encoded UTF-8"))?;
+    if !decoded.starts_with('/') {
+        return Err(format!("{url}: not an absolute path (file:///DIR)"));
+    }
+    // Checked on the decoded path, so %2e%2e is a `..` too.
+    if decoded
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        return Err(format!("{url}: a path with . or .. is refused"));
+    }
+    Ok(PathBuf::from(decoded))
+}
+
+/// The answer to a GET of a `file://` URL inside one of `folders` (as the user configured them):
+/// a file's bytes (at most `max` of them), a directory's entry names one a line (sorted, each
+/// directory with a trailing `/`), 404 for a path that is not there. A path outside the
+/// folders, also through a symlink, is refused, as a URL of an origin not granted is.
+pub fn read_folder_url(folders: &[PathBuf], url: &str, max: u64) -> Result<Response, HttpError> {
+    let path = file_url_path(url).map_err(HttpError::Invalid)?;
+    let refused = |why: &str| {
+        HttpError::NotGranted(format!(
+            "{url} {why} (a folder is granted with --index ECOSYSTEM=file:///DIR)"
+        ))
+    };
+    let Some(folder) = folders.iter().find(|f| path.starts_with(f)) else {
+        return Err(refused("is not inside a folder configured as an index"));
+    };
+    let answer = |status: u16, body: Vec<u8>| Response {
+        status,
+        url: url.to_owned(),
+        headers: Vec::new(),
+        body,
+    };
+    let real = match path.canonicalize() {
+        Ok(real) => real,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(answer(404, Vec::new())),
+        Err(e) => return Err(HttpError::Failed(format!("{url}: {e}"))),
+    };
+    let root = folder
+        .canonicalize()
+        .map_err(|e| HttpError::Failed(format!("{}: {e}", folder.display())))?;
+    if !real.starts_with(&root) {
+        return Err(refused("leads outside its folder through a symlink"));
+    }
+    let failed = |e: std::io::Error| HttpError::Failed(format!("{url}: {e}"));
+    let body = if real.is_dir() {
+        listing(&real, max).map_err(failed)?
+    } else {
+        let file = std::fs::File::open(&real).map_err(failed)?;
+        read_capped(file, max).map_err(|e| match e {
+            Capped::TooLarge => HttpError::TooLarge(max),
+            Capped::Io(e) => failed(e),
+        })?
+    };
+    Ok(answer(200, body))
+}
+
+/// A directory's entry names one a line, sorted, directories with a trailing `/` (names that
+/// are not UTF-8 or hold a newline are left out: no URL could name them back).
+fn listing(dir: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        if name.contains('\n') {
+            continue;
+        }
+        let slash = if entry.path().is_dir() { "/" } else { "" };
+        names.push(format!("{name}{slash}\n"));
+    }
+    names.sort();
+    let body = names.concat().into_bytes();
+    if body.len() as u64 > max {
+        return Err(std::io::Error::other(format!(
+            "the listing is longer than {max} bytes"
+        )));
     }
     Ok(body)
 }
@@ -875,6 +1016,78 @@ mod tests {
         assert_eq!(
             http.download("p", &format!("{files}/a.tgz"), 1),
             Err(HttpError::TooLarge(1))
+        );
+    }
+
+    #[test]
+    fn a_configured_folder_answers_file_urls_inside_it_only() {
+        let root = tempfile::tempdir().unwrap();
+        let feed = root.path().join("my feed");
+        std::fs::create_dir_all(feed.join("a.lib/1.0.0")).unwrap();
+        std::fs::write(feed.join("A.Lib.1.0.0.nupkg"), b"zip").unwrap();
+        std::fs::write(root.path().join("secret"), b"host secret").unwrap();
+        std::os::unix::fs::symlink(root.path().join("secret"), feed.join("leak.nupkg")).unwrap();
+        std::os::unix::fs::symlink(root.path(), feed.join("up")).unwrap();
+        let url = |rel: &str| format!("file://{}/{rel}", root.path().display());
+        let grants = Grants::default();
+        let http = PluginHttp::with_proxy(None, None, grants, HashMap::new()).with_folders(
+            HashMap::from([("p".to_owned(), vec![folder_of(&url("my%20feed/")).unwrap()])]),
+        );
+        let get = |plugin: &str, url: String, max_body: u64| {
+            let request = Request {
+                method: Method::Get,
+                url,
+                headers: Vec::new(),
+                max_body,
+            };
+            http.send(plugin, request)
+        };
+        let listing = get("p", url("my%20feed/"), 1000).unwrap();
+        assert_eq!(
+            String::from_utf8(listing.body).unwrap(),
+            "A.Lib.1.0.0.nupkg\na.lib/\nleak.nupkg\nup/\n"
+        );
+        let file = get("p", url("my%20feed/A.Lib.1.0.0.nupkg"), 1000).unwrap();
+        assert_eq!((file.status, file.body.as_slice()), (200, &b"zip"[..]));
+        assert_eq!(
+            http.download("p", &url("my%20feed/A.Lib.1.0.0.nupkg"), 1000),
+            Ok(b"zip".to_vec())
+        );
+        assert_eq!(
+            get("p", url("my%20feed/gone.nupkg"), 1000).unwrap().status,
+            404
+        );
+        assert_eq!(
+            get("p", url("my%20feed/A.Lib.1.0.0.nupkg"), 2),
+            Err(HttpError::TooLarge(2))
+        );
+        // Out of the folder: by `..` (also encoded), by a symlink, by being elsewhere, or for
+        // another plugin.
+        for (plugin, target) in [
+            ("p", url("my%20feed/../secret")),
+            ("p", url("my%20feed/%2e%2e/secret")),
+            ("p", url("my%20feed/./A.Lib.1.0.0.nupkg")),
+            ("p", url("secret")),
+            ("p", url("my%20feed/leak.nupkg")),
+            ("p", url("my%20feed/up/secret")),
+            ("p", url("my%20feed%2f..%2fsecret")),
+            ("q", url("my%20feed/A.Lib.1.0.0.nupkg")),
+            ("p", "file://relative/x".to_owned()),
+            ("p", url("my%20feed/A.Lib.1.0.0.nupkg?x")),
+            ("p", url("my%20feed/%ZZ")),
+        ] {
+            let refused = get(plugin, target.clone(), 1000).unwrap_err();
+            assert!(
+                matches!(refused, HttpError::NotGranted(_) | HttpError::Invalid(_)),
+                "{target}: {refused}"
+            );
+            assert!(!refused.to_string().contains("host secret"));
+            assert!(http.download(plugin, &target, 1000).is_err(), "{target}");
+        }
+        assert!(
+            folder_of(&url("secret"))
+                .unwrap_err()
+                .ends_with("not a directory")
         );
     }
 

@@ -30,6 +30,8 @@ pub mod goproxy;
 pub mod npm;
 pub mod npm_registry;
 pub mod nuget;
+pub mod nuget_config;
+pub mod nuget_feed;
 pub mod ospkg;
 pub mod pep440;
 pub mod pypi;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::docker::repo_root;
-use super::{serve_static, serve_static_requiring};
+use super::{serve_static_requiring, serve_static_with};
 
 /// Builds the test feed (and, with `apps`, the two apps) into `dir`: `dir/feed`, `dir/apps`.
 pub fn build_packages(dir: &Path, apps: bool) -> (PathBuf, PathBuf) {
@@ -66,12 +66,16 @@ fn service_index(flat: &str) -> Vec<u8> {
     .unwrap()
 }
 
-/// Serves `feed` (a folder of .nupkg files) as a NuGet v3 feed: the flat container on one
-/// server and the service index, pointing at it, on another. Returns the service index URL and
-/// the flat container's request log.
+/// Serves `feed` (a folder of .nupkg files) as a NuGet v3 feed: the service index and the flat
+/// container it points at, on one origin (the only one a plugin reading it is granted). Returns
+/// the service index URL and the request log.
 pub fn serve_v3_feed(feed: &Path) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    let (flat, log) = serve_static(flat_container(feed));
-    let (origin, _) = serve_static(vec![("/v3/index.json".to_string(), service_index(&flat))]);
+    let feed = feed.to_path_buf();
+    let (origin, log) = serve_static_with(move |origin| {
+        let mut files = flat_container(&feed);
+        files.push(("/v3/index.json".to_string(), service_index(origin)));
+        files
+    });
     (format!("{origin}/v3/index.json"), log)
 }
 

@@ -438,6 +438,18 @@ pub fn builtin_plugin_with_indexes(
     index: copa_host::index::PackageIndex,
     user_indexes: &[(&str, &str)],
 ) -> PluginSetup {
+    builtin_plugin_with_credentials(name, layers, index, user_indexes, Default::default())
+}
+
+/// Like [`builtin_plugin_with_indexes`], with the user's credential of each origin
+/// (`--index-credential`).
+pub fn builtin_plugin_with_credentials(
+    name: &str,
+    layers: Vec<Vec<u8>>,
+    index: copa_host::index::PackageIndex,
+    user_indexes: &[(&str, &str)],
+    credentials: std::collections::HashMap<copa_host::http::Origin, copa_host::http::Credential>,
+) -> PluginSetup {
     let host = copa_host::plugin::PluginHost::new(Default::default(), None).unwrap();
     let plugin = host
         .load_all(&[])
@@ -460,7 +472,7 @@ pub fn builtin_plugin_with_indexes(
     let caps = Arc::new(copa_host::plugin::Capabilities {
         image: Arc::new(copa_host::image::ImageView::new(layers).unwrap()),
         index: Arc::new(index),
-        http: Some(granted_http(&plugin, &user_indexes)),
+        http: Some(http_with_credentials(&plugin, &user_indexes, credentials)),
     });
     let indexes = copa_host::plugin::grants::index_urls(&plugin, &user_indexes);
     PluginSetup {
@@ -488,12 +500,19 @@ pub fn granted_http(
     plugin: &copa_host::plugin::Plugin,
     indexes: &[(String, String)],
 ) -> Arc<copa_host::http::PluginHttp> {
-    let grants = copa_host::plugin::grants::origins(std::slice::from_ref(plugin), indexes).unwrap();
-    Arc::new(copa_host::http::PluginHttp::new(
-        None,
-        grants,
-        Default::default(),
-    ))
+    http_with_credentials(plugin, indexes, Default::default())
+}
+
+/// [`granted_http`], sending `credentials` to their origins (those the user named).
+fn http_with_credentials(
+    plugin: &copa_host::plugin::Plugin,
+    indexes: &[(String, String)],
+    credentials: std::collections::HashMap<copa_host::http::Origin, copa_host::http::Credential>,
+) -> Arc<copa_host::http::PluginHttp> {
+    let plugins = std::slice::from_ref(plugin);
+    let grants = copa_host::plugin::grants::origins(plugins, indexes).unwrap();
+    let folders = copa_host::plugin::grants::folders(plugins, indexes).unwrap();
+    Arc::new(copa_host::http::PluginHttp::new(None, grants, credentials).with_folders(folders))
 }
 
 /// [`policy`], with the index URLs in force for `plugin` when the user named `indexes`.

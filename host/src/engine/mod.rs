@@ -61,10 +61,6 @@ pub struct Options {
     pub plugin_dirs: Vec<PathBuf>,
     /// Replaces the origin of every APT repository, for planning and for apt in the run.
     pub apt_mirror: Option<String>,
-    /// `--nuget-source`s, in order (`[NAME=]URL` or a folder feed).
-    pub nuget_sources: Vec<String>,
-    /// `--nuget-config` (or the user-level one): more sources, credentials, source mapping.
-    pub nuget_config: Option<crate::index::NuGetConfigFile>,
     /// `--go-proxy` (GOPROXY syntax) as given, for the go command in the run and for plugins of
     /// contracts before 0.4; its http(s) proxies are also among `indexes`.
     pub go_proxy: Option<String>,
@@ -161,11 +157,14 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
         Arc::new(tokio::task::spawn_blocking(move || host.load_all(&dirs)).await??)
     };
     grants::check_options(&options.plugin_options, &plugins)?;
-    let http = Arc::new(PluginHttp::new(
-        inputs.extra_ca.as_deref(),
-        grants::origins(&plugins, &options.indexes)?,
-        options.index_credentials.clone(),
-    ));
+    let http = Arc::new(
+        PluginHttp::new(
+            inputs.extra_ca.as_deref(),
+            grants::origins(&plugins, &options.indexes)?,
+            options.index_credentials.clone(),
+        )
+        .with_folders(grants::folders(&plugins, &options.indexes)?),
+    );
     clock.lap("load plugins");
 
     let workdir = tempfile::Builder::new()
@@ -305,8 +304,7 @@ fn index_settings(options: &Options, extra_ca: Option<Vec<u8>>) -> IndexSettings
     IndexSettings {
         extra_ca_pem: extra_ca,
         apt_mirror: options.apt_mirror.clone(),
-        nuget_sources: options.nuget_sources.clone(),
-        nuget_config: options.nuget_config.clone(),
+        credentials: options.index_credentials.clone(),
         go_proxy: options.go_proxy.clone(),
         ..IndexSettings::default()
     }

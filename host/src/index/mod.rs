@@ -13,9 +13,8 @@
 //!   module versions and Go toolchains as `golang.org/toolchain`, for plugins of contracts
 //!   before 0.4 ([`goproxy`]).
 //!
-//! - `nuget`: NuGet v3 feeds and folder feeds given with `--nuget-source` and in a
-//!   `nuget.config` (nuget.org when neither names one), looked up per package id ([`nuget`],
-//!   [`nuget_config`]).
+//! - `nuget`: the NuGet v3 feeds and folder feeds of `--index nuget=URL` (nuget.org when none),
+//!   for plugins of contracts before 0.4, read with the SDK's client ([`nuget`]).
 //!
 //! All share one agent, so the TLS roots (system bundle plus `--ca-cert`) and the proxy from
 //! the environment apply to every request.
@@ -24,17 +23,14 @@ mod deb;
 mod goproxy;
 mod npm;
 mod nuget;
-mod nuget_config;
 mod pypi;
 
 pub use copa_plugin_sdk::archive::{
     ArchiveEntry, Artifact, EntryKind, ExpectedDigest, MAX_ARTIFACT_BYTES, PREALLOCATE_AT_MOST,
 };
 pub use goproxy::http_proxies as go_http_proxies;
-pub use nuget_config::user_config as nuget_user_config;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -42,6 +38,8 @@ use anyhow::{Context, bail};
 use copa_plugin_sdk::pep440::normalize_name;
 use ureq::Agent;
 use ureq::http::Uri;
+
+use crate::http::{Credential, Origin};
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, TlsProvider, parse_pem};
 
 /// One release of a package as the index describes it.
@@ -79,12 +77,11 @@ pub struct IndexSettings {
     pub extra_ca_pem: Option<Vec<u8>>,
     /// `--apt-mirror`: replaces the origin (`scheme://host[:port]`) of every APT repository.
     pub apt_mirror: Option<String>,
-    /// `--nuget-source`: `[NAME=]URL` of a v3 service index, or a folder feed's directory, in
-    /// the order NuGet tries them; empty means nuget.org.
+    /// The NuGet sources (`--index nuget=` URLs: v3 service indexes and `file://` folders), in
+    /// the order NuGet tries them; empty means nuget.org. Set by [`Self::with_user_indexes`].
     pub nuget_sources: Vec<String>,
-    /// A `nuget.config` whose sources follow `nuget_sources`, with their credentials and
-    /// package source mapping.
-    pub nuget_config: Option<NuGetConfigFile>,
+    /// The user's credential of each origin (`--index-credential`), for the NuGet feeds.
+    pub credentials: HashMap<Origin, Credential>,
     /// Base URL of the npm registry, e.g. "https://registry.npmjs.org/".
     pub npm_registry: String,
     /// `GOPROXY` syntax: the Go module proxies for the `go` ecosystem and for the go command in
@@ -100,7 +97,7 @@ impl Default for IndexSettings {
             extra_ca_pem: None,
             apt_mirror: None,
             nuget_sources: Vec::new(),
-            nuget_config: None,
+            credentials: HashMap::new(),
             npm_registry: copa_plugin_sdk::npm_registry::DEFAULT_REGISTRY.to_owned(),
             go_proxy: None,
         }
@@ -110,8 +107,8 @@ impl Default for IndexSettings {
 impl IndexSettings {
     /// These settings with the user's `--index ECOSYSTEM=URL`s for the ecosystems plugins of
     /// older contracts read through this index: the first `pypi` URL is the simple index, the
-    /// first `npm` URL the registry; the `go` URLs join the Go proxies, which the go command in
-    /// a run uses too.
+    /// first `npm` URL the registry; the `nuget` URLs are the NuGet sources; the `go` URLs join
+    /// the Go proxies, which the go command in a run uses too.
     pub fn with_user_indexes(mut self, indexes: &[(String, String)]) -> Self {
         let first = |ecosystem: &str| {
             indexes
@@ -124,6 +121,14 @@ impl IndexSettings {
         }
         if let Some(url) = first(copa_plugin_sdk::npm_registry::ECOSYSTEM) {
             self.npm_registry = url;
+        }
+        let nuget: Vec<String> = indexes
+            .iter()
+            .filter(|(e, _)| e == copa_plugin_sdk::nuget_feed::ECOSYSTEM)
+            .map(|(_, url)| url.clone())
+            .collect();
+        if !nuget.is_empty() {
+            self.nuget_sources = nuget;
         }
         let go_urls: Vec<&str> = indexes
             .iter()
@@ -177,16 +182,6 @@ impl IndexSettings {
     }
 }
 
-/// Where the `nuget.config` comes from, which decides when its errors count.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum NuGetConfigFile {
-    /// `--nuget-config FILE`: the user asked for it, so a broken one fails the run at once.
-    Given(PathBuf),
-    /// The user-level config the dotnet CLI reads: read the same way, but a broken one only
-    /// fails the NuGet lookups (a run that patches no .NET app does not depend on it).
-    UserLevel(PathBuf),
-}
-
 /// The ecosystems [`PackageIndex::versions`] answers for, as an error names them.
 const KNOWN_ECOSYSTEMS: &str =
     "pypi, npm, nuget, go, and \"deb <uri> <suite> <component> <arch>\" for an APT repository";
@@ -220,8 +215,9 @@ pub struct PackageIndex {
     cache: Mutex<HashMap<CacheKey, Vec<PackageVersion>>>,
     /// APT repositories' package lists, each loaded on first use and kept for the run.
     deb: deb::Repositories,
-    /// The error of a broken user-level NuGet config, kept for the NuGet lookups.
-    nuget: Result<nuget::Sources, String>,
+    /// The NuGet sources, or why they are unusable (kept for the NuGet lookups: a run that
+    /// reads no NuGet versions through this index does not depend on them).
+    nuget: Result<nuget::Feeds, String>,
     /// The error of a `GOPROXY` that names no proxy, kept for the Go lookups: a run that reads
     /// no Go versions through this index does not depend on it.
     go: Result<goproxy::GoProxy, String>,
@@ -256,25 +252,7 @@ impl PackageIndex {
             npm_base,
             cache: Mutex::new(HashMap::new()),
             deb: deb::Repositories::new(settings.apt_mirror.clone()),
-            nuget: {
-                let env = |name: &str| std::env::var(name).ok();
-                let path = match &settings.nuget_config {
-                    Some(NuGetConfigFile::Given(path) | NuGetConfigFile::UserLevel(path)) => {
-                        Some(path.as_path())
-                    }
-                    None => None,
-                };
-                let sources = path
-                    .map(|path| nuget_config::NuGetConfig::read(path, &env))
-                    .transpose()
-                    .and_then(|config| {
-                        nuget::Sources::new(&settings.nuget_sources, config.as_ref(), env)
-                    });
-                match (sources, &settings.nuget_config) {
-                    (Err(e), Some(NuGetConfigFile::UserLevel(_))) => Err(e),
-                    (sources, _) => Ok(sources.map_err(anyhow::Error::msg)?),
-                }
-            },
+            nuget: nuget::Feeds::new(&settings.nuget_sources, &settings.credentials),
             go: goproxy::GoProxy::new(settings.go_proxy()),
             artifacts: Mutex::new(HashMap::new()),
         })
@@ -330,7 +308,7 @@ impl PackageIndex {
     }
 
     /// The `Authorization` header value to send with a request for `url`, when `url` lies on
-    /// a package feed that has credentials (NuGet's `NuGetPackageSourceCredentials_<name>`).
+    /// the origin of a NuGet source with a credential (`--index-credential`).
     /// Artifact downloads need it: private feeds serve their packages only to the same login.
     pub fn authorization_for(&self, url: &str) -> Option<String> {
         self.nuget.as_ref().ok()?.authorization_for(url)
@@ -371,21 +349,14 @@ impl PackageIndex {
 
     /// `file://` URLs are read from this machine (folder feeds); anything else over HTTP(S).
     fn download(&self, url: &str) -> Result<Vec<u8>, String> {
-        if let Some(path) = url.strip_prefix("file://") {
-            let path = crate::http::percent_decode(path)
-                .ok_or_else(|| format!("{url}: not a valid percent-encoded path"))?;
+        if url.starts_with("file://") {
             // An index names files of this machine only inside a folder feed the user gave;
             // anything else (an npm packument's `file:///etc/shadow`) is refused.
-            let inside_a_feed = self
+            return self
                 .nuget
                 .as_ref()
-                .is_ok_and(|feeds| feeds.holds_file(std::path::Path::new(&path)));
-            if !inside_a_feed {
-                return Err(format!(
-                    "{url}: a package index may name a file of this machine only inside a folder feed you configured"
-                ));
-            }
-            return std::fs::read(&path).map_err(|e| format!("reading {path}: {e}"));
+                .map_err(Clone::clone)?
+                .read_file(url, MAX_ARTIFACT_BYTES);
         }
         let started = std::time::Instant::now();
         let mut request = self.agent.get(url);
@@ -690,7 +661,7 @@ mod tests {
         let index = PackageIndex::with_proxy(settings, None).unwrap();
         let err = index.artifact("npm", "x", "1.0.0").unwrap_err();
         assert!(
-            err.ends_with("a package index may name a file of this machine only inside a folder feed you configured"),
+            err.contains("is not inside a folder configured as an index"),
             "{err}"
         );
         assert!(!err.contains("host secret"));

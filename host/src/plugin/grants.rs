@@ -2,6 +2,9 @@
 //! force and the origins they grant, the options it takes, and the steps it may emit. A plugin
 //! of a contract before 0.4 declares nothing and is held only to what its contract allowed.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+
 use anyhow::{Result, bail};
 
 use super::{OptionKind, Plugin, Step};
@@ -46,7 +49,12 @@ pub fn origins(plugins: &[Plugin], user: &[(String, String)]) -> Result<Grants> 
                 declared_ecosystems(plugins)
             );
         }
-        Origin::of(url).map_err(|e| anyhow::anyhow!("--index {ecosystem}={url}: {e}"))?;
+        // A file:// URL is a folder of this machine (see `folders`), anything else an origin.
+        if url.starts_with("file://") {
+            crate::http::folder_of(url).map_err(|e| anyhow::anyhow!("--index {ecosystem}={e}"))?;
+        } else {
+            Origin::of(url).map_err(|e| anyhow::anyhow!("--index {ecosystem}={url}: {e}"))?;
+        }
     }
     let mut grants = Grants::default();
     for plugin in plugins {
@@ -79,6 +87,25 @@ pub fn origins(plugins: &[Plugin], user: &[(String, String)]) -> Result<Grants> 
         grants.user_named.insert(name, origins_of(named));
     }
     Ok(grants)
+}
+
+/// The folders each plugin may read over `file://`: those of the user's `--index
+/// ECOSYSTEM=file:///DIR` for the indexes it declares (a default URL is never a folder).
+pub fn folders(
+    plugins: &[Plugin],
+    user: &[(String, String)],
+) -> Result<HashMap<String, Vec<PathBuf>>> {
+    let mut folders = HashMap::new();
+    for plugin in plugins {
+        let mut own: Vec<PathBuf> = Vec::new();
+        for (_, url) in index_urls(plugin, user) {
+            if url.starts_with("file://") {
+                own.push(crate::http::folder_of(&url).map_err(anyhow::Error::msg)?);
+            }
+        }
+        folders.insert(plugin.info.name.clone(), own);
+    }
+    Ok(folders)
 }
 
 fn declared_ecosystems(plugins: &[Plugin]) -> String {

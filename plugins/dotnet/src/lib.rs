@@ -1,11 +1,14 @@
 //! The .NET patcher: NuGet packages of every .NET app in the image, replaced straight from a
-//! NuGet feed — no SDK, no container. The fixed package's assemblies are placed at the app's
-//! paths (`fetch` steps) and the app's deps.json is rewritten to name them truthfully (`write`),
-//! because the .NET host loads what deps.json lists, at the versions it states.
+//! NuGet feed — no SDK, no container. The feeds are read over `http` like any plugin's index
+//! (index `nuget`; folder feeds as `file://` URLs the user configured). The fixed package's
+//! assemblies are placed at the app's paths (`download` steps naming the .nupkg read and its
+//! SHA-256) and the app's deps.json is rewritten to name them truthfully (`write`), because the
+//! .NET host loads what deps.json lists, at the versions it states.
 
 mod assets;
 mod deps;
 mod detect;
+mod feed;
 mod framework;
 mod nuspec;
 mod package;
@@ -14,14 +17,16 @@ mod plan;
 
 use std::collections::HashMap;
 
+use copa_plugin_sdk::nuget_feed;
 use copa_plugin_sdk::{
-    FetchStep, Finding, PackageClass, Placement, Plan, PluginInfo, Policy, Step, Target, WriteStep,
-    attribute, fs, register_patcher, updates_for,
+    DownloadStep, Finding, IndexSpec, Manifest, OptionKind, OptionSpec, PackageClass, Placement,
+    Plan, PluginInfo, Policy, Step, Target, WriteStep, attribute, fs, register_patcher,
+    updates_for,
 };
 
 use crate::deps::{DepsJson, PackageEntry};
 use crate::framework::Framework;
-use crate::package::{Contents, ECOSYSTEM};
+use crate::package::Contents;
 
 #[derive(Default)]
 struct Dotnet;
@@ -57,6 +62,28 @@ impl copa_plugin_sdk::Patcher for Dotnet {
         }
     }
 
+    fn manifest(&self) -> Manifest {
+        Manifest {
+            indexes: vec![IndexSpec {
+                ecosystem: nuget_feed::ECOSYSTEM.into(),
+                default_url: nuget_feed::DEFAULT_SOURCE.into(),
+                description: "a NuGet v3 service index, or a folder of .nupkg files as \
+                              file:///DIR; the versions of all, each from the first that has it"
+                    .into(),
+            }],
+            options: vec![OptionSpec {
+                key: feed::MAPPING_OPTION.into(),
+                kind: OptionKind::Text,
+                repeatable: true,
+                description: "package source mapping, PATTERN=SOURCE-URL (Contoso.*=URL): a \
+                              package is looked up only on the sources of its most specific \
+                              pattern; --nuget-config fills it from the config's"
+                    .into(),
+            }],
+            ..copa_plugin_sdk::asks_for_nothing(self.info())
+        }
+    }
+
     fn detect(&self) -> Result<Vec<Target>, String> {
         Ok(detect::targets())
     }
@@ -67,6 +94,7 @@ impl copa_plugin_sdk::Patcher for Dotnet {
         findings: Vec<Finding>,
         policy: Policy,
     ) -> Result<Plan, String> {
+        feed::use_policy(&policy)?;
         Ok(plan::plan(&targets, &findings, policy))
     }
 
@@ -74,8 +102,9 @@ impl copa_plugin_sdk::Patcher for Dotnet {
         &self,
         targets: Vec<Target>,
         plan: Plan,
-        _policy: Policy,
+        policy: Policy,
     ) -> Result<Vec<Step>, String> {
+        feed::use_policy(&policy)?;
         let mut steps = Vec::new();
         for target in &targets {
             let updates = updates_for(&plan, target);
@@ -93,7 +122,7 @@ fn owner_of(text: Option<&str>) -> (u32, u32) {
         .unwrap_or((0, 0))
 }
 
-/// The steps of one app: a fetch per updated package, removal of files the old versions had
+/// The steps of one app: a download per updated package, removal of files the old versions had
 /// and the new ones do not, and the rewritten deps.json.
 fn emit_app(target: &Target, plan: &Plan, updates: &[u32]) -> Result<Vec<Step>, String> {
     let app_dir = attribute(target, attr::APP_DIR).ok_or("target without app directory")?;
@@ -202,7 +231,8 @@ fn emit_app(target: &Target, plan: &Plan, updates: &[u32]) -> Result<Vec<Step>, 
             }
             deps.replace_package(&update.from_version, &entry)?;
         }
-        fetches.push(Step::Fetch(FetchStep {
+        let (url, sha256) = contents.download()?;
+        fetches.push(Step::Download(DownloadStep {
             description: format!(
                 "{} {} -> {} in {app_dir}",
                 update.package,
@@ -213,9 +243,8 @@ fn emit_app(target: &Target, plan: &Plan, updates: &[u32]) -> Result<Vec<Step>, 
                 },
                 update.to_version
             ),
-            ecosystem: ECOSYSTEM.into(),
-            name: update.package.clone(),
-            version: update.to_version.clone(),
+            url: url.to_string(),
+            sha256: sha256.to_string(),
             placements,
             updates: vec![i],
         }));

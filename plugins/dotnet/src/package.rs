@@ -1,16 +1,17 @@
-//! One NuGet package version as its .nupkg holds it, through the host's artifact download:
-//! members, nuspec, digest, and the versions inside its assemblies.
+//! One NuGet package version as its .nupkg holds it, read from the feed over `http`: members,
+//! nuspec, digests, and the versions inside its assemblies.
+
+use std::rc::Rc;
 
 use base64::Engine as _;
-use copa_plugin_sdk::index;
+use copa_plugin_sdk::archive::Artifact;
 
 use crate::assets::{self, Selection};
 use crate::deps::{Asset, AssetKind};
+use crate::feed;
 use crate::framework::Framework;
 use crate::nuspec::{self, Nuspec};
 use crate::pe;
-
-pub const ECOSYSTEM: &str = "nuget";
 
 pub struct Contents {
     /// The id as the package spells it.
@@ -19,29 +20,46 @@ pub struct Contents {
     pub members: Vec<String>,
     /// Lower-case hex SHA-512 of the .nupkg.
     pub sha512_hex: String,
+    /// The .nupkg as read (none only in unit tests of what needs no member).
+    package: Option<Rc<Artifact>>,
     nuspec: Nuspec,
 }
 
 impl Contents {
     pub fn load(name: &str, version: &str) -> Result<Self, String> {
-        let artifact = index::artifact(ECOSYSTEM, name, version)
+        let package = feed::package(name, version)
             .map_err(|e| format!("downloading {name} {version}: {e}"))?;
+        let members: Vec<String> = package.file_members().map(String::from).collect();
         // The nuspec sits at the root of the package, named after the id.
-        let nuspec_member = artifact
-            .members
+        let nuspec_member = members
             .iter()
             .find(|m| !m.contains('/') && m.to_ascii_lowercase().ends_with(".nuspec"))
             .ok_or_else(|| format!("{name} {version}: the .nupkg has no .nuspec"))?;
-        let bytes = index::artifact_member(ECOSYSTEM, name, version, nuspec_member)?;
+        let bytes = package
+            .read_member(nuspec_member)
+            .map_err(|e| e.to_string())?;
         let nuspec = nuspec::parse(&String::from_utf8_lossy(&bytes))
             .map_err(|e| format!("{name} {version}: {e}"))?;
         Ok(Contents {
             id: nuspec.id.clone(),
             version: version.to_string(),
-            members: artifact.members,
-            sha512_hex: artifact.sha512,
+            sha512_hex: package.sha512.clone(),
+            members,
+            package: Some(package),
             nuspec,
         })
+    }
+
+    /// Where the .nupkg is, and the SHA-256 of its bytes as read: what a `download` step names.
+    pub fn download(&self) -> Result<(&str, &str), String> {
+        let package = self.package()?;
+        Ok((&package.url, &package.sha256))
+    }
+
+    fn package(&self) -> Result<&Artifact, String> {
+        self.package
+            .as_deref()
+            .ok_or_else(|| format!("{} {}: no package read", self.id, self.version))
     }
 
     pub fn select(&self, app: &Framework, rid: Option<&str>) -> Result<Selection, String> {
@@ -80,7 +98,10 @@ impl Contents {
             if asset.kind == AssetKind::Resource {
                 continue;
             }
-            let bytes = index::artifact_member(ECOSYSTEM, &self.id, &self.version, &asset.path)?;
+            let bytes = self
+                .package()?
+                .read_member(&asset.path)
+                .map_err(|e| e.to_string())?;
             if pe::is_pe(&bytes) && !native {
                 let versions = pe::read_versions(&bytes)
                     .map_err(|e| format!("{} {} {}: {e}", self.id, self.version, asset.path))?;
@@ -117,6 +138,7 @@ mod tests {
             version: "1.0.0".into(),
             members: vec![],
             sha512_hex: hex.into(),
+            package: None,
             nuspec: Nuspec::default(),
         };
         assert_eq!(

@@ -5,12 +5,13 @@
 use copa_plugin_sdk::choose::{Bump, IndexVersion, Vulnerability, choose, is_fixed_by};
 use copa_plugin_sdk::nuget::{NuGetVersion, VersionRange};
 use copa_plugin_sdk::route::{route, skip_all, skip_instead};
-use copa_plugin_sdk::{Finding, Plan, Policy, Target, Update, attribute, index, log};
+use copa_plugin_sdk::{Finding, Plan, Policy, Target, Update, attribute, log};
 
 use crate::attr;
 use crate::detect::listed_version;
+use crate::feed;
 use crate::framework::Framework;
-use crate::package::{self, ECOSYSTEM};
+use crate::package;
 
 /// Why a package is never replaced inside an app, or `None` when it may be.
 pub fn never_patched(name: &str) -> Option<&'static str> {
@@ -100,11 +101,11 @@ fn index_versions(
     name: &str,
     installed_prerelease: bool,
 ) -> Result<Vec<IndexVersion<NuGetVersion>>, String> {
-    Ok(index::versions(ECOSYSTEM, name)?
-        .into_iter()
+    Ok(feed::versions(name)?
+        .iter()
         .filter_map(|v| {
             let version = v.version.parse::<NuGetVersion>().ok()?;
-            let unusable = if v.yanked {
+            let unusable = if !v.listed {
                 Some("is unlisted".to_string())
             } else if version.is_prerelease() && !installed_prerelease {
                 Some("is a pre-release".to_string())

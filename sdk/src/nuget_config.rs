@@ -17,8 +17,13 @@
 //!
 //! Values may name environment variables as `%NAME%`, as NuGet expands them; one that is not set
 //! stays as written.
+//!
+//! [`NuGetConfig::parse`] is a pure function of the text, so that whoever reads the file (the
+//! host, for `--nuget-config`) gets what the dotnet CLI would.
 
 use std::path::Path;
+
+use crate::nuget_feed::SourceMapping;
 
 /// What one config file says.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -30,6 +35,8 @@ pub struct NuGetConfig {
     pub credentials: Vec<(String, String, String)>,
     /// (pattern, source names), in file order; empty when the file has no mapping.
     pub mapping: Vec<(String, Vec<String>)>,
+    /// What the file says that is left out, a line each (a v2 feed).
+    pub warnings: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,15 +47,9 @@ pub struct ConfigSource {
 }
 
 impl NuGetConfig {
-    /// Reads `path`; `env` looks up the variables `%NAME%` refers to.
-    pub fn read(path: &Path, env: &impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("reading NuGet config {}: {e}", path.display()))?;
-        let dir = path.parent().unwrap_or(Path::new("/"));
-        Self::parse(&text, dir, env).map_err(|e| format!("NuGet config {}: {e}", path.display()))
-    }
-
-    fn parse(
+    /// The config `text`, of a file in `dir` (which relative folders are relative to); `env`
+    /// looks up the variables `%NAME%` refers to.
+    pub fn parse(
         text: &str,
         dir: &Path,
         env: &impl Fn(&str) -> Option<String>,
@@ -65,6 +66,7 @@ impl NuGetConfig {
         let expand = |value: &str| expand_variables(value, env);
 
         let mut sources: Vec<(String, String)> = Vec::new();
+        let mut warnings = Vec::new();
         for node in section("packageSources").flat_map(|s| s.children()) {
             if node.has_tag_name("clear") {
                 sources.clear();
@@ -74,10 +76,9 @@ impl NuGetConfig {
                     return Err("a <packageSources> <add> without key or value".into());
                 };
                 if node.attribute("protocolVersion") == Some("2") {
-                    tracing::warn!(
-                        source = key,
-                        "a NuGet v2 feed: copa-host reads v3 feeds and folders only; left out"
-                    );
+                    warnings.push(format!(
+                        "NuGet source {key:?} is a v2 feed: only v3 feeds and folders are read; left out"
+                    ));
                     continue;
                 }
                 // A later <add> of the same key replaces the earlier one, in its place.
@@ -172,6 +173,7 @@ impl NuGetConfig {
                 .collect(),
             credentials,
             mapping,
+            warnings,
         })
     }
 
@@ -183,29 +185,21 @@ impl NuGetConfig {
             .map(|(_, user, password)| (user.as_str(), password.as_str()))
     }
 
-    /// Whether package `id` may come from source `name` under the file's source mapping (always,
-    /// when it has none).
-    pub fn allows(&self, id: &str, name: Option<&str>) -> bool {
-        if self.mapping.is_empty() {
-            return true;
-        }
-        let Some(name) = name else {
-            return false;
-        };
-        let id = id.to_ascii_lowercase();
-        let specificity = |pattern: &str| -> Option<usize> {
-            let pattern = pattern.to_ascii_lowercase();
-            match pattern.strip_suffix('*') {
-                Some(prefix) => id.starts_with(prefix).then_some(prefix.len()),
-                // An exact id outranks every prefix.
-                None => (pattern == id).then_some(usize::MAX),
-            }
-        };
-        self.mapping
+    /// The package source mapping over the URLs of the sources: `url_of` gives a source name's
+    /// URL. A pattern naming a source the run does not read keeps its place with an empty URL,
+    /// which serves nothing: its packages must not fall through to a less specific pattern's
+    /// (public) source.
+    pub fn source_mapping(&self, url_of: impl Fn(&str) -> Option<String>) -> SourceMapping {
+        let rules = self
+            .mapping
             .iter()
-            .filter_map(|(pattern, keys)| Some((specificity(pattern)?, keys)))
-            .max_by_key(|(rank, _)| *rank)
-            .is_some_and(|(_, keys)| keys.iter().any(|k| k.eq_ignore_ascii_case(name)))
+            .flat_map(|(pattern, names)| {
+                names
+                    .iter()
+                    .map(|name| (pattern.clone(), url_of(name).unwrap_or_default()))
+            })
+            .collect();
+        SourceMapping { rules }
     }
 }
 
@@ -271,16 +265,6 @@ fn decode_name(name: &str) -> String {
     out
 }
 
-/// The user-level config the dotnet CLI reads on Linux and macOS: `~/.nuget/NuGet/NuGet.Config`
-/// (the CLI creates it in that case; some tools write `nuget.config`).
-pub fn user_config(home: &Path) -> Option<std::path::PathBuf> {
-    let dir = home.join(".nuget/NuGet");
-    ["NuGet.Config", "nuget.config", "NuGet.config"]
-        .iter()
-        .map(|name| dir.join(name))
-        .find(|path| path.is_file())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,6 +298,9 @@ mod tests {
       <package pattern="Contoso.*" />
       <package pattern="Newtonsoft.Json" />
     </packageSource>
+    <packageSource key="gone">
+      <package pattern="Contoso.Internal.*" />
+    </packageSource>
   </packageSourceMapping>
 </configuration>
 "#;
@@ -338,12 +325,23 @@ mod tests {
                 ("local", "/etc/app/packages"),
             ]
         );
+        assert_eq!(config.warnings.len(), 1, "{:?}", config.warnings);
+        assert!(config.warnings[0].contains("\"legacy\" is a v2 feed"));
         assert_eq!(
             config.credentials("contoso feed"),
             Some(("ci", "t0k&n;x=y"))
         );
         assert_eq!(config.credentials("nuget.org"), None);
-        // The exact id and the longer prefix go to the private feed only.
+        // The exact id and the longer prefix go to the private feed only; a pattern of a source
+        // not read ("Contoso.Internal.*" of "gone") serves nothing, not the public feed.
+        let url_of = |name: &str| {
+            config
+                .sources
+                .iter()
+                .find(|s| s.name.eq_ignore_ascii_case(name))
+                .map(|s| s.location.clone())
+        };
+        let mapping = config.source_mapping(url_of);
         for (id, source, allowed) in [
             ("Contoso.Lib", "Contoso Feed", true),
             ("Contoso.Lib", "nuget.org", false),
@@ -352,11 +350,17 @@ mod tests {
             ("Serilog", "nuget.org", true),
             ("Serilog", "Contoso Feed", false),
             ("Serilog", "local", false),
+            ("Contoso.Internal.X", "Contoso Feed", false),
+            ("Contoso.Internal.X", "nuget.org", false),
         ] {
-            assert_eq!(config.allows(id, Some(source)), allowed, "{id} on {source}");
+            let url = url_of(source).unwrap_or_else(|| "file:///etc/app/packages".into());
+            assert_eq!(mapping.allows(id, &url), allowed, "{id} on {source}");
         }
-        assert!(!config.allows("Serilog", None));
-        assert!(NuGetConfig::default().allows("Anything", None));
+        assert!(
+            NuGetConfig::default()
+                .source_mapping(url_of)
+                .allows("Anything", "https://api.nuget.org/v3/index.json")
+        );
     }
 
     #[test]
@@ -394,21 +398,5 @@ mod tests {
         assert_eq!(decode_name("My_x0020_Feed"), "My Feed");
         assert_eq!(decode_name("a_xZZZZ_b"), "a_xZZZZ_b");
         assert_eq!(decode_name("plain"), "plain");
-    }
-
-    #[test]
-    fn finds_the_user_level_config() {
-        let home = tempfile::tempdir().unwrap();
-        assert_eq!(user_config(home.path()), None);
-        std::fs::create_dir_all(home.path().join(".nuget/NuGet")).unwrap();
-        std::fs::write(
-            home.path().join(".nuget/NuGet/NuGet.Config"),
-            "<configuration/>",
-        )
-        .unwrap();
-        assert_eq!(
-            user_config(home.path()),
-            Some(home.path().join(".nuget/NuGet/NuGet.Config"))
-        );
     }
 }
