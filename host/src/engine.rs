@@ -54,8 +54,6 @@ pub struct Options {
     pub step_timeout: Duration,
     pub dry_run: bool,
     pub plugin_dirs: Vec<PathBuf>,
-    /// Replaces the origin of every APT repository, for planning and for apt in the run.
-    pub apt_mirror: Option<String>,
     /// `--nuget-source`s, in order (`[NAME=]URL` or a folder feed).
     pub nuget_sources: Vec<String>,
     /// `--nuget-config` (or the user-level one): more sources, credentials, source mapping.
@@ -258,7 +256,6 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
     let index = Arc::new(PackageIndex::new(
         IndexSettings {
             extra_ca_pem: extra_ca.clone(),
-            apt_mirror: options.apt_mirror.clone(),
             nuget_sources: options.nuget_sources.clone(),
             nuget_config: options.nuget_config.clone(),
             go_proxy: options.go_proxy.clone(),
