@@ -37,17 +37,22 @@ pub const ARCHIVES: &[(&str, &str)] = &[
     ),
 ];
 
-/// The indexes of the manifest.
+/// The indexes of the manifest; the first says what the user's URL does.
 pub fn declared() -> Vec<IndexSpec> {
     ARCHIVES
         .iter()
-        .map(|(url, what)| IndexSpec {
+        .enumerate()
+        .map(|(i, (url, what))| IndexSpec {
             ecosystem: apt_repo::ECOSYSTEM.into(),
             default_url: (*url).into(),
-            description: format!(
-                "{what}; --index deb=URL (or --apt-mirror URL) names a mirror for every \
-                 repository of the image instead"
-            ),
+            description: if i == 0 {
+                format!(
+                    "{what}; the first URL given (also --apt-mirror) is a mirror serving every \
+                     repository of the image instead of all of these"
+                )
+            } else {
+                (*what).into()
+            },
         })
         .collect()
 }
