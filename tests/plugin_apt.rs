@@ -1,9 +1,14 @@
 //! The real apt plugin (.wasm) through the real host, against Debian fixture filesystems whose
-//! apt sources point at a repository served on 127.0.0.1 (the host reads its `Packages` indexes).
+//! apt sources point at a repository served on 127.0.0.1, granted to the plugin as a run grants
+//! it (`--index deb=URL`); the plugin reads its Release and `Packages` indexes over `http`.
 
 mod common;
 
-use common::{Node, PluginSetup, builtin_plugin, default_index, gzip, layer_tar, serve_static};
+use common::debian::apt_suite;
+use common::{
+    Node, PluginSetup, builtin_plugin, builtin_plugin_with_indexes, default_index, gzip, layer_tar,
+    serve_static,
+};
 use copa_host::plugin::{Finding, PatchLevel, Plan, Step, Target};
 
 const STATUS: &str = "\
@@ -45,12 +50,11 @@ fn packages(entries: &[(&str, &str)]) -> String {
 
 /// bookworm (gzip), bookworm-updates (gzip) and bookworm-security (uncompressed only).
 fn repository() -> String {
-    let dists = |archive: &str, suite: &str, file: &str| {
-        format!("/{archive}/dists/{suite}/main/binary-amd64/{file}")
-    };
-    let (url, _) = serve_static(vec![
-        (
-            dists("debian", "bookworm", "Packages.gz"),
+    let mut files = apt_suite(
+        "debian",
+        "bookworm",
+        &[(
+            "Packages.gz",
             gzip(&packages(&[
                 ("dpkg", "1.21.22"),
                 ("libssl3", "3.0.11-1~deb12u1"),
@@ -58,22 +62,30 @@ fn repository() -> String {
                 ("tzdata", "2024a-0+deb12u1"),
                 ("bash", "5.2.15-2+b2"),
             ])),
-        ),
-        (
-            dists("debian", "bookworm-updates", "Packages.gz"),
+        )],
+    );
+    files.extend(apt_suite(
+        "debian",
+        "bookworm-updates",
+        &[(
+            "Packages.gz",
             gzip(&packages(&[("tzdata", "2025b-0+deb12u1")])),
-        ),
-        (
-            dists("debian-security", "bookworm-security", "Packages"),
+        )],
+    ));
+    files.extend(apt_suite(
+        "debian-security",
+        "bookworm-security",
+        &[(
+            "Packages",
             packages(&[
                 ("libssl3", "3.0.13-1~deb12u1"),
                 ("libssl3", "3.0.15-1~deb12u1"),
                 ("openssl", "3.0.15-1~deb12u1"),
             ])
             .into_bytes(),
-        ),
-    ]);
-    url
+        )],
+    ));
+    serve_static(files).0
 }
 
 fn sources(url: &str) -> String {
@@ -96,8 +108,9 @@ fn debian(sources: &str) -> Vec<u8> {
     ])
 }
 
-fn setup(tar: Vec<u8>) -> PluginSetup {
-    builtin_plugin("apt", vec![tar], default_index())
+/// The plugin over the image `tar`, in a run whose `--index deb=URL` (a mirror) is `url`.
+fn setup(tar: Vec<u8>, url: &str) -> PluginSetup {
+    builtin_plugin_with_indexes("apt", vec![tar], default_index(), &[("deb", url)])
 }
 
 fn finding(id: &str, package: &str, installed: &str, fixed: &str, status: &str) -> Finding {
@@ -126,7 +139,33 @@ fn plan(s: &PluginSetup, targets: &[Target], findings: &[Finding]) -> Plan {
             &s.caps,
             targets,
             findings,
-            &common::policy(PatchLevel::Patch, findings.is_empty()),
+            &s.policy(PatchLevel::Patch, findings.is_empty()),
+        )
+        .unwrap()
+}
+
+/// Why planning a run without a report fails.
+fn error_without_a_report(s: &PluginSetup, targets: &[Target]) -> String {
+    s.host
+        .plan(
+            &s.plugin,
+            &s.caps,
+            targets,
+            &[],
+            &s.policy(PatchLevel::Patch, true),
+        )
+        .unwrap_err()
+        .to_string()
+}
+
+fn emit(s: &PluginSetup, targets: &[Target], plan: &Plan) -> Vec<Step> {
+    s.host
+        .emit_commands(
+            &s.plugin,
+            &s.caps,
+            targets,
+            plan,
+            &s.policy(PatchLevel::Patch, false),
         )
         .unwrap()
 }
@@ -165,7 +204,7 @@ fn strings(items: &[&str]) -> Vec<String> {
 #[test]
 fn detects_the_dpkg_database_and_the_image_sources() {
     let url = repository();
-    let s = setup(debian(&sources(&url)));
+    let s = setup(debian(&sources(&url)), &url);
     let targets = s.host.detect(&s.plugin, &s.caps).unwrap();
     assert_eq!(targets.len(), 1);
     let target = &targets[0];
@@ -192,7 +231,7 @@ fn detects_the_dpkg_database_and_the_image_sources() {
 #[test]
 fn plans_the_repositories_newest_build_for_what_the_report_names() {
     let url = repository();
-    let s = setup(debian(&sources(&url)));
+    let s = setup(debian(&sources(&url)), &url);
     let targets = s.host.detect(&s.plugin, &s.caps).unwrap();
     let findings = [
         finding(
@@ -263,16 +302,7 @@ fn plans_the_repositories_newest_build_for_what_the_report_names() {
         ]
     );
 
-    let steps = s
-        .host
-        .emit_commands(
-            &s.plugin,
-            &s.caps,
-            &targets,
-            &plan,
-            &common::default_policy(),
-        )
-        .unwrap();
+    let steps = emit(&s, &targets, &plan);
     assert_eq!(steps.len(), 1);
     let Step::Run(step) = &steps[0] else {
         panic!("expected a run step: {:?}", steps[0]);
@@ -291,6 +321,8 @@ fn plans_the_repositories_newest_build_for_what_the_report_names() {
         step.env
             .contains(&("DEBIAN_FRONTEND".into(), "noninteractive".into()))
     );
+    // apt in the run reads the mirror planning read.
+    assert!(step.env.contains(&("COPA_APT_MIRROR".into(), url.clone())));
     for junk in [
         "/var/lib/apt/lists",
         "/var/cache/apt",
@@ -305,7 +337,7 @@ fn plans_the_repositories_newest_build_for_what_the_report_names() {
 #[test]
 fn without_a_report_plans_every_upgradable_package_but_held_ones() {
     let url = repository();
-    let s = setup(debian(&sources(&url)));
+    let s = setup(debian(&sources(&url)), &url);
     let targets = s.host.detect(&s.plugin, &s.caps).unwrap();
     let plan = plan(&s, &targets, &[]);
     let planned: Vec<(String, String)> = plan
@@ -329,7 +361,7 @@ fn an_unreadable_repository_makes_the_fix_a_minimum() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
-    let s = setup(debian(&sources(&url)));
+    let s = setup(debian(&sources(&url)), &url);
     let targets = s.host.detect(&s.plugin, &s.caps).unwrap();
     let findings = [finding(
         "CVE-1",
@@ -341,33 +373,14 @@ fn an_unreadable_repository_makes_the_fix_a_minimum() {
     let plan = plan(&s, &targets, &findings);
     assert_eq!(plan.updates[0].to_version, "3.0.13-1~deb12u1");
     assert!(plan.updates[0].at_least);
-    let steps = s
-        .host
-        .emit_commands(
-            &s.plugin,
-            &s.caps,
-            &targets,
-            &plan,
-            &common::default_policy(),
-        )
-        .unwrap();
+    let steps = emit(&s, &targets, &plan);
     let Step::Run(step) = &steps[0] else {
         panic!("expected a run step: {:?}", steps[0]);
     };
     // apt takes its candidate; verification checks the result is at least the fix.
     assert_eq!(step.argv[3..], strings(&["copa-apt", "libssl3"]));
     // Without a report there is nothing to fall back on: a clear error.
-    let error = s
-        .host
-        .plan(
-            &s.plugin,
-            &s.caps,
-            &targets,
-            &[],
-            &common::policy(PatchLevel::Patch, true),
-        )
-        .unwrap_err()
-        .to_string();
+    let error = error_without_a_report(&s, &targets);
     assert!(error.contains("without a report"), "{error}");
 }
 
@@ -419,31 +432,32 @@ fn a_distroless_image_gets_the_deb_unpacked_and_its_records_rewritten() {
          Size: {}\nSHA256: {sha256}\nDescription: Secure Sockets Layer toolkit\n shared libraries\n",
         new_deb.len()
     );
-    let dists =
-        |archive: &str, suite: &str| format!("/{archive}/dists/{suite}/main/binary-amd64/Packages");
-    let (url, _) = serve_static(vec![
-        (
-            dists("debian", "bookworm"),
+    let mut files = apt_suite(
+        "debian",
+        "bookworm",
+        &[(
+            "Packages",
             packages(&[("libssl3", "3.0.11-1~deb12u1")]).into_bytes(),
-        ),
-        (dists("debian", "bookworm-updates"), Vec::new()),
-        (
-            dists("debian-security", "bookworm-security"),
-            security.into_bytes(),
-        ),
-        (
-            "/debian-security/pool/updates/main/o/openssl/libssl3.deb".into(),
-            new_deb,
-        ),
-    ]);
+        )],
+    );
+    files.extend(apt_suite(
+        "debian",
+        "bookworm-updates",
+        &[("Packages", Vec::new())],
+    ));
+    files.extend(apt_suite(
+        "debian-security",
+        "bookworm-security",
+        &[("Packages", security.into_bytes())],
+    ));
+    files.push((
+        "/debian-security/pool/updates/main/o/openssl/libssl3.deb".into(),
+        new_deb,
+    ));
+    let (url, _) = serve_static(files);
     // No sources in the image (it has no apt): the release's own repositories, through the
     // mirror on 127.0.0.1.
-    let index = copa_host::index::PackageIndex::new(copa_host::index::IndexSettings {
-        apt_mirror: Some(url.clone()),
-        ..Default::default()
-    })
-    .unwrap();
-    let s = builtin_plugin(
+    let s = builtin_plugin_with_indexes(
         "apt",
         vec![layer_tar(&[
             Node::File("etc/os-release", DEBIAN_OS),
@@ -460,7 +474,8 @@ fn a_distroless_image_gets_the_deb_unpacked_and_its_records_rewritten() {
                 "Package: base-files\nVersion: 12.4+deb12u5\nArchitecture: amd64\n",
             ),
         ])],
-        index,
+        default_index(),
+        &[("deb", &url)],
     );
     let targets = s.host.detect(&s.plugin, &s.caps).unwrap();
     assert_eq!(targets[0].id, "/var/lib/dpkg/status.d");
@@ -487,16 +502,7 @@ fn a_distroless_image_gets_the_deb_unpacked_and_its_records_rewritten() {
     assert_eq!(plan.updates.len(), 1, "{plan:?}");
     assert_eq!(plan.updates[0].to_version, "3.0.15-1~deb12u1");
 
-    let steps = s
-        .host
-        .emit_commands(
-            &s.plugin,
-            &s.caps,
-            &targets,
-            &plan,
-            &common::default_policy(),
-        )
-        .unwrap();
+    let steps = emit(&s, &targets, &plan);
     let summary: Vec<String> = steps
         .iter()
         .map(|step| match step {
@@ -508,12 +514,11 @@ fn a_distroless_image_gets_the_deb_unpacked_and_its_records_rewritten() {
                     .map_or("(remove)".into(), |c| String::from_utf8_lossy(c)
                         .into_owned())
             ),
-            Step::Fetch(f) => format!(
-                "fetch {} {} {} -> {:?}",
-                f.ecosystem,
-                f.name,
-                f.version,
-                f.placements
+            Step::Download(d) => format!(
+                "download {} {} -> {:?}",
+                d.url,
+                d.sha256,
+                d.placements
                     .iter()
                     .map(|p| (&p.member, &p.path))
                     .collect::<Vec<_>>()
@@ -525,10 +530,11 @@ fn a_distroless_image_gets_the_deb_unpacked_and_its_records_rewritten() {
         summary,
         [
             "write /usr/lib/x86_64-linux-gnu/old-engine.so (remove)".to_string(),
-            // The plugin names the release's repository; the host's mirror serves it.
-            "fetch deb http://deb.debian.org/debian-security bookworm-security main amd64 \
-             libssl3 3.0.15-1~deb12u1 -> [(\"\", \"/\")]"
-                .to_string(),
+            // The release's repository, at the mirror, with the digest its index lists.
+            format!(
+                "download {url}/debian-security/pool/updates/main/o/openssl/libssl3.deb \
+                 {sha256} -> [(\"\", \"/\")]"
+            ),
             // md5 of "new library" and of "license".
             "write /var/lib/dpkg/status.d/libssl3.md5sums \
              878d18a4b2f46ebdba6924d01e508474  usr/lib/x86_64-linux-gnu/libssl.so.3\n\
@@ -544,9 +550,57 @@ fn a_distroless_image_gets_the_deb_unpacked_and_its_records_rewritten() {
 
 #[test]
 fn other_distributions_are_not_its_business() {
-    let s = setup(layer_tar(&[
-        Node::File("etc/os-release", "ID=alpine\nVERSION_ID=3.20.3\n"),
-        Node::File("var/lib/dpkg/status", STATUS),
-    ]));
+    let s = builtin_plugin(
+        "apt",
+        vec![layer_tar(&[
+            Node::File("etc/os-release", "ID=alpine\nVERSION_ID=3.20.3\n"),
+            Node::File("var/lib/dpkg/status", STATUS),
+        ])],
+        default_index(),
+    );
     assert!(s.host.detect(&s.plugin, &s.caps).unwrap().is_empty());
+}
+
+#[test]
+fn a_repository_on_an_origin_the_run_does_not_grant_is_not_read() {
+    let files = apt_suite(
+        "debian",
+        "bookworm",
+        &[(
+            "Packages",
+            packages(&[("libssl3", "3.0.15-1~deb12u1")]).into_bytes(),
+        )],
+    );
+    let (url, requests) = serve_static(files);
+    // No --index deb=URL: the plugin may read the archives its manifest declares, and the image
+    // names a repository elsewhere.
+    let s = builtin_plugin("apt", vec![debian(&sources(&url))], default_index());
+    let targets = s.host.detect(&s.plugin, &s.caps).unwrap();
+    let findings = [
+        finding(
+            "CVE-1",
+            "libssl3",
+            "3.0.11-1~deb12u1",
+            "3.0.13-1~deb12u1",
+            "fixed",
+        ),
+        finding("CVE-2", "bash", "5.2.15-2+b2", "5.2.15-3", "fixed"),
+    ];
+    let plan = plan(&s, &targets, &findings);
+    assert!(plan.updates.is_empty(), "{plan:?}");
+    let reason = format!(
+        "the image's repository {url}/debian is on {url}, which this run does not grant; \
+         --apt-mirror URL (or --index deb=URL) names a mirror that serves it"
+    );
+    assert_eq!(
+        skips(&plan),
+        [
+            ("bash".to_string(), strings(&["CVE-2"]), reason.clone()),
+            ("libssl3".to_string(), strings(&["CVE-1"]), reason.clone()),
+        ]
+    );
+    // Without a report there is nothing to skip: the run is refused with the same reason.
+    let error = error_without_a_report(&s, &targets);
+    assert!(error.contains(&reason), "{error}");
+    assert_eq!(*requests.lock().unwrap(), Vec::<String>::new());
 }

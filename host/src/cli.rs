@@ -156,7 +156,7 @@ struct PatchArgs {
     npm_registry: Option<String>,
     /// Debian/Ubuntu mirror: replaces the scheme://host[:port] of every APT repository of the
     /// image, keeping its path (http://deb.debian.org/debian-security ->
-    /// URL/debian-security), for planning and for apt in the run.
+    /// URL/debian-security), for planning and for apt in the run; the same as `--index deb=URL`.
     #[arg(long, env = "COPA_APT_MIRROR", value_name = "URL")]
     apt_mirror: Option<String>,
     /// A NuGet feed: the URL of a v3 service index (`.../v3/index.json`) or a folder of .nupkg
@@ -297,21 +297,6 @@ fn plugin_dirs(extra: &[PathBuf]) -> Vec<PathBuf> {
     dirs
 }
 
-/// The mirror is substituted into the image's sources by a `sed` expression in the run, so it
-/// must be a plain URL: no whitespace, and none of the characters sed or the shell would treat
-/// specially.
-fn apt_mirror(url: &str) -> Result<String> {
-    let url = url.trim_end_matches('/');
-    let plain = url
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-._~:/%@+=,".contains(c));
-    let scheme = url.starts_with("http://") || url.starts_with("https://");
-    if !plain || !scheme || url.split("://").nth(1).is_none_or(str::is_empty) {
-        bail!("--apt-mirror {url:?}: expected a plain http:// or https:// URL");
-    }
-    Ok(url.to_string())
-}
-
 impl PatchArgs {
     fn options(&self) -> Result<Options> {
         let mut package_classes = Vec::new();
@@ -346,7 +331,6 @@ impl PatchArgs {
             step_timeout: self.timeout,
             dry_run: self.dry_run,
             plugin_dirs: plugin_dirs(&self.plugin_dirs),
-            apt_mirror: self.apt_mirror.as_deref().map(apt_mirror).transpose()?,
             go_proxy: self.go_proxy.clone(),
             ca_cert: self.ca_cert.clone(),
             cache_dir: PluginHost::default_cache_dir(),
@@ -381,7 +365,7 @@ impl PatchArgs {
     fn index_aliases(&self) -> Result<Vec<(&'static str, &'static str, String)>> {
         // Each flag with the index URLs its value names.
         type Urls = fn(&str) -> Result<Vec<String>, String>;
-        let table: [(&str, &str, &Option<String>, Urls); 3] = [
+        let table: [(&str, &str, &Option<String>, Urls); 4] = [
             (
                 "--pip-index-url",
                 copa_plugin_sdk::pypi::ECOSYSTEM,
@@ -393,6 +377,13 @@ impl PatchArgs {
                 copa_plugin_sdk::npm_registry::ECOSYSTEM,
                 &self.npm_registry,
                 |url| Ok(vec![url.to_string()]),
+            ),
+            // Substituted into the image's sources in the run: a plain URL.
+            (
+                "--apt-mirror",
+                copa_plugin_sdk::apt_repo::ECOSYSTEM,
+                &self.apt_mirror,
+                |url| copa_plugin_sdk::apt_repo::mirror_url(url).map(|url| vec![url]),
             ),
             // A GOPROXY list: its http(s) proxies, in order.
             (

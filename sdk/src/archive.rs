@@ -248,6 +248,22 @@ fn unpack_archive(bytes: &[u8], limit: u64) -> Option<io::Result<Vec<ArchiveEntr
     }
 }
 
+/// An xz decoder of `input` whose dictionary is bounded: xz's largest preset (-9) uses 64 MiB,
+/// and a hostile header cannot make the decoder allocate more (up to 3 GiB otherwise).
+/// The decoder holds its input for good (`'static`), hence the copy.
+pub(crate) fn xz_reader(input: &[u8]) -> impl Read + use<> {
+    let decoder = xz4rust::XzDecoder::in_heap_with_alloc_dict_size(
+        xz4rust::DICT_SIZE_MIN,
+        xz4rust::DICT_SIZE_PROFILE_9,
+    );
+    let buffer = std::num::NonZeroUsize::new(64 * 1024).expect("non-zero");
+    xz4rust::XzReader::new_with_buffer_size_and_decoder(
+        io::Cursor::new(input.to_vec()),
+        buffer,
+        decoder,
+    )
+}
+
 fn invalid(message: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, message.into())
 }
@@ -344,23 +360,7 @@ fn read_deb(bytes: &[u8], limit: u64) -> io::Result<Vec<ArchiveEntry>> {
         match name.as_str() {
             "data.tar" => return read_tar(data, limit),
             "data.tar.gz" => return read_tar(flate2::read::GzDecoder::new(data), limit),
-            "data.tar.xz" => {
-                // Bounded dictionary, as for the Packages indexes: a hostile header cannot make
-                // the decoder allocate gigabytes.
-                let decoder = xz4rust::XzDecoder::in_heap_with_alloc_dict_size(
-                    xz4rust::DICT_SIZE_MIN,
-                    xz4rust::DICT_SIZE_PROFILE_9,
-                );
-                let buffer = std::num::NonZeroUsize::new(64 * 1024).expect("non-zero");
-                return read_tar(
-                    xz4rust::XzReader::new_with_buffer_size_and_decoder(
-                        io::Cursor::new(data.to_vec()),
-                        buffer,
-                        decoder,
-                    ),
-                    limit,
-                );
-            }
+            "data.tar.xz" => return read_tar(xz_reader(data), limit),
             "data.tar.zst" => {
                 let decoder =
                     ruzstd::decoding::StreamingDecoder::new(data).map_err(io::Error::other)?;

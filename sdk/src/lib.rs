@@ -22,6 +22,7 @@
 //! is a complete plugin for an ecosystem the host has never heard of.
 
 pub mod apk;
+pub mod apt_repo;
 pub mod archive;
 pub mod choose;
 pub mod dpkg;

@@ -132,6 +132,13 @@ pub trait Repositories {
     /// The newest version of `package` the repositories offer (what the package manager would
     /// install), `None` when none offers it, an error when the index cannot be read.
     fn newest(&self, package: &str) -> Result<Option<String>, String>;
+
+    /// Why the repositories are not read in this run at all (one is on an origin the run does
+    /// not grant): the packages that need them are skipped with this reason, rather than
+    /// planned as a minimum for the package manager to reach what planning could not.
+    fn refusal(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The newest version of `package` that any of the repositories (`package-index` ecosystems)
@@ -142,17 +149,26 @@ pub fn newest_offered<V: OsVersion>(
     ecosystems: &[&str],
     package: &str,
 ) -> Result<Option<String>, String> {
-    let mut newest: Option<V> = None;
+    let mut offered = Vec::new();
     for ecosystem in ecosystems {
-        for offered in crate::index::versions(ecosystem, package)? {
-            if let Ok(version) = offered.version.parse::<V>()
-                && newest.as_ref().is_none_or(|n| version > *n)
-            {
-                newest = Some(version);
-            }
-        }
+        offered.extend(
+            crate::index::versions(ecosystem, package)?
+                .into_iter()
+                .map(|v| v.version),
+        );
     }
-    Ok(newest.map(|v| v.to_string()))
+    Ok(newest::<V>(offered.iter().map(String::as_str)))
+}
+
+/// The newest of `versions` as the package manager orders them (what it installs); versions it
+/// cannot read are left out.
+pub fn newest<'a, V: OsVersion>(versions: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    versions
+        .into_iter()
+        .filter_map(|v| v.parse::<V>().ok())
+        // The first of equal versions ("1.0" and "1.00" are one dpkg version).
+        .reduce(|newest, v| if v > newest { v } else { newest })
+        .map(|v| v.to_string())
 }
 
 /// Repositories named one `package-index` ecosystem a line (the form OS plugins keep in a
@@ -249,8 +265,8 @@ fn upgrade_all<V: OsVersion>(
     held: &dyn Fn(&str) -> Option<String>,
     plan: &mut Plan,
 ) -> Result<(), String> {
-    if let Some(reason) = &target.unpatchable_reason {
-        return Err(reason.clone());
+    if let Some(reason) = target.unpatchable_reason.clone().or(repositories.refusal()) {
+        return Err(reason);
     }
     for installed in &target.packages {
         let Ok(version) = installed.version.parse::<V>() else {
@@ -371,7 +387,7 @@ fn plan_package<V: OsVersion>(
         return;
     };
     let open_ids = unique_ids(open.iter().map(|(f, _)| *f));
-    if let Some(reason) = held(package) {
+    if let Some(reason) = held(package).or_else(|| repositories.refusal()) {
         return skip(open_ids, reason);
     }
     // `at_least`: only the minimum is known, the package manager picks the build.
@@ -463,6 +479,7 @@ mod tests {
     struct Repo {
         newest: Vec<(&'static str, &'static str)>,
         fail: bool,
+        refused: Option<String>,
         asked: RefCell<Vec<String>>,
     }
 
@@ -478,12 +495,17 @@ mod tests {
                 .find(|(n, _)| *n == package)
                 .map(|(_, v)| v.to_string()))
         }
+
+        fn refusal(&self) -> Option<String> {
+            self.refused.clone()
+        }
     }
 
     fn repo(newest: &[(&'static str, &'static str)]) -> Repo {
         Repo {
             newest: newest.to_vec(),
             fail: false,
+            refused: None,
             asked: RefCell::new(Vec::new()),
         }
     }
@@ -644,6 +666,31 @@ mod tests {
         );
         // The fixed bash was never looked up.
         assert!(!repos.asked.borrow().contains(&"bash".to_string()));
+    }
+
+    #[test]
+    fn repositories_the_run_may_not_read_skip_what_needs_them() {
+        let target = target(&[("bash", "5.2.15-2+b2"), ("perl-base", "5.36.0-7")]);
+        let findings = [
+            finding("CVE-6", "bash", "5.2.15-2+b2", &["5.2.15-2"], "fixed"),
+            finding("CVE-7", "perl-base", "5.36.0-7", &["5.36.0-8"], "fixed"),
+        ];
+        let mut repos = repo(&[("perl-base", "5.36.0-7+deb12u2")]);
+        repos.refused = Some("not granted".into());
+        let plan = plan::<DpkgVersion>(&target, &findings, false, &repos, &not_held).unwrap();
+        assert!(plan.updates.is_empty());
+        // The fixed bash needs no repository; perl-base is skipped without asking.
+        assert_eq!(plan.skips.len(), 1);
+        assert_eq!(
+            (
+                plan.skips[0].package.as_str(),
+                plan.skips[0].reason.as_str()
+            ),
+            ("perl-base", "not granted")
+        );
+        assert!(repos.asked.borrow().is_empty());
+        let err = super::plan::<DpkgVersion>(&target, &[], true, &repos, &not_held).unwrap_err();
+        assert_eq!(err, "not granted");
     }
 
     #[test]

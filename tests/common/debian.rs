@@ -136,3 +136,25 @@ pub fn assert_ncurses_base(image: &str, version: &str) {
         "md5sums of the new files in {image}"
     );
 }
+
+/// The files of one suite of an APT repository at `/{archive}/dists/{suite}/`: a `Release`
+/// listing the index files `indexes` (name in `main/binary-amd64/`, bytes) by their size and
+/// SHA256, and those files, as (path, bytes) for `serve_static`.
+pub fn apt_suite(
+    archive: &str,
+    suite: &str,
+    indexes: &[(&str, Vec<u8>)],
+) -> Vec<(String, Vec<u8>)> {
+    use sha2::Digest;
+    let dir = format!("/{archive}/dists/{suite}");
+    let mut release = format!("Suite: {suite}\nSHA256:\n");
+    let mut files = Vec::new();
+    for (name, bytes) in indexes {
+        let path = format!("main/binary-amd64/{name}");
+        let sha256 = hex::encode(sha2::Sha256::digest(bytes));
+        release.push_str(&format!(" {sha256} {} {path}\n", bytes.len()));
+        files.push((format!("{dir}/{path}"), bytes.clone()));
+    }
+    files.push((format!("{dir}/Release"), release.into_bytes()));
+    files
+}

@@ -59,8 +59,6 @@ pub struct Options {
     pub step_timeout: Duration,
     pub dry_run: bool,
     pub plugin_dirs: Vec<PathBuf>,
-    /// Replaces the origin of every APT repository, for planning and for apt in the run.
-    pub apt_mirror: Option<String>,
     /// `--go-proxy` (GOPROXY syntax) as given, for the go command in the run and for plugins of
     /// contracts before 0.4; its http(s) proxies are also among `indexes`.
     pub go_proxy: Option<String>,
@@ -303,7 +301,6 @@ impl Inputs {
 fn index_settings(options: &Options, extra_ca: Option<Vec<u8>>) -> IndexSettings {
     IndexSettings {
         extra_ca_pem: extra_ca,
-        apt_mirror: options.apt_mirror.clone(),
         credentials: options.index_credentials.clone(),
         go_proxy: options.go_proxy.clone(),
         ..IndexSettings::default()

@@ -7,8 +7,8 @@
 //!   project ([`pypi`]).
 //! - `npm`: the npm registry at `--npm-registry`, one packument per package ([`npm`]).
 //! - `deb <uri> <suite> <component> <arch>`: the binary `Packages` index of an APT repository,
-//!   named as in a one-line `sources.list` entry, downloaded once per run and looked up by
-//!   binary package name ([`deb`]).
+//!   named as in a one-line `sources.list` entry, read with the SDK's `apt_repo` once per run
+//!   and looked up by binary package name, for plugins of contracts before 0.4 ([`deb`]).
 //! - `go`: the Go module proxies of `--go-proxy` (`GOPROXY` syntax) and `--index go=URL`,
 //!   module versions and Go toolchains as `golang.org/toolchain`, for plugins of contracts
 //!   before 0.4 ([`goproxy`]).
@@ -75,7 +75,8 @@ pub struct IndexSettings {
     pub pypi_url: String,
     /// PEM contents of `--ca-cert`, trusted in addition to the system roots.
     pub extra_ca_pem: Option<Vec<u8>>,
-    /// `--apt-mirror`: replaces the origin (`scheme://host[:port]`) of every APT repository.
+    /// The first `--index deb=URL` (`--apt-mirror`): replaces the origin
+    /// (`scheme://host[:port]`) of every APT repository.
     pub apt_mirror: Option<String>,
     /// The NuGet sources (`--index nuget=` URLs: v3 service indexes and `file://` folders), in
     /// the order NuGet tries them; empty means nuget.org. Set by [`Self::with_user_indexes`].
@@ -107,8 +108,8 @@ impl Default for IndexSettings {
 impl IndexSettings {
     /// These settings with the user's `--index ECOSYSTEM=URL`s for the ecosystems plugins of
     /// older contracts read through this index: the first `pypi` URL is the simple index, the
-    /// first `npm` URL the registry; the `nuget` URLs are the NuGet sources; the `go` URLs join
-    /// the Go proxies, which the go command in a run uses too.
+    /// first `npm` URL the registry, the first `deb` URL the APT mirror; the `nuget` URLs are the
+    /// NuGet sources; the `go` URLs join the Go proxies, which the go command in a run uses too.
     pub fn with_user_indexes(mut self, indexes: &[(String, String)]) -> Self {
         let first = |ecosystem: &str| {
             indexes
@@ -129,6 +130,9 @@ impl IndexSettings {
             .collect();
         if !nuget.is_empty() {
             self.nuget_sources = nuget;
+        }
+        if let Some(url) = first(copa_plugin_sdk::apt_repo::ECOSYSTEM) {
+            self.apt_mirror = Some(url.trim_end_matches('/').to_owned());
         }
         let go_urls: Vec<&str> = indexes
             .iter()
@@ -597,6 +601,15 @@ mod test_server {
         (origin, seen)
     }
 
+    /// The paths the server was asked for, in order.
+    pub fn paths(seen: &RequestLog) -> Vec<String> {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .map(|(p, _)| p.clone())
+            .collect()
+    }
+
     pub fn local_index(pypi_url: &str) -> PackageIndex {
         let settings = IndexSettings {
             pypi_url: pypi_url.to_owned(),
@@ -706,6 +719,16 @@ mod tests {
                 },
             ),
             (
+                "/debian/dists/stable/Release",
+                Reply {
+                    status: "200 OK",
+                    content_type: "text/plain",
+                    // The SHA256 of the index below.
+                    body: "SHA256:\n 7ee1b96aea34328c7072b168def5da8f8a0f54136b8ad8764e9514769cbe1adb \
+                           28 main/binary-amd64/Packages\n",
+                },
+            ),
+            (
                 "/debian/dists/stable/main/binary-amd64/Packages",
                 Reply {
                     status: "200 OK",
@@ -743,7 +766,7 @@ mod tests {
             err.contains("deb <uri> <suite> <component> <arch>"),
             "{err}"
         );
-        // PyPI once, then Packages.gz and Packages.xz (404) before the uncompressed list.
+        // PyPI once, then InRelease (404), Release and the one index file it lists.
         assert_eq!(seen.lock().unwrap().len(), 4);
     }
 }

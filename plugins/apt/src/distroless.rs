@@ -1,8 +1,8 @@
 //! Images with a dpkg database but no apt or dpkg: the distroless form, one status file per
 //! package in `/var/lib/dpkg/status.d/`, with its checksum list beside it.
 //!
-//! No package manager can run in such an image, and none is needed: the host downloads the
-//! exact .deb the plan chose (checking the repository's SHA256), places its files, and this
+//! No package manager can run in such an image, and none is needed: the host places the files
+//! of the exact .deb the plan chose (a `download` step naming the repository's SHA256), and this
 //! module writes what dpkg would have written, so scanners see the new version:
 //! - the package's status entry, from the repository's own record of the new version;
 //! - its `.md5sums` list, computed from the new files (when the image keeps such lists);
@@ -13,8 +13,14 @@
 
 use std::collections::BTreeSet;
 
-use copa_plugin_sdk::{FetchStep, Placement, Step, Update, WriteStep, fs, index};
+use copa_plugin_sdk::archive::{Artifact, ExpectedDigest};
+use copa_plugin_sdk::{DownloadStep, Placement, Step, Update, WriteStep, fs, http};
 use md5::{Digest, Md5};
+
+use crate::repositories::Offers;
+
+/// The largest .deb read: the most the host's `http` returns.
+const MAX_DEB_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Fields of a repository's Packages record that describe the archive, not the package; dpkg
 /// leaves them out of its status.
@@ -32,7 +38,7 @@ const ARCHIVE_ONLY_FIELDS: &[&str] = &[
 ];
 
 /// The repositories a Debian or Ubuntu release is built from, for images that list none (no
-/// apt, so no sources). `--apt-mirror` still replaces their origin in the host.
+/// apt, so no sources). A mirror (`--apt-mirror`) still replaces their origin.
 pub fn default_repositories(os: &str, codename: &str, arch: &str) -> Vec<String> {
     let lines: Vec<(&str, String)> = match os {
         "ubuntu" => {
@@ -93,24 +99,33 @@ pub fn md5sums_paths(text: &str) -> BTreeSet<String> {
 }
 
 /// The steps that install `update` (planned at an exact version) into a distroless image whose
-/// status entry for the package is `entry` (a file in status.d).
+/// status entry for the package is `entry` (a file in status.d), from what `offers` records.
 pub fn steps(
     update: &Update,
     update_index: u32,
     entry: &str,
-    repositories: &[String],
+    offers: &Offers<'_>,
 ) -> Result<Vec<Step>, String> {
     let name = update.package.split(':').next().unwrap_or(&update.package);
     let version = &update.to_version;
-    let (ecosystem, record) = repositories
-        .iter()
-        .find_map(|ecosystem| {
-            let offered = index::versions(ecosystem, name).ok()?;
-            let record = offered.into_iter().find(|v| &v.version == version)?;
-            Some((ecosystem.clone(), record.metadata))
-        })
+    let record = offers
+        .record(name, version)
         .ok_or_else(|| format!("no repository offers {name} {version} any more"))?;
-    let artifact = index::artifact(&ecosystem, name, version)?;
+    let deb = record.deb.as_ref().ok_or_else(|| {
+        format!("the repository names no .deb with a SHA256 for {name} {version}")
+    })?;
+    // The host serves the download step from this same answer, and checks the digest again.
+    let response = http::get(&deb.url, &[], MAX_DEB_BYTES)
+        .map_err(|e| format!("downloading {}: {e}", deb.url))?;
+    if response.status != 200 {
+        return Err(format!("downloading {}: HTTP {}", deb.url, response.status));
+    }
+    let artifact = Artifact::from_bytes(
+        &deb.url,
+        &response.body,
+        Some(&ExpectedDigest::Sha256(deb.sha256.clone())),
+    )?;
+    let members: Vec<&str> = artifact.file_members().collect();
 
     let mut steps = Vec::new();
     let write = |path: String, contents: Option<Vec<u8>>, what: String| {
@@ -125,8 +140,7 @@ pub fn steps(
         })
     };
 
-    let new_files: BTreeSet<String> = artifact
-        .members
+    let new_files: BTreeSet<String> = members
         .iter()
         .map(|m| format!("/{}", m.trim_start_matches("./")))
         .collect();
@@ -143,8 +157,10 @@ pub fn steps(
             ));
         }
         let mut list = String::new();
-        for member in &artifact.members {
-            let bytes = index::artifact_member(&ecosystem, name, version, member)?;
+        for member in &members {
+            let bytes = artifact
+                .read_member(member)
+                .map_err(|e| format!("{}: {e}", deb.url))?;
             let digest = Md5::digest(&bytes);
             let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
             list.push_str(&format!("{hex}  {}\n", member.trim_start_matches("./")));
@@ -155,11 +171,10 @@ pub fn steps(
             format!("record the files of {name} {version}"),
         ));
     }
-    steps.push(Step::Fetch(FetchStep {
+    steps.push(Step::Download(DownloadStep {
         description: format!("unpack {name} {version} (no apt in the image)"),
-        ecosystem: ecosystem.clone(),
-        name: name.to_string(),
-        version: version.clone(),
+        url: deb.url.clone(),
+        sha256: deb.sha256.clone(),
         placements: vec![Placement {
             member: String::new(),
             path: "/".into(),
@@ -176,7 +191,7 @@ pub fn steps(
         .unwrap_or(false);
     steps.push(write(
         entry.to_string(),
-        Some(status_entry(&record, with_status).into_bytes()),
+        Some(status_entry(&record.fields, with_status).into_bytes()),
         format!("record {name} {version} in {entry}"),
     ));
     Ok(steps)

@@ -3,17 +3,19 @@
 
 mod distroless;
 mod dpkg_db;
+mod repositories;
 mod sources;
 
 use copa_plugin_sdk::dpkg::DpkgVersion;
-use copa_plugin_sdk::ospkg::{self, ConfiguredRepositories, OsRelease, exact_version};
+use copa_plugin_sdk::ospkg::{self, OsRelease, exact_version};
 use copa_plugin_sdk::{
     Finding, InstalledPackage, Manifest, PackageClass, Plan, PluginInfo, Policy, RunStep, Skip,
     Step, Target, attribute, fs, register_patcher, updates_for,
 };
 
+use copa_plugin_sdk::apt_repo::Repository;
 use dpkg_db::{native_architecture, parse_status};
-use sources::Repository;
+use repositories::{Access, Offers};
 
 #[derive(Default)]
 struct Apt;
@@ -29,7 +31,8 @@ mod attr {
     pub const OS: &str = "os";
     pub const CODENAME: &str = "codename";
     pub const ARCH: &str = "arch";
-    /// One `package-index` ecosystem string per line (see [`crate::sources::Repository`]).
+    /// One repository line per line, `deb <uri> <suite> <component> <arch>`
+    /// (`copa_plugin_sdk::apt_repo::Repository`).
     pub const REPOSITORIES: &str = "repositories";
     /// Comma-separated names of held packages.
     pub const HELD: &str = "held";
@@ -59,10 +62,10 @@ const NOT_IN_LAYER: &[&str] = &[
 /// without asking. The package arguments come after the script, as positional parameters, so
 /// no package text is ever parsed by the shell.
 ///
-/// The host sets `COPA_CA_BUNDLE` (`--ca-cert`) and `COPA_APT_MIRROR` (`--apt-mirror`, a plain
-/// URL it has validated) for this run only. A mirror replaces the origin of every repository
-/// in copies of the image's sources under /.copa-host, which never reaches the layer; the
-/// image's own sources stay as they are.
+/// The host sets `COPA_CA_BUNDLE` (`--ca-cert`) for this run only, the plugin `COPA_APT_MIRROR`
+/// (the mirror of `--index deb=URL` or `--apt-mirror`, a plain URL [`Access::of`] has checked).
+/// A mirror replaces the origin of every repository in copies of the image's sources under
+/// /.copa-host, which never reaches the layer; the image's own sources stay as they are.
 ///
 /// The lists and downloaded archives never reach the layer either way (see [`NOT_IN_LAYER`]);
 /// removing them in the run keeps the container's changes, which the host reads back, small
@@ -101,10 +104,11 @@ impl copa_plugin_sdk::Patcher for Apt {
     }
 
     /// apt-get runs as root (it owns the dpkg database); the repositories are the image's own,
-    /// read through `package-index`, so no index, tooling or option of its own.
+    /// read over `http` from the archives' origins (see [`repositories`]).
     fn manifest(&self) -> Manifest {
         Manifest {
             root_run_steps: true,
+            indexes: repositories::declared(),
             ..copa_plugin_sdk::asks_for_nothing(self.info())
         }
     }
@@ -122,10 +126,11 @@ impl copa_plugin_sdk::Patcher for Apt {
         let Some(target) = targets.first() else {
             return Ok(ospkg::skip_all(&findings, "no dpkg database in the image"));
         };
-        let repositories = ConfiguredRepositories::<DpkgVersion>::from_lines(
-            attribute(target, attr::REPOSITORIES).unwrap_or_default(),
-            "apt",
-        );
+        let lines = repository_lines(target);
+        let access = Access::of(&policy)?;
+        let wanted = repositories::wanted(target.packages.iter().map(|p| p.name.as_str()));
+        let wanted = |name: &str| wanted.contains(name);
+        let offers = Offers::new(&lines, &access, &wanted);
         let held: Vec<&str> = attribute(target, attr::HELD)
             .unwrap_or_default()
             .split(',')
@@ -136,7 +141,7 @@ impl copa_plugin_sdk::Patcher for Apt {
                 .then(|| "held in the image (apt-mark hold); apt leaves it as it is".to_string())
         };
         let mut plan =
-            ospkg::plan::<DpkgVersion>(target, &findings, policy.update_all, &repositories, &held)?;
+            ospkg::plan::<DpkgVersion>(target, &findings, policy.update_all, &offers, &held)?;
         if attribute(target, attr::DISTROLESS).is_some() {
             // Without apt only an exact version from a readable index can be unpacked.
             let (exact, minimums): (Vec<_>, Vec<_>) = plan
@@ -160,8 +165,9 @@ impl copa_plugin_sdk::Patcher for Apt {
         &self,
         targets: Vec<Target>,
         plan: Plan,
-        _policy: Policy,
+        policy: Policy,
     ) -> Result<Vec<Step>, String> {
+        let access = Access::of(&policy)?;
         let mut steps = Vec::new();
         for target in &targets {
             let updates = updates_for(&plan, target);
@@ -172,11 +178,16 @@ impl copa_plugin_sdk::Patcher for Apt {
                 return Err(reason.clone());
             }
             if attribute(target, attr::DISTROLESS).is_some() {
-                let repositories: Vec<String> = attribute(target, attr::REPOSITORIES)
-                    .unwrap_or_default()
-                    .lines()
-                    .map(String::from)
-                    .collect();
+                // Each export runs in a fresh instance: the records of the updated packages are
+                // read again (the host answers from the GETs planning made).
+                let wanted = repositories::wanted(
+                    updates
+                        .iter()
+                        .map(|&i| plan.updates[i as usize].package.as_str()),
+                );
+                let wanted = |name: &str| wanted.contains(name);
+                let lines = repository_lines(target);
+                let offers = Offers::new(&lines, &access, &wanted);
                 for &i in &updates {
                     let update = &plan.updates[i as usize];
                     let entry = target
@@ -185,7 +196,7 @@ impl copa_plugin_sdk::Patcher for Apt {
                         .find(|p| p.name == update.package)
                         .map(|p| p.location.clone())
                         .ok_or_else(|| format!("{} is not in {}", update.package, target.id))?;
-                    steps.extend(distroless::steps(update, i, &entry, &repositories)?);
+                    steps.extend(distroless::steps(update, i, &entry, &offers)?);
                 }
                 continue;
             }
@@ -207,10 +218,14 @@ impl copa_plugin_sdk::Patcher for Apt {
             steps.push(Step::Run(RunStep {
                 description: format!("apt-get install --only-upgrade in {}", target.id),
                 argv,
-                env: vec![
-                    ("DEBIAN_FRONTEND".into(), "noninteractive".into()),
-                    ("DEBCONF_NONINTERACTIVE_SEEN".into(), "true".into()),
-                ],
+                env: [
+                    ("DEBIAN_FRONTEND", "noninteractive"),
+                    ("DEBCONF_NONINTERACTIVE_SEEN", "true"),
+                ]
+                .into_iter()
+                .chain(access.mirror().map(|mirror| ("COPA_APT_MIRROR", mirror)))
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect(),
                 workdir: None,
                 user: None,
                 index_ecosystem: Some("deb".into()),
@@ -220,6 +235,15 @@ impl copa_plugin_sdk::Patcher for Apt {
         }
         Ok(steps)
     }
+}
+
+/// The repository lines `detect` found for `target`.
+fn repository_lines(target: &Target) -> Vec<&str> {
+    attribute(target, attr::REPOSITORIES)
+        .unwrap_or_default()
+        .lines()
+        .filter(|line| !line.is_empty())
+        .collect()
 }
 
 /// The dpkg database of a Debian-family image, or none.
@@ -270,10 +294,7 @@ fn detect() -> Option<Target> {
         .filter(|p| p.held)
         .map(|p| p.name.as_str())
         .collect();
-    let mut repositories: Vec<String> = sources::read(&arch)
-        .iter()
-        .map(Repository::ecosystem)
-        .collect();
+    let mut repositories: Vec<String> = sources::read(&arch).iter().map(Repository::line).collect();
     if distroless
         && repositories.is_empty()
         && let Some(codename) = &os.version_codename

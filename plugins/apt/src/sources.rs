@@ -1,32 +1,13 @@
 //! The image's apt sources: `/etc/apt/sources.list` and `/etc/apt/sources.list.d/*.list` in the
 //! one-line format, `*.sources` in the deb822 format (sources.list(5)).
 
+use copa_plugin_sdk::apt_repo::Repository;
 use copa_plugin_sdk::fs;
 
 use crate::dpkg_db::stanzas;
 
-/// One enabled binary repository component, as the host's index is asked about it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Repository {
-    pub uri: String,
-    pub suite: String,
-    pub component: String,
-    pub arch: String,
-}
-
-impl Repository {
-    /// The `package-index` ecosystem naming this repository:
-    /// `deb <uri> <suite> <component> <arch>`.
-    pub fn ecosystem(&self) -> String {
-        format!(
-            "deb {} {} {} {}",
-            self.uri, self.suite, self.component, self.arch
-        )
-    }
-}
-
 /// Every enabled `deb` repository of the image, for the native architecture. Flat repositories
-/// (a suite ending in `/`) are left out with a warning: the host cannot index them.
+/// (a suite ending in `/`) are left out with a warning: they have no per-architecture index.
 pub fn read(native_arch: &str) -> Vec<Repository> {
     let mut repositories = Vec::new();
     if let Ok(text) = fs::read_to_string("/etc/apt/sources.list") {
@@ -237,10 +218,10 @@ deb [trusted=yes] http://127.0.0.1:8080/flat ./
     }
 
     #[test]
-    fn names_the_repository_as_an_index_ecosystem() {
+    fn names_the_repository_by_its_line() {
         let r = repo("http://deb.debian.org/debian", "bookworm", "main");
         assert_eq!(
-            r.ecosystem(),
+            r.line(),
             "deb http://deb.debian.org/debian bookworm main amd64"
         );
     }
