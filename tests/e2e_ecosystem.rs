@@ -247,6 +247,26 @@ fn a_plugin_for_an_ecosystem_the_host_never_heard_of_patches_an_image() {
     assert!(elsewhere_log.lock().unwrap().is_empty());
     assert_nothing_left(refused_tag, dangling_before);
 
+    // The user grants that origin with --index-origin (as a feed's blob store is): the file is
+    // fetched from it, and no credential goes with it.
+    let mut args = patch(&gadget_report, refused_tag);
+    args.extend(["--index-origin".to_string(), format!("quill={elsewhere}")]);
+    let output = copa_with_token(&args.iter().map(String::as_str).collect::<Vec<_>>(), &cache);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        run_in(
+            refused_tag,
+            &["cat", "/opt/quill/packages/gadget/QUILL-PACKAGE"]
+        ),
+        "name=gadget\nversion=1.0.5"
+    );
+    assert_eq!(*elsewhere_log.lock().unwrap(), ["/gadget-1.0.5.tar.gz"]);
+    remove_image(refused_tag);
+
     // Without the credential, the private index answers 401: one line naming the index.
     let mut args = patch(&widget_report, refused_tag);
     args.truncate(args.len() - 2);
@@ -284,6 +304,10 @@ fn an_index_or_option_nobody_declares_is_one_line() {
             ],
             "error: --index-credential https://repo.example=NO_SUCH_VARIABLE_HERE: the variable NO_SUCH_VARIABLE_HERE is not set",
         ),
+        (
+            vec!["--index-origin", "maven=https://cdn.example"],
+            "error: --index-origin maven=https://cdn.example: no loaded plugin reads an index maven (indexes plugins declare: pypi (pip), ",
+        ),
     ] {
         let mut all = vec![
             "patch",
@@ -295,7 +319,7 @@ fn an_index_or_option_nobody_declares_is_one_line() {
             &plugins,
             "--dry-run",
         ];
-        let is_index = args[0] == "--index";
+        let is_index = args[0].starts_with("--index") && args[0] != "--index-credential";
         all.extend(args);
         let output = copa(&all, &cache);
         assert_eq!(output.status.code(), Some(1));

@@ -405,6 +405,70 @@ fn a_private_mirror_gets_the_login_in_planning_and_in_the_run() {
     remove_image(patched);
 }
 
+/// A login in the user's netrc reaches the index the user named, as curl's and pip's would:
+/// with it planning reads the private mirror; without it the mirror answers 401 and nothing is
+/// planned from it.
+#[test]
+fn a_netrc_login_serves_the_index_the_user_named() {
+    let _daemon = exclusive_daemon();
+    require_fixture(FIXTURE);
+    let cache = tempfile::tempdir().unwrap();
+    let mirror = serve_index_requiring(
+        vec![("certifi", wheels("certifi", &["2020.12.5", "2024.7.4"]))],
+        None,
+        Some("Basic bWU6czNjciN0".to_string()),
+    );
+    let report = cache.path().join("report.json");
+    std::fs::write(
+        &report,
+        trivy_report(&[(
+            &format!("{}/certifi-2020.12.5.dist-info/METADATA", &SYSTEM[1..]),
+            "certifi",
+            "2020.12.5",
+            "CVE-2024-39689",
+            "2024.7.4",
+        )]),
+    )
+    .unwrap();
+    let with_login = cache.path().join("netrc");
+    std::fs::write(&with_login, "machine 127.0.0.1 login me password s3cr#t\n").unwrap();
+    let without_login = cache.path().join("empty-netrc");
+    std::fs::write(&without_login, "machine elsewhere login x password y\n").unwrap();
+    let index = format!("pypi={}", mirror.url);
+    let plan_with = |netrc: &Path| {
+        let output = copa(
+            &patch_args(
+                FIXTURE,
+                report.to_str().unwrap(),
+                "copa-e2e-pip:netrc",
+                &[
+                    "--dry-run",
+                    "--index",
+                    &index,
+                    "--netrc-file",
+                    netrc.to_str().unwrap(),
+                    "--summary",
+                    "-",
+                ],
+            ),
+            cache.path(),
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(!stderr.contains("s3cr"), "the password is out: {stderr}");
+        let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+        let planned = summary["updates"].as_array().is_some_and(|updates| {
+            updates
+                .iter()
+                .any(|u| u["package"] == "certifi" && u["to"] == "2024.7.4")
+        });
+        (planned, stderr)
+    };
+    let (planned, stderr) = plan_with(&with_login);
+    assert!(planned, "{stderr}");
+    let (planned, stderr) = plan_with(&without_login);
+    assert!(!planned, "planned without a login: {stderr}");
+}
+
 /// Downloads `requirement`'s wheel from PyPI into `dir`, as a mirror's file.
 fn download_wheel(dir: &Path, requirement: &str) {
     let status = Command::new("python3")

@@ -197,6 +197,17 @@ struct PatchArgs {
     /// token; only to that origin (repeatable).
     #[arg(long = "index-credential", value_name = "ORIGIN=ENV", value_parser = parse_pair)]
     index_credentials: Vec<(String, String)>,
+    /// A netrc file (`machine HOST login USER password PASS`) whose logins serve the index
+    /// origins you name (`--index` and its aliases) that no --index-credential covers, as curl
+    /// and pip read it; `default` entries are ignored. Default: $NETRC, else ~/.netrc when it
+    /// exists.
+    #[arg(long = "netrc-file", value_name = "FILE")]
+    netrc_file: Option<PathBuf>,
+    /// One more origin for the plugins that read an index of ECOSYSTEM, for what their index
+    /// points to elsewhere (a CDN or blob store its downloads redirect to); no credential is
+    /// sent there (repeatable).
+    #[arg(long = "index-origin", value_name = "ECOSYSTEM=ORIGIN", value_parser = parse_pair)]
+    index_origins: Vec<(String, String)>,
     /// A CA certificate (PEM) to trust for package indexes (during planning and in the run)
     /// and registries.
     #[arg(long, value_name = "FILE")]
@@ -349,6 +360,8 @@ impl PatchArgs {
                 .collect(),
             indexes: self.indexes()?,
             index_credentials: self.credentials()?,
+            netrc: self.netrc_file.clone().or_else(default_netrc),
+            index_origins: self.index_origins.clone(),
             vex: self.output.as_ref().map(|path| {
                 let VexFormat::Openvex = self.format;
                 crate::vex::Settings {
@@ -460,6 +473,16 @@ impl PatchArgs {
             credentials.insert(parsed, Credential::new(value));
         }
         Ok(credentials)
+    }
+}
+
+/// The netrc curl and pip would read: `$NETRC`, else `~/.netrc` when there is one.
+fn default_netrc() -> Option<PathBuf> {
+    match std::env::var_os("NETRC") {
+        Some(path) if !path.is_empty() => Some(PathBuf::from(path)),
+        _ => dirs::home_dir()
+            .map(|home| home.join(".netrc"))
+            .filter(|path| path.is_file()),
     }
 }
 

@@ -168,7 +168,7 @@ impl Credential {
     }
 
     /// The user and password of a `user:password` credential.
-    fn login(&self) -> Option<(&str, &str)> {
+    pub fn login(&self) -> Option<(&str, &str)> {
         self.0.split_once(':')
     }
 }

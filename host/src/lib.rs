@@ -10,6 +10,7 @@ pub mod http;
 pub mod image;
 pub mod index;
 pub mod model;
+pub mod netrc;
 pub mod plugin;
 pub mod report;
 pub mod summary;

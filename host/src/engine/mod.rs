@@ -25,6 +25,7 @@ use crate::image::{
     RegistrySettings, SourceImage, Stores, daemon,
 };
 use crate::index::{IndexSettings, PackageIndex};
+use crate::netrc::Netrc;
 use crate::plugin::grants;
 use crate::plugin::{Capabilities, PackageClass, PatchLevel, Plugin, PluginHost};
 use crate::report::{self, Report, Scanner};
@@ -73,6 +74,11 @@ pub struct Options {
     pub indexes: Vec<(String, String)>,
     /// The user's credential for each origin of a plugin's index (`--index-credential`).
     pub index_credentials: HashMap<Origin, Credential>,
+    /// `--index-origin ECOSYSTEM=ORIGIN`: more origins for the plugins reading that ecosystem.
+    pub index_origins: Vec<(String, String)>,
+    /// A netrc file whose logins serve the index origins the user named and gave no
+    /// `--index-credential` for.
+    pub netrc: Option<PathBuf>,
     /// Write a VEX document about the patched image.
     pub vex: Option<vex::Settings>,
 }
@@ -155,13 +161,21 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
         Arc::new(tokio::task::spawn_blocking(move || host.load_all(&dirs)).await??)
     };
     grants::check_options(&options.plugin_options, &plugins)?;
+    let grants = grants::with_extra_origins(
+        grants::origins(&plugins, &options.indexes)?,
+        &plugins,
+        &options.index_origins,
+    )?;
+    let credentials = match &options.netrc {
+        Some(path) => {
+            let named = grants.user_named.values().flatten().cloned();
+            Netrc::read(path)?.fill(options.index_credentials.clone(), named.collect::<Vec<_>>())
+        }
+        None => options.index_credentials.clone(),
+    };
     let http = Arc::new(
-        PluginHttp::new(
-            inputs.extra_ca.as_deref(),
-            grants::origins(&plugins, &options.indexes)?,
-            options.index_credentials.clone(),
-        )
-        .with_folders(grants::folders(&plugins, &options.indexes)?),
+        PluginHttp::new(inputs.extra_ca.as_deref(), grants, credentials.clone())
+            .with_folders(grants::folders(&plugins, &options.indexes)?),
     );
     clock.lap("load plugins");
 
@@ -189,6 +203,7 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
     let index = Arc::new(PackageIndex::new(index_settings(
         options,
         inputs.extra_ca.clone(),
+        credentials,
     ))?);
     let shared = Shared {
         options,
@@ -298,10 +313,14 @@ impl Inputs {
 }
 
 /// The host's package index for plugins of older contracts.
-fn index_settings(options: &Options, extra_ca: Option<Vec<u8>>) -> IndexSettings {
+fn index_settings(
+    options: &Options,
+    extra_ca: Option<Vec<u8>>,
+    credentials: HashMap<Origin, Credential>,
+) -> IndexSettings {
     IndexSettings {
         extra_ca_pem: extra_ca,
-        credentials: options.index_credentials.clone(),
+        credentials,
         go_proxy: options.go_proxy.clone(),
         ..IndexSettings::default()
     }

@@ -39,11 +39,7 @@ pub fn index_urls(plugin: &Plugin, user: &[(String, String)]) -> Vec<(String, St
 /// refused, naming those that exist.
 pub fn origins(plugins: &[Plugin], user: &[(String, String)]) -> Result<Grants> {
     for (ecosystem, url) in user {
-        let declared = plugins
-            .iter()
-            .filter_map(|p| p.declared.as_ref())
-            .any(|d| d.indexes.iter().any(|i| &i.ecosystem == ecosystem));
-        if !declared {
+        if readers(plugins, ecosystem).next().is_none() {
             bail!(
                 "--index {ecosystem}={url}: no loaded plugin reads an index {ecosystem} (indexes plugins declare: {})",
                 declared_ecosystems(plugins)
@@ -87,6 +83,42 @@ pub fn origins(plugins: &[Plugin], user: &[(String, String)]) -> Result<Grants> 
         grants.user_named.insert(name, origins_of(named));
     }
     Ok(grants)
+}
+
+/// `grants` with the user's `--index-origin ECOSYSTEM=ORIGIN`s: one more origin for each plugin
+/// that reads an index of that ecosystem, for what its index points to elsewhere (a CDN or
+/// blob store its downloads redirect to). Only granted: no credential is ever sent there.
+pub fn with_extra_origins(
+    mut grants: Grants,
+    plugins: &[Plugin],
+    extra: &[(String, String)],
+) -> Result<Grants> {
+    for (ecosystem, url) in extra {
+        let flag = format!("--index-origin {ecosystem}={url}");
+        if readers(plugins, ecosystem).next().is_none() {
+            bail!(
+                "{flag}: no loaded plugin reads an index {ecosystem} (indexes plugins declare: {})",
+                declared_ecosystems(plugins)
+            );
+        }
+        let origin = Origin::of(url).map_err(|e| anyhow::anyhow!("{flag}: {e}"))?;
+        for plugin in readers(plugins, ecosystem) {
+            let granted = grants.origins.entry(plugin.info.name.clone()).or_default();
+            if !granted.contains(&origin) {
+                granted.push(origin.clone());
+            }
+        }
+    }
+    Ok(grants)
+}
+
+/// The plugins whose manifests declare an index of `ecosystem`.
+fn readers<'a>(plugins: &'a [Plugin], ecosystem: &'a str) -> impl Iterator<Item = &'a Plugin> {
+    plugins.iter().filter(move |p| {
+        p.declared
+            .as_ref()
+            .is_some_and(|d| d.indexes.iter().any(|i| i.ecosystem == ecosystem))
+    })
 }
 
 /// The folders each plugin may read over `file://`: those of the user's `--index
