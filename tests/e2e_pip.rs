@@ -367,18 +367,7 @@ fn a_private_mirror_gets_the_login_in_planning_and_in_the_run() {
         Some("Basic bWU6czNjciN0".to_string()),
     );
     let url = mirror.url.replace("http://", "http://me:s3cr%23t@");
-    let report = cache.path().join("report.json");
-    std::fs::write(
-        &report,
-        trivy_report(&[(
-            &format!("{}/certifi-2020.12.5.dist-info/METADATA", &SYSTEM[1..]),
-            "certifi",
-            "2020.12.5",
-            "CVE-2024-39689",
-            "2024.7.4",
-        )]),
-    )
-    .unwrap();
+    let report = certifi_report(cache.path());
     let patched = "copa-e2e-pip:private";
     remove_image(patched);
     let output = copa(
@@ -418,18 +407,7 @@ fn a_netrc_login_serves_the_index_the_user_named() {
         None,
         Some("Basic bWU6czNjciN0".to_string()),
     );
-    let report = cache.path().join("report.json");
-    std::fs::write(
-        &report,
-        trivy_report(&[(
-            &format!("{}/certifi-2020.12.5.dist-info/METADATA", &SYSTEM[1..]),
-            "certifi",
-            "2020.12.5",
-            "CVE-2024-39689",
-            "2024.7.4",
-        )]),
-    )
-    .unwrap();
+    let report = certifi_report(cache.path());
     let with_login = cache.path().join("netrc");
     std::fs::write(&with_login, "machine 127.0.0.1 login me password s3cr#t\n").unwrap();
     let without_login = cache.path().join("empty-netrc");
@@ -467,6 +445,23 @@ fn a_netrc_login_serves_the_index_the_user_named() {
     assert!(planned, "{stderr}");
     let (planned, stderr) = plan_with(&without_login);
     assert!(!planned, "planned without a login: {stderr}");
+}
+
+/// A report in `dir` of the system certifi 2020.12.5, fixed in 2024.7.4.
+fn certifi_report(dir: &Path) -> std::path::PathBuf {
+    let report = dir.join("report.json");
+    std::fs::write(
+        &report,
+        trivy_report(&[(
+            &format!("{}/certifi-2020.12.5.dist-info/METADATA", &SYSTEM[1..]),
+            "certifi",
+            "2020.12.5",
+            "CVE-2024-39689",
+            "2024.7.4",
+        )]),
+    )
+    .unwrap();
+    report
 }
 
 /// Downloads `requirement`'s wheel from PyPI into `dir`, as a mirror's file.
