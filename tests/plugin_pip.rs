@@ -552,17 +552,26 @@ fn a_call_is_stopped_at_its_wall_clock_limit_whatever_its_fuel() {
 }
 
 #[test]
-fn a_cache_others_may_write_is_not_used() {
+fn a_cache_others_could_write_is_emptied_and_made_private_before_use() {
     use std::os::unix::fs::PermissionsExt;
     let cache = tempfile::tempdir().unwrap();
+    let planted = cache.path().join("planted.cwasm");
+    std::fs::write(&planted, b"anything").unwrap();
     std::fs::set_permissions(cache.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let host = PluginHost::new(Default::default(), Some(cache.path().to_path_buf())).unwrap();
-    let plugins = host.load_all(&[]).unwrap();
-    assert!(!plugins.is_empty());
-    assert_eq!(
-        std::fs::read_dir(cache.path()).unwrap().count(),
-        0,
-        "nothing is written to, or read from, a cache another user could have filled"
+    assert!(
+        !planted.exists(),
+        "what others could have put there is gone"
+    );
+    let mode = std::fs::metadata(cache.path())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700);
+    assert!(!host.load_all(&[]).unwrap().is_empty());
+    assert!(
+        std::fs::read_dir(cache.path()).unwrap().count() > 0,
+        "the private cache is used again"
     );
 }
 

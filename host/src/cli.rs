@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::engine::{self, Options};
 use crate::http::{Credential, Origin, split_credential};
+use crate::netrc::NetrcFile;
 use crate::plugin::{PackageClass, PatchLevel, PluginHost};
 use copa_plugin_sdk::nuget_feed;
 
@@ -360,7 +361,13 @@ impl PatchArgs {
                 .collect(),
             indexes: self.indexes()?,
             index_credentials: self.credentials()?,
-            netrc: self.netrc_file.clone().or_else(default_netrc),
+            netrc: match &self.netrc_file {
+                Some(path) => Some(NetrcFile {
+                    path: path.clone(),
+                    given: true,
+                }),
+                None => default_netrc().map(|path| NetrcFile { path, given: false }),
+            },
             index_origins: self.index_origins.clone(),
             vex: self.output.as_ref().map(|path| {
                 let VexFormat::Openvex = self.format;

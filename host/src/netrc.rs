@@ -13,10 +13,46 @@ use crate::http::{Credential, Origin};
 /// A netrc larger than this is not one a person wrote.
 const MAX_BYTES: u64 = 1 << 20;
 
-#[derive(Debug, Default)]
+/// Where the netrc is, and whether the user named it (`--netrc-file`): then a file that cannot
+/// be read fails the run; the default one (`$NETRC`, `~/.netrc`) only warns.
+#[derive(Clone, Debug)]
+pub struct NetrcFile {
+    pub path: std::path::PathBuf,
+    pub given: bool,
+}
+
+impl NetrcFile {
+    /// `credentials` with the file's logins for `named` (the origins the user named); the file
+    /// is read only when there is one.
+    pub fn fill(
+        &self,
+        credentials: HashMap<Origin, Credential>,
+        named: Vec<Origin>,
+    ) -> Result<HashMap<Origin, Credential>> {
+        if named.is_empty() {
+            return Ok(credentials);
+        }
+        match Netrc::read(&self.path) {
+            Ok(netrc) => Ok(netrc.fill(credentials, named)),
+            Err(e) if !self.given => {
+                tracing::warn!("{e:#}; its logins are not used");
+                Ok(credentials)
+            }
+            Err(e) => Err(e.context("--netrc-file")),
+        }
+    }
+}
+
+#[derive(Default)]
 pub struct Netrc {
     /// (host, login, password), in the file's order; the first entry for a host wins.
     machines: Vec<(String, String, String)>,
+}
+
+impl std::fmt::Debug for Netrc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Netrc({} machines)", self.machines.len())
+    }
 }
 
 impl Netrc {
@@ -74,14 +110,18 @@ impl Netrc {
             .map(|(_, login, password)| Credential::new(format!("{login}:{password}")))
     }
 
-    /// `credentials` with a login from this file for each of `origins` that has none yet.
+    /// `credentials` with a login from this file for each of `origins` that has none yet, when
+    /// it is https or on this machine or its network: netrc knows hosts, not schemes or ports,
+    /// and a login must not go over plain http to the network.
     pub fn fill(
         &self,
         mut credentials: HashMap<Origin, Credential>,
         origins: impl IntoIterator<Item = Origin>,
     ) -> HashMap<Origin, Credential> {
         for origin in origins {
-            if !credentials.contains_key(&origin)
+            let private = origin.to_string().starts_with("https://") || origin.is_local();
+            if private
+                && !credentials.contains_key(&origin)
                 && let Some(credential) = self.credential(origin.host())
             {
                 credentials.insert(origin, credential);
@@ -113,12 +153,18 @@ impl<'a> Tokens<'a> {
         Tokens { rest: text }
     }
 
-    /// Skips a `macdef` line and the macro body after it, up to an empty line.
+    /// Skips a `macdef` line and the macro body after it, up to a blank line.
     fn skip_macro(&mut self) {
-        match self.rest.find("\n\n") {
-            Some(end) => self.rest = &self.rest[end + 2..],
-            None => self.rest = "",
+        let mut lines = self.rest.split_inclusive('\n');
+        // The rest of the `macdef NAME` line.
+        let mut skipped = lines.next().map_or(0, str::len);
+        for line in lines {
+            skipped += line.len();
+            if line.trim().is_empty() {
+                break;
+            }
         }
+        self.rest = &self.rest[skipped..];
     }
 }
 
@@ -172,10 +218,30 @@ mod tests {
     }
 
     #[test]
+    fn a_login_goes_over_https_or_to_this_machine_only() {
+        let netrc =
+            Netrc::parse("machine corp login me password pw\nmachine 10.0.0.5 login a password b");
+        let plain = Origin::of("http://corp:8080").unwrap();
+        let tls = Origin::of("https://corp").unwrap();
+        let private = Origin::of("http://10.0.0.5:3141").unwrap();
+        let filled = netrc.fill(
+            HashMap::new(),
+            [plain.clone(), tls.clone(), private.clone()],
+        );
+        assert!(!filled.contains_key(&plain));
+        assert!(filled.contains_key(&tls) && filled.contains_key(&private));
+        assert_eq!(
+            format!("{netrc:?}"),
+            "Netrc(2 machines)",
+            "no password in Debug"
+        );
+    }
+
+    #[test]
     fn macros_and_accounts_are_skipped() {
         let netrc = Netrc::parse(
-            "macdef init\ncd /pub\nmachine evil login x password y\n\n\
-             machine a.corp account acct login u password p\n",
+            "macdef init\r\ncd /pub\r\nmachine evil login x password y\r\n  \r\n\
+             machine a.corp account acct login u password p\r\n",
         );
         assert_eq!(login(&netrc, "evil"), None);
         assert_eq!(login(&netrc, "a.corp").as_deref(), Some("u:p"));

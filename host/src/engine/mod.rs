@@ -25,7 +25,7 @@ use crate::image::{
     RegistrySettings, SourceImage, Stores, daemon,
 };
 use crate::index::{IndexSettings, PackageIndex};
-use crate::netrc::Netrc;
+use crate::netrc::NetrcFile;
 use crate::plugin::grants;
 use crate::plugin::{Capabilities, PackageClass, PatchLevel, Plugin, PluginHost};
 use crate::report::{self, Report, Scanner};
@@ -78,7 +78,7 @@ pub struct Options {
     pub index_origins: Vec<(String, String)>,
     /// A netrc file whose logins serve the index origins the user named and gave no
     /// `--index-credential` for.
-    pub netrc: Option<PathBuf>,
+    pub netrc: Option<NetrcFile>,
     /// Write a VEX document about the patched image.
     pub vex: Option<vex::Settings>,
 }
@@ -167,9 +167,9 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
         &options.index_origins,
     )?;
     let credentials = match &options.netrc {
-        Some(path) => {
+        Some(netrc) => {
             let named = grants.user_named.values().flatten().cloned();
-            Netrc::read(path)?.fill(options.index_credentials.clone(), named.collect::<Vec<_>>())
+            netrc.fill(options.index_credentials.clone(), named.collect())?
         }
         None => options.index_credentials.clone(),
     };

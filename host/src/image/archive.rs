@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use super::view::LayerTar;
 
 /// The most read of a JSON member (manifest.json, an image config): real ones are kilobytes.
-const MAX_METADATA_BYTES: u64 = 64 << 20;
+pub(super) const MAX_METADATA_BYTES: u64 = 64 << 20;
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]

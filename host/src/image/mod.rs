@@ -477,6 +477,16 @@ impl SourceImage {
         })
     }
 
+    /// A descriptor's `size`: how many bytes its blob has.
+    fn descriptor_size(descriptor: &Value, image: &ImageRef) -> Result<u64> {
+        descriptor["size"].as_u64().ok_or_else(|| {
+            anyhow!(
+                "image {image}: its manifest gives no size for {}",
+                descriptor["digest"]
+            )
+        })
+    }
+
     async fn open_registry_manifest(
         reference: &ImageRef,
         remote: &oci_client::Reference,
@@ -487,15 +497,23 @@ impl SourceImage {
         let config_digest = manifest["config"]["digest"]
             .as_str()
             .ok_or_else(|| anyhow!("image {reference}: its manifest names no config"))?;
-        let config = registry.blob_bytes(remote, config_digest).await?;
+        let config = registry
+            .blob_bytes(
+                remote,
+                config_digest,
+                Self::descriptor_size(&manifest["config"], reference)?
+                    .min(archive::MAX_METADATA_BYTES),
+            )
+            .await?;
         let mut layers = Vec::new();
         let mut blobs = Vec::new();
         for descriptor in manifest["layers"].as_array().into_iter().flatten() {
             let digest = descriptor["digest"]
                 .as_str()
                 .ok_or_else(|| anyhow!("image {reference}: a layer without a digest"))?;
+            let size = Self::descriptor_size(descriptor, reference)?;
             let file = registry
-                .blob_to_file(remote, digest, stores.workdir)
+                .blob_to_file(remote, digest, size, stores.workdir)
                 .await?;
             let blob = LayerTar::whole(file)?;
             let workdir = stores.workdir.to_path_buf();

@@ -147,32 +147,46 @@ impl Registry {
         })
     }
 
-    /// Downloads a blob of the reference's repository into memory (configs).
-    pub async fn blob_bytes(&self, reference: &Reference, digest: &str) -> Result<Vec<u8>> {
+    /// Downloads a blob of the reference's repository into memory (configs), of at most `limit`
+    /// bytes, checking its digest on the way.
+    pub async fn blob_bytes(
+        &self,
+        reference: &Reference,
+        digest: &str,
+        limit: u64,
+    ) -> Result<Vec<u8>> {
         self.login(reference, RegistryOperation::Pull).await?;
-        let mut out = Vec::new();
+        let mut out = Bounded::new(Vec::new(), limit);
         self.client
             .pull_blob(reference, digest, &mut out)
             .await
             .map_err(|e| registry_error(reference, e))?;
-        Ok(out)
+        Ok(out.inner)
     }
 
-    /// Downloads a blob into a new file in `dir`, checking its digest on the way.
+    /// Downloads a blob into a new file in `dir`, checking its digest on the way; a blob longer
+    /// than `size` (its descriptor's) is refused as soon as it passes it.
     pub async fn blob_to_file(
         &self,
         reference: &Reference,
         digest: &str,
+        size: u64,
         dir: &Path,
     ) -> Result<std::fs::File> {
         self.login(reference, RegistryOperation::Pull).await?;
         let file = tempfile::tempfile_in(dir)?;
-        let mut out = tokio::fs::File::from_std(file.try_clone()?);
+        let mut out = Bounded::new(tokio::fs::File::from_std(file.try_clone()?), size);
         self.client
             .pull_blob(reference, digest, &mut out)
             .await
             .map_err(|e| registry_error(reference, e))?;
         tokio::io::AsyncWriteExt::flush(&mut out).await?;
+        if out.written != size {
+            anyhow::bail!(
+                "image docker://{reference}: blob {digest} has {} bytes, its descriptor says {size}",
+                out.written
+            );
+        }
         Ok(file)
     }
 
@@ -265,6 +279,58 @@ impl Registry {
 }
 
 /// One line that names the image and what the registry said.
+/// A writer that takes at most `limit` bytes: a registry cannot make a blob longer than the
+/// manifest said, or fill memory or disk before the digest check at the end.
+struct Bounded<W> {
+    inner: W,
+    limit: u64,
+    written: u64,
+}
+
+impl<W> Bounded<W> {
+    fn new(inner: W, limit: u64) -> Self {
+        Bounded {
+            inner,
+            limit,
+            written: 0,
+        }
+    }
+}
+
+impl<W: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Bounded<W> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if self.written + buf.len() as u64 > self.limit {
+            return std::task::Poll::Ready(Err(std::io::Error::other(format!(
+                "the blob is longer than the {} bytes its descriptor gives",
+                self.limit
+            ))));
+        }
+        let polled = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let std::task::Poll::Ready(Ok(n)) = &polled {
+            self.written += *n as u64;
+        }
+        polled
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
 fn registry_error(
     reference: &Reference,
     error: oci_client::errors::OciDistributionError,
@@ -307,4 +373,20 @@ fn registry_error(
 pub fn parse_reference(text: &str) -> Result<Reference> {
     text.parse::<Reference>()
         .map_err(|e| anyhow!("image docker://{text}: not a valid reference ({e})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    #[tokio::test]
+    async fn a_blob_stops_at_its_descriptors_size() {
+        let mut out = Bounded::new(Vec::new(), 8);
+        out.write_all(b"12345678").await.unwrap();
+        assert_eq!(out.written, 8);
+        let err = out.write_all(b"9").await.unwrap_err().to_string();
+        assert!(err.contains("longer than the 8 bytes"), "{err}");
+        assert_eq!(out.inner, b"12345678", "nothing past the limit was kept");
+    }
 }

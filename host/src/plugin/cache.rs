@@ -20,6 +20,24 @@ pub(super) fn is_private(path: &Path) -> bool {
     }
 }
 
+/// Makes this user's cache directory private again when others could write it (an older
+/// copa-host created it under a permissive umask): the `.cwasm` files in it are removed first,
+/// since anyone who could write the directory could have swapped one for another, and are
+/// compiled again. A directory of another user, or a symlink, is left as it is (and unused).
+pub(super) fn reclaim(dir: &Path) {
+    let Ok(meta) = std::fs::symlink_metadata(dir) else {
+        return;
+    };
+    if !meta.is_dir() || meta.uid() != effective_uid() || meta.mode() & 0o022 == 0 {
+        return;
+    }
+    let compiled = std::fs::read_dir(dir).into_iter().flatten().flatten();
+    for entry in compiled.filter(|e| e.path().extension().is_some_and(|x| x == "cwasm")) {
+        let _ = std::fs::remove_file(entry.path());
+    }
+    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+}
+
 fn effective_uid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() }

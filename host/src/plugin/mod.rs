@@ -163,11 +163,14 @@ impl PluginHost {
         config.epoch_interruption(true);
         let engine = Engine::new(&config).map_err(|e| anyhow!("creating the wasm engine: {e}"))?;
         sandbox::start_ticking(&engine);
-        if let Some(dir) = cache_dir.as_ref().filter(|dir| !cache::is_private(dir)) {
-            tracing::warn!(
-                "the plugin cache {} is not yours alone to write; plugins are compiled without it",
-                dir.display()
-            );
+        if let Some(dir) = &cache_dir {
+            cache::reclaim(dir);
+            if !cache::is_private(dir) {
+                tracing::warn!(
+                    "the plugin cache {} is not yours alone to write; plugins are compiled without it",
+                    dir.display()
+                );
+            }
         }
         let mut linker = Linker::new(&engine);
         // WASI is linked because Rust's std imports it; the context grants nothing (no preopens,

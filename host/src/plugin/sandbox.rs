@@ -18,19 +18,50 @@ pub(super) const OUT_OF_MEMORY: &str = "copa-host: plugin memory limit reached";
 const MAX_INSTANCES: usize = 64;
 const MAX_MEMORIES: usize = 16;
 const MAX_TABLES: usize = 64;
+/// All tables together.
 const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 
-/// Counts what a call's store grows, against one budget for all its memories.
+/// Counts what a call's store grows, against one budget for all its memories and one for all
+/// its tables' elements.
 pub(super) struct CallLimiter {
     memory_budget: usize,
-    memory_used: usize,
+    memory: Tally,
+    table_elements: Tally,
+}
+
+/// What all memories (or tables) hold, and what they held before the grow in progress, which a
+/// failed grow goes back to.
+#[derive(Default)]
+struct Tally {
+    used: usize,
+    before_grow: Option<usize>,
+}
+
+impl Tally {
+    /// Counts a grow from `current` to `desired` of one of them, if it stays within `budget`.
+    fn grow(&mut self, current: usize, desired: usize, budget: usize) -> bool {
+        let used = self.used - current.min(self.used) + desired;
+        if used > budget {
+            return false;
+        }
+        self.before_grow = Some(self.used);
+        self.used = used;
+        true
+    }
+
+    fn grow_failed(&mut self) {
+        if let Some(before) = self.before_grow.take() {
+            self.used = before;
+        }
+    }
 }
 
 impl CallLimiter {
     pub(super) fn new(memory_budget: usize) -> Self {
         CallLimiter {
             memory_budget,
-            memory_used: 0,
+            memory: Tally::default(),
+            table_elements: Tally::default(),
         }
     }
 }
@@ -42,23 +73,35 @@ impl ResourceLimiter for CallLimiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let used = self.memory_used - current.min(self.memory_used) + desired;
-        if used > self.memory_budget {
+        if !self.memory.grow(current, desired, self.memory_budget) {
             // An error, not `false`: the plugin stops here instead of trying to carry on
             // without the memory it asked for.
             return Err(wasmtime::Error::msg(OUT_OF_MEMORY));
         }
-        self.memory_used = used;
         Ok(true)
+    }
+
+    /// The grow was allowed here but failed later (the memory's own maximum, the machine):
+    /// the budget gets it back, and the plugin stops as at the limit.
+    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.memory.grow_failed();
+        Err(wasmtime::Error::msg(OUT_OF_MEMORY))
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= MAX_TABLE_ELEMENTS)
+        Ok(self
+            .table_elements
+            .grow(current, desired, MAX_TABLE_ELEMENTS))
+    }
+
+    fn table_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.table_elements.grow_failed();
+        Ok(())
     }
 
     fn instances(&self) -> usize {
@@ -117,14 +160,22 @@ mod tests {
     }
 
     #[test]
-    fn tables_and_counts_are_bounded() {
+    fn a_failed_grow_gives_its_share_back() {
+        let mut limiter = CallLimiter::new(100);
+        assert!(limiter.memory_growing(0, 60, None).unwrap());
+        let stopped = limiter.memory_grow_failed(wasmtime::Error::msg("no memory"));
+        assert!(stopped.is_err(), "a failed grow stops the plugin");
+        assert!(limiter.memory_growing(0, 100, None).unwrap());
+    }
+
+    #[test]
+    fn tables_share_one_element_budget_and_counts_are_bounded() {
         let mut limiter = CallLimiter::new(0);
         assert!(limiter.table_growing(0, 1000, None).unwrap());
-        assert!(
-            !limiter
-                .table_growing(0, MAX_TABLE_ELEMENTS + 1, None)
-                .unwrap()
-        );
+        let over = limiter.table_growing(0, MAX_TABLE_ELEMENTS, None).unwrap();
+        assert!(!over, "two tables together past the budget");
+        let within = limiter.table_growing(0, MAX_TABLE_ELEMENTS - 1000, None);
+        assert!(within.unwrap());
         assert!(limiter.instances() < 1000 && limiter.memories() < 100);
     }
 
