@@ -1,8 +1,9 @@
 //! The host's own model of what plugins declare, find, plan and ask for. Engine, executor, VEX
 //! and summary work on these types only; each contract version converts to and from them at the
-//! edge (`plugin::v0_4` for the newest, the older minors through it), so a new contract changes
-//! one conversion module, not the pipeline. The meaning of every field is the contract's
-//! (wit/since_v0.4.0/patcher.wit); what is written here is what the host relies on.
+//! edge (`plugin::v0_5` for the newest, `plugin::v0_4` for 0.4 and the older minors through it),
+//! so a new contract changes one conversion module, not the pipeline. The meaning of every field
+//! is the contract's (wit/since_v0.5.0/patcher.wit); what is written here is what the host relies
+//! on.
 
 /// Whether a plugin patches the OS's packages or an application's libraries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,6 +66,51 @@ pub struct Manifest {
     /// Whether its `run` steps may run as root.
     pub root_run_steps: bool,
     pub options: Vec<OptionSpec>,
+    pub package_names: NameRule,
+}
+
+/// When two spellings name the same package of a plugin's ecosystem.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NameRule {
+    /// ASCII case does not matter.
+    pub ignore_case: bool,
+    /// Characters that stand for one another, a run of them counting as one.
+    pub separators: String,
+}
+
+/// Names that differ only in ASCII case are the same: what most package managers do.
+impl Default for NameRule {
+    fn default() -> Self {
+        NameRule {
+            ignore_case: true,
+            separators: String::new(),
+        }
+    }
+}
+
+impl NameRule {
+    /// Whether `a` and `b` name the same package under this rule.
+    pub fn same(&self, a: &str, b: &str) -> bool {
+        self.folded(a).eq(self.folded(b))
+    }
+
+    /// The name's characters with case folded and each run of separators as the first one.
+    fn folded<'a>(&'a self, name: &'a str) -> impl Iterator<Item = char> + 'a {
+        let mut in_run = false;
+        name.chars().filter_map(move |c| {
+            if self.separators.contains(c) {
+                let first = !in_run;
+                in_run = true;
+                return first.then(|| self.separators.chars().next()).flatten();
+            }
+            in_run = false;
+            Some(if self.ignore_case {
+                c.to_ascii_lowercase()
+            } else {
+                c
+            })
+        })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -158,6 +204,10 @@ pub struct RunStep {
     /// The index ecosystem the command talks to: the step gets the run's CA bundle, proxy and
     /// the plugin's logins.
     pub index_ecosystem: Option<String>,
+    /// Variables set to the CA bundle's path when the run has one.
+    pub ca_variables: Vec<String>,
+    /// Absolute paths (or prefixes) the command may change; a change elsewhere fails the step.
+    pub changes: Vec<String>,
     /// Paths whose changes never enter the layer (caches).
     pub exclude: Vec<String>,
     /// Indexes into the plan's updates this step applies.
@@ -221,6 +271,7 @@ pub struct ToolingStep {
     pub env: Vec<(String, String)>,
     pub workdir: Option<String>,
     pub index_ecosystem: Option<String>,
+    pub ca_variables: Vec<String>,
     /// Paths of the target image copied to the same paths in the container first.
     pub copy_in: Vec<String>,
     pub outputs: Vec<ToolingOutput>,
@@ -244,4 +295,27 @@ pub enum Step {
     Write(WriteStep),
     Tooling(ToolingStep),
     Download(DownloadStep),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NameRule;
+
+    #[test]
+    fn a_name_rule_folds_case_and_runs_of_separators() {
+        let python = NameRule {
+            ignore_case: true,
+            separators: "-_.".into(),
+        };
+        assert!(python.same("Typing_Extensions", "typing-extensions"));
+        assert!(python.same("zope.interface", "zope--interface"));
+        assert!(!python.same("zopeinterface", "zope-interface"));
+        let exact = NameRule {
+            ignore_case: false,
+            separators: String::new(),
+        };
+        assert!(exact.same("Newtonsoft.Json", "Newtonsoft.Json"));
+        assert!(!exact.same("Newtonsoft.Json", "newtonsoft.json"));
+        assert!(!exact.same("a_b", "a-b"));
+    }
 }

@@ -8,10 +8,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, anyhow};
-use copa_plugin_sdk::pep440::normalize_name;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::model::NameRule;
 use crate::report::{Finding, FindingClass, Report};
 use crate::summary::{SkipRecord, Status, UpdateRecord};
 
@@ -79,15 +79,17 @@ pub enum Outcome {
 }
 
 /// The outcome of `finding`, given where the patchers found its package and what became of
-/// their updates. Fixed needs, in every placement, a verified update whose fix list (the
-/// version-choice rule's verdict) names the vulnerability.
+/// their updates; `names` is how the package names of the patcher the finding goes to compare.
+/// Fixed needs, in every placement, a verified update whose fix list (the version-choice rule's
+/// verdict) names the vulnerability.
 pub fn outcome(
     finding: &Finding,
+    names: &NameRule,
     placements: &[Placement],
     updates: &[UpdateRecord],
     skipped: &[SkipRecord],
 ) -> Outcome {
-    let names_match = |a: &str, b: &str| same_package(finding, a, b);
+    let names_match = |a: &str, b: &str| names.same(a, b);
     let skip_reason = |placement: Option<&Placement>| {
         skipped
             .iter()
@@ -170,17 +172,6 @@ pub fn outcome(
                 reason,
             }
         }
-    }
-}
-
-/// A Python package has many spellings (PEP 503); every other ecosystem's names are
-/// compared as the package managers compare them, ignoring ASCII case.
-fn same_package(finding: &Finding, a: &str, b: &str) -> bool {
-    let python = finding.report_type == "python-pkg" || finding.purl_type() == Some("pypi");
-    if python {
-        normalize_name(a) == normalize_name(b)
-    } else {
-        a.eq_ignore_ascii_case(b)
     }
 }
 
@@ -541,6 +532,14 @@ mod tests {
     use super::*;
     use crate::report::{Scanner, read};
 
+    /// How the pip plugin declares its names compare.
+    fn pep_503() -> NameRule {
+        NameRule {
+            ignore_case: true,
+            separators: "-_.".into(),
+        }
+    }
+
     /// Validates against the OpenVEX 0.2.0 schema shipped as test data (see
     /// tests/data/README.md for where it came from), formats (`uri`, `date-time`) included.
     pub(crate) fn assert_valid_openvex(document: &Value) {
@@ -624,13 +623,13 @@ mod tests {
         let fixed = finding("CVE-2024-37891", "urllib3", "1.26.4", &["1.26.19", "2.2.2"]);
         let open = finding("CVE-2025-50181", "urllib3", "1.26.4", &["2.5.0"]);
         assert_eq!(
-            outcome(&fixed, &venv("urllib3"), &updates, &[]),
+            outcome(&fixed, &pep_503(), &venv("urllib3"), &updates, &[]),
             Outcome::Fixed {
                 versions: vec!["1.26.19".to_owned()]
             }
         );
         assert_eq!(
-            outcome(&open, &venv("urllib3"), &updates, &[]),
+            outcome(&open, &pep_503(), &venv("urllib3"), &updates, &[]),
             Outcome::Open {
                 versions: vec!["1.26.19".to_owned()],
                 reason: "updated to 1.26.19, which does not fix it".to_owned()
@@ -650,7 +649,7 @@ mod tests {
                 status,
             )];
             let Outcome::Open { versions, reason } =
-                outcome(&vulnerability, &venv("Jinja2"), &updates, &[])
+                outcome(&vulnerability, &pep_503(), &venv("Jinja2"), &updates, &[])
             else {
                 panic!("{status:?} must not be fixed");
             };
@@ -665,7 +664,7 @@ mod tests {
             Status::Failed,
         )];
         assert_eq!(
-            outcome(&vulnerability, &venv("Jinja2"), &updates, &[]),
+            outcome(&vulnerability, &pep_503(), &venv("Jinja2"), &updates, &[]),
             Outcome::Open {
                 versions: vec!["2.11.2".to_owned()],
                 reason: "the update to 2.11.3 failed: pip exited with status 1".to_owned()
@@ -690,7 +689,7 @@ mod tests {
             Status::Patched,
         )];
         assert_eq!(
-            outcome(&vulnerability, &placements, &updates, &[]),
+            outcome(&vulnerability, &pep_503(), &placements, &updates, &[]),
             Outcome::Open {
                 versions: vec!["1.26.4".to_owned(), "1.26.5".to_owned()],
                 reason: "no update was planned for it".to_owned()
@@ -709,7 +708,7 @@ mod tests {
             reason: "fix needs a minor bump to 2.31.0; --library-patch-level is patch".to_owned(),
         }];
         assert_eq!(
-            outcome(&requests, &venv("requests"), &[], &skipped),
+            outcome(&requests, &pep_503(), &venv("requests"), &[], &skipped),
             Outcome::Open {
                 versions: vec!["2.25.1".to_owned()],
                 reason: "fix needs a minor bump to 2.31.0; --library-patch-level is patch"
@@ -717,7 +716,7 @@ mod tests {
             }
         );
         assert_eq!(
-            outcome(&requests, &[], &[], &[]),
+            outcome(&requests, &pep_503(), &[], &[], &[]),
             Outcome::Open {
                 versions: vec!["2.25.1".to_owned()],
                 reason: "no patcher found the package in the image".to_owned()
@@ -747,7 +746,7 @@ mod tests {
         let outcomes: Vec<Outcome> = report
             .findings
             .iter()
-            .map(|f| outcome(f, &venv(&f.package_name), &updates, &[]))
+            .map(|f| outcome(f, &pep_503(), &venv(&f.package_name), &updates, &[]))
             .collect();
         let document = document(
             &report,
@@ -1029,7 +1028,7 @@ mod tests {
         let outcomes: Vec<Outcome> = report
             .findings
             .iter()
-            .map(|f| outcome(f, &[], &[], &[]))
+            .map(|f| outcome(f, &pep_503(), &[], &[], &[]))
             .collect();
         let document = document(
             &report,

@@ -5,7 +5,7 @@ use anyhow::Result;
 
 use super::plan::{PluginWork, routes_to};
 use crate::image::ImageRef;
-use crate::plugin::Plugin;
+use crate::plugin::{NameRule, Plugin};
 use crate::report::{self, Report};
 use crate::summary::{Summary, UpdateRecord};
 use crate::vex;
@@ -49,7 +49,17 @@ pub(super) fn write_vex(
         .iter()
         .map(|finding| {
             let placements = placements(finding, plugins, work);
-            vex::outcome(finding, &placements, &summary.updates, &summary.skipped)
+            let names = plugins
+                .iter()
+                .find(|plugin| routes_to(finding, plugin))
+                .map_or_else(NameRule::default, |plugin| plugin.package_names.clone());
+            vex::outcome(
+                finding,
+                &names,
+                &placements,
+                &summary.updates,
+                &summary.skipped,
+            )
         })
         .collect();
     let file_name = |path: &std::path::Path| {
@@ -120,23 +130,15 @@ fn placements(
     plugins: &[Plugin],
     work: &[PluginWork],
 ) -> Vec<vex::Placement> {
-    let python = finding.report_type == "python-pkg" || finding.purl_type() == Some("pypi");
-    let same_name = |name: &str| {
-        if python {
-            copa_plugin_sdk::pep440::normalize_name(name)
-                == copa_plugin_sdk::pep440::normalize_name(&finding.package_name)
-        } else {
-            name.eq_ignore_ascii_case(&finding.package_name)
-        }
-    };
     let mut placements = Vec::new();
     for w in work
         .iter()
         .filter(|w| routes_to(finding, &plugins[w.plugin]))
     {
+        let names = &plugins[w.plugin].package_names;
         for target in &w.targets {
             let held = target.packages.iter().find(|p| {
-                same_name(&p.name)
+                names.same(&p.name, &finding.package_name)
                     && finding.pkg_path.as_deref().is_none_or(|path| {
                         path == p.location
                             || path

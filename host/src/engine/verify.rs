@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use super::plan::PluginWork;
 use crate::image::{PatchLayer, SourceImage};
-use crate::plugin::{Capabilities, Plan, Plugin, PluginHost, Target, Update};
+use crate::plugin::{Capabilities, NameRule, Plan, Plugin, PluginHost, Target, Update};
 use crate::summary::Status;
 
 /// Detects again on the original layers plus the patch layer; an update counts as patched only
@@ -43,7 +43,8 @@ pub(super) async fn verify(
                 continue;
             }
             let update = &w.plan.updates[i];
-            let verdict = match verdict(update, installed_version(&targets, update)) {
+            let names = &plugins[w.plugin].package_names;
+            let verdict = match verdict(update, installed_version(&targets, update, names)) {
                 Verdict::AskPlugin(version) => {
                     if replan.is_none() {
                         let (host, plugins, caps, plugin) =
@@ -56,7 +57,7 @@ pub(super) async fn verify(
                         replan = Some(again.await??);
                     }
                     let again = replan.as_ref().expect("planned above");
-                    settled(update, version, again)
+                    settled(update, version, again, names)
                 }
                 verdict => verdict,
             };
@@ -80,12 +81,16 @@ enum Verdict {
 }
 
 /// The version of the update's package the plugin detected in its target after the run.
-fn installed_version<'a>(targets: &'a [Target], update: &Update) -> Option<&'a str> {
+fn installed_version<'a>(
+    targets: &'a [Target],
+    update: &Update,
+    names: &NameRule,
+) -> Option<&'a str> {
     targets
         .iter()
         .filter(|t| t.id == update.target_id)
         .flat_map(|t| &t.packages)
-        .find(|p| p.name.eq_ignore_ascii_case(&update.package))
+        .find(|p| names.same(&p.name, &update.package))
         .map(|p| p.version.as_str())
 }
 
@@ -117,8 +122,8 @@ fn verdict(update: &Update, installed: Option<&str>) -> Verdict {
 
 /// A minimum's update that installed `version`, judged by the plugin's plan on the patched
 /// files.
-fn settled(update: &Update, version: String, again: &Plan) -> Verdict {
-    if plans_package(again, &update.target_id, &update.package) {
+fn settled(update: &Update, version: String, again: &Plan, names: &NameRule) -> Verdict {
+    if plans_package(again, &update.target_id, &update.package, names) {
         Verdict::Failed(format!(
             "{version} is installed after the run, which does not fix every vulnerability the \
              update was for (needed at least {})",
@@ -149,14 +154,14 @@ fn apply(w: &mut PluginWork, i: usize, verdict: Verdict) {
 }
 
 /// Whether a plan still has work (an update or a skip) for a package of a target.
-fn plans_package(plan: &Plan, target: &str, package: &str) -> bool {
+fn plans_package(plan: &Plan, target: &str, package: &str, names: &NameRule) -> bool {
     plan.updates
         .iter()
-        .any(|u| u.target_id == target && u.package.eq_ignore_ascii_case(package))
+        .any(|u| u.target_id == target && names.same(&u.package, package))
         || plan
             .skips
             .iter()
-            .any(|s| s.target_id == target && s.package.eq_ignore_ascii_case(package))
+            .any(|s| s.target_id == target && names.same(&s.package, package))
 }
 
 pub(super) fn mark_unverified(work: &mut [PluginWork], reason: &str) {
@@ -219,7 +224,7 @@ mod tests {
         let minimum = update("1.0", "1.2", true);
         let nothing_left = Plan::default();
         assert_eq!(
-            settled(&minimum, "1.4".into(), &nothing_left),
+            settled(&minimum, "1.4".into(), &nothing_left, &NameRule::default()),
             Verdict::PatchedAt("1.4".into())
         );
         let still_vulnerable = Plan {
@@ -232,7 +237,7 @@ mod tests {
             }],
         };
         assert!(matches!(
-            settled(&minimum, "1.1".into(), &still_vulnerable),
+            settled(&minimum, "1.1".into(), &still_vulnerable, &NameRule::default()),
             Verdict::Failed(why) if why.contains("needed at least 1.2")
         ));
     }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow};
 use bollard::Docker;
-use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::models::{ChangeType, ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
     CommitContainerOptionsBuilder, CreateContainerOptionsBuilder, ListContainersOptionsBuilder,
     ListImagesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
@@ -21,6 +21,8 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 
 use crate::http::PluginHttp;
+use crate::image::layer::{ALWAYS_EXCLUDED, is_at_or_below};
+use crate::image::view::normalize_path;
 use crate::image::{ImageView, LayerTar, StepDiff, daemon};
 use crate::index::{Artifact, MAX_ARTIFACT_BYTES, PackageIndex};
 use crate::plugin::{DownloadStep, RunStep, Step, ToolingStep};
@@ -277,6 +279,8 @@ struct Command<'a> {
     workdir: Option<&'a str>,
     user: Option<&'a str>,
     index_ecosystem: Option<&'a str>,
+    /// Variables the command's tools take the CA bundle's path from.
+    ca_variables: &'a [String],
     /// The netrc of the plugin's index logins, for a command that talks to an index.
     netrc: Option<String>,
 }
@@ -591,6 +595,7 @@ impl Executor {
             self.settings.source_date_epoch.to_string(),
         ));
         if let Some(ecosystem) = command.index_ecosystem {
+            // Only the host's own package-index (contracts before 0.4) has settings here.
             env.extend(
                 self.settings
                     .index_env
@@ -602,7 +607,12 @@ impl Executor {
                 // COPA_CA_BUNDLE for commands that take the bundle as an option (apt's
                 // Acquire::https::CAInfo), the tools' own variables for the others.
                 env.push(("COPA_CA_BUNDLE".into(), CA_BUNDLE.into()));
-                env.extend(ca_variables(ecosystem));
+                env.extend(
+                    command
+                        .ca_variables
+                        .iter()
+                        .map(|name| (name.clone(), CA_BUNDLE.into())),
+                );
             }
             if command.netrc.is_some() {
                 env.push(("NETRC".into(), NETRC.into()));
@@ -639,16 +649,51 @@ impl Executor {
             workdir: step.workdir.as_deref(),
             user: step.user.as_deref(),
             index_ecosystem: step.index_ecosystem.as_deref(),
+            ca_variables: &step.ca_variables,
             netrc: self.netrc(plugin, step.index_ecosystem.as_deref()),
         };
         let id = self.create(command).await?;
         let result = self.start_and_wait(&id, &step.argv).await;
         let committed = match result {
-            Ok(()) => self.commit(&id).await,
+            Ok(()) => match self.check_changes(&id, step).await {
+                Ok(()) => self.commit(&id).await,
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         };
         self.remove(&id).await;
         committed
+    }
+
+    /// Fails when the step's container changed a path the step did not declare (`changes`).
+    async fn check_changes(&self, id: &str, step: &RunStep) -> Result<()> {
+        let declared: Vec<String> = step.changes.iter().map(|p| normalize_path(p)).collect();
+        if declared.iter().any(|p| p == "/") {
+            return Ok(());
+        }
+        let changed = self
+            .docker()?
+            .container_changes(id)
+            .await
+            .map_err(|e| anyhow!("listing the step's changes: {e}"))?
+            .unwrap_or_default();
+        let allowed = Allowed::new(declared, &step.exclude);
+        let outside: Vec<&str> = changed
+            .iter()
+            .filter(|c| !allowed.admits(&c.path, c.kind == ChangeType::_2))
+            .map(|c| c.path.as_str())
+            .collect();
+        match outside.split_first() {
+            None => Ok(()),
+            Some((first, rest)) => Err(anyhow!(
+                "changed {first}{} outside the paths it declares ({})",
+                match rest.len() {
+                    0 => String::new(),
+                    n => format!(" and {n} more path(s)"),
+                },
+                allowed.declared.join(", ")
+            )),
+        }
     }
 
     /// A container for `command`, created but not started, with the CA bundle in place when
@@ -836,6 +881,7 @@ impl Executor {
             workdir: step.workdir.as_deref(),
             user: None,
             index_ecosystem: step.index_ecosystem.as_deref(),
+            ca_variables: &step.ca_variables,
             netrc: self.netrc(plugin, step.index_ecosystem.as_deref()),
         };
         let id = self.create(command).await?;
@@ -952,16 +998,29 @@ async fn remove_container(docker: &Docker, id: &str) {
     }
 }
 
-/// Variables that make an ecosystem's client trust the injected CA bundle.
-fn ca_variables(ecosystem: &str) -> Vec<(String, String)> {
-    match ecosystem {
-        "pypi" => vec![("PIP_CERT".into(), CA_BUNDLE.into())],
-        "npm" => vec![
-            ("NODE_EXTRA_CA_CERTS".into(), CA_BUNDLE.into()),
-            ("npm_config_cafile".into(), CA_BUNDLE.into()),
-        ],
-        "deb" => Vec::new(),
-        _ => vec![("SSL_CERT_FILE".into(), CA_BUNDLE.into())],
+/// Where a run step may change the image: the paths it declares, the paths whose changes never
+/// enter the layer (its own `exclude`, scratch space, what the host injects), and the
+/// directories above any of these, whose times change with what is written below them.
+struct Allowed {
+    declared: Vec<String>,
+    ignored: Vec<String>,
+}
+
+impl Allowed {
+    fn new(declared: Vec<String>, exclude: &[String]) -> Self {
+        let ignored = exclude
+            .iter()
+            .map(|p| normalize_path(p))
+            .chain(ALWAYS_EXCLUDED.iter().map(|p| p.to_string()))
+            .chain([INJECT_DIR.to_string()])
+            .collect();
+        Allowed { declared, ignored }
+    }
+
+    fn admits(&self, path: &str, deleted: bool) -> bool {
+        let path = normalize_path(path);
+        let mut all = self.declared.iter().chain(&self.ignored);
+        all.any(|p| is_at_or_below(&path, p) || (!deleted && is_at_or_below(p, &path)))
     }
 }
 
@@ -1014,6 +1073,8 @@ mod tests {
             workdir: None,
             user: None,
             index_ecosystem: ecosystem.map(String::from),
+            ca_variables: vec!["PIP_CERT".into()],
+            changes: vec!["/app/venv".into()],
             exclude: vec![],
             updates: vec![0],
         }
@@ -1058,7 +1119,42 @@ mod tests {
             workdir: None,
             user: None,
             index_ecosystem: step.index_ecosystem.as_deref(),
+            ca_variables: &step.ca_variables,
             netrc: executor.netrc("pip", step.index_ecosystem.as_deref()),
+        }
+    }
+
+    #[test]
+    fn a_run_step_changes_only_what_it_declares_and_the_directories_above() {
+        let allowed = Allowed::new(
+            vec!["/app/venv".into(), "/usr/local".into()],
+            &["/root/.cache".into()],
+        );
+        for (path, deleted) in [
+            ("/app/venv/lib/python3.11/site-packages/six.py", false),
+            (
+                "/app/venv/lib/python3.11/site-packages/six-1.15.0.dist-info",
+                true,
+            ),
+            ("/usr/local/bin/normalizer", false),
+            ("/app", false),
+            ("/usr", false),
+            ("/", false),
+            ("/root", false),
+            ("/root/.cache/pip/http/x", false),
+            ("/tmp/pip-build", false),
+            ("/.copa-host/ca.pem", false),
+        ] {
+            assert!(allowed.admits(path, deleted), "{path}");
+        }
+        for (path, deleted) in [
+            ("/etc/passwd", false),
+            ("/app/venv2/x", false),
+            ("/app", true),
+            ("/usr/lib/python3/dist-packages/six.py", false),
+            ("/root/.bashrc", false),
+        ] {
+            assert!(!allowed.admits(path, deleted), "{path}");
         }
     }
 

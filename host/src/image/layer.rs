@@ -135,12 +135,16 @@ impl LayerCompression {
 }
 
 fn is_excluded(path: &str, exclude: &[String]) -> bool {
-    exclude.iter().any(|prefix| {
-        path == prefix
-            || path
-                .strip_prefix(prefix.as_str())
-                .is_some_and(|rest| rest.starts_with('/'))
-    })
+    exclude.iter().any(|prefix| is_at_or_below(path, prefix))
+}
+
+/// Whether `path` is `dir` or inside it (every path is inside "/").
+pub fn is_at_or_below(path: &str, dir: &str) -> bool {
+    dir == "/"
+        || path == dir
+        || path
+            .strip_prefix(dir)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 fn remove_below(changes: &mut BTreeMap<String, Change>, dir: &str) {

@@ -2,17 +2,19 @@
 //! them in a sandbox with the host's capabilities (image-fs, package-index, http to granted
 //! origins, log) and nothing else.
 //!
-//! The host speaks the newest contract (0.4); plugins built against 0.1, 0.2 and 0.3 are loaded
-//! too and converted at the edge ([`v0_1`], [`v0_2`], [`v0_3`]), so the rest of the host only
-//! knows the newest types.
+//! The host speaks the newest contract (0.5, [`v0_5`]); plugins built against 0.1 to 0.4 are
+//! loaded too and converted at the edge ([`v0_1`]..[`v0_4`]), so the rest of the host only knows
+//! its own model ([`crate::model`]).
 
 mod cache;
+mod convert;
 pub mod grants;
 mod sandbox;
 mod v0_1;
 mod v0_2;
 mod v0_3;
 mod v0_4;
+mod v0_5;
 
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
@@ -25,32 +27,25 @@ use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::http::{HttpError, Method, PluginHttp, Request};
+use crate::http::PluginHttp;
 use crate::image::ImageView;
 use crate::index::PackageIndex;
 
-mod bindings {
-    wasmtime::component::bindgen!({
-        path: "../wit/since_v0.4.0",
-        world: "plugin",
-    });
-}
-
-/// Plugins are called with, and answer in, the host's model; `v0_4` converts at the edge.
+/// Plugins are called with, and answer in, the host's model; each contract converts at the edge.
 pub use crate::model::{
-    DownloadStep, FetchStep, Finding, IndexSpec, Manifest, OptionKind, OptionSpec, PackageClass,
-    PatchLevel, Placement, Plan, PluginInfo, Policy, RunStep, Skip, Step, Target, ToolingOutput,
-    ToolingStep, Update, WriteStep,
+    DownloadStep, FetchStep, Finding, IndexSpec, Manifest, NameRule, OptionKind, OptionSpec,
+    PackageClass, PatchLevel, Placement, Plan, PluginInfo, Policy, RunStep, Skip, Step, Target,
+    ToolingOutput, ToolingStep, Update, WriteStep,
 };
-use bindings::copa::plugin::{http, image_fs, log, package_index};
-use v0_4::{Convert, to_wit};
+use convert::{Convert, to_wit};
+use v0_5::{http, image_fs, log, package_index};
 
-/// The contract this host speaks: plugins export `copa:plugin/patcher@0.4.*`, or an older minor
+/// The contract this host speaks: plugins export `copa:plugin/patcher@0.5.*`, or an older minor
 /// of the same major that the host converts.
 pub const CONTRACT_INTERFACE: &str = "copa:plugin/patcher";
-pub const CONTRACT_MAJOR_MINOR: (u64, u64) = (0, 4);
+pub const CONTRACT_MAJOR_MINOR: (u64, u64) = (0, 5);
 /// The minors of major 0 this host still loads.
-const SUPPORTED_MINORS: &[u64] = &[1, 2, 3, 4];
+const SUPPORTED_MINORS: &[u64] = &[1, 2, 3, 4, 5];
 
 include!(concat!(env!("OUT_DIR"), "/builtin_plugins.rs"));
 
@@ -113,6 +108,8 @@ pub struct Plugin {
     /// What its manifest declares beyond `info`; none for plugins before 0.4, which declare
     /// nothing and are held only to what their contract allowed.
     pub declared: Option<Declared>,
+    /// How its package names compare: declared since 0.5, what the host assumed before.
+    pub package_names: NameRule,
     pub origin: Origin,
     /// The contract version the plugin was built against ("0.1.0").
     pub contract: String,
@@ -129,9 +126,16 @@ pub struct Declared {
     pub options: Vec<OptionSpec>,
 }
 
+/// What a plugin says of itself: a manifest since 0.4, its info before.
+enum Described {
+    Manifest(Manifest),
+    Info(PluginInfo),
+}
+
 /// A plugin ready to instantiate, by the contract minor it was built against.
 enum Pre {
-    V0_4(bindings::PluginPre<State>),
+    V0_5(v0_5::PluginPre<State>),
+    V0_4(v0_4::PluginPre<State>),
     V0_3(v0_3::PluginPre<State>),
     V0_2(v0_2::PluginPre<State>),
     V0_1(v0_1::PluginPre<State>),
@@ -177,8 +181,10 @@ impl PluginHost {
         // no environment, no sockets), so it only serves clocks, randomness and stderr.
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| anyhow!("linking WASI: {e}"))?;
-        bindings::Plugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
+        v0_5::Plugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
             .map_err(|e| anyhow!("linking the host capabilities: {e}"))?;
+        v0_4::Plugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
+            .map_err(|e| anyhow!("linking the host capabilities of contract 0.4: {e}"))?;
         v0_3::Plugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
             .map_err(|e| anyhow!("linking the host capabilities of contract 0.3: {e}"))?;
         v0_2::Plugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
@@ -241,7 +247,8 @@ impl PluginHost {
                 1 => v0_1::PluginPre::new(pre).map(Pre::V0_1),
                 2 => v0_2::PluginPre::new(pre).map(Pre::V0_2),
                 3 => v0_3::PluginPre::new(pre).map(Pre::V0_3),
-                _ => bindings::PluginPre::new(pre).map(Pre::V0_4),
+                4 => v0_4::PluginPre::new(pre).map(Pre::V0_4),
+                _ => v0_5::PluginPre::new(pre).map(Pre::V0_5),
             })
             .map_err(|e| {
                 anyhow!("plugin {origin}: imports what this host does not provide: {e}")
@@ -256,36 +263,43 @@ impl PluginHost {
                 description: String::new(),
             },
             declared: None,
+            package_names: NameRule::default(),
             origin,
             contract,
             pre,
         };
-        let (info, declared) = self.call(&plugin, None, "describe", |p, s| match p {
-            Instance::V0_4(p) => p.call_describe(s).map(|m| {
-                let m: Manifest = m.convert();
+        let described = self.call(&plugin, None, "describe", |p, s| match p {
+            Instance::V0_5(p) => p.call_describe(s).map(|m| Described::Manifest(m.convert())),
+            Instance::V0_4(p) => p.call_describe(s).map(|m| Described::Manifest(m.convert())),
+            Instance::V0_3(p) => p
+                .call_info(s)
+                .map(|i| Described::Info(v0_3::plugin_info(i).convert())),
+            Instance::V0_2(p) => p
+                .call_info(s)
+                .map(|i| Described::Info(v0_2::plugin_info(i).convert())),
+            Instance::V0_1(p) => p
+                .call_info(s)
+                .map(|i| Described::Info(v0_1::plugin_info(i).convert())),
+        })?;
+        match described {
+            Described::Manifest(m) => {
                 let declared = Declared {
                     indexes: m.indexes,
                     tooling: m.tooling,
                     root_run_steps: m.root_run_steps,
                     options: m.options,
                 };
-                (m.info, Some(declared))
-            }),
-            Instance::V0_3(p) => p
-                .call_info(s)
-                .map(|i| (v0_3::plugin_info(i).convert(), None)),
-            Instance::V0_2(p) => p
-                .call_info(s)
-                .map(|i| (v0_2::plugin_info(i).convert(), None)),
-            Instance::V0_1(p) => p
-                .call_info(s)
-                .map(|i| (v0_1::plugin_info(i).convert(), None)),
-        })?;
-        if let Some(declared) = &declared {
-            check_manifest(&info.name, declared)?;
+                check_manifest(&m.info.name, &declared)?;
+                plugin.info = m.info;
+                plugin.declared = Some(declared);
+                plugin.package_names = m.package_names;
+            }
+            // Before 0.4 a plugin declared only its info, and is held to what its contract allowed.
+            Described::Info(info) => {
+                plugin.package_names = v0_4::package_names(&info);
+                plugin.info = info;
+            }
         }
-        plugin.info = info;
-        plugin.declared = declared;
         Ok(plugin)
     }
 
@@ -361,18 +375,27 @@ impl PluginHost {
 
     pub fn detect(&self, plugin: &Plugin, caps: &Arc<Capabilities>) -> Result<Vec<Target>> {
         self.call(plugin, Some(caps), "detect", |p, s| match p {
-            Instance::V0_4(p) => p.call_detect(s),
-            Instance::V0_3(p) => Ok(p
-                .call_detect(s)?
-                .map(|targets| targets.into_iter().map(v0_3::target_from).collect())),
-            Instance::V0_2(p) => Ok(p
-                .call_detect(s)?
-                .map(|targets| targets.into_iter().map(v0_2::target_from).collect())),
-            Instance::V0_1(p) => Ok(p
-                .call_detect(s)?
-                .map(|targets| targets.into_iter().map(v0_1::target_from).collect())),
+            Instance::V0_5(p) => Ok(p.call_detect(s)?.map(Convert::convert)),
+            Instance::V0_4(p) => Ok(p.call_detect(s)?.map(Convert::convert)),
+            Instance::V0_3(p) => Ok(p.call_detect(s)?.map(|targets| {
+                targets
+                    .into_iter()
+                    .map(|t| v0_3::target_from(t).convert())
+                    .collect()
+            })),
+            Instance::V0_2(p) => Ok(p.call_detect(s)?.map(|targets| {
+                targets
+                    .into_iter()
+                    .map(|t| v0_2::target_from(t).convert())
+                    .collect()
+            })),
+            Instance::V0_1(p) => Ok(p.call_detect(s)?.map(|targets| {
+                targets
+                    .into_iter()
+                    .map(|t| v0_1::target_from(t).convert())
+                    .collect()
+            })),
         })?
-        .map(Convert::convert)
         .map_err(|e| anyhow!("plugin {}: detect: {e}", plugin.info.name))
     }
 
@@ -384,37 +407,51 @@ impl PluginHost {
         findings: &[Finding],
         policy: &Policy,
     ) -> Result<Plan> {
-        let (targets, findings) = (to_wit(targets), to_wit(findings));
-        let policy = policy.clone().convert();
-        let (targets, findings, policy) = (&targets[..], &findings[..], &policy);
+        // Minors before 0.5 take 0.4's values, converted on to theirs.
+        let older = || -> (Vec<v0_4::wit::Target>, Vec<v0_4::wit::Finding>, v0_4::wit::Policy) {
+            (to_wit(targets), to_wit(findings), policy.clone().convert())
+        };
         self.call(plugin, Some(caps), "plan", |p, s| match p {
-            Instance::V0_4(p) => p.call_plan(s, targets, findings, policy),
+            Instance::V0_5(p) => {
+                let targets: Vec<v0_5::wit::Target> = to_wit(targets);
+                let findings: Vec<v0_5::wit::Finding> = to_wit(findings);
+                let policy = policy.clone().convert();
+                Ok(p.call_plan(s, &targets, &findings, &policy)?
+                    .map(Convert::convert))
+            }
+            Instance::V0_4(p) => {
+                let (targets, findings, policy) = older();
+                Ok(p.call_plan(s, &targets, &findings, &policy)?
+                    .map(Convert::convert))
+            }
             Instance::V0_3(p) => {
+                let (targets, findings, policy) = older();
                 let targets: Vec<_> = targets.iter().map(v0_3::target_to).collect();
                 let findings: Vec<_> = findings.iter().map(v0_3::finding_to).collect();
                 Ok(
-                    p.call_plan(s, &targets, &findings, &v0_3::policy_to(policy))?
-                        .map(v0_3::plan_from),
+                    p.call_plan(s, &targets, &findings, &v0_3::policy_to(&policy))?
+                        .map(|plan| v0_3::plan_from(plan).convert()),
                 )
             }
             Instance::V0_2(p) => {
+                let (targets, findings, policy) = older();
                 let targets: Vec<_> = targets.iter().map(v0_2::target_to).collect();
                 let findings: Vec<_> = findings.iter().map(v0_2::finding_to).collect();
                 Ok(
-                    p.call_plan(s, &targets, &findings, v0_2::policy_to(policy))?
-                        .map(v0_2::plan_from),
+                    p.call_plan(s, &targets, &findings, v0_2::policy_to(&policy))?
+                        .map(|plan| v0_2::plan_from(plan).convert()),
                 )
             }
             Instance::V0_1(p) => {
+                let (targets, findings, policy) = older();
                 let targets: Vec<_> = targets.iter().map(v0_1::target_to).collect();
                 let findings: Vec<_> = findings.iter().map(v0_1::finding_to).collect();
                 Ok(
-                    p.call_plan(s, &targets, &findings, v0_1::policy_to(policy))?
-                        .map(v0_1::plan_from),
+                    p.call_plan(s, &targets, &findings, v0_1::policy_to(&policy))?
+                        .map(|plan| v0_1::plan_from(plan).convert()),
                 )
             }
         })?
-        .map(Convert::convert)
         .map_err(|e| anyhow!("plugin {}: plan: {e}", plugin.info.name))
     }
 
@@ -426,29 +463,57 @@ impl PluginHost {
         plan: &Plan,
         policy: &Policy,
     ) -> Result<Vec<Step>> {
-        let targets = to_wit(targets);
-        let (plan, policy) = (plan.clone().convert(), policy.clone().convert());
-        let (targets, plan, policy) = (&targets[..], &plan, &policy);
+        // Minors before 0.5 take 0.4's values, converted on to theirs.
+        let older = || -> (Vec<v0_4::wit::Target>, v0_4::wit::PatchPlan, v0_4::wit::Policy) {
+            (to_wit(targets), plan.clone().convert(), policy.clone().convert())
+        };
         self.call(plugin, Some(caps), "emit-commands", |p, s| match p {
-            Instance::V0_4(p) => p.call_emit_commands(s, targets, plan, policy),
-            Instance::V0_3(p) => {
-                let targets: Vec<_> = targets.iter().map(v0_3::target_to).collect();
-                let (plan, policy) = (v0_3::plan_to(plan), v0_3::policy_to(policy));
+            Instance::V0_5(p) => {
+                let targets: Vec<v0_5::wit::Target> = to_wit(targets);
+                let (plan, policy) = (plan.clone().convert(), policy.clone().convert());
                 Ok(p.call_emit_commands(s, &targets, &plan, &policy)?
-                    .map(|steps| steps.into_iter().map(v0_3::step_from).collect()))
+                    .map(Convert::convert))
+            }
+            Instance::V0_4(p) => {
+                let (targets, plan, policy) = older();
+                Ok(p.call_emit_commands(s, &targets, &plan, &policy)?
+                    .map(Convert::convert))
+            }
+            Instance::V0_3(p) => {
+                let (targets, plan, policy) = older();
+                let targets: Vec<_> = targets.iter().map(v0_3::target_to).collect();
+                let (plan, policy) = (v0_3::plan_to(&plan), v0_3::policy_to(&policy));
+                Ok(p.call_emit_commands(s, &targets, &plan, &policy)?
+                    .map(|steps| {
+                        steps
+                            .into_iter()
+                            .map(|st| v0_3::step_from(st).convert())
+                            .collect()
+                    }))
             }
             Instance::V0_2(p) => {
+                let (targets, plan, _) = older();
                 let targets: Vec<_> = targets.iter().map(v0_2::target_to).collect();
-                Ok(p.call_emit_commands(s, &targets, &v0_2::plan_to(plan))?
-                    .map(|steps| steps.into_iter().map(v0_2::step_from).collect()))
+                Ok(p.call_emit_commands(s, &targets, &v0_2::plan_to(&plan))?
+                    .map(|steps| {
+                        steps
+                            .into_iter()
+                            .map(|st| v0_2::step_from(st).convert())
+                            .collect()
+                    }))
             }
             Instance::V0_1(p) => {
+                let (targets, plan, _) = older();
                 let targets: Vec<_> = targets.iter().map(v0_1::target_to).collect();
-                Ok(p.call_emit_commands(s, &targets, &v0_1::plan_to(plan))?
-                    .map(|steps| steps.into_iter().map(v0_1::step_from).collect()))
+                Ok(p.call_emit_commands(s, &targets, &v0_1::plan_to(&plan))?
+                    .map(|steps| {
+                        steps
+                            .into_iter()
+                            .map(|st| v0_1::step_from(st).convert())
+                            .collect()
+                    }))
             }
         })?
-        .map(Convert::convert)
         .map_err(|e| anyhow!("plugin {}: emit-commands: {e}", plugin.info.name))
     }
 
@@ -480,6 +545,9 @@ impl PluginHost {
         store.epoch_deadline_trap();
         let name = &plugin.info.name;
         let result = match &plugin.pre {
+            Pre::V0_5(pre) => pre
+                .instantiate(&mut store)
+                .and_then(|i| f(Instance::V0_5(i.copa_plugin_patcher()), &mut store)),
             Pre::V0_4(pre) => pre
                 .instantiate(&mut store)
                 .and_then(|i| f(Instance::V0_4(i.copa_plugin_patcher()), &mut store)),
@@ -504,7 +572,8 @@ impl PluginHost {
 
 /// The patcher export of an instance, by contract minor.
 enum Instance<'a> {
-    V0_4(&'a bindings::exports::copa::plugin::patcher::Guest),
+    V0_5(&'a v0_5::wit::Guest),
+    V0_4(&'a v0_4::wit::Guest),
     V0_3(&'a v0_3::Guest),
     V0_2(&'a v0_2::Guest),
     V0_1(&'a v0_1::Guest),
@@ -679,38 +748,53 @@ pub(crate) use unchanged_package_index;
 
 unchanged_package_index!(package_index);
 
-impl http::Host for State {
-    fn send(&mut self, request: http::Request) -> Result<http::Response, http::Error> {
-        let caps = self.caps().map_err(http::Error::Invalid)?;
-        let Some(client) = &caps.http else {
-            return Err(http::Error::NotGranted(format!(
-                "plugin {} has no network access in this call",
-                self.plugin
-            )));
-        };
-        let request = Request {
-            method: match request.method {
-                http::Method::Get => Method::Get,
-                http::Method::Head => Method::Head,
-            },
-            url: request.url,
-            headers: request.headers,
-            max_body: request.max_body,
-        };
-        let response = client.send(&self.plugin, request).map_err(|e| match e {
-            HttpError::NotGranted(why) => http::Error::NotGranted(why),
-            HttpError::TooLarge(limit) => http::Error::TooLarge(limit),
-            HttpError::Invalid(why) => http::Error::Invalid(why),
-            HttpError::Failed(why) => http::Error::Failed(why),
-        })?;
-        Ok(http::Response {
-            status: response.status,
-            url: response.url,
-            headers: response.headers,
-            body: response.body,
-        })
-    }
+/// http is the same from 0.4 on; each minor's bindings have their own types, so the
+/// implementation is stamped out per minor.
+macro_rules! unchanged_http {
+    ($http:path) => {
+        use $http as http_minor;
+
+        impl http_minor::Host for State {
+            fn send(
+                &mut self,
+                request: http_minor::Request,
+            ) -> Result<http_minor::Response, http_minor::Error> {
+                use crate::http::{HttpError, Method, Request};
+                let caps = self.caps().map_err(http_minor::Error::Invalid)?;
+                let Some(client) = &caps.http else {
+                    return Err(http_minor::Error::NotGranted(format!(
+                        "plugin {} has no network access in this call",
+                        self.plugin
+                    )));
+                };
+                let request = Request {
+                    method: match request.method {
+                        http_minor::Method::Get => Method::Get,
+                        http_minor::Method::Head => Method::Head,
+                    },
+                    url: request.url,
+                    headers: request.headers,
+                    max_body: request.max_body,
+                };
+                let response = client.send(&self.plugin, request).map_err(|e| match e {
+                    HttpError::NotGranted(why) => http_minor::Error::NotGranted(why),
+                    HttpError::TooLarge(limit) => http_minor::Error::TooLarge(limit),
+                    HttpError::Invalid(why) => http_minor::Error::Invalid(why),
+                    HttpError::Failed(why) => http_minor::Error::Failed(why),
+                })?;
+                Ok(http_minor::Response {
+                    status: response.status,
+                    url: response.url,
+                    headers: response.headers,
+                    body: response.body,
+                })
+            }
+        }
+    };
 }
+pub(crate) use unchanged_http;
+
+unchanged_http!(http);
 
 /// A manifest the host can act on: ecosystems users can name, absolute default URLs, option keys
 /// given once. One line naming the plugin otherwise.

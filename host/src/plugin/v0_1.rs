@@ -1,6 +1,7 @@
-//! Contract 0.1: its bindings, its capabilities, and the conversions between its types and the
-//! newest contract's. 0.2 and 0.3 only added to 0.1, so every 0.1 value has a newest equivalent,
-//! and a newest value reaches a 0.1 plugin with the added fields left out:
+//! Contract 0.1: its bindings, its capabilities, and the conversions between its types and
+//! 0.4's (which [`super::v0_4`] takes on to the model). 0.2 to 0.4 only added to 0.1, so every 0.1
+//! value has a 0.4 equivalent, and a 0.4 value reaches a 0.1 plugin with the added fields left
+//! out:
 //! - `policy.update-all` has no field in 0.1; 0.1 OS plugins read "no findings" as "update
 //!   everything", which is what the engine passes with `update-all`.
 //! - `policy.options`, `policy.toolchain-patch-level` and `update.notes` have no field in 0.1,
@@ -19,7 +20,7 @@ mod bindings {
 pub(super) use bindings::exports::copa::plugin::patcher::Guest;
 pub(super) use bindings::{Plugin, PluginPre};
 
-use super::bindings::exports::copa::plugin::patcher as new;
+use super::v0_4::wit as new;
 use bindings::copa::plugin::package_index;
 use bindings::exports::copa::plugin::patcher as old;
 

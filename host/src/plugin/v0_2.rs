@@ -1,5 +1,6 @@
-//! Contract 0.2: its bindings, and the conversions between its types and the newest contract's.
-//! 0.3 and 0.4 only added to 0.2, so every 0.2 value has a newest equivalent, and a newest value
+//! Contract 0.2: its bindings, and the conversions between its types and 0.4's (which
+//! [`super::v0_4`] takes on to the model). 0.3 and 0.4 only added to 0.2, so every 0.2 value has
+//! a 0.4 equivalent, and a 0.4 value
 //! reaches a 0.2 plugin with the added fields left out (see [`super::v0_3`] for 0.4's):
 //! - `policy.options` has no field in 0.2: a 0.2 plugin takes no options.
 //! - `emit-commands` of 0.2 is called without the policy.
@@ -21,7 +22,7 @@ mod bindings {
 pub(super) use bindings::exports::copa::plugin::patcher::Guest;
 pub(super) use bindings::{Plugin, PluginPre};
 
-use super::bindings::exports::copa::plugin::patcher as new;
+use super::v0_4::wit as new;
 use bindings::exports::copa::plugin::patcher as old;
 
 unchanged_capabilities!(

@@ -1,4 +1,5 @@
-//! Contract 0.3: its bindings, and the conversions between its types and the newest contract's.
+//! Contract 0.3: its bindings, and the conversions between its types and 0.4's (which
+//! [`super::v0_4`] takes on to the model).
 //! 0.4 only added to 0.3, so every 0.3 value has a 0.4 equivalent, and a 0.4 value reaches a 0.3
 //! plugin with the added fields left out:
 //! - `info` stands for 0.4's `describe`: a 0.3 plugin declares no indexes, tooling, root steps
@@ -22,7 +23,7 @@ mod bindings {
 pub(super) use bindings::exports::copa::plugin::patcher::Guest;
 pub(super) use bindings::{Plugin, PluginPre};
 
-use super::bindings::exports::copa::plugin::patcher as new;
+use super::v0_4::wit as new;
 use bindings::exports::copa::plugin::patcher as old;
 
 unchanged_capabilities!(

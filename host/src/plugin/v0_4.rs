@@ -1,162 +1,141 @@
-//! Contract 0.4 at the edge: its generated types to and from the host's model
-//! ([`crate::model`]). The records have the same fields today, so one macro line per record
-//! converts both ways; when a later contract changes a record, only its line here changes.
-//! Older minors convert to 0.4's types first (see `v0_1`..`v0_3`) and then through here.
+//! Contract 0.4: its bindings, and its types to and from the host's model. Older minors convert
+//! to 0.4's types first (see `v0_1`..`v0_3`) and then through here. 0.5 only added to 0.4, so
+//! every 0.4 value has a model equivalent; what 0.4 could not say is filled with what the host
+//! assumed of every 0.4 plugin:
+//! - a `run` step may change any path (`changes` is "/");
+//! - the CA bundle's variables follow from the step's `index-ecosystem`, by the host's table
+//!   of the ecosystems it knew then ([`ca_variables`]);
+//! - package names compare as the scanners' Python names do (PEP 503) for a plugin handling
+//!   Python's report or PURL types, else ignoring ASCII case ([`package_names`]).
+//!
+//! The capabilities (image-fs, package-index, http, log) are the same as 0.5's.
 
-use super::bindings::exports::copa::plugin::patcher as wit;
+use super::{State, unchanged_capabilities, unchanged_http, unchanged_package_index};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit/since_v0.4.0",
+        world: "plugin",
+    });
+}
+
+pub(super) use bindings::exports::copa::plugin::patcher as wit;
+pub(super) use bindings::{Plugin, PluginPre};
+
+use super::convert::{Convert, records_since_0_4};
 use crate::model;
 
-/// A value of one side as the other side's type.
-pub(super) trait Convert<T> {
-    fn convert(self) -> T;
-}
+unchanged_capabilities!(
+    bindings::copa::plugin::image_fs,
+    bindings::copa::plugin::log
+);
+unchanged_package_index!(bindings::copa::plugin::package_index);
+unchanged_http!(bindings::copa::plugin::http);
+records_since_0_4!();
 
-macro_rules! unchanged {
-    ($($t:ty),*) => {$(
-        impl Convert<$t> for $t {
-            fn convert(self) -> $t {
-                self
-            }
+impl Convert<model::Manifest> for wit::Manifest {
+    fn convert(self) -> model::Manifest {
+        let info: model::PluginInfo = self.info.convert();
+        model::Manifest {
+            package_names: package_names(&info),
+            info,
+            indexes: self.indexes.convert(),
+            tooling: self.tooling,
+            root_run_steps: self.root_run_steps,
+            options: self.options.convert(),
         }
-    )*};
-}
-unchanged!(String, bool, u8, u32, (String, String));
-
-impl<A: Convert<B>, B> Convert<Vec<B>> for Vec<A> {
-    fn convert(self) -> Vec<B> {
-        self.into_iter().map(Convert::convert).collect()
     }
 }
 
-impl<A: Convert<B>, B> Convert<Option<B>> for Option<A> {
-    fn convert(self) -> Option<B> {
-        self.map(Convert::convert)
-    }
-}
-
-/// Records with the same fields on both sides, converted field by field, both ways.
-macro_rules! same_records {
-    ($($wit:ident = $model:ident { $($field:ident),* $(,)? })*) => {$(
-        impl Convert<model::$model> for wit::$wit {
-            fn convert(self) -> model::$model {
-                model::$model { $($field: self.$field.convert()),* }
-            }
+impl Convert<model::Step> for wit::Step {
+    fn convert(self) -> model::Step {
+        match self {
+            wit::Step::Run(r) => model::Step::Run(model::RunStep {
+                ca_variables: ca_variables(r.index_ecosystem.as_deref()),
+                changes: vec!["/".into()],
+                description: r.description,
+                argv: r.argv,
+                env: r.env,
+                workdir: r.workdir,
+                user: r.user,
+                index_ecosystem: r.index_ecosystem,
+                exclude: r.exclude,
+                updates: r.updates,
+            }),
+            wit::Step::Tooling(t) => model::Step::Tooling(model::ToolingStep {
+                ca_variables: ca_variables(t.index_ecosystem.as_deref()),
+                description: t.description,
+                tooling: t.tooling,
+                default_image: t.default_image,
+                argv: t.argv,
+                env: t.env,
+                workdir: t.workdir,
+                index_ecosystem: t.index_ecosystem,
+                copy_in: t.copy_in,
+                outputs: t.outputs.convert(),
+                updates: t.updates,
+            }),
+            wit::Step::Fetch(f) => model::Step::Fetch(f.convert()),
+            wit::Step::Write(w) => model::Step::Write(w.convert()),
+            wit::Step::Download(d) => model::Step::Download(d.convert()),
         }
-        impl Convert<wit::$wit> for model::$model {
-            fn convert(self) -> wit::$wit {
-                wit::$wit { $($field: self.$field.convert()),* }
-            }
-        }
-    )*};
+    }
 }
 
-/// Enums (and variants) with the same cases on both sides, both ways.
-macro_rules! same_cases {
-    ($($wit:ident = $model:ident { $($case:ident $(($inner:ident))?),* $(,)? })*) => {$(
-        impl Convert<model::$model> for wit::$wit {
-            fn convert(self) -> model::$model {
-                match self {
-                    $(wit::$wit::$case $(($inner))? => model::$model::$case $(($inner.convert()))?),*
-                }
-            }
-        }
-        impl Convert<wit::$wit> for model::$model {
-            fn convert(self) -> wit::$wit {
-                match self {
-                    $(model::$model::$case $(($inner))? => wit::$wit::$case $(($inner.convert()))?),*
-                }
-            }
-        }
-    )*};
+/// The variables through which the tools of the ecosystems the host knew before 0.5 trust the
+/// run's CA bundle: frozen, as 0.4 plugins were built against it.
+fn ca_variables(index_ecosystem: Option<&str>) -> Vec<String> {
+    let names: &[&str] = match index_ecosystem {
+        None | Some("deb") => &[],
+        Some("pypi") => &["PIP_CERT"],
+        Some("npm") => &["NODE_EXTRA_CA_CERTS", "npm_config_cafile"],
+        Some(_) => &["SSL_CERT_FILE"],
+    };
+    names.iter().map(|n| n.to_string()).collect()
 }
 
-same_cases! {
-    PackageClass = PackageClass { Os, Library }
-    PatchLevel = PatchLevel { Patch, Minor, Major }
-    OptionKind = OptionKind { Text, Flag, Number }
-    Step = Step { Run(s), Fetch(s), Write(s), Tooling(s), Download(s) }
-}
-
-same_records! {
-    PluginInfo = PluginInfo { name, version, package_class, report_types, purl_types, description }
-    Index = IndexSpec { ecosystem, default_url, description }
-    OptionSpec = OptionSpec { key, kind, repeatable, description }
-    Manifest = Manifest { info, indexes, tooling, root_run_steps, options }
-    InstalledPackage = InstalledPackage { name, version, location }
-    Target = Target { id, kind, runtime_version, packages, unpatchable_reason, attributes }
-    Finding = Finding {
-        vulnerability_id, package_name, installed_version, fixed_versions, pkg_path,
-        report_target, report_type, purl, severity, status,
+/// How the host compared package names before plugins declared it: Python's names by PEP 503,
+/// the rest ignoring ASCII case.
+pub(super) fn package_names(info: &model::PluginInfo) -> model::NameRule {
+    let python = info.report_types.iter().any(|t| t == "python-pkg")
+        || info.purl_types.iter().any(|t| t == "pypi");
+    model::NameRule {
+        ignore_case: true,
+        separators: if python { "-_." } else { "" }.into(),
     }
-    Policy = Policy {
-        library_patch_level, update_all, toolchain_patch_level, options, indexes,
-    }
-    Update = Update { target_id, package, from_version, to_version, at_least, fixes, notes }
-    Skip = Skip { target_id, package, vulnerabilities, reason }
-    PatchPlan = Plan { updates, skips }
-    RunStep = RunStep {
-        description, argv, env, workdir, user, index_ecosystem, exclude, updates,
-    }
-    FetchStep = FetchStep { description, ecosystem, name, version, placements, updates }
-    Placement = Placement { member, path, mode, uid, gid, replace }
-    WriteStep = WriteStep { description, path, contents, mode, uid, gid, updates }
-    DownloadStep = DownloadStep { description, url, sha256, placements, updates }
-    ToolingStep = ToolingStep {
-        description, tooling, default_image, argv, env, workdir, index_ecosystem, copy_in,
-        outputs, updates,
-    }
-    ToolingOutput = ToolingOutput { from, to, mode, uid, gid }
-}
-
-/// The model's values as 0.4's, for a call into a plugin (which takes them by reference).
-pub(super) fn to_wit<M: Clone + Convert<W>, W>(values: &[M]) -> Vec<W> {
-    values.iter().cloned().map(Convert::convert).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_plan_survives_the_round_trip() {
-        let plan = model::Plan {
-            updates: vec![model::Update {
-                target_id: "/app/venv".into(),
-                package: "urllib3".into(),
-                from_version: "1.26.4".into(),
-                to_version: "1.26.18".into(),
-                at_least: true,
-                fixes: vec!["CVE-2023-45803".into()],
-                notes: vec!["a note".into()],
-            }],
-            skips: vec![model::Skip {
-                target_id: "/app/venv".into(),
-                package: "pip".into(),
-                vulnerabilities: vec!["CVE-1".into()],
-                reason: "why".into(),
-            }],
-        };
-        let there: wit::PatchPlan = plan.clone().convert();
-        let back: model::Plan = there.convert();
-        assert_eq!(back, plan);
+    fn run_step(index_ecosystem: Option<&str>) -> wit::Step {
+        wit::Step::Run(wit::RunStep {
+            description: "d".into(),
+            argv: vec!["pip".into()],
+            env: Vec::new(),
+            workdir: None,
+            user: None,
+            index_ecosystem: index_ecosystem.map(String::from),
+            exclude: Vec::new(),
+            updates: vec![0],
+        })
     }
 
     #[test]
-    fn steps_keep_their_kind_and_bytes() {
-        let step = model::Step::Write(model::WriteStep {
-            description: "d".into(),
-            path: "/x".into(),
-            contents: Some(vec![0, 1, 255]),
-            mode: 0o644,
-            uid: 1,
-            gid: 2,
-            updates: vec![3],
-        });
-        let there: wit::Step = step.clone().convert();
-        assert!(
-            matches!(&there, wit::Step::Write(w) if w.contents.as_deref() == Some(&[0, 1, 255][..]))
-        );
-        let back: model::Step = there.convert();
-        assert_eq!(back, step);
+    fn a_run_step_of_0_4_may_change_anything_and_gets_the_ca_variables_of_its_time() {
+        let model::Step::Run(pip) = run_step(Some("pypi")).convert() else {
+            panic!("a run step stays one")
+        };
+        assert_eq!(pip.changes, ["/"]);
+        assert_eq!(pip.ca_variables, ["PIP_CERT"]);
+        let model::Step::Run(other) = run_step(Some("acme")).convert() else {
+            panic!("a run step stays one")
+        };
+        assert_eq!(other.ca_variables, ["SSL_CERT_FILE"]);
+        let model::Step::Run(offline) = run_step(None).convert() else {
+            panic!("a run step stays one")
+        };
+        assert!(offline.ca_variables.is_empty());
     }
 }
