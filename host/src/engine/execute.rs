@@ -269,6 +269,9 @@ pub(super) async fn show_steps(
                 steps.len(),
                 exec::step_description(step)
             );
+            if let Step::Run(run) = step {
+                eprintln!("        may change: {}", run.changes.join(", "));
+            }
         }
     }
     Ok(())

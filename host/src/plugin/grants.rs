@@ -223,6 +223,14 @@ pub fn check_steps(plugin: &Plugin, steps: &[Step], updates: usize) -> Result<()
                 crate::exec::step_description(step)
             );
         }
+        if let Step::Run(run) = step
+            && let Some(relative) = run.changes.iter().find(|p| !p.starts_with('/'))
+        {
+            bail!(
+                "plugin {name}: step {:?} declares it changes {relative:?}; a step declares absolute paths",
+                run.description
+            );
+        }
     }
     let Some(declared) = &plugin.declared else {
         return Ok(());
