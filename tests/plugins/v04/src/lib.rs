@@ -2,9 +2,8 @@
 //! would have shipped it before 0.5. It exercises what a host speaking a later contract has to
 //! convert: a manifest (an index, an option, a tooling kind, no root `run` steps), 0.4's imports
 //! (image-fs, http, log), an update's `at-least` and notes, a skip, and `run`, `tooling` and
-//! `write` steps in 0.4's form. It detects a tiny "package database"
-//! (/v04/installed: `name version` lines) and plans every finding to at least its first fixed
-//! version.
+//! `write` steps in 0.4's form. It detects a tiny "package database" (/v04/installed: `name
+//! version` lines) and plans every finding to at least its first fixed version.
 
 wit_bindgen::generate!({
     path: "../../../wit/since_v0.4.0",
@@ -94,7 +93,10 @@ impl Guest for V04 {
             skips: Vec::new(),
         };
         for finding in &findings {
-            let Some(installed) = target.packages.iter().find(|p| p.name == finding.package_name)
+            let Some(installed) = target
+                .packages
+                .iter()
+                .find(|p| p.name == finding.package_name)
             else {
                 continue;
             };
@@ -167,7 +169,10 @@ fn run_step(plan: &PatchPlan, policy: &Policy, updates: Vec<u32>) -> Step {
         .map(|u| format!("{}>={}", u.package, u.to_version));
     Step::Run(RunStep {
         description: "v04 install".into(),
-        argv: ["v04-install".to_string()].into_iter().chain(specs).collect(),
+        argv: ["v04-install".to_string()]
+            .into_iter()
+            .chain(specs)
+            .collect(),
         env: index_url
             .map(|(_, url)| ("V04_INDEX_URL".to_string(), url.clone()))
             .into_iter()
