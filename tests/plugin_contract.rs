@@ -1,11 +1,15 @@
-//! The contract's versions: plugins built against 0.1 and 0.2 (without the SDK) load next to the
-//! 0.3 built-ins, and every value crosses the conversion to and from the newest contract intact.
+//! The contract's versions: plugins built against 0.1, 0.2, 0.3 and 0.4 (without the SDK) load
+//! next to the built-ins, and every value crosses the conversion to and from the newest contract
+//! intact.
 
 mod common;
 
 use common::{Node, layer_tar, serve_index, serve_static_with, wheels};
 use copa_host::index::{IndexSettings, PackageIndex};
-use copa_host::plugin::{Capabilities, Finding, Origin, PatchLevel, PluginHost, Step};
+use copa_host::plugin::{
+    Capabilities, Finding, IndexSpec, OptionKind, OptionSpec, Origin, PatchLevel, Plugin,
+    PluginHost, Step, grants,
+};
 use std::sync::Arc;
 
 /// The capabilities of a call on an image of one layer, with the indexes of `settings`.
@@ -325,4 +329,160 @@ fn a_plugin_built_against_0_3_is_loaded_and_converted() {
         panic!("one run step expected: {steps:?}");
     };
     assert_eq!(run.description, "install libssl3 >=3.0.13-1 (1 options)");
+}
+
+#[test]
+fn a_plugin_built_against_0_4_is_loaded_and_converted() {
+    let image = layer_tar(&[
+        Node::Dir("v04"),
+        Node::File("v04/installed", "libfoo 1.0\nlibbar 2.0\n"),
+    ]);
+    // No `http` capability: the plugin's request to its index is refused before any network.
+    let caps = capabilities(image, IndexSettings::default());
+    let host = PluginHost::new(Default::default(), None).unwrap();
+    let wasm = std::fs::read(env!("COPA_TEST_PLUGIN_V04")).unwrap();
+    let plugin = host.load(&wasm, Origin::File("v04.wasm".into())).unwrap();
+    assert_eq!(plugin.contract, "0.4.0");
+    assert_eq!(plugin.info.name, "v04");
+    assert_eq!(plugin.info.purl_types, ["v04"]);
+    assert_declares_its_manifest(&plugin);
+
+    let targets = host.detect(&plugin, &caps).unwrap();
+    let [target] = targets.as_slice() else {
+        panic!("one target expected: {targets:?}");
+    };
+    assert_eq!(target.kind, "v04-db");
+    assert_eq!(target.attributes, [("format".into(), "lines".into())]);
+    let names: Vec<(&str, &str)> = target
+        .packages
+        .iter()
+        .map(|p| (p.name.as_str(), p.version.as_str()))
+        .collect();
+    assert_eq!(names, [("libfoo", "1.0"), ("libbar", "2.0")]);
+
+    // The manifest's default URL is the index in force; repeated options arrive in order.
+    let mut policy = common::policy_with_indexes(PatchLevel::Patch, &plugin, &[]);
+    policy.options = vec![
+        ("channel".into(), "stable".into()),
+        ("channel".into(), "edge".into()),
+    ];
+    let mut libfoo = finding("libfoo", "CVE-1");
+    libfoo.fixed_versions = vec!["1.2".into()];
+    let mut libbar = finding("libbar", "CVE-2");
+    libbar.fixed_versions = Vec::new();
+    let plan = host
+        .plan(&plugin, &caps, &targets, &[libfoo, libbar], &policy)
+        .unwrap();
+    let [update] = plan.updates.as_slice() else {
+        panic!("one update expected: {plan:?}");
+    };
+    assert_eq!(
+        (update.package.as_str(), update.from_version.as_str()),
+        ("libfoo", "1.0")
+    );
+    assert_eq!(update.to_version, "1.2");
+    assert!(update.at_least);
+    assert_eq!(update.fixes, ["CVE-1"]);
+    assert_eq!(
+        update.notes,
+        [
+            "options: channel=stable,channel=edge",
+            "indexes: v04-index=https://index.v04.example/simple/",
+            "index reached: not granted",
+        ]
+    );
+    let [skip] = plan.skips.as_slice() else {
+        panic!("one skip expected: {plan:?}");
+    };
+    assert_eq!(
+        (skip.target_id.as_str(), skip.package.as_str()),
+        ("/v04/installed", "libbar")
+    );
+    assert_eq!(skip.vulnerabilities, ["CVE-2"]);
+    assert_eq!(skip.reason, "no fixed version published");
+
+    let steps = host
+        .emit_commands(&plugin, &caps, &targets, &plan, &policy)
+        .unwrap();
+    grants::check_steps(&plugin, &steps, plan.updates.len()).expect("steps within the manifest");
+    assert_steps_cross(&steps);
+}
+
+/// The v04 plugin's manifest, every declaration as the plugin wrote it.
+fn assert_declares_its_manifest(plugin: &Plugin) {
+    let declared = plugin
+        .declared
+        .as_ref()
+        .expect("a 0.4 plugin declares a manifest");
+    assert_eq!(
+        declared.indexes,
+        [IndexSpec {
+            ecosystem: "v04-index".into(),
+            default_url: "https://index.v04.example/simple/".into(),
+            description: "the v04 index".into(),
+        }]
+    );
+    assert_eq!(declared.tooling, ["v04-tool"]);
+    assert!(!declared.root_run_steps);
+    assert_eq!(
+        declared.options,
+        [OptionSpec {
+            key: "channel".into(),
+            kind: OptionKind::Text,
+            repeatable: true,
+            description: "a release channel".into(),
+        }]
+    );
+}
+
+/// The v04 plugin's `run`, `tooling` and `write` steps for its one update of libfoo to 1.2.
+fn assert_steps_cross(steps: &[Step]) {
+    let [Step::Run(run), Step::Tooling(tooling), Step::Write(write)] = steps else {
+        panic!("run, tooling and write steps expected: {steps:?}");
+    };
+    assert_eq!(run.argv, ["v04-install", "libfoo>=1.2"]);
+    assert_eq!(
+        run.env,
+        [(
+            "V04_INDEX_URL".into(),
+            "https://index.v04.example/simple/".into()
+        )]
+    );
+    assert_eq!(run.workdir.as_deref(), Some("/v04"));
+    assert_eq!(run.user.as_deref(), Some("1000:1000"));
+    assert_eq!(run.index_ecosystem.as_deref(), Some("v04-index"));
+    assert_eq!(run.exclude, ["/v04/cache"]);
+    assert_eq!(run.updates, [0]);
+
+    assert_eq!(
+        (tooling.tooling.as_str(), tooling.default_image.as_str()),
+        ("v04-tool", "busybox:1")
+    );
+    assert_eq!(tooling.argv, ["sh", "-c", "cp /v04/installed /out"]);
+    assert_eq!(tooling.env, [("V04_TOOL".into(), "1".into())]);
+    assert_eq!(tooling.workdir.as_deref(), Some("/src"));
+    assert_eq!(tooling.index_ecosystem.as_deref(), Some("v04-index"));
+    assert_eq!(tooling.copy_in, ["/v04/installed"]);
+    let [output] = tooling.outputs.as_slice() else {
+        panic!("one output expected: {tooling:?}");
+    };
+    assert_eq!(
+        (
+            output.from.as_str(),
+            output.to.as_str(),
+            output.mode,
+            output.uid,
+            output.gid
+        ),
+        ("/out", "/v04/out", Some(0o755), 1000, 1001)
+    );
+    assert_eq!(tooling.updates, [0]);
+
+    assert_eq!(write.path, "/v04/installed");
+    assert_eq!(
+        write.contents.as_deref(),
+        Some(&b"libfoo 1.2\nlibbar 2.0\n"[..])
+    );
+    assert_eq!((write.mode, write.uid, write.gid), (0o644, 1000, 1001));
+    assert_eq!(write.updates, [0]);
 }
