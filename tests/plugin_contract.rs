@@ -7,7 +7,7 @@ mod common;
 use common::{Node, layer_tar, serve_index, serve_static_with, wheels};
 use copa_host::index::{IndexSettings, PackageIndex};
 use copa_host::plugin::{
-    Capabilities, Finding, IndexSpec, OptionKind, OptionSpec, Origin, PatchLevel, Plugin,
+    Capabilities, Finding, IndexSpec, NameRule, OptionKind, OptionSpec, Origin, PatchLevel, Plugin,
     PluginHost, Step, grants,
 };
 use std::sync::Arc;
@@ -423,6 +423,7 @@ fn assert_declares_its_manifest(plugin: &Plugin) {
         }]
     );
     assert_eq!(declared.tooling, ["v04-tool"]);
+    assert_eq!(plugin.package_names, NameRule::default());
     assert!(!declared.root_run_steps);
     assert_eq!(
         declared.options,
@@ -452,6 +453,10 @@ fn assert_steps_cross(steps: &[Step]) {
     assert_eq!(run.user.as_deref(), Some("1000:1000"));
     assert_eq!(run.index_ecosystem.as_deref(), Some("v04-index"));
     assert_eq!(run.exclude, ["/v04/cache"]);
+    // What 0.4 could not say is what the host assumed of every 0.4 plugin: a run step may
+    // change any path, and a tool of an ecosystem the host did not know reads SSL_CERT_FILE.
+    assert_eq!(run.changes, ["/"]);
+    assert_eq!(run.ca_variables, ["SSL_CERT_FILE"]);
     assert_eq!(run.updates, [0]);
 
     assert_eq!(
@@ -462,6 +467,7 @@ fn assert_steps_cross(steps: &[Step]) {
     assert_eq!(tooling.env, [("V04_TOOL".into(), "1".into())]);
     assert_eq!(tooling.workdir.as_deref(), Some("/src"));
     assert_eq!(tooling.index_ecosystem.as_deref(), Some("v04-index"));
+    assert_eq!(tooling.ca_variables, ["SSL_CERT_FILE"]);
     assert_eq!(tooling.copy_in, ["/v04/installed"]);
     let [output] = tooling.outputs.as_slice() else {
         panic!("one output expected: {tooling:?}");
