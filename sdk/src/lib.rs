@@ -99,6 +99,11 @@ pub fn asks_for_nothing(info: PluginInfo) -> Manifest {
     }
 }
 
+/// OpenSSL's variable for a CA bundle's path, which Go's crypto/x509 reads too: a step's
+/// `ca_variables` for a tool that follows OpenSSL. Before contract 0.5 the host set it for every
+/// index but PyPI's, npm's and deb's; the apk, rpm and go steps declare it now.
+pub const OPENSSL_CA_VARIABLES: &[&str] = &["SSL_CERT_FILE"];
+
 /// The values the user gave the option `key` of this plugin, in order (`--plugin-option
 /// NAME:KEY=VALUE`, or a flag of the host's that stands for one).
 pub fn options<'a>(policy: &'a Policy, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
