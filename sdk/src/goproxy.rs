@@ -11,6 +11,10 @@
 /// The index id plugins declare and users name in `--index go=URL`.
 pub const ECOSYSTEM: &str = "go";
 
+/// The variable the go command reads a CA bundle's path from (crypto/x509 follows OpenSSL): a
+/// go step's `ca_variables`.
+pub const CA_VARIABLES: &[&str] = crate::OPENSSL_CA_VARIABLES;
+
 /// The public proxy, as the go command defaults to it.
 pub const DEFAULT_PROXY: &str = "https://proxy.golang.org";
 

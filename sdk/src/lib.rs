@@ -12,7 +12,9 @@
 //! ```
 //!
 //! Build it with `cargo build --target wasm32-wasip2 --release`; the `.wasm` goes into a
-//! `--plugin-dir` of copa-host. The bindings are those of contract 0.4 (`wit/since_v0.4.0`).
+//! `--plugin-dir` of copa-host. The bindings are those of contract 0.5 (`wit/since_v0.5.0`):
+//! such a plugin needs a host that loads 0.5 plugins (one that also loads those of 0.1 to 0.4,
+//! built against older SDKs or none).
 //!
 //! The host reads a plugin's [`Manifest`] ([`Patcher::manifest`]) before anything runs and holds
 //! the plugin to it: the indexes it reads over [`http`] (each grants the plugin an origin), the
@@ -41,7 +43,7 @@ pub mod rpm;
 
 mod bindings {
     wit_bindgen::generate!({
-        path: "../wit/since_v0.4.0",
+        path: "../wit/since_v0.5.0",
         world: "plugin",
     });
 }
@@ -50,9 +52,9 @@ mod bindings {
 bindings::export!(Component with_types_in bindings);
 
 pub use bindings::exports::copa::plugin::patcher::{
-    DownloadStep, FetchStep, Finding, Index as IndexSpec, InstalledPackage, Manifest, OptionKind,
-    OptionSpec, PackageClass, PatchLevel, PatchPlan as Plan, Placement, PluginInfo, Policy,
-    RunStep, Skip, Step, Target, ToolingOutput, ToolingStep, Update, WriteStep,
+    DownloadStep, FetchStep, Finding, Index as IndexSpec, InstalledPackage, Manifest, NameRule,
+    OptionKind, OptionSpec, PackageClass, PatchLevel, PatchPlan as Plan, Placement, PluginInfo,
+    Policy, RunStep, Skip, Step, Target, ToolingOutput, ToolingStep, Update, WriteStep,
 };
 
 /// What a patcher does. The host calls each method in a fresh instance, so state kept between
@@ -64,6 +66,12 @@ pub trait Patcher: Sync + Send {
     /// over [`http`], the tooling images it names, whether its `run` steps run as root, and the
     /// options it takes. A step or option beyond the manifest is refused, so a plugin that needs
     /// any of these overrides this; the default asks for nothing.
+    ///
+    /// The manifest also says how the plugin's package names compare (`package_names`), when the
+    /// host matches a scanner's name to an installed package for the VEX document. The default
+    /// ignores ASCII case and has no separators ("PyYAML" is "pyyaml", "a-b" is not "a_b"): what
+    /// the host did for every ecosystem but Python's before contract 0.5. A plugin whose names
+    /// compare otherwise (case-sensitive, or Python's "-_.") overrides it.
     fn manifest(&self) -> Manifest {
         asks_for_nothing(self.info())
     }
@@ -87,7 +95,8 @@ pub trait Patcher: Sync + Send {
 }
 
 /// The manifest of a plugin that asks for nothing beyond `info`: no index, no tooling, no `run`
-/// step as root, no option. A plugin that needs one of these starts from it:
+/// step as root, no option; package names compare ignoring ASCII case, without separators (see
+/// [`Patcher::manifest`]). A plugin that needs something else starts from it:
 /// `Manifest { root_run_steps: true, ..asks_for_nothing(self.info()) }`.
 pub fn asks_for_nothing(info: PluginInfo) -> Manifest {
     Manifest {
@@ -96,8 +105,17 @@ pub fn asks_for_nothing(info: PluginInfo) -> Manifest {
         tooling: vec![],
         root_run_steps: false,
         options: vec![],
+        package_names: NameRule {
+            ignore_case: true,
+            separators: String::new(),
+        },
     }
 }
+
+/// OpenSSL's variable for a CA bundle's path, which Go's crypto/x509 reads too: a step's
+/// `ca_variables` for a tool that follows OpenSSL. Before contract 0.5 the host set it for every
+/// index but PyPI's, npm's and deb's; the apk, rpm and go steps declare it now.
+pub const OPENSSL_CA_VARIABLES: &[&str] = &["SSL_CERT_FILE"];
 
 /// The values the user gave the option `key` of this plugin, in order (`--plugin-option
 /// NAME:KEY=VALUE`, or a flag of the host's that stands for one).

@@ -24,6 +24,12 @@ use crate::archive::{Artifact, ExpectedDigest};
 /// The index id plugins declare and users name in `--index npm=URL`.
 pub const ECOSYSTEM: &str = "npm";
 
+/// The variables npm reads a CA bundle's path from (Node.js's, and npm's `cafile` setting), a
+/// step's `ca_variables` when it runs npm; the host set both for an npm run before contract 0.5.
+/// No built-in plugin runs npm (the npm plugin places tarballs itself); these are for one that
+/// does.
+pub const CA_VARIABLES: &[&str] = &["NODE_EXTRA_CA_CERTS", "npm_config_cafile"];
+
 /// The public registry.
 pub const DEFAULT_REGISTRY: &str = "https://registry.npmjs.org/";
 

@@ -57,13 +57,17 @@ impl LibraryVersion for Pep440Version {
     }
 }
 
+/// The characters PEP 503 takes for one another in a project name, a run of them counting as
+/// one: those of [`normalize_name`], and so the `separators` of a Python plugin's name rule.
+pub const NAME_SEPARATORS: &str = "-_.";
+
 /// PEP 503 normalized project name (lowercase; runs of `-`, `_`, `.` become one `-`): how pip
 /// and package indexes compare names.
 pub fn normalize_name(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     let mut in_separator_run = false;
     for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
+        if NAME_SEPARATORS.contains(c) {
             if !in_separator_run {
                 out.push('-');
             }

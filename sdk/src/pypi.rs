@@ -14,6 +14,9 @@ use crate::pep440::normalize_name;
 /// The index id plugins declare and users name in `--index pypi=URL`.
 pub const ECOSYSTEM: &str = "pypi";
 
+/// The variable pip reads a CA bundle's path from: a pip step's `ca_variables`.
+pub const CA_VARIABLES: &[&str] = &["PIP_CERT"];
+
 /// PyPI's simple API.
 pub const DEFAULT_INDEX: &str = "https://pypi.org/simple/";
 

@@ -6,8 +6,8 @@ mod db;
 use copa_plugin_sdk::apk::ApkVersion;
 use copa_plugin_sdk::ospkg::{self, OsRelease, Repositories, exact_version};
 use copa_plugin_sdk::{
-    Finding, InstalledPackage, Manifest, PackageClass, Plan, PluginInfo, Policy, RunStep, Step,
-    Target, Update, attribute, fs, register_patcher, updates_for,
+    Finding, InstalledPackage, Manifest, OPENSSL_CA_VARIABLES, PackageClass, Plan, PluginInfo,
+    Policy, RunStep, Step, Target, Update, attribute, fs, register_patcher, updates_for,
 };
 
 use db::{WorldEntry, parse_installed, parse_repositories, parse_world};
@@ -167,6 +167,9 @@ impl copa_plugin_sdk::Patcher for Apk {
                 workdir: None,
                 user: None,
                 index_ecosystem: Some("apk".into()),
+                ca_variables: OPENSSL_CA_VARIABLES.iter().map(|s| s.to_string()).collect(),
+                // Packages hold files anywhere, and their install scripts run as root.
+                changes: vec!["/".into()],
                 exclude: NOT_IN_LAYER.iter().map(|s| s.to_string()).collect(),
                 updates,
             }));

@@ -229,6 +229,10 @@ impl copa_plugin_sdk::Patcher for Apt {
                 workdir: None,
                 user: None,
                 index_ecosystem: Some("deb".into()),
+                // apt reads no variable: the script passes COPA_CA_BUNDLE as an option.
+                ca_variables: Vec::new(),
+                // Packages hold files anywhere, and their maintainer scripts run as root.
+                changes: vec!["/".into()],
                 exclude: NOT_IN_LAYER.iter().map(|s| s.to_string()).collect(),
                 updates,
             }));

@@ -278,6 +278,10 @@ fn rebuild(
         // The host gives the go command a GOPROXY naming the proxies the plan read, and the
         // logins the user gave for them.
         index_ecosystem: Some(goproxy::ECOSYSTEM.into()),
+        ca_variables: goproxy::CA_VARIABLES
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
         copy_in,
         outputs: vec![ToolingOutput {
             from: OUTPUT.into(),
@@ -363,6 +367,10 @@ fn update_module(target: &Target, modules: &[String], updates: Vec<u32>) -> Tool
         env,
         workdir: None,
         index_ecosystem: Some(goproxy::ECOSYSTEM.into()),
+        ca_variables: goproxy::CA_VARIABLES
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
         copy_in,
         outputs,
         updates,

@@ -6,8 +6,8 @@ mod metadata;
 mod plan;
 
 use copa_plugin_sdk::{
-    Finding, IndexSpec, Manifest, PackageClass, Plan, PluginInfo, Policy, RunStep, Step, Target,
-    attribute, index_urls, pypi, register_patcher, updates_for,
+    Finding, IndexSpec, Manifest, NameRule, PackageClass, Plan, PluginInfo, Policy, RunStep, Step,
+    Target, attribute, index_urls, pep440, pypi, register_patcher, updates_for,
 };
 
 #[derive(Default)]
@@ -38,7 +38,10 @@ impl copa_plugin_sdk::Patcher for Pip {
 
     /// pip runs as the owner of the site-packages it installs into: root for the system's (and
     /// for a virtual environment root created), so its `run` steps may run as root. It reads
-    /// PyPI (or the user's `--index pypi=URL`s) over `http`; no tooling, no options.
+    /// PyPI (or the user's `--index pypi=URL`s) over `http`; no tooling, no options. Names
+    /// compare as PEP 503 has it, the rule of [`pep440::normalize_name`] (which pip and the
+    /// indexes use): ASCII case aside, and a run of "-_." as one ("typing_extensions" is
+    /// "typing-extensions").
     fn manifest(&self) -> Manifest {
         Manifest {
             indexes: vec![IndexSpec {
@@ -49,6 +52,10 @@ impl copa_plugin_sdk::Patcher for Pip {
                     .into(),
             }],
             root_run_steps: true,
+            package_names: NameRule {
+                ignore_case: true,
+                separators: pep440::NAME_SEPARATORS.into(),
+            },
             ..copa_plugin_sdk::asks_for_nothing(self.info())
         }
     }
@@ -124,11 +131,30 @@ impl copa_plugin_sdk::Patcher for Pip {
                     .filter(|owner| *owner != "0:0")
                     .map(String::from),
                 index_ecosystem: Some("pypi".into()),
+                ca_variables: pypi::CA_VARIABLES.iter().map(|s| s.to_string()).collect(),
+                changes: changed_paths(target),
                 exclude: vec!["/root/.cache".into(), "/root/.config/pip".into()],
                 updates,
             }));
         }
         Ok(steps)
+    }
+}
+
+/// Where pip may write when it updates `target`. In a virtual environment everything it touches
+/// (site-packages, `bin` scripts, `share` data) is under the environment's root, the target's
+/// id. For the system, pip as root installs under the interpreter's install prefix, which is
+/// /usr/local for the official Python images and for Debian's patched pip alike (scripts to
+/// /usr/local/bin, data to /usr/local/share), and removes the old version from the site-packages
+/// directory it was found in: the target's id (Debian's /usr/lib/python3/dist-packages, say).
+/// The prefix of an interpreter in /usr/bin is /usr, which is not declared, since that would let
+/// the step change all of /usr: a pip that does install there (Alpine's) fails the step, naming
+/// the path, rather than change /usr unannounced.
+fn changed_paths(target: &Target) -> Vec<String> {
+    if attribute(target, attr::SYSTEM) == Some("1") {
+        vec!["/usr/local".into(), target.id.clone()]
+    } else {
+        vec![target.id.clone()]
     }
 }
 
@@ -145,4 +171,33 @@ fn index_environment(policy: &Policy) -> Vec<(String, String)> {
         env.push(("PIP_EXTRA_INDEX_URL".to_string(), extra.join(" ")));
     }
     env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(id: &str, system: &str) -> Target {
+        Target {
+            id: id.into(),
+            kind: String::new(),
+            runtime_version: None,
+            packages: Vec::new(),
+            unpatchable_reason: None,
+            attributes: vec![(attr::SYSTEM.into(), system.into())],
+        }
+    }
+
+    #[test]
+    fn pip_changes_a_venv_only_under_its_root() {
+        assert_eq!(changed_paths(&target("/app/venv", "0")), ["/app/venv"]);
+    }
+
+    #[test]
+    fn pip_changes_the_system_under_usr_local_and_the_site_dir_it_updates() {
+        assert_eq!(
+            changed_paths(&target("/usr/lib/python3/dist-packages", "1")),
+            ["/usr/local", "/usr/lib/python3/dist-packages"]
+        );
+    }
 }

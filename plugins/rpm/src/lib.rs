@@ -10,8 +10,8 @@ mod sqlite;
 use copa_plugin_sdk::ospkg::{self, ConfiguredRepositories, OsRelease, exact_version};
 use copa_plugin_sdk::rpm::RpmVersion;
 use copa_plugin_sdk::{
-    Finding, InstalledPackage, Manifest, PackageClass, Plan, PluginInfo, Policy, RunStep, Step,
-    Target, Update, attribute, fs, register_patcher, updates_for,
+    Finding, InstalledPackage, Manifest, OPENSSL_CA_VARIABLES, PackageClass, Plan, PluginInfo,
+    Policy, RunStep, Step, Target, Update, attribute, fs, register_patcher, updates_for,
 };
 
 use header::Package;
@@ -214,6 +214,9 @@ impl copa_plugin_sdk::Patcher for Rpm {
                 workdir: None,
                 user: None,
                 index_ecosystem: Some("rpm".into()),
+                ca_variables: OPENSSL_CA_VARIABLES.iter().map(|s| s.to_string()).collect(),
+                // Packages hold files anywhere, and their scriptlets run as root.
+                changes: vec!["/".into()],
                 exclude: NOT_IN_LAYER.iter().map(|s| s.to_string()).collect(),
                 updates,
             }));

@@ -85,7 +85,8 @@ pub fn fetch(policy: &Policy, name: &str) -> Result<Option<Document>, String> {
         }
     }
     if asked == 0 {
-        // A 0.4 host always passes the default URL; no URL means a host that grants none.
+        // A host always passes the default URL (since contract 0.4); no URL means a host that
+        // grants none.
         return Err(format!("no {ECOSYSTEM} index URL in the policy"));
     }
     Ok(None)

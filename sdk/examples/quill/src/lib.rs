@@ -40,7 +40,8 @@
 //!
 //! - [`manifest`](copa_plugin_sdk::Patcher::manifest): declares the `quill` index (which grants
 //!   the plugin its origin, or those of the user's `--index quill=URL`s), no tooling, no root
-//!   `run` step, no options. The host refuses anything beyond it.
+//!   `run` step, no options. The host refuses anything beyond it. Package names compare exactly,
+//!   as `plan` compares them, so the VEX document matches a finding to a package the same way.
 //! - `detect`: one target, `/opt/quill/packages`, with a package per directory.
 //! - `plan`: findings match installed packages by exact name. A version fixes a finding when it
 //!   is at or above one of its fixed versions on the same major.minor line, or at or above all
@@ -59,8 +60,8 @@ mod version;
 
 use copa_plugin_sdk::choose::Bump;
 use copa_plugin_sdk::{
-    DownloadStep, Finding, IndexSpec, InstalledPackage, Manifest, PackageClass, Placement, Plan,
-    PluginInfo, Policy, Step, Target, fs, log, register_patcher,
+    DownloadStep, Finding, IndexSpec, InstalledPackage, Manifest, NameRule, PackageClass,
+    Placement, Plan, PluginInfo, Policy, Step, Target, fs, log, register_patcher,
 };
 
 use version::QuillVersion;
@@ -90,7 +91,8 @@ impl copa_plugin_sdk::Patcher for Quill {
     }
 
     /// The index is all the plugin asks for: its `download` steps need no container, so no
-    /// tooling and no root `run` step.
+    /// tooling and no root `run` step. A quill name is its directory's, so "Widget" and
+    /// "widget" are two packages: names compare byte for byte.
     fn manifest(&self) -> Manifest {
         Manifest {
             indexes: vec![IndexSpec {
@@ -98,6 +100,10 @@ impl copa_plugin_sdk::Patcher for Quill {
                 default_url: index::DEFAULT_URL.into(),
                 description: "a quill package index (JSON)".into(),
             }],
+            package_names: NameRule {
+                ignore_case: false,
+                separators: String::new(),
+            },
             ..copa_plugin_sdk::asks_for_nothing(self.info())
         }
     }
