@@ -143,19 +143,35 @@ impl copa_plugin_sdk::Patcher for Pip {
 
 /// Where pip may write when it updates `target`. In a virtual environment everything it touches
 /// (site-packages, `bin` scripts, `share` data) is under the environment's root, the target's
-/// id. For the system, pip as root installs under the interpreter's install prefix, which is
-/// /usr/local for the official Python images and for Debian's patched pip alike (scripts to
-/// /usr/local/bin, data to /usr/local/share), and removes the old version from the site-packages
-/// directory it was found in: the target's id (Debian's /usr/lib/python3/dist-packages, say).
-/// The prefix of an interpreter in /usr/bin is /usr, which is not declared, since that would let
-/// the step change all of /usr: a pip that does install there (Alpine's) fails the step, naming
-/// the path, rather than change /usr unannounced.
+/// id. For the system, pip as root removes the old version from the site-packages directory it
+/// was found in (the target's id) and installs under its scheme's prefix: /usr/local for the
+/// official Python images and for Debian's patched pip (whose directories are `dist-packages`);
+/// the interpreter's own prefix elsewhere (Alpine's and Fedora's /usr), where only the scheme's
+/// directories are declared (both library dirs, scripts, data under `share`, headers) rather than
+/// all of /usr: data files a package puts anywhere else fail the step, naming the path.
 fn changed_paths(target: &Target) -> Vec<String> {
-    if attribute(target, attr::SYSTEM) == Some("1") {
-        vec!["/usr/local".into(), target.id.clone()]
-    } else {
-        vec![target.id.clone()]
+    let site = target.id.clone();
+    if attribute(target, attr::SYSTEM) != Some("1") {
+        return vec![site];
     }
+    match distro_scheme(&site) {
+        Some((prefix, version)) => vec![
+            format!("{prefix}/lib64/python{version}/site-packages"),
+            format!("{prefix}/bin"),
+            format!("{prefix}/share"),
+            format!("{prefix}/include/python{version}"),
+            site,
+        ],
+        None => vec!["/usr/local".into(), site],
+    }
+}
+
+/// The prefix and Python version of a system `site-packages` directory outside /usr/local
+/// (`/usr/lib/python3.12/site-packages`: "/usr", "3.12"), where pip installs under that prefix.
+fn distro_scheme(site: &str) -> Option<(&str, &str)> {
+    let lib = site.strip_suffix("/site-packages")?;
+    let (prefix, version) = lib.rsplit_once("/lib/python")?;
+    (prefix != "/usr/local").then_some((prefix, version))
 }
 
 /// pip's settings for the indexes planning read: the first as its index URL, the others as
@@ -195,9 +211,26 @@ mod tests {
 
     #[test]
     fn pip_changes_the_system_under_usr_local_and_the_site_dir_it_updates() {
+        for site in [
+            "/usr/lib/python3/dist-packages",
+            "/usr/local/lib/python3.11/dist-packages",
+            "/usr/local/lib/python3.12/site-packages",
+        ] {
+            assert_eq!(changed_paths(&target(site, "1")), ["/usr/local", site]);
+        }
+    }
+
+    #[test]
+    fn pip_changes_a_distros_system_python_only_in_its_schemes_directories() {
         assert_eq!(
-            changed_paths(&target("/usr/lib/python3/dist-packages", "1")),
-            ["/usr/local", "/usr/lib/python3/dist-packages"]
+            changed_paths(&target("/usr/lib/python3.12/site-packages", "1")),
+            [
+                "/usr/lib64/python3.12/site-packages",
+                "/usr/bin",
+                "/usr/share",
+                "/usr/include/python3.12",
+                "/usr/lib/python3.12/site-packages",
+            ]
         );
     }
 }
