@@ -15,6 +15,7 @@ use crate::engine::{self, Options};
 use crate::http::{Credential, Origin, split_credential};
 use crate::netrc::NetrcFile;
 use crate::plugin::{PackageClass, PatchLevel, PluginHost};
+use crate::setting::Setting;
 use copa_plugin_sdk::nuget_feed;
 
 #[derive(Parser, Debug)]
@@ -222,6 +223,28 @@ impl From<Level> for PatchLevel {
             Level::Minor => PatchLevel::Minor,
             Level::Major => PatchLevel::Major,
         }
+    }
+}
+
+/// How the command line spells a setting the library names in a message: its flag.
+fn flag(setting: Setting) -> &'static str {
+    match setting {
+        Setting::CaCert => "--ca-cert",
+        Setting::IgnoreErrors => "--ignore-errors",
+        Setting::Platform => "--platform",
+        Setting::PkgTypes => "--pkg-types",
+        Setting::Report => "-r",
+        Setting::Vex => "-o",
+        Setting::Timeout => "--timeout",
+        Setting::IndexCredential => "--index-credential",
+        Setting::Index => "--index",
+        Setting::IndexOrigin => "--index-origin",
+        Setting::PluginOption => "--plugin-option",
+        Setting::OutputImage => "--output-image",
+        Setting::Push => "--push",
+        Setting::Scanner => "--scanner",
+        Setting::ToolingImage => "--tooling-image",
+        Setting::NetrcFile => "--netrc-file",
     }
 }
 
@@ -502,6 +525,8 @@ pub fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .without_time()
         .init();
+    // Before anything could make a message that names a setting.
+    crate::setting::spell_with(flag);
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -652,6 +677,26 @@ mod tests {
         list.iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn every_setting_is_spelled_as_a_flag_of_patch() {
+        use clap::CommandFactory;
+        let cli = Cli::command();
+        let patch = cli.find_subcommand("patch").unwrap();
+        for setting in Setting::ALL {
+            let spelled = flag(setting);
+            let known = patch
+                .get_arguments()
+                .any(|arg| match spelled.strip_prefix("--") {
+                    Some(long) => arg.get_long() == Some(long),
+                    None => arg.get_short() == spelled.chars().nth(1),
+                });
+            assert!(
+                known,
+                "{setting:?} is spelled {spelled}, not a flag of patch"
+            );
+        }
     }
 
     #[test]

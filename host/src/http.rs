@@ -17,6 +17,8 @@ use base64::Engine as _;
 use ureq::Agent;
 use ureq::http::Uri;
 
+use crate::setting::Setting;
+
 /// The largest body any request may read, whatever the plugin asks for.
 pub const MAX_BODY: u64 = 64 << 20;
 /// The cache keeps answers up to this many bytes in all, then stops adding.
@@ -73,7 +75,10 @@ impl Origin {
         // Credentials travel only as the host adds them (--index-credential), never in a URL,
         // where they would reach plugins, errors and logs.
         if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
-            return Err("a URL with credentials in it is refused; use --index-credential".into());
+            return Err(format!(
+                "a URL with credentials in it is refused; use {}",
+                Setting::IndexCredential
+            ));
         }
         let scheme = uri
             .scheme_str()
@@ -487,12 +492,13 @@ impl PluginHttp {
         }
         let list: Vec<String> = granted.iter().map(Origin::to_string).collect();
         Err(HttpError::NotGranted(format!(
-            "{origin} is not granted to plugin {plugin} (granted: {}; a user grants an index with --index ECOSYSTEM=URL)",
+            "{origin} is not granted to plugin {plugin} (granted: {}; a user grants an index with {} ECOSYSTEM=URL)",
             if list.is_empty() {
                 "none".to_owned()
             } else {
                 list.join(", ")
-            }
+            },
+            Setting::Index
         )))
     }
 }
@@ -561,7 +567,8 @@ pub fn read_folder_url(folders: &[PathBuf], url: &str, max: u64) -> Result<Respo
     let path = file_url_path(url).map_err(HttpError::Invalid)?;
     let refused = |why: &str| {
         HttpError::NotGranted(format!(
-            "{url} {why} (a folder is granted with --index ECOSYSTEM=file:///DIR)"
+            "{url} {why} (a folder is granted with {} ECOSYSTEM=file:///DIR)",
+            Setting::Index
         ))
     };
     let Some(folder) = folders.iter().find(|f| path.starts_with(f)) else {
@@ -865,7 +872,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             refused.to_string(),
-            "http://127.0.0.1:10 is not granted to plugin p (granted: http://127.0.0.1:9; a user grants an index with --index ECOSYSTEM=URL)"
+            "http://127.0.0.1:10 is not granted to plugin p (granted: http://127.0.0.1:9; a user grants an index with the index setting ECOSYSTEM=URL)"
         );
         assert!(matches!(
             http.send("other", request("http://127.0.0.1:9/x", vec![])),

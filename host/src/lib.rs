@@ -1,7 +1,8 @@
 //! copa-host: patch vulnerable packages inside container images without rebuilding them.
 //!
 //! The flow is one-way: `cli -> engine -> {report, image, plugin, index, http, exec, summary, vex}`.
-//! Nothing below `engine` knows about the command line.
+//! Nothing below `engine` knows about the command line: messages name a [`setting::Setting`],
+//! which `cli` spells as its flag.
 
 pub mod cli;
 pub mod engine;
@@ -13,5 +14,6 @@ pub mod model;
 pub mod netrc;
 pub mod plugin;
 pub mod report;
+pub mod setting;
 pub mod summary;
 pub mod vex;

@@ -9,6 +9,7 @@ use std::path::Path;
 use anyhow::{Result, anyhow};
 
 use crate::http::{Credential, Origin};
+use crate::setting::Setting;
 
 /// A netrc larger than this is not one a person wrote.
 const MAX_BYTES: u64 = 1 << 20;
@@ -38,7 +39,7 @@ impl NetrcFile {
                 tracing::warn!("{e:#}; its logins are not used");
                 Ok(credentials)
             }
-            Err(e) => Err(e.context("--netrc-file")),
+            Err(e) => Err(e.context(Setting::NetrcFile)),
         }
     }
 }

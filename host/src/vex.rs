@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::model::NameRule;
 use crate::report::{Finding, FindingClass, Report};
+use crate::setting::Setting;
 use crate::summary::{SkipRecord, Status, UpdateRecord};
 
 /// The author when neither `--vex-author` nor `COPA_VEX_AUTHOR` names one.
@@ -301,7 +302,7 @@ fn remedy(finding: &Finding) -> String {
 /// Writes the document through a temporary file in the same directory, so a reader sees the
 /// whole document or none.
 pub fn write(path: &Path, document: &Value) -> Result<()> {
-    let error = |e: &dyn std::fmt::Display| anyhow!("-o {}: {e}", path.display());
+    let error = |e: &dyn std::fmt::Display| anyhow!("{} {}: {e}", Setting::Vex, path.display());
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -1082,6 +1083,6 @@ mod tests {
             "no temporary file left"
         );
         let error = write(&dir.path().join("missing/vex.json"), &json!({})).unwrap_err();
-        assert!(error.to_string().starts_with("-o "), "{error}");
+        assert!(error.to_string().starts_with("the VEX output "), "{error}");
     }
 }

@@ -14,6 +14,7 @@ use super::verify::{mark_unverified, verify};
 use crate::exec::{self, Executor};
 use crate::image::{ImageView, PatchLayer, Platform, SourceImage, StepDiff, layer};
 use crate::plugin::{Capabilities, Plan, Plugin, PluginHost, Step, Update, grants};
+use crate::setting::Setting;
 use crate::summary::{Clock, Status};
 
 /// What executing one image's plans needs.
@@ -241,8 +242,9 @@ fn judge(
         .collect();
     if !failed.is_empty() && !ignore_errors {
         bail!(
-            "not patched: {} (use --ignore-errors to write the image anyway)",
-            failed.join("; ")
+            "not patched: {} (use {} to write the image anyway)",
+            failed.join("; "),
+            Setting::IgnoreErrors
         );
     }
     match layer.filter(|_| updates_with(work, Status::Patched).next().is_some()) {
@@ -312,10 +314,12 @@ fn patched_packages(work: &[PluginWork]) -> Vec<String> {
 }
 
 pub(super) fn read_ca(path: &Path) -> Result<Vec<u8>> {
-    let pem = std::fs::read(path).map_err(|e| anyhow!("--ca-cert {}: {e}", path.display()))?;
+    let pem =
+        std::fs::read(path).map_err(|e| anyhow!("{} {}: {e}", Setting::CaCert, path.display()))?;
     if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
         bail!(
-            "--ca-cert {}: no PEM certificate in the file",
+            "{} {}: no PEM certificate in the file",
+            Setting::CaCert,
             path.display()
         );
     }

@@ -29,6 +29,7 @@ use crate::netrc::NetrcFile;
 use crate::plugin::grants;
 use crate::plugin::{Capabilities, PackageClass, PatchLevel, Plugin, PluginHost};
 use crate::report::{self, Report, Scanner};
+use crate::setting::Setting;
 use crate::summary::{Clock, SkipRecord, Summary};
 use crate::vex;
 use plan::PluginWork;
@@ -195,7 +196,9 @@ async fn run(options: &Options, docker: Option<&Docker>, created: &Created) -> R
     let opened = SourceImage::open(&options.image, &stores, &inputs.platforms(options)).await?;
     if opened.images.len() > 1 && options.vex.is_some() {
         bail!(
-            "-o: a VEX document covers one patched image; choose one platform with --platform (this image index has {} selected)",
+            "{}: a VEX document covers one patched image; choose one platform with {} (this image index has {} selected)",
+            Setting::Vex,
+            Setting::Platform,
             opened.images.len()
         );
     }
@@ -258,7 +261,9 @@ impl Inputs {
     async fn read(options: &Options) -> Result<Self> {
         if options.vex.is_some() && options.report.is_none() {
             bail!(
-                "-o needs a report (-r): a VEX document makes statements about its vulnerabilities"
+                "{} needs a report ({}): a VEX document makes statements about its vulnerabilities",
+                Setting::Vex,
+                Setting::Report
             );
         }
         let reports = match &options.report {

@@ -12,6 +12,7 @@ use crate::plugin::{
     Capabilities, Finding, PackageClass, Plan, Plugin, PluginHost, Policy, Target, Update, grants,
 };
 use crate::report::{self, Report};
+use crate::setting::Setting;
 use crate::summary::{SkipRecord, Status};
 use copa_plugin_sdk::ospkg::{self, OsRelease};
 
@@ -58,7 +59,11 @@ pub(super) fn plan_all(
         .unwrap_or_default();
     let update_all = report.is_none();
     if update_all && !options.package_classes.contains(&PackageClass::Os) {
-        bail!("without a report (-r) only OS packages are updated, and --pkg-types excludes os");
+        bail!(
+            "without a report ({}) only OS packages are updated, and {} excludes os",
+            Setting::Report,
+            Setting::PkgTypes
+        );
     }
     if let Some(report) = report {
         check_os_matches(report, &caps.image)?;
@@ -122,7 +127,7 @@ pub(super) fn plan_all(
                 report::FindingClass::OsPkgs => "os",
                 report::FindingClass::LangPkgs => "library",
             };
-            format!("--pkg-types does not include {class}")
+            format!("{} does not include {class}", Setting::PkgTypes)
         } else if !routed {
             format!("no plugin handles {} packages", finding.report_type)
         } else {

@@ -635,7 +635,11 @@ impl Executor {
                 if let Some(docker) = &self.docker {
                     self.created.remove_containers(docker).await;
                 }
-                Err(anyhow!("timed out after {} (--timeout)", seconds(limit)))
+                Err(anyhow!(
+                    "timed out after {} ({})",
+                    seconds(limit),
+                    crate::setting::Setting::Timeout
+                ))
             }
         }
     }
@@ -944,7 +948,8 @@ impl Executor {
             progress.map_err(|e| {
                 anyhow!(
                     "tooling image {image} is not in the daemon and could not be pulled ({e}); \
-                     name one with --tooling-image {tooling}=REF"
+                     name one with {} {tooling}=REF",
+                    crate::setting::Setting::ToolingImage
                 )
             })?;
         }

@@ -18,6 +18,7 @@ use bollard::Docker;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::setting::Setting;
 pub use layer::{LayerCompression, PatchLayer, StepDiff};
 pub use platform::Platform;
 use platform::select as select_platform;
@@ -205,7 +206,9 @@ impl ImageRef {
             }
             ImageRef::Registry(_) => Ok(self.clone()),
             other => bail!(
-                "--push needs an image name for the registry; {other} has none (use --output-image docker://REF)"
+                "{} needs an image name for the registry; {other} has none (use {} docker://REF)",
+                Setting::Push,
+                Setting::OutputImage
             ),
         }
     }
@@ -926,7 +929,8 @@ impl SourceIndex {
     ) -> Result<WrittenImage> {
         if !self.is_home(target)? {
             bail!(
-                "a multi-platform image is written back where it came from (the same repository or layout), not to {target}; choose one platform with --platform to write it elsewhere"
+                "a multi-platform image is written back where it came from (the same repository or layout), not to {target}; choose one platform with {} to write it elsewhere",
+                Setting::Platform
             );
         }
         let mut index = self.index.clone();

@@ -40,6 +40,7 @@ use ureq::Agent;
 use ureq::http::Uri;
 
 use crate::http::{Credential, Origin};
+use crate::setting::Setting;
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, TlsProvider, parse_pem};
 
 /// One release of a package as the index describes it.
@@ -486,19 +487,22 @@ fn trusted_roots(extra_ca_pem: Option<&[u8]>) -> anyhow::Result<Vec<Certificate<
         }
         None => tracing::warn!(
             "no system CA bundle found (tried SSL_CERT_FILE and {SYSTEM_CA_BUNDLES:?}); \
-             only --ca-cert will be trusted"
+             only {} will be trusted",
+            Setting::CaCert
         ),
     }
 
     if let Some(pem) = extra_ca_pem {
         let before = roots.len();
         for item in parse_pem(pem) {
-            if let PemItem::Certificate(cert) = item.context("parsing --ca-cert PEM")? {
+            if let PemItem::Certificate(cert) =
+                item.with_context(|| format!("parsing {} PEM", Setting::CaCert))?
+            {
                 roots.push(cert);
             }
         }
         if roots.len() == before {
-            bail!("--ca-cert contains no PEM certificate");
+            bail!("{} contains no PEM certificate", Setting::CaCert);
         }
     }
     Ok(roots)
@@ -643,7 +647,10 @@ mod tests {
         let err = PackageIndex::new(settings("https://pypi.org/simple", Some(b"not a pem")))
             .err()
             .unwrap();
-        assert!(err.to_string().contains("--ca-cert"), "{err:#}");
+        assert!(
+            err.to_string().contains("the CA certificate file"),
+            "{err:#}"
+        );
         let index = PackageIndex::new(settings("https://pypi.org/simple///", None)).unwrap();
         assert_eq!(index.pypi_base, "https://pypi.org/simple/");
     }

@@ -13,6 +13,7 @@ use ureq::Agent;
 
 use super::{ArtifactSource, PackageVersion, one_line};
 use crate::http::{Credential, Origin, read_folder_url};
+use crate::setting::Setting;
 
 pub(super) struct Feeds {
     sources: Vec<String>,
@@ -43,7 +44,8 @@ impl Feeds {
                 folders.push(crate::http::folder_of(source)?);
                 continue;
             }
-            let origin = Origin::of(source).map_err(|e| format!("--index nuget={source}: {e}"))?;
+            let origin = Origin::of(source)
+                .map_err(|e| format!("{} nuget={source}: {e}", Setting::Index))?;
             if let Some(credential) = credentials.get(&origin) {
                 own.insert(origin, credential.clone());
             }

@@ -9,6 +9,7 @@ use anyhow::{Result, bail};
 
 use super::{OptionKind, Plugin, Step};
 use crate::http::{Grants, Origin};
+use crate::setting::Setting;
 
 /// The index URLs in force for `plugin`, (ecosystem, URL) in the order to try: the user's
 /// `--index ECOSYSTEM=URL`s for each index it declares, else the index's default URL.
@@ -41,15 +42,18 @@ pub fn origins(plugins: &[Plugin], user: &[(String, String)]) -> Result<Grants> 
     for (ecosystem, url) in user {
         if readers(plugins, ecosystem).next().is_none() {
             bail!(
-                "--index {ecosystem}={url}: no loaded plugin reads an index {ecosystem} (indexes plugins declare: {})",
+                "{} {ecosystem}={url}: no loaded plugin reads an index {ecosystem} (indexes plugins declare: {})",
+                Setting::Index,
                 declared_ecosystems(plugins)
             );
         }
         // A file:// URL is a folder of this machine (see `folders`), anything else an origin.
         if url.starts_with("file://") {
-            crate::http::folder_of(url).map_err(|e| anyhow::anyhow!("--index {ecosystem}={e}"))?;
+            crate::http::folder_of(url)
+                .map_err(|e| anyhow::anyhow!("{} {ecosystem}={e}", Setting::Index))?;
         } else {
-            Origin::of(url).map_err(|e| anyhow::anyhow!("--index {ecosystem}={url}: {e}"))?;
+            Origin::of(url)
+                .map_err(|e| anyhow::anyhow!("{} {ecosystem}={url}: {e}", Setting::Index))?;
         }
     }
     let mut grants = Grants::default();
@@ -94,7 +98,7 @@ pub fn with_extra_origins(
     extra: &[(String, String)],
 ) -> Result<Grants> {
     for (ecosystem, url) in extra {
-        let flag = format!("--index-origin {ecosystem}={url}");
+        let flag = format!("{} {ecosystem}={url}", Setting::IndexOrigin);
         if readers(plugins, ecosystem).next().is_none() {
             bail!(
                 "{flag}: no loaded plugin reads an index {ecosystem} (indexes plugins declare: {})",
@@ -165,7 +169,8 @@ pub fn check_options(options: &[(String, String, String)], plugins: &[Plugin]) -
         let Some(plugin) = plugins.iter().find(|p| &p.info.name == name) else {
             let loaded: Vec<&str> = plugins.iter().map(|p| p.info.name.as_str()).collect();
             bail!(
-                "--plugin-option {name}:{key}=...: no plugin named {name} is loaded (loaded: {})",
+                "{} {name}:{key}=...: no plugin named {name} is loaded (loaded: {})",
+                Setting::PluginOption,
                 loaded.join(", ")
             );
         };
@@ -175,7 +180,8 @@ pub fn check_options(options: &[(String, String, String)], plugins: &[Plugin]) -
         let Some(spec) = declared.options.iter().find(|o| &o.key == key) else {
             let keys: Vec<&str> = declared.options.iter().map(|o| o.key.as_str()).collect();
             bail!(
-                "--plugin-option {name}:{key}=...: plugin {name} has no option {key} (its options: {})",
+                "{} {name}:{key}=...: plugin {name} has no option {key} (its options: {})",
+                Setting::PluginOption,
                 if keys.is_empty() {
                     "none".to_owned()
                 } else {
@@ -188,7 +194,10 @@ pub fn check_options(options: &[(String, String, String)], plugins: &[Plugin]) -
             .filter(|(n, k, _)| n == name && k == key)
             .count();
         if given > 1 && !spec.repeatable {
-            bail!("--plugin-option {name}:{key}: given {given} times, the plugin takes it once");
+            bail!(
+                "{} {name}:{key}: given {given} times, the plugin takes it once",
+                Setting::PluginOption
+            );
         }
         let fits = match spec.kind {
             OptionKind::Text => true,
@@ -201,7 +210,10 @@ pub fn check_options(options: &[(String, String, String)], plugins: &[Plugin]) -
                 OptionKind::Flag => "true or false",
                 OptionKind::Number => "a whole number",
             };
-            bail!("--plugin-option {name}:{key}=...: the value must be {kind}");
+            bail!(
+                "{} {name}:{key}=...: the value must be {kind}",
+                Setting::PluginOption
+            );
         }
     }
     Ok(())

@@ -820,8 +820,9 @@ fn check_manifest(name: &str, declared: &Declared) -> Result<()> {
         })?;
         if origin.is_local() {
             bail!(
-                "plugin {name}: its index {} defaults to {origin}, this machine or a private network; only a user grants such an origin (--index {}=URL)",
+                "plugin {name}: its index {} defaults to {origin}, this machine or a private network; only a user grants such an origin ({} {}=URL)",
                 index.ecosystem,
+                crate::setting::Setting::Index,
                 index.ecosystem
             );
         }

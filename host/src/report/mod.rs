@@ -12,6 +12,8 @@ use std::path::Path;
 
 use anyhow::{anyhow, bail};
 
+use crate::setting::Setting;
+
 /// Which side of a report a finding came from: the distribution's packages or an application's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -91,8 +93,9 @@ impl std::str::FromStr for Scanner {
                 Scanner::Plugin(name.to_owned())
             }
             _ => bail!(
-                "--scanner {name:?}: expected trivy, grype, native or the name of a scanner plugin \
-                 (lowercase letters, digits and -, run as copa-NAME)"
+                "{} {name:?}: expected trivy, grype, native or the name of a scanner plugin \
+                 (lowercase letters, digits and -, run as copa-NAME)",
+                Setting::Scanner
             ),
         })
     }
@@ -278,7 +281,7 @@ pub(crate) mod tests {
         );
         for bad in ["", "../x", "Qualys", "a b", "-x", "x/y", "x;y"] {
             let error = bad.parse::<Scanner>().unwrap_err().to_string();
-            assert!(error.starts_with("--scanner"), "{bad}: {error}");
+            assert!(error.starts_with("the scanner setting"), "{bad}: {error}");
         }
     }
 

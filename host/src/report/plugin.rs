@@ -7,6 +7,8 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Result, anyhow, bail};
 
+use crate::setting::Setting;
+
 /// Runs `copa-NAME REPORT` from PATH and returns what it printed. Its standard error is the
 /// plugin's log: passed on line by line, each line prefixed with the plugin's name.
 pub fn run(name: &str, report: &Path) -> Result<Vec<u8>> {
@@ -19,7 +21,10 @@ pub fn run(name: &str, report: &Path) -> Result<Vec<u8>> {
         .spawn()
         .map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => {
-                anyhow!("scanner plugin {program} not found on PATH (--scanner {name})")
+                anyhow!(
+                    "scanner plugin {program} not found on PATH ({} {name})",
+                    Setting::Scanner
+                )
             }
             _ => anyhow!("scanner plugin {program}: cannot run it: {e}"),
         })?;
