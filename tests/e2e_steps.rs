@@ -1,7 +1,8 @@
-//! How a run ends when a step does not: a step past `--timeout`, and a run interrupted while a
-//! step is running. The step is the `stall` test plugin's, which sleeps for ten minutes in the
-//! target image, so the slow case is certain whatever the speed of the network, Docker or this
-//! machine; each test checks that nothing of the run is left in the daemon.
+//! How a run ends when a step does not: a step past `--timeout`, a run interrupted while a step
+//! is running, and a step that changes a path it did not declare. The slow step is the `stall`
+//! test plugin's, which sleeps for ten minutes in the target image, so the slow case is certain
+//! whatever the speed of the network, Docker or this machine; the trespassing one is the
+//! `trespass` plugin's. Each test checks that nothing of the run is left in the daemon.
 
 mod common;
 
@@ -12,35 +13,40 @@ use common::docker::*;
 
 const FIXTURE: &str = "copa-fixture-base:bookworm";
 
-/// A plugin directory holding only the stall plugin, and a report with one finding for it.
-struct Stall {
+/// A plugin directory holding only one test plugin, and a report with one finding of its
+/// package `NAME` (report type `NAME-pkg`), 1.0 fixed in 2.0.
+struct OnePlugin {
     dir: tempfile::TempDir,
 }
 
-impl Stall {
-    fn new() -> Self {
+impl OnePlugin {
+    fn stall() -> Self {
+        OnePlugin::new("stall", env!("COPA_TEST_PLUGIN_STALL"))
+    }
+
+    fn trespass() -> Self {
+        OnePlugin::new("trespass", env!("COPA_TEST_PLUGIN_TRESPASS"))
+    }
+
+    fn new(name: &str, wasm: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("plugins")).unwrap();
-        std::fs::copy(
-            env!("COPA_TEST_PLUGIN_STALL"),
-            dir.path().join("plugins/stall.wasm"),
-        )
-        .unwrap();
+        std::fs::copy(wasm, dir.path().join(format!("plugins/{name}.wasm"))).unwrap();
         let report = serde_json::json!({
             "SchemaVersion": 2,
             "ArtifactName": FIXTURE,
             "ArtifactType": "container_image",
             "Results": [{
-                "Target": "stall", "Class": "lang-pkgs", "Type": "stall-pkg",
+                "Target": name, "Class": "lang-pkgs", "Type": format!("{name}-pkg"),
                 "Vulnerabilities": [{
-                    "VulnerabilityID": "CVE-2000-0001", "PkgName": "stall",
+                    "VulnerabilityID": "CVE-2000-0001", "PkgName": name,
                     "InstalledVersion": "1.0", "FixedVersion": "2.0", "Status": "fixed",
                     "Severity": "HIGH"
                 }]
             }]
         });
         std::fs::write(dir.path().join("report.json"), report.to_string()).unwrap();
-        Stall { dir }
+        OnePlugin { dir }
     }
 
     fn args<'a>(&'a self, tag: &'a str, extra: &[&'a str]) -> Vec<String> {
@@ -73,7 +79,7 @@ impl Stall {
 fn a_step_past_its_timeout_fails_the_run_names_the_step_and_leaves_nothing() {
     let _daemon = exclusive_daemon();
     require_fixture(FIXTURE);
-    let stall = Stall::new();
+    let stall = OnePlugin::stall();
     let tag = "copa-e2e-steps:timeout";
     remove_image(tag);
     let dangling_before = dangling_images();
@@ -95,7 +101,7 @@ fn a_step_past_its_timeout_fails_the_run_names_the_step_and_leaves_nothing() {
 fn interrupt_a_running_step(signal: &str, tag: &str, expected: &str) {
     let _daemon = exclusive_daemon();
     require_fixture(FIXTURE);
-    let stall = Stall::new();
+    let stall = OnePlugin::stall();
     remove_image(tag);
     let dangling_before = dangling_images();
     let tmp = stall.dir.path().join("tmp");
@@ -199,7 +205,7 @@ fn a_run_removes_what_dead_runs_of_this_machine_left() {
     };
     let dead = create(&format!("{machine}-{dead_pid}-1"));
     let other_machine = create(&format!("elsewhere-{dead_pid}-1"));
-    let stall = Stall::new();
+    let stall = OnePlugin::stall();
     let output = Command::new(env!("CARGO_BIN_EXE_copa-host"))
         .args(stall.args("copa-e2e-steps:sweep", &["--dry-run"]))
         .env("COPA_HOST_CACHE_DIR", stall.cache())
@@ -213,4 +219,42 @@ fn a_run_removes_what_dead_runs_of_this_machine_left() {
         "another machine's container was removed"
     );
     docker_ok(&["rm", "-f", &other_machine]);
+}
+
+#[test]
+fn a_step_that_changes_a_path_it_did_not_declare_fails_and_writes_nothing() {
+    let _daemon = exclusive_daemon();
+    require_fixture(FIXTURE);
+    let trespass = OnePlugin::trespass();
+    let tag = "copa-e2e-steps:trespass";
+    remove_image(tag);
+    let dangling_before = dangling_images();
+    let args = trespass.args(tag, &["--plugin-option", "trespass:outside=true"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = copa(&args, &trespass.cache());
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.lines().last().unwrap(),
+        "error: plugin trespass: write trespass 2.0: changed /etc/trespassed outside the paths it declares (/srv/trespass)",
+        "{stderr}"
+    );
+    assert_nothing_left(tag, dangling_before);
+}
+
+#[test]
+fn a_step_that_changes_only_what_it_declared_lands_in_the_layer() {
+    let _daemon = exclusive_daemon();
+    require_fixture(FIXTURE);
+    let trespass = OnePlugin::trespass();
+    let tag = "copa-e2e-steps:declared";
+    remove_image(tag);
+    let args = trespass.args(tag, &[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = copa(&args, &trespass.cache());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(run_in(tag, &["cat", "/srv/trespass/version"]).trim(), "2.0");
+    assert_eq!(layers(tag).len(), layers(FIXTURE).len() + 1);
+    remove_image(tag);
 }

@@ -71,8 +71,8 @@ fn a_plugin_built_against_0_1_is_loaded_and_converted() {
     assert_eq!(legacy.info.report_types, ["legacy"]);
     let builtins = host.load_all(&[]).unwrap();
     assert!(
-        builtins.iter().all(|p| p.contract == "0.4.0"),
-        "built-ins speak 0.4"
+        builtins.iter().all(|p| p.contract == "0.5.0"),
+        "built-ins speak 0.5"
     );
 
     let targets = host.detect(&legacy, &caps).unwrap();

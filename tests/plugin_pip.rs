@@ -591,8 +591,16 @@ fn a_plugin_dir_replaces_a_builtin_of_the_same_name_and_compiled_plugins_are_cac
     assert!(
         builtin
             .iter()
-            .all(|p| p.origin == Origin::Builtin && p.contract == "0.4.0")
+            .all(|p| p.origin == Origin::Builtin && p.contract == "0.5.0")
     );
+    // pip declares Python's names (PEP 503): case and runs of "-_." do not matter.
+    assert!(
+        builtin[0]
+            .package_names
+            .same("Typing_Extensions", "typing-extensions")
+    );
+    assert!(builtin[1].package_names.same("libssl3", "LibSSL3"));
+    assert!(!builtin[1].package_names.same("python3-a_b", "python3-a-b"));
     let cached: Vec<_> = std::fs::read_dir(cache.path()).unwrap().collect();
     assert_eq!(
         cached.len(),

@@ -682,12 +682,10 @@ impl Executor {
             .map_err(|e| anyhow!("listing the step's changes: {e}"))?
             .unwrap_or_default();
         let allowed = Allowed::new(declared, &step.exclude);
-        let outside: Vec<&str> = changed
+        let changed = changed
             .iter()
-            .filter(|c| !allowed.admits(&c.path, c.kind == ChangeType::_2))
-            .map(|c| c.path.as_str())
-            .collect();
-        match outside.split_first() {
+            .map(|c| (c.path.as_str(), c.kind == ChangeType::_2));
+        match allowed.refused(changed).split_first() {
             None => Ok(()),
             Some((first, rest)) => Err(anyhow!(
                 "changed {first}{} outside the paths it declares ({})",
@@ -1022,6 +1020,20 @@ impl Allowed {
         Allowed { declared, ignored }
     }
 
+    /// The changes (path, whether deleted) it does not admit, without the directories listed
+    /// only because something below them changed.
+    fn refused<'a>(&self, changed: impl Iterator<Item = (&'a str, bool)>) -> Vec<&'a str> {
+        let outside: Vec<&str> = changed
+            .filter(|&(path, deleted)| !self.admits(path, deleted))
+            .map(|(path, _)| path)
+            .collect();
+        outside
+            .iter()
+            .copied()
+            .filter(|dir| !outside.iter().any(|p| p != dir && is_at_or_below(p, dir)))
+            .collect()
+    }
+
     fn admits(&self, path: &str, deleted: bool) -> bool {
         let path = normalize_path(path);
         let mut all = self.declared.iter().chain(&self.ignored);
@@ -1161,6 +1173,17 @@ mod tests {
         ] {
             assert!(!allowed.admits(path, deleted), "{path}");
         }
+        let changed = [
+            ("/app", false),
+            ("/app/venv/bin/pip", false),
+            ("/etc", false),
+            ("/etc/trespassed", false),
+            ("/srv", true),
+        ];
+        assert_eq!(
+            allowed.refused(changed.into_iter()),
+            ["/etc/trespassed", "/srv"]
+        );
     }
 
     #[test]

@@ -99,6 +99,9 @@ impl copa_plugin_sdk::Patcher for Stall {
             workdir: None,
             user: None,
             index_ecosystem: None,
+            ca_variables: Vec::new(),
+            // Sleeping changes nothing.
+            changes: Vec::new(),
             exclude: Vec::new(),
             updates,
         })])
