@@ -176,3 +176,54 @@ fn a_login_in_a_refused_url_is_not_printed() {
         assert!(!stderr.contains("s3cret"), "{stderr}");
     }
 }
+
+/// Text from a report or an image reaches the terminal with its control characters shown, not
+/// obeyed: an escape sequence in a package name cannot rewrite the summary or set the title.
+#[test]
+fn control_characters_in_a_package_name_are_shown_not_obeyed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = tmp.path().join("input-layout");
+    write_oci_layout(&layout, "1", &[python_image_tar()]);
+    let report = tmp.path().join("input-report.json");
+    let site = "usr/local/lib/python3.11/dist-packages";
+    let name = "evil\u{1b}]0;pwned\u{7}\u{1b}[2K\rurllib3 fixed";
+    std::fs::write(
+        &report,
+        trivy_report(&[(
+            &format!("{site}/evil-1.0.dist-info/METADATA"),
+            name,
+            "1.0",
+            "CVE-2000-1",
+            "1.1",
+        )]),
+    )
+    .unwrap();
+    let image = format!("oci:{}:1", layout.display());
+    let output = copa_in(
+        tmp.path(),
+        &[
+            "patch",
+            "-i",
+            &image,
+            "-r",
+            report.to_str().unwrap(),
+            "--pkg-types",
+            "library",
+            "--dry-run",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("evil\\u{1b}]0;pwned\\u{7}\\u{1b}[2K\\u{d}urllib3 fixed"),
+        "{stderr}"
+    );
+    assert!(
+        !output
+            .stderr
+            .iter()
+            .any(|&b| b == 0x1b || b == 0x07 || b == b'\r'),
+        "{stderr}"
+    );
+    assert_left_nothing(tmp.path());
+}

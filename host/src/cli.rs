@@ -547,7 +547,7 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // One line: the chain joined, so the cause is never lost nor spread over lines.
-            let message = crate::http::redact_logins(&format!("{e:#}").replace('\n', " "));
+            let message = crate::terminal::printable(&format!("{e:#}").replace('\n', " "));
             eprintln!("error: {message}");
             ExitCode::FAILURE
         }
@@ -568,7 +568,7 @@ async fn patch(args: &PatchArgs) -> Result<()> {
             write_file_atomically(path, json.as_bytes())?;
         }
     }
-    eprint!("{}", crate::http::redact_logins(&summary.to_table()));
+    eprint!("{}", crate::terminal::printable(&summary.to_table()));
     if options.dry_run {
         eprintln!("Dry run: nothing was run or written.");
     } else if summary.patched_image.is_none() && summary.updates.is_empty() {
@@ -603,7 +603,7 @@ fn list_plugins(dirs: &[PathBuf]) -> Result<()> {
             PackageClass::Os => "os",
             PackageClass::Library => "library",
         };
-        println!(
+        let line = format!(
             "{:<10} {:<9} {:<9} {:<8} {:<20} {}",
             plugin.info.name,
             plugin.info.version,
@@ -612,8 +612,9 @@ fn list_plugins(dirs: &[PathBuf]) -> Result<()> {
             plugin.info.report_types.join(","),
             plugin.origin
         );
+        println!("{}", crate::terminal::printable(&line));
         for line in manifest_lines(&plugin) {
-            println!("    {line}");
+            println!("    {}", crate::terminal::printable(&line));
         }
     }
     Ok(())
@@ -640,6 +641,20 @@ fn manifest_lines(plugin: &crate::plugin::Plugin) -> Vec<String> {
     if declared.root_run_steps {
         lines.push("runs commands as root in the image".to_owned());
     }
+    let names = &plugin.package_names;
+    lines.push(format!(
+        "package names: {}{}",
+        if names.ignore_case {
+            "case does not matter"
+        } else {
+            "case matters"
+        },
+        if names.separators.is_empty() {
+            String::new()
+        } else {
+            format!(", any of {:?} stand for one another", names.separators)
+        }
+    ));
     for option in &declared.options {
         let kind = match option.kind {
             crate::plugin::OptionKind::Text => "text",

@@ -16,4 +16,5 @@ pub mod plugin;
 pub mod report;
 pub mod setting;
 pub mod summary;
+pub mod terminal;
 pub mod vex;

@@ -16,6 +16,7 @@ use crate::image::{ImageView, PatchLayer, Platform, SourceImage, StepDiff, layer
 use crate::plugin::{Capabilities, Plan, Plugin, PluginHost, Step, Update, grants};
 use crate::setting::Setting;
 use crate::summary::{Clock, Status};
+use crate::terminal::printable;
 
 /// What executing one image's plans needs.
 pub(super) struct Execution<'a> {
@@ -263,18 +264,15 @@ pub(super) async fn show_steps(
 ) -> Result<()> {
     for w in work.iter().filter(|w| !w.plan.updates.is_empty()) {
         let steps = emit(host, plugins, caps, w, &w.plan).await?;
-        eprintln!("plugin {} would run:", plugins[w.plugin].info.name);
+        let mut lines = vec![format!("plugin {} would run:", plugins[w.plugin].info.name)];
         for (index, step) in steps.iter().enumerate() {
-            eprintln!(
-                "  [{}/{}] {}",
-                index + 1,
-                steps.len(),
-                exec::step_description(step)
-            );
+            let description = exec::step_description(step);
+            lines.push(format!("  [{}/{}] {description}", index + 1, steps.len()));
             if let Step::Run(run) = step {
-                eprintln!("        may change: {}", run.changes.join(", "));
+                lines.push(format!("        may change: {}", run.changes.join(", ")));
             }
         }
+        eprintln!("{}", printable(&lines.join("\n")));
     }
     Ok(())
 }

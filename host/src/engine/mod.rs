@@ -10,7 +10,7 @@ mod output;
 mod plan;
 mod verify;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -513,6 +513,22 @@ async fn patch_image(
 }
 
 /// The executor of one image's steps, with the run's CA bundle, proxies and network.
+/// The plugins with an index on this machine's loopback, which their containers reach only on
+/// the host's network: through `http` (0.4 on), or the host's own package-index (before 0.4).
+fn loopback_plugins(shared: &Shared<'_>) -> HashSet<String> {
+    let legacy_on_loopback = shared.index.settings().urls().any(execute::is_loopback_url);
+    shared
+        .plugins
+        .iter()
+        .filter(|plugin| {
+            let indexes = grants::index_urls(plugin, &shared.options.indexes);
+            indexes.iter().any(|(_, url)| execute::is_loopback_url(url))
+                || (plugin.declared.is_none() && legacy_on_loopback)
+        })
+        .map(|plugin| plugin.info.name.clone())
+        .collect()
+}
+
 fn executor(shared: &Shared<'_>, view: &Arc<ImageView>, caps: &Arc<Capabilities>) -> Executor {
     let options = shared.options;
     let settings = RunSettings {
@@ -520,14 +536,7 @@ fn executor(shared: &Shared<'_>, view: &Arc<ImageView>, caps: &Arc<Capabilities>
         index_env: shared.index.settings().run_environment(),
         proxy_env: proxy_environment(),
         source_date_epoch: output::source_date_epoch().unwrap_or(0),
-        // An index on this machine's loopback is reachable from the container only on the
-        // host's network.
-        host_network: shared.index.settings().urls().any(execute::is_loopback_url)
-            || shared.plugins.iter().any(|plugin| {
-                grants::index_urls(plugin, &options.indexes)
-                    .iter()
-                    .any(|(_, url)| execute::is_loopback_url(url))
-            }),
+        host_network: loopback_plugins(shared),
         step_timeout: options.step_timeout,
         tooling_images: options.tooling_images.iter().cloned().collect(),
     };

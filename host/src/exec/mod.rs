@@ -26,6 +26,7 @@ use crate::image::view::normalize_path;
 use crate::image::{ImageView, LayerTar, StepDiff, daemon};
 use crate::index::{Artifact, MAX_ARTIFACT_BYTES, PackageIndex};
 use crate::plugin::{DownloadStep, RunStep, Step, ToolingStep};
+use crate::terminal::printable;
 
 /// Where the CA bundle is placed inside a step's container (and excluded from the layer).
 const INJECT_DIR: &str = "/.copa-host";
@@ -61,8 +62,9 @@ pub struct RunSettings {
     /// Stamped as SOURCE_DATE_EPOCH so that tools write reproducible output (pip then writes
     /// hash-checked bytecode).
     pub source_date_epoch: u64,
-    /// Containers join the host's network (an index on this machine's loopback).
-    pub host_network: bool,
+    /// The plugins whose steps that talk to an index join the host's network: an index of theirs
+    /// is on this machine's loopback. Every other container stays on Docker's network.
+    pub host_network: std::collections::HashSet<String>,
     pub step_timeout: Duration,
     /// `--tooling-image KIND=REF`: the user's image for a kind of tooling ("go").
     pub tooling_images: HashMap<String, String>,
@@ -281,6 +283,8 @@ struct Command<'a> {
     index_ecosystem: Option<&'a str>,
     /// Variables the command's tools take the CA bundle's path from.
     ca_variables: &'a [String],
+    /// Whether the container joins the host's network.
+    host_network: bool,
     /// The netrc of the plugin's index logins, for a command that talks to an index.
     netrc: Option<String>,
 }
@@ -405,19 +409,25 @@ impl Executor {
         let mut failures = Vec::new();
         // Update -> the step that failed it: an update's steps land together or not at all.
         let mut failed: HashMap<u32, usize> = HashMap::new();
+        // Descriptions and errors carry a plugin's and an image's text.
+        let say = |line: String| eprintln!("{}", printable(&line));
         for (index, step) in steps.iter().enumerate() {
             let description = step_description(step);
             if let Some(reason) = failed_with(step, &failed, steps) {
-                eprintln!(
+                say(format!(
                     "  [{}/{}] {description} not run: {reason}",
                     index + 1,
                     steps.len()
-                );
+                ));
                 fail_updates(step, index, &mut failed);
                 failures.push((index, format!("not run: {reason}")));
                 continue;
             }
-            eprintln!("  [{}/{}] {description} ...", index + 1, steps.len());
+            say(format!(
+                "  [{}/{}] {description} ...",
+                index + 1,
+                steps.len()
+            ));
             let started = Instant::now();
             let result = match step {
                 Step::Run(run) => match chain.clone() {
@@ -445,21 +455,20 @@ impl Executor {
             };
             match result {
                 Ok(outcome) => {
-                    eprintln!(
+                    say(format!(
                         "  [{}/{}] {description} done in {:.1} s",
                         index + 1,
                         steps.len(),
                         started.elapsed().as_secs_f64()
-                    );
+                    ));
                     done.push((index, outcome));
                 }
                 Err(e) => {
-                    eprintln!(
-                        "  [{}/{}] {description} FAILED: {}",
+                    say(format!(
+                        "  [{}/{}] {description} FAILED: {e}",
                         index + 1,
-                        steps.len(),
-                        crate::http::redact_logins(&e.to_string())
-                    );
+                        steps.len()
+                    ));
                     failures.push((index, format!("{e:#}").replace('\n', " ")));
                     fail_updates(step, index, &mut failed);
                     if !keep_going {
@@ -582,6 +591,12 @@ impl Executor {
             .unwrap_or(0))
     }
 
+    /// Whether a command of `plugin` joins the host's network: only one that talks to an index,
+    /// of a plugin with an index on loopback, which Docker's network cannot reach.
+    fn joins_host_network(&self, plugin: &str, index_ecosystem: Option<&str>) -> bool {
+        index_ecosystem.is_some() && self.settings.host_network.contains(plugin)
+    }
+
     /// The netrc for a command of `plugin` that talks to an index (`index_ecosystem`).
     fn netrc(&self, plugin: &str, index_ecosystem: Option<&str>) -> Option<String> {
         index_ecosystem?;
@@ -654,6 +669,7 @@ impl Executor {
             user: step.user.as_deref(),
             index_ecosystem: step.index_ecosystem.as_deref(),
             ca_variables: &step.ca_variables,
+            host_network: self.joins_host_network(plugin, step.index_ecosystem.as_deref()),
             netrc: self.netrc(plugin, step.index_ecosystem.as_deref()),
         };
         let id = self.create(command).await?;
@@ -718,7 +734,7 @@ impl Executor {
                 self.created.run_id(),
             )])),
             host_config: Some(HostConfig {
-                network_mode: self.settings.host_network.then(|| "host".to_string()),
+                network_mode: command.host_network.then(|| "host".to_string()),
                 // A package manager installs files: it never needs to gain privileges through
                 // a setuid program, open raw sockets, make devices or bind low ports, and a
                 // fork bomb or a runaway build in a maintainer script stops at the limits.
@@ -884,6 +900,7 @@ impl Executor {
             user: None,
             index_ecosystem: step.index_ecosystem.as_deref(),
             ca_variables: &step.ca_variables,
+            host_network: self.joins_host_network(plugin, step.index_ecosystem.as_deref()),
             netrc: self.netrc(plugin, step.index_ecosystem.as_deref()),
         };
         let id = self.create(command).await?;
@@ -1110,7 +1127,7 @@ mod tests {
             .into(),
             proxy_env: vec![("HTTPS_PROXY".into(), "http://proxy.example:3128".into())],
             source_date_epoch: 1_700_000_000,
-            host_network: false,
+            host_network: Default::default(),
             step_timeout: Duration::from_secs(60),
             tooling_images: HashMap::new(),
         };
@@ -1137,6 +1154,7 @@ mod tests {
             user: None,
             index_ecosystem: step.index_ecosystem.as_deref(),
             ca_variables: &step.ca_variables,
+            host_network: false,
             netrc: executor.netrc("pip", step.index_ecosystem.as_deref()),
         }
     }

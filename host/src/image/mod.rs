@@ -1142,28 +1142,63 @@ pub const PATCHED_LABEL: &str = "org.copa-host.patched";
 const PATCH_LAYER_COMMENT: &str = "copa-host patch layer";
 
 /// A layer as an uncompressed tar: gzip layers are unpacked into `workdir` once, since serving
-/// files by offset needs random access.
+/// files by offset needs random access. At most [`unpack_limit`] bytes are unpacked: a few
+/// megabytes of gzip can claim terabytes.
 fn uncompressed(layer: LayerTar, workdir: &Path) -> Result<LayerTar> {
+    let limit = unpack_limit(layer.len);
     let magic = layer.read_at(0, 4.min(layer.len)).unwrap_or_default();
     if magic.starts_with(&[0x1f, 0x8b]) {
-        let mut out = tempfile::tempfile_in(workdir)?;
-        let mut decoder = flate2::read::GzDecoder::new(layer.reader()?);
-        std::io::copy(&mut decoder, &mut out).context("unpacking a gzip layer")?;
-        return LayerTar::whole(out);
+        let decoder = flate2::read::GzDecoder::new(layer.reader()?);
+        return unpack_layer(decoder, workdir, limit).context("unpacking a gzip layer");
     }
     if magic == [0x28, 0xb5, 0x2f, 0xfd] {
-        let mut out = tempfile::tempfile_in(workdir)?;
-        let mut decoder = ruzstd::decoding::StreamingDecoder::new(layer.reader()?)
+        let decoder = ruzstd::decoding::StreamingDecoder::new(layer.reader()?)
             .map_err(|e| anyhow!("unpacking a zstd layer: {e}"))?;
-        std::io::copy(&mut decoder, &mut out).context("unpacking a zstd layer")?;
-        return LayerTar::whole(out);
+        return unpack_layer(decoder, workdir, limit).context("unpacking a zstd layer");
     }
     Ok(layer)
+}
+
+/// The most a layer of `compressed` bytes may unpack to: 64 times its size (real layers
+/// compress far less), and never less than 4 GiB (a layer may hold large runs of zeros).
+fn unpack_limit(compressed: u64) -> u64 {
+    compressed.saturating_mul(64).max(4 << 30)
+}
+
+/// `decoder`'s bytes in a temporary file of `workdir`, refused past `limit`.
+fn unpack_layer(decoder: impl std::io::Read, workdir: &Path, limit: u64) -> Result<LayerTar> {
+    let mut out = tempfile::tempfile_in(workdir)?;
+    let unpacked = std::io::copy(&mut decoder.take(limit.saturating_add(1)), &mut out)?;
+    if unpacked > limit {
+        bail!("the layer unpacks to more than {limit} bytes, 64 times its size; not read");
+    }
+    LayerTar::whole(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_layer_unpacks_only_to_its_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let zeros = vec![0u8; 1 << 20];
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        std::io::Write::write_all(&mut gz, &zeros).unwrap();
+        let bomb = gz.finish().unwrap();
+        let decoder = || flate2::read::GzDecoder::new(&bomb[..]);
+        let error = unpack_layer(decoder(), dir.path(), (1 << 20) - 1)
+            .err()
+            .unwrap();
+        assert!(
+            error.to_string().contains("more than 1048575 bytes"),
+            "{error}"
+        );
+        let whole = unpack_layer(decoder(), dir.path(), 1 << 20).unwrap();
+        assert_eq!(whole.len, 1 << 20);
+        assert_eq!(unpack_limit(1 << 20), 4 << 30);
+        assert_eq!(unpack_limit(1 << 30), 64 << 30);
+    }
 
     #[test]
     fn parses_references() {

@@ -671,6 +671,7 @@ macro_rules! unchanged_capabilities {
         impl log_minor::Host for State {
             fn log(&mut self, level: log_minor::Level, message: String) {
                 let plugin = &self.plugin;
+                let message = crate::terminal::printable(&message);
                 match level {
                     log_minor::Level::Debug => tracing::debug!(plugin, "{message}"),
                     log_minor::Level::Info => tracing::info!(plugin, "{message}"),

@@ -36,7 +36,10 @@ pub fn run(name: &str, report: &Path) -> Result<Vec<u8>> {
         std::thread::spawn(move || {
             let mut last = String::new();
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("{program}: {line}");
+                eprintln!(
+                    "{}",
+                    crate::terminal::printable(&format!("{program}: {line}"))
+                );
                 if !line.trim().is_empty() {
                     last = line.trim().to_owned();
                 }
