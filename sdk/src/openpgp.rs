@@ -258,19 +258,23 @@ pub(crate) mod tests {
     use pgp::composed::{ArmorOptions, KeyType, SecretKeyParamsBuilder, SignedSecretKey};
     use pgp::crypto::hash::HashAlgorithm;
     use pgp::ser::Serialize;
-    use pgp::types::Password;
+    use pgp::types::{Password, Timestamp};
     use rand::SeedableRng;
     use rand::rngs::StdRng;
 
-    /// An Ed25519 key with an Ed25519 signing subkey, the same for the same seed.
+    /// An Ed25519 key with an Ed25519 signing subkey, the same for the same seed: their
+    /// creation time (part of their fingerprints) is fixed too.
     pub(crate) fn secret_key(seed: u64) -> SignedSecretKey {
+        let created = Timestamp::from_secs(1_700_000_000);
         let subkey = SubkeyParamsBuilder::default()
             .key_type(KeyType::Ed25519)
+            .created_at(created)
             .can_sign(true)
             .build()
             .unwrap();
         SecretKeyParamsBuilder::default()
             .key_type(KeyType::Ed25519)
+            .created_at(created)
             .can_certify(true)
             .can_sign(true)
             .primary_user_id(format!("Test archive {seed} <archive@example.org>"))
