@@ -5,7 +5,7 @@
 //! marked `[trusted=yes]` (`Trusted: yes`).
 //!
 //! A distroless image has no apt, so no sources and usually no keyring: its release's own
-//! repositories ([`crate::distroless::default_repositories`]) are trusted by the archive
+//! repositories ([`crate::distroless::default_sources`]) are trusted by the archive
 //! keyrings of Debian and Ubuntu this plugin carries (`keys/`), and by the image's keyrings if
 //! it has any. A mirror serves the archives' signed files, so the same keys apply to it.
 

@@ -14,9 +14,8 @@ use copa_plugin_sdk::{
     Step, Target, attribute, fs, register_patcher, updates_for,
 };
 
-use copa_plugin_sdk::apt_repo::Repository;
 use dpkg_db::{native_architecture, parse_status};
-use keys::{Keys, SignedBy};
+use keys::Keys;
 use repositories::{Access, Offers};
 use sources::Source;
 
@@ -157,7 +156,9 @@ impl copa_plugin_sdk::Patcher for Apt {
             let reason = format!(
                 "the repositories' package lists could not be read ({}), and without apt in the \
                  image only an exact version can be installed",
-                offers.failure().unwrap_or("no repository")
+                offers
+                    .failure()
+                    .unwrap_or("the image names no repository, and its release has no codename")
             );
             plan.skips.extend(minimums.into_iter().map(|u| Skip {
                 target_id: u.target_id,
@@ -330,15 +331,8 @@ fn detect() -> Option<Target> {
         && sources.is_empty()
         && let Some(codename) = &os.version_codename
     {
-        // No apt, so no sources: the release's own repositories, signed by its archive keys.
-        sources = distroless::default_repositories(&os.id, codename, &arch)
-            .iter()
-            .filter_map(|line| Repository::parse(line).ok())
-            .map(|repository| Source {
-                repository,
-                signed_by: SignedBy::Archive,
-            })
-            .collect();
+        // No apt, so no sources: the release's own repositories.
+        sources = distroless::default_sources(&os.id, codename, &arch);
     }
     let (repositories, signed_by) = repository_attributes(&sources);
     let unpatchable_reason = if !distroless && !fs::exists(APT_GET) {
