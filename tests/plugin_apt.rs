@@ -53,12 +53,15 @@ fn packages(entries: &[(&str, &str)]) -> String {
 
 /// bookworm (gzip), bookworm-updates (gzip) and bookworm-security (uncompressed only).
 fn repository() -> String {
-    serve_static(repository_files(Release::SignedBy(ARCHIVE_KEY))).0
+    let signed = Release::SignedBy(ARCHIVE_KEY);
+    serve_static(repository_files(signed, signed)).0
 }
 
-/// The files of [`repository`], bookworm-security's Release served as `security` says.
-fn repository_files(security: Release) -> Vec<(String, Vec<u8>)> {
-    let mut files = apt_suite(
+/// The files of [`repository`], the Releases of the debian suites served as `debian` says and
+/// bookworm-security's as `security` says.
+fn repository_files(debian: Release, security: Release) -> Vec<(String, Vec<u8>)> {
+    let mut files = apt_suite_with(
+        debian,
         "debian",
         "bookworm",
         &[(
@@ -72,7 +75,8 @@ fn repository_files(security: Release) -> Vec<(String, Vec<u8>)> {
             ])),
         )],
     );
-    files.extend(apt_suite(
+    files.extend(apt_suite_with(
+        debian,
         "debian",
         "bookworm-updates",
         &[(
@@ -656,7 +660,8 @@ fn libssl3_finding() -> Finding {
 
 #[test]
 fn a_suite_signed_by_a_key_the_image_does_not_trust_is_not_read() {
-    let url = serve_static(repository_files(Release::SignedBy(2))).0;
+    let signed = Release::SignedBy(ARCHIVE_KEY);
+    let url = serve_static(repository_files(signed, Release::SignedBy(2))).0;
     let s = setup(debian(&sources(&url)), &url);
     let targets = s.host.detect(&s.plugin, &s.caps).unwrap();
     // As when the index cannot be read: the fix is a minimum, and apt in the run (which checks
@@ -678,7 +683,8 @@ fn an_inrelease_whose_signed_text_was_altered_is_not_read() {
     // A mirror in the middle serves its own index, offering a version nobody published, and
     // writes that index's digest into the signed Release.
     let forged = packages(&[("libssl3", "3.0.99-1~deb12u1")]).into_bytes();
-    let mut files = repository_files(Release::SignedBy(ARCHIVE_KEY));
+    let signed = Release::SignedBy(ARCHIVE_KEY);
+    let mut files = repository_files(signed, signed);
     let dir = "/debian-security/dists/bookworm-security";
     let index = files
         .iter_mut()
@@ -714,7 +720,8 @@ fn an_inrelease_whose_signed_text_was_altered_is_not_read() {
 
 #[test]
 fn a_source_marked_trusted_is_read_unsigned() {
-    let url = serve_static(repository_files(Release::Unsigned)).0;
+    let signed = Release::SignedBy(ARCHIVE_KEY);
+    let url = serve_static(repository_files(signed, Release::Unsigned)).0;
     // The last stanza, bookworm-security's, is marked.
     let marked = format!("{}Trusted: yes\n", sources(&url));
     let s = setup(debian(&marked), &url);
@@ -734,6 +741,41 @@ fn a_source_marked_trusted_is_read_unsigned() {
         )),
         "{error}"
     );
+}
+
+#[test]
+fn a_key_written_into_a_deb822_source_is_the_one_its_repository_is_checked_with() {
+    // The debian suites are signed by a key the image's keyrings do not hold.
+    let url = serve_static(repository_files(
+        Release::SignedBy(3),
+        Release::SignedBy(ARCHIVE_KEY),
+    ))
+    .0;
+    // deb822 continues a field on lines that start with a space, and writes an empty line as ".".
+    let block: String = armored_public_key(3)
+        .lines()
+        .map(|line| format!(" {}\n", if line.is_empty() { "." } else { line }))
+        .collect();
+    let inline = sources(&url).replace(
+        &format!("Signed-By: {SIGNED_BY}\n"),
+        &format!("Signed-By:\n{block}"),
+    );
+    assert_ne!(inline, sources(&url));
+    let s = setup(debian(&inline), &url);
+    let targets = s.host.detect(&s.plugin, &s.caps).unwrap();
+    let plan = plan(&s, &targets, &[]);
+    assert_eq!(plan.updates.len(), 2, "{plan:?}");
+    assert!(plan.updates.iter().all(|u| !u.at_least));
+    // Named by the keyring file instead, which holds the image's key, the suites are refused.
+    let s = setup(debian(&sources(&url)), &url);
+    let targets = s.host.detect(&s.plugin, &s.caps).unwrap();
+    let error = error_without_a_report(&s, &targets);
+    let reason = format!(
+        "{url}/debian/dists/bookworm/InRelease: not signed by a key the image trusts for this \
+         repository (key ids {})",
+        key_id(3)
+    );
+    assert!(error.contains(&reason), "{error}");
 }
 
 #[test]
