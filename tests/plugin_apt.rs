@@ -1,10 +1,13 @@
 //! The real apt plugin (.wasm) through the real host, against Debian fixture filesystems whose
 //! apt sources point at a repository served on 127.0.0.1, granted to the plugin as a run grants
-//! it (`--index deb=URL`); the plugin reads its Release and `Packages` indexes over `http`.
+//! it (`--index deb=URL`); the plugin reads its Release and `Packages` indexes over `http`. The
+//! suites' InRelease files are signed by a key made in the test ([`ARCHIVE_KEY`]), which the
+//! images trust as Debian images trust Debian's: in `/etc/apt/trusted.gpg.d/` and in the keyring
+//! a source's `Signed-By` names.
 
 mod common;
 
-use common::debian::apt_suite;
+use common::debian::{ARCHIVE_KEY, Release, apt_suite, apt_suite_with, armored_public_key, key_id};
 use common::{
     Node, PluginSetup, builtin_plugin, builtin_plugin_with_indexes, default_index, gzip, layer_tar,
     serve_static,
@@ -50,7 +53,15 @@ fn packages(entries: &[(&str, &str)]) -> String {
 
 /// bookworm (gzip), bookworm-updates (gzip) and bookworm-security (uncompressed only).
 fn repository() -> String {
-    let mut files = apt_suite(
+    let signed = Release::SignedBy(ARCHIVE_KEY);
+    serve_static(repository_files(signed, signed)).0
+}
+
+/// The files of [`repository`], the Releases of the debian suites served as `debian` says and
+/// bookworm-security's as `security` says.
+fn repository_files(debian: Release, security: Release) -> Vec<(String, Vec<u8>)> {
+    let mut files = apt_suite_with(
+        debian,
         "debian",
         "bookworm",
         &[(
@@ -64,7 +75,8 @@ fn repository() -> String {
             ])),
         )],
     );
-    files.extend(apt_suite(
+    files.extend(apt_suite_with(
+        debian,
         "debian",
         "bookworm-updates",
         &[(
@@ -72,7 +84,8 @@ fn repository() -> String {
             gzip(&packages(&[("tzdata", "2025b-0+deb12u1")])),
         )],
     ));
-    files.extend(apt_suite(
+    files.extend(apt_suite_with(
+        security,
         "debian-security",
         "bookworm-security",
         &[(
@@ -85,13 +98,17 @@ fn repository() -> String {
             .into_bytes(),
         )],
     ));
-    serve_static(files).0
+    files
 }
+
+/// The keyring the debian suites' `Signed-By` names; bookworm-security has none, so the image's
+/// `trusted.gpg.d` applies.
+const SIGNED_BY: &str = "/usr/share/keyrings/test-archive-keyring.asc";
 
 fn sources(url: &str) -> String {
     format!(
         "Types: deb\nURIs: {url}/debian\nSuites: bookworm bookworm-updates\nComponents: main\n\
-         Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n\
+         Signed-By: {SIGNED_BY}\n\n\
          Types: deb\nURIs: {url}/debian-security\nSuites: bookworm-security\nComponents: main\n"
     )
 }
@@ -99,10 +116,16 @@ fn sources(url: &str) -> String {
 const DEBIAN_OS: &str = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\n\
                          VERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n";
 
+/// Where the images keep the test archive's key: as Debian's images keep Debian's.
+const TRUSTED: &str = "etc/apt/trusted.gpg.d/test-archive.asc";
+
 fn debian(sources: &str) -> Vec<u8> {
+    let key = armored_public_key(ARCHIVE_KEY);
     layer_tar(&[
         Node::File("etc/os-release", DEBIAN_OS),
         Node::File("etc/apt/sources.list.d/debian.sources", sources),
+        Node::File(TRUSTED, &key),
+        Node::File(SIGNED_BY.trim_start_matches('/'), &key),
         Node::File("var/lib/dpkg/status", STATUS),
         Node::File("usr/bin/apt-get", "ELF"),
     ])
@@ -419,8 +442,11 @@ fn deb(files: &[(&str, &str)]) -> Vec<u8> {
     deb
 }
 
-#[test]
-fn a_distroless_image_gets_the_deb_unpacked_and_its_records_rewritten() {
+/// A distroless image (status.d, no apt, no sources) whose release's repositories are served on
+/// 127.0.0.1, their Releases as `release` says, bookworm-security offering libssl3
+/// 3.0.15-1~deb12u1 as a .deb; the image trusts the test archive key when `trusts_the_key`.
+/// Returns the plugin over it, the server's URL and the .deb's SHA256.
+fn distroless(release: Release, trusts_the_key: bool) -> (PluginSetup, String, String) {
     let new_deb = deb(&[
         ("usr/lib/x86_64-linux-gnu/libssl.so.3", "new library"),
         ("usr/share/doc/libssl3/copyright", "license"),
@@ -432,7 +458,8 @@ fn a_distroless_image_gets_the_deb_unpacked_and_its_records_rewritten() {
          Size: {}\nSHA256: {sha256}\nDescription: Secure Sockets Layer toolkit\n shared libraries\n",
         new_deb.len()
     );
-    let mut files = apt_suite(
+    let mut files = apt_suite_with(
+        release,
         "debian",
         "bookworm",
         &[(
@@ -440,12 +467,14 @@ fn a_distroless_image_gets_the_deb_unpacked_and_its_records_rewritten() {
             packages(&[("libssl3", "3.0.11-1~deb12u1")]).into_bytes(),
         )],
     );
-    files.extend(apt_suite(
+    files.extend(apt_suite_with(
+        release,
         "debian",
         "bookworm-updates",
         &[("Packages", Vec::new())],
     ));
-    files.extend(apt_suite(
+    files.extend(apt_suite_with(
+        release,
         "debian-security",
         "bookworm-security",
         &[("Packages", security.into_bytes())],
@@ -455,28 +484,41 @@ fn a_distroless_image_gets_the_deb_unpacked_and_its_records_rewritten() {
         new_deb,
     ));
     let (url, _) = serve_static(files);
+    let key = armored_public_key(ARCHIVE_KEY);
+    let mut nodes = vec![
+        Node::File("etc/os-release", DEBIAN_OS),
+        Node::File(
+            "var/lib/dpkg/status.d/libssl3",
+            "Package: libssl3\nVersion: 3.0.11-1~deb12u1\nArchitecture: amd64\n",
+        ),
+        Node::File(
+            "var/lib/dpkg/status.d/libssl3.md5sums",
+            "abc  usr/lib/x86_64-linux-gnu/libssl.so.3\ndef  usr/lib/x86_64-linux-gnu/old-engine.so\n",
+        ),
+        Node::File(
+            "var/lib/dpkg/status.d/base-files",
+            "Package: base-files\nVersion: 12.4+deb12u5\nArchitecture: amd64\n",
+        ),
+    ];
+    if trusts_the_key {
+        // The archive keys the plugin carries are Debian's and Ubuntu's; the image's own
+        // keyrings count as well.
+        nodes.push(Node::File(TRUSTED, &key));
+    }
     // No sources in the image (it has no apt): the release's own repositories, through the
     // mirror on 127.0.0.1.
     let s = builtin_plugin_with_indexes(
         "apt",
-        vec![layer_tar(&[
-            Node::File("etc/os-release", DEBIAN_OS),
-            Node::File(
-                "var/lib/dpkg/status.d/libssl3",
-                "Package: libssl3\nVersion: 3.0.11-1~deb12u1\nArchitecture: amd64\n",
-            ),
-            Node::File(
-                "var/lib/dpkg/status.d/libssl3.md5sums",
-                "abc  usr/lib/x86_64-linux-gnu/libssl.so.3\ndef  usr/lib/x86_64-linux-gnu/old-engine.so\n",
-            ),
-            Node::File(
-                "var/lib/dpkg/status.d/base-files",
-                "Package: base-files\nVersion: 12.4+deb12u5\nArchitecture: amd64\n",
-            ),
-        ])],
+        vec![layer_tar(&nodes)],
         default_index(),
         &[("deb", &url)],
     );
+    (s, url, sha256)
+}
+
+#[test]
+fn a_distroless_image_gets_the_deb_unpacked_and_its_records_rewritten() {
+    let (s, url, sha256) = distroless(Release::SignedBy(ARCHIVE_KEY), true);
     let targets = s.host.detect(&s.plugin, &s.caps).unwrap();
     assert_eq!(targets[0].id, "/var/lib/dpkg/status.d");
     assert_eq!(targets[0].unpatchable_reason, None);
@@ -603,4 +645,178 @@ fn a_repository_on_an_origin_the_run_does_not_grant_is_not_read() {
     let error = error_without_a_report(&s, &targets);
     assert!(error.contains(&reason), "{error}");
     assert_eq!(*requests.lock().unwrap(), Vec::<String>::new());
+}
+
+/// A libssl3 finding the security suite's 3.0.15-1~deb12u1 fixes.
+fn libssl3_finding() -> Finding {
+    finding(
+        "CVE-1",
+        "libssl3",
+        "3.0.11-1~deb12u1",
+        "3.0.13-1~deb12u1",
+        "fixed",
+    )
+}
+
+#[test]
+fn a_suite_signed_by_a_key_the_image_does_not_trust_is_not_read() {
+    let signed = Release::SignedBy(ARCHIVE_KEY);
+    let url = serve_static(repository_files(signed, Release::SignedBy(2))).0;
+    let s = setup(debian(&sources(&url)), &url);
+    let targets = s.host.detect(&s.plugin, &s.caps).unwrap();
+    // As when the index cannot be read: the fix is a minimum, and apt in the run (which checks
+    // the signatures itself) takes its candidate.
+    let plan = plan(&s, &targets, &[libssl3_finding()]);
+    assert_eq!(plan.updates[0].to_version, "3.0.13-1~deb12u1");
+    assert!(plan.updates[0].at_least);
+    let error = error_without_a_report(&s, &targets);
+    let reason = format!(
+        "{url}/debian-security/dists/bookworm-security/InRelease: not signed by a key the image \
+         trusts for this repository (key ids {})",
+        key_id(2)
+    );
+    assert!(error.contains(&reason), "{error}");
+}
+
+#[test]
+fn an_inrelease_whose_signed_text_was_altered_is_not_read() {
+    // A mirror in the middle serves its own index, offering a version nobody published, and
+    // writes that index's digest into the signed Release.
+    let forged = packages(&[("libssl3", "3.0.99-1~deb12u1")]).into_bytes();
+    let signed = Release::SignedBy(ARCHIVE_KEY);
+    let mut files = repository_files(signed, signed);
+    let dir = "/debian-security/dists/bookworm-security";
+    let index = files
+        .iter_mut()
+        .find(|(path, _)| *path == format!("{dir}/main/binary-amd64/Packages"))
+        .unwrap();
+    let listed = |bytes: &[u8]| {
+        let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes));
+        format!(" {sha256} {} main/binary-amd64/Packages", bytes.len())
+    };
+    let (genuine, forged_line) = (listed(&index.1), listed(&forged));
+    index.1 = forged;
+    let inrelease = files
+        .iter_mut()
+        .find(|(path, _)| *path == format!("{dir}/InRelease"))
+        .unwrap();
+    let text = String::from_utf8(inrelease.1.clone()).unwrap();
+    assert!(text.contains(&genuine));
+    inrelease.1 = text.replace(&genuine, &forged_line).into_bytes();
+
+    let url = serve_static(files).0;
+    let s = setup(debian(&sources(&url)), &url);
+    let targets = s.host.detect(&s.plugin, &s.caps).unwrap();
+    let plan = plan(&s, &targets, &[libssl3_finding()]);
+    assert_eq!(plan.updates[0].to_version, "3.0.13-1~deb12u1");
+    assert!(plan.updates[0].at_least);
+    let error = error_without_a_report(&s, &targets);
+    let reason = format!(
+        "{url}{dir}/InRelease: the signature by key {} does not match the signed text (altered)",
+        key_id(ARCHIVE_KEY)
+    );
+    assert!(error.contains(&reason), "{error}");
+}
+
+#[test]
+fn a_source_marked_trusted_is_read_unsigned() {
+    let signed = Release::SignedBy(ARCHIVE_KEY);
+    let url = serve_static(repository_files(signed, Release::Unsigned)).0;
+    // The last stanza, bookworm-security's, is marked.
+    let marked = format!("{}Trusted: yes\n", sources(&url));
+    let s = setup(debian(&marked), &url);
+    let targets = s.host.detect(&s.plugin, &s.caps).unwrap();
+    let plan = plan(&s, &targets, &[libssl3_finding()]);
+    assert_eq!(plan.updates[0].to_version, "3.0.15-1~deb12u1");
+    assert!(!plan.updates[0].at_least);
+    // Without the mark, the same suite is refused.
+    let s = setup(debian(&sources(&url)), &url);
+    let targets = s.host.detect(&s.plugin, &s.caps).unwrap();
+    let error = error_without_a_report(&s, &targets);
+    let security = format!("{url}/debian-security/dists/bookworm-security");
+    assert!(
+        error.contains(&format!(
+            "{security}/Release: not signed (no InRelease, and {security}/Release.gpg is not \
+             found)"
+        )),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_key_written_into_a_deb822_source_is_the_one_its_repository_is_checked_with() {
+    // The debian suites are signed by a key the image's keyrings do not hold.
+    let url = serve_static(repository_files(
+        Release::SignedBy(3),
+        Release::SignedBy(ARCHIVE_KEY),
+    ))
+    .0;
+    // deb822 continues a field on lines that start with a space, and writes an empty line as ".".
+    let block: String = armored_public_key(3)
+        .lines()
+        .map(|line| format!(" {}\n", if line.is_empty() { "." } else { line }))
+        .collect();
+    let inline = sources(&url).replace(
+        &format!("Signed-By: {SIGNED_BY}\n"),
+        &format!("Signed-By:\n{block}"),
+    );
+    assert_ne!(inline, sources(&url));
+    let s = setup(debian(&inline), &url);
+    let targets = s.host.detect(&s.plugin, &s.caps).unwrap();
+    let plan = plan(&s, &targets, &[]);
+    assert_eq!(plan.updates.len(), 2, "{plan:?}");
+    assert!(plan.updates.iter().all(|u| !u.at_least));
+    // Named by the keyring file instead, which holds the image's key, the suites are refused.
+    let s = setup(debian(&sources(&url)), &url);
+    let targets = s.host.detect(&s.plugin, &s.caps).unwrap();
+    let error = error_without_a_report(&s, &targets);
+    let reason = format!(
+        "{url}/debian/dists/bookworm/InRelease: not signed by a key the image trusts for this \
+         repository (key ids {})",
+        key_id(3)
+    );
+    assert!(error.contains(&reason), "{error}");
+}
+
+#[test]
+fn a_distroless_package_from_an_unverified_repository_is_skipped_with_the_reason() {
+    let unsigned = |url: &str| {
+        format!(
+            "{url}/debian/dists/bookworm/Release: not signed (no InRelease, and \
+             {url}/debian/dists/bookworm/Release.gpg is not found)"
+        )
+    };
+    let unknown = |url: &str| {
+        format!(
+            "{url}/debian/dists/bookworm/InRelease: not signed by a key the image trusts for \
+             this repository (key ids {})",
+            key_id(ARCHIVE_KEY)
+        )
+    };
+    for (release, trusts_the_key, why) in [
+        (
+            Release::Unsigned,
+            true,
+            &unsigned as &dyn Fn(&str) -> String,
+        ),
+        // Only Debian's and Ubuntu's archive keys, which did not sign it.
+        (Release::SignedBy(ARCHIVE_KEY), false, &unknown),
+    ] {
+        let (s, url, _) = distroless(release, trusts_the_key);
+        let targets = s.host.detect(&s.plugin, &s.caps).unwrap();
+        let plan = plan(&s, &targets, &[libssl3_finding()]);
+        assert!(plan.updates.is_empty(), "{plan:?}");
+        assert_eq!(
+            skips(&plan),
+            [(
+                "libssl3".to_string(),
+                strings(&["CVE-1"]),
+                format!(
+                    "the repositories' package lists could not be read ({}), and without apt in \
+                     the image only an exact version can be installed",
+                    why(&url)
+                )
+            )]
+        );
+    }
 }

@@ -9,12 +9,16 @@
 //! request as a `get` closure so that the host's own client (for plugins of older contracts)
 //! reads a repository exactly the same way.
 //!
-//! Not checked yet: the OpenPGP signature of `InRelease` against the image's keyrings (issue 16).
-//! It belongs in [`read_release`], where the signed text is split from its signature
-//! ([`release_text`]); everything read afterwards is trusted through the Release's digests.
+//! Whose signature a Release must carry is the caller's [`Trust`]: with the `openpgp` feature, a
+//! keyring ([`Trust::Keys`]): an `InRelease` must be clear-signed, a `Release` (after a 404 on
+//! `InRelease`) needs its detached `Release.gpg`, each by a key of the keyring, as apt requires.
+//! Everything read afterwards is trusted through the Release's digests, so only the text that
+//! the signature covers is read.
 
 use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read};
+#[cfg(feature = "openpgp")]
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
@@ -40,6 +44,17 @@ const INDEX_FILES: &[&str] = &["Packages.gz", "Packages.xz", "Packages"];
 
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 const XZ_MAGIC: &[u8] = &[0xfd, b'7', b'z', b'X', b'Z', 0x00];
+
+/// Whose signature a suite's Release must carry.
+#[derive(Clone, Debug)]
+pub enum Trust {
+    /// Nobody's: the Release is read as served. A repository marked `[trusted=yes]`
+    /// (`Trusted: yes`), and the host's reads for plugins of older contracts.
+    Unchecked,
+    /// A key of this keyring: its primary key or one of its signing subkeys.
+    #[cfg(feature = "openpgp")]
+    Keys(Arc<crate::openpgp::Keyring>),
+}
 
 /// A validated `deb <uri> <suite> <component> <arch>` line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -290,27 +305,24 @@ pub fn listed_files(release: &str) -> Vec<ListedFile> {
     files
 }
 
-/// The suite's Release as listed files: `InRelease`, else (after a 404) `Release`.
+/// The suite's Release as listed files: `InRelease`, else (after a 404) `Release`, signed as
+/// `trust` requires.
 pub fn read_release(
     repository: &Repository,
+    trust: &Trust,
     get: &mut impl FnMut(&str) -> Result<(u16, Vec<u8>), String>,
 ) -> Result<Vec<ListedFile>, String> {
     let dir = repository.suite_dir();
     for file in ["InRelease", "Release"] {
         let url = format!("{dir}{file}");
-        let (status, body) = get(&url).map_err(|e| format!("fetching {url}: {e}"))?;
-        match status {
-            200..=299 => {}
-            404 => continue,
-            status => return Err(format!("fetching {url}: HTTP {status}")),
-        }
-        if body.len() as u64 > MAX_RELEASE_BYTES {
-            return Err(format!(
-                "{url}: larger than {MAX_RELEASE_BYTES} bytes, not a Release"
-            ));
-        }
-        // Here the signature will be checked against the image's keyrings (issue 16).
-        let text = release_text(&body).map_err(|e| format!("{url}: {e}"))?;
+        let Some(body) = fetch_release(&url, get)? else {
+            continue;
+        };
+        let text = if file == "InRelease" {
+            trust.signed_text(&url, &body)?
+        } else {
+            trust.detached_text(&url, &body, get)?
+        };
         return Ok(listed_files(&text));
     }
     Err(format!(
@@ -319,16 +331,99 @@ pub fn read_release(
     ))
 }
 
+/// A Release-sized file at `url` (an InRelease, Release or Release.gpg), or `None` after a 404.
+fn fetch_release(
+    url: &str,
+    get: &mut impl FnMut(&str) -> Result<(u16, Vec<u8>), String>,
+) -> Result<Option<Vec<u8>>, String> {
+    let (status, body) = get(url).map_err(|e| format!("fetching {url}: {e}"))?;
+    match status {
+        200..=299 => {}
+        404 => return Ok(None),
+        status => return Err(format!("fetching {url}: HTTP {status}")),
+    }
+    if body.len() as u64 > MAX_RELEASE_BYTES {
+        return Err(format!(
+            "{url}: larger than {MAX_RELEASE_BYTES} bytes, not a Release"
+        ));
+    }
+    Ok(Some(body))
+}
+
+impl Trust {
+    /// The text of the InRelease at `url`: what its signature covers.
+    fn signed_text(&self, url: &str, body: &[u8]) -> Result<String, String> {
+        match self {
+            Trust::Unchecked => release_text(body).map_err(|e| format!("{url}: {e}")),
+            #[cfg(feature = "openpgp")]
+            Trust::Keys(keyring) => keyring
+                .verify_cleartext(body)
+                .map_err(|refusal| refused(url, &refusal)),
+        }
+    }
+
+    /// The text of the Release at `url`, once its detached signature (`Release.gpg`, fetched
+    /// with `get`) is checked.
+    // Without the feature no arm fetches anything.
+    #[cfg_attr(not(feature = "openpgp"), allow(unused_variables))]
+    fn detached_text(
+        &self,
+        url: &str,
+        body: &[u8],
+        get: &mut impl FnMut(&str) -> Result<(u16, Vec<u8>), String>,
+    ) -> Result<String, String> {
+        match self {
+            Trust::Unchecked => release_text(body).map_err(|e| format!("{url}: {e}")),
+            #[cfg(feature = "openpgp")]
+            Trust::Keys(keyring) => {
+                let signature_url = format!("{url}.gpg");
+                let signature = fetch_release(&signature_url, get)?.ok_or_else(|| {
+                    format!("{url}: not signed (no InRelease, and {signature_url} is not found)")
+                })?;
+                keyring
+                    .verify_detached(body, &signature)
+                    .map_err(|refusal| refused(&signature_url, &refusal))?;
+                Ok(String::from_utf8_lossy(body).into_owned())
+            }
+        }
+    }
+}
+
+/// A refused signature as one line naming the URL, in apt's terms.
+#[cfg(feature = "openpgp")]
+fn refused(url: &str, refusal: &crate::openpgp::Refusal) -> String {
+    use crate::openpgp::Refusal;
+    let untrusted = "not signed by a key the image trusts for this repository";
+    match refusal {
+        Refusal::UnknownKeys(ids) if ids.is_empty() => {
+            format!("{url}: {untrusted} (its signatures name no key)")
+        }
+        Refusal::UnknownKeys(ids) => format!("{url}: {untrusted} (key ids {})", ids.join(", ")),
+        refusal => format!("{url}: {refusal}"),
+    }
+}
+
 /// The versions of the packages `wanted` says are of interest in `repository`, read as apt
 /// reads them: the Release first, then the first index file it lists (in the order gzip, xz,
 /// plain; the next only after a 404), checked against the Release's size and SHA256. Any other
-/// failure is an error naming the URL.
+/// failure is an error naming the URL. The Release is not checked ([`Trust::Unchecked`]): the
+/// host's reads for plugins of older contracts; see [`read_trusting`].
 pub fn read(
     repository: &Repository,
     wanted: &dyn Fn(&str) -> bool,
+    get: impl FnMut(&str) -> Result<(u16, Vec<u8>), String>,
+) -> Result<Packages, String> {
+    read_trusting(repository, &Trust::Unchecked, wanted, get)
+}
+
+/// [`read`], the Release signed as `trust` requires.
+pub fn read_trusting(
+    repository: &Repository,
+    trust: &Trust,
+    wanted: &dyn Fn(&str) -> bool,
     mut get: impl FnMut(&str) -> Result<(u16, Vec<u8>), String>,
 ) -> Result<Packages, String> {
-    let listed = read_release(repository, &mut get)?;
+    let listed = read_release(repository, trust, &mut get)?;
     let dir = repository.suite_dir();
     let candidates: Vec<&ListedFile> = INDEX_FILES
         .iter()
@@ -370,12 +465,14 @@ pub fn read(
     ))
 }
 
-/// The versions `wanted` in `repository`, over the host's [`crate::http`] (see [`read`]).
+/// The versions `wanted` in `repository`, its Release signed as `trust` requires, over the
+/// host's [`crate::http`] (see [`read_trusting`]).
 pub fn read_over_http(
     repository: &Repository,
+    trust: &Trust,
     wanted: &dyn Fn(&str) -> bool,
 ) -> Result<Packages, String> {
-    read(repository, wanted, |url| {
+    read_trusting(repository, trust, wanted, |url| {
         let response = crate::http::get(url, &[], MAX_INDEX_BYTES).map_err(|e| e.to_string())?;
         Ok((response.status, response.body))
     })
@@ -1206,5 +1303,132 @@ Architecture: amd64
             good["x"][0].deb.as_ref().unwrap().url,
             format!("{URI}/pool/main/x/x_1_amd64.deb")
         );
+    }
+
+    #[cfg(feature = "openpgp")]
+    mod signed {
+        use super::*;
+        use crate::openpgp::Keyring;
+        use crate::openpgp::tests::{
+            binary_keyring, clear_sign, detached_sign, key_id, secret_key,
+        };
+
+        fn trusting(seed: u64) -> Trust {
+            let keyring = Keyring::parse(&binary_keyring(&secret_key(seed))).unwrap();
+            Trust::Keys(Arc::new(keyring))
+        }
+
+        /// A suite whose Release lists FIXTURE as its Packages, served as the files
+        /// `release_files` makes of the Release's text (an InRelease, or Release and
+        /// Release.gpg).
+        fn signed_suite(release_files: impl Fn(&str) -> Vec<(&'static str, Vec<u8>)>) -> Server {
+            let listed = release(&[("main/binary-amd64/Packages", FIXTURE.as_bytes())]);
+            let mut files: Vec<(String, Vec<u8>)> =
+                release_files(std::str::from_utf8(&listed).unwrap())
+                    .into_iter()
+                    .map(|(name, body)| (format!("{DIR}{name}"), body))
+                    .collect();
+            files.push((
+                format!("{DIR}main/binary-amd64/Packages"),
+                FIXTURE.as_bytes().to_vec(),
+            ));
+            Server::new(files)
+        }
+
+        fn read_trusted(server: &Server, trust: &Trust) -> Result<Packages, String> {
+            read_trusting(&bookworm(), trust, &everything, |url| server.get(url))
+        }
+
+        #[test]
+        fn an_inrelease_signed_by_a_trusted_key_or_subkey_is_read() {
+            let key = secret_key(1);
+            for by_subkey in [false, true] {
+                let server =
+                    signed_suite(|text| vec![("InRelease", clear_sign(&key, text, by_subkey))]);
+                let packages = read_trusted(&server, &trusting(1)).unwrap();
+                assert_eq!(versions_only(packages), parse(FIXTURE));
+                assert_eq!(server.asked(), ["InRelease", "main/binary-amd64/Packages"]);
+            }
+        }
+
+        #[test]
+        fn an_inrelease_by_another_key_altered_or_unsigned_is_refused() {
+            let key = secret_key(1);
+            let server = signed_suite(|text| vec![("InRelease", clear_sign(&key, text, false))]);
+            let err = read_trusted(&server, &trusting(2)).unwrap_err();
+            let id = key_id(&key);
+            assert_eq!(
+                err,
+                format!(
+                    "{DIR}InRelease: not signed by a key the image trusts for this repository \
+                     (key ids {id})"
+                )
+            );
+            // Nothing the Release lists is read.
+            assert_eq!(server.asked(), ["InRelease"]);
+
+            let altered = signed_suite(|text| {
+                let signed = String::from_utf8(clear_sign(&key, text, false)).unwrap();
+                // One character of the signed text (in the MD5Sum list).
+                let forged = signed.replacen(" 0", " 1", 1);
+                assert_ne!(forged, signed);
+                vec![("InRelease", forged.into_bytes())]
+            });
+            let err = read_trusted(&altered, &trusting(1)).unwrap_err();
+            assert_eq!(
+                err,
+                format!(
+                    "{DIR}InRelease: the signature by key {id} does not match the signed text \
+                     (altered)"
+                )
+            );
+
+            let unsigned = signed_suite(|text| vec![("InRelease", text.as_bytes().to_vec())]);
+            let err = read_trusted(&unsigned, &trusting(1)).unwrap_err();
+            assert!(
+                err.starts_with(&format!("{DIR}InRelease: not an OpenPGP signature: ")),
+                "{err}"
+            );
+        }
+
+        #[test]
+        fn a_release_needs_its_detached_signature() {
+            let key = secret_key(1);
+            let server = signed_suite(|text| {
+                vec![
+                    ("Release", text.as_bytes().to_vec()),
+                    ("Release.gpg", detached_sign(&key, text.as_bytes())),
+                ]
+            });
+            let packages = read_trusted(&server, &trusting(1)).unwrap();
+            assert_eq!(versions_only(packages), parse(FIXTURE));
+            assert_eq!(
+                server.asked(),
+                [
+                    "InRelease",
+                    "Release",
+                    "Release.gpg",
+                    "main/binary-amd64/Packages"
+                ]
+            );
+            let err = read_trusted(&server, &trusting(2)).unwrap_err();
+            assert!(
+                err.starts_with(&format!(
+                    "{DIR}Release.gpg: not signed by a key the image trusts for this repository"
+                )),
+                "{err}"
+            );
+
+            let unsigned = signed_suite(|text| vec![("Release", text.as_bytes().to_vec())]);
+            let err = read_trusted(&unsigned, &trusting(1)).unwrap_err();
+            assert_eq!(
+                err,
+                format!(
+                    "{DIR}Release: not signed (no InRelease, and {DIR}Release.gpg is not found)"
+                )
+            );
+            // Unchecked, the same Release is read.
+            read_trusted(&unsigned, &Trust::Unchecked).unwrap();
+        }
     }
 }

@@ -35,6 +35,8 @@ pub mod npm_registry;
 pub mod nuget;
 pub mod nuget_config;
 pub mod nuget_feed;
+#[cfg(feature = "openpgp")]
+pub mod openpgp;
 pub mod ospkg;
 pub mod pep440;
 pub mod pypi;

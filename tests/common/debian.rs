@@ -137,24 +137,96 @@ pub fn assert_ncurses_base(image: &str, version: &str) {
     );
 }
 
-/// The files of one suite of an APT repository at `/{archive}/dists/{suite}/`: a `Release`
-/// listing the index files `indexes` (name in `main/binary-amd64/`, bytes) by their size and
-/// SHA256, and those files, as (path, bytes) for `serve_static`.
+/// The seed of the key the test archives sign with ([`archive_key`]).
+pub const ARCHIVE_KEY: u64 = 1;
+
+/// An Ed25519 signing key, the same for the same seed: its creation time (part of its
+/// fingerprint) is fixed too.
+pub fn archive_key(seed: u64) -> pgp::composed::SignedSecretKey {
+    use pgp::composed::{KeyType, SecretKeyParamsBuilder};
+    use rand::SeedableRng;
+    SecretKeyParamsBuilder::default()
+        .key_type(KeyType::Ed25519)
+        .created_at(pgp::types::Timestamp::from_secs(1_700_000_000))
+        .can_certify(true)
+        .can_sign(true)
+        .primary_user_id(format!("Test archive {seed} <archive@example.org>"))
+        .build()
+        .unwrap()
+        .generate(rand::rngs::StdRng::seed_from_u64(seed))
+        .unwrap()
+}
+
+/// The public key of [`archive_key`]`(seed)`, ASCII-armored (a `.asc` keyring).
+pub fn armored_public_key(seed: u64) -> String {
+    archive_key(seed)
+        .to_public_key()
+        .to_armored_string(pgp::composed::ArmorOptions::default())
+        .unwrap()
+}
+
+/// The key id of [`archive_key`]`(seed)`, as refusals name it.
+pub fn key_id(seed: u64) -> String {
+    use pgp::types::KeyDetails;
+    hex::encode_upper(archive_key(seed).primary_key.legacy_key_id().as_ref())
+}
+
+/// How a test suite's Release is served.
+#[derive(Clone, Copy)]
+pub enum Release {
+    /// As an `InRelease` clear-signed by [`archive_key`]`(seed)`.
+    SignedBy(u64),
+    /// As a plain `Release`, with no signature.
+    Unsigned,
+}
+
+/// The files of one suite of an APT repository at `/{archive}/dists/{suite}/`: an `InRelease`
+/// signed by the test archive key ([`ARCHIVE_KEY`]) listing the index files `indexes` (name in
+/// `main/binary-amd64/`, bytes) by their size and SHA256, and those files, as (path, bytes) for
+/// `serve_static`.
 pub fn apt_suite(
+    archive: &str,
+    suite: &str,
+    indexes: &[(&str, Vec<u8>)],
+) -> Vec<(String, Vec<u8>)> {
+    apt_suite_with(Release::SignedBy(ARCHIVE_KEY), archive, suite, indexes)
+}
+
+/// [`apt_suite`], its Release served as `release` says.
+pub fn apt_suite_with(
+    release: Release,
     archive: &str,
     suite: &str,
     indexes: &[(&str, Vec<u8>)],
 ) -> Vec<(String, Vec<u8>)> {
     use sha2::Digest;
     let dir = format!("/{archive}/dists/{suite}");
-    let mut release = format!("Suite: {suite}\nSHA256:\n");
+    let mut text = format!("Suite: {suite}\nSHA256:\n");
     let mut files = Vec::new();
     for (name, bytes) in indexes {
         let path = format!("main/binary-amd64/{name}");
         let sha256 = hex::encode(sha2::Sha256::digest(bytes));
-        release.push_str(&format!(" {sha256} {} {path}\n", bytes.len()));
+        text.push_str(&format!(" {sha256} {} {path}\n", bytes.len()));
         files.push((format!("{dir}/{path}"), bytes.clone()));
     }
-    files.push((format!("{dir}/Release"), release.into_bytes()));
+    files.push(match release {
+        Release::SignedBy(seed) => (format!("{dir}/InRelease"), clear_sign(seed, &text)),
+        Release::Unsigned => (format!("{dir}/Release"), text.into_bytes()),
+    });
     files
+}
+
+/// `text` clear-signed by [`archive_key`]`(seed)`, as an `InRelease`.
+pub fn clear_sign(seed: u64, text: &str) -> Vec<u8> {
+    use rand::SeedableRng;
+    let key = archive_key(seed);
+    pgp::composed::CleartextSignedMessage::sign(
+        rand::rngs::StdRng::seed_from_u64(seed),
+        text,
+        &key.primary_key,
+        &pgp::types::Password::empty(),
+    )
+    .unwrap()
+    .to_armored_bytes(pgp::composed::ArmorOptions::default())
+    .unwrap()
 }

@@ -13,11 +13,14 @@
 
 use std::collections::BTreeSet;
 
+use copa_plugin_sdk::apt_repo::Repository;
 use copa_plugin_sdk::archive::{Artifact, ExpectedDigest};
 use copa_plugin_sdk::{DownloadStep, Placement, Step, Update, WriteStep, fs, http};
 use md5::{Digest, Md5};
 
+use crate::keys::SignedBy;
 use crate::repositories::Offers;
+use crate::sources::Source;
 
 /// The largest .deb read: the most the host's `http` returns.
 const MAX_DEB_BYTES: u64 = 64 * 1024 * 1024;
@@ -38,9 +41,10 @@ const ARCHIVE_ONLY_FIELDS: &[&str] = &[
 ];
 
 /// The repositories a Debian or Ubuntu release is built from, for images that list none (no
-/// apt, so no sources). A mirror (`--apt-mirror`) still replaces their origin.
-pub fn default_repositories(os: &str, codename: &str, arch: &str) -> Vec<String> {
-    let lines: Vec<(&str, String)> = match os {
+/// apt, so no sources), signed by the release's archive keys. A mirror (`--apt-mirror`) still
+/// replaces their origin.
+pub fn default_sources(os: &str, codename: &str, arch: &str) -> Vec<Source> {
+    let suites: Vec<(&str, String)> = match os {
         "ubuntu" => {
             let archive = if matches!(arch, "amd64" | "i386") {
                 "http://archive.ubuntu.com/ubuntu"
@@ -64,9 +68,17 @@ pub fn default_repositories(os: &str, codename: &str, arch: &str) -> Vec<String>
             ),
         ],
     };
-    lines
+    suites
         .into_iter()
-        .map(|(uri, suite)| format!("deb {uri} {suite} main {arch}"))
+        .map(|(uri, suite)| Source {
+            repository: Repository {
+                uri: uri.into(),
+                suite,
+                component: "main".into(),
+                arch: arch.into(),
+            },
+            signed_by: SignedBy::Archive,
+        })
         .collect()
 }
 
@@ -223,9 +235,17 @@ mod tests {
     }
 
     #[test]
-    fn default_repositories_follow_the_release() {
+    fn default_sources_follow_the_release() {
+        let lines = |os, codename, arch| -> Vec<String> {
+            default_sources(os, codename, arch)
+                .iter()
+                .map(|source| source.repository.line())
+                .collect()
+        };
+        let debian = default_sources("debian", "bookworm", "amd64");
+        assert!(debian.iter().all(|s| s.signed_by == SignedBy::Archive));
         assert_eq!(
-            default_repositories("debian", "bookworm", "amd64"),
+            lines("debian", "bookworm", "amd64"),
             [
                 "deb http://deb.debian.org/debian bookworm main amd64",
                 "deb http://deb.debian.org/debian bookworm-updates main amd64",
@@ -233,7 +253,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            default_repositories("ubuntu", "noble", "arm64")[2],
+            lines("ubuntu", "noble", "arm64")[2],
             "deb http://ports.ubuntu.com/ubuntu-ports noble-security main arm64"
         );
     }

@@ -3,6 +3,7 @@
 
 mod distroless;
 mod dpkg_db;
+mod keys;
 mod repositories;
 mod sources;
 
@@ -13,9 +14,10 @@ use copa_plugin_sdk::{
     Step, Target, attribute, fs, register_patcher, updates_for,
 };
 
-use copa_plugin_sdk::apt_repo::Repository;
 use dpkg_db::{native_architecture, parse_status};
+use keys::Keys;
 use repositories::{Access, Offers};
+use sources::Source;
 
 #[derive(Default)]
 struct Apt;
@@ -32,7 +34,8 @@ mod attr {
     pub const CODENAME: &str = "codename";
     pub const ARCH: &str = "arch";
     /// One repository line per line, `deb <uri> <suite> <component> <arch>`
-    /// (`copa_plugin_sdk::apt_repo::Repository`).
+    /// (`copa_plugin_sdk::apt_repo::Repository`). How each is signed, when its source says so,
+    /// is the attribute `signed-by <line>` (`crate::keys`).
     pub const REPOSITORIES: &str = "repositories";
     /// Comma-separated names of held packages.
     pub const HELD: &str = "held";
@@ -128,9 +131,10 @@ impl copa_plugin_sdk::Patcher for Apt {
         };
         let lines = repository_lines(target);
         let access = Access::of(&policy)?;
+        let keys = Keys::of(target);
         let wanted = repositories::wanted(target.packages.iter().map(|p| p.name.as_str()));
         let wanted = |name: &str| wanted.contains(name);
-        let offers = Offers::new(&lines, &access, &wanted);
+        let offers = Offers::new(&lines, &access, &keys, &wanted);
         let held: Vec<&str> = attribute(target, attr::HELD)
             .unwrap_or_default()
             .split(',')
@@ -149,13 +153,18 @@ impl copa_plugin_sdk::Patcher for Apt {
                 .into_iter()
                 .partition(|u| exact_version(u).is_some());
             plan.updates = exact;
-            let reason = "the repositories' package lists could not be read, and without apt in \
-                          the image only an exact version can be installed";
+            let reason = format!(
+                "the repositories' package lists could not be read ({}), and without apt in the \
+                 image only an exact version can be installed",
+                offers
+                    .failure()
+                    .unwrap_or("the image names no repository, and its release has no codename")
+            );
             plan.skips.extend(minimums.into_iter().map(|u| Skip {
                 target_id: u.target_id,
                 package: u.package,
                 vulnerabilities: u.fixes,
-                reason: reason.into(),
+                reason: reason.clone(),
             }));
         }
         Ok(plan)
@@ -187,7 +196,8 @@ impl copa_plugin_sdk::Patcher for Apt {
                 );
                 let wanted = |name: &str| wanted.contains(name);
                 let lines = repository_lines(target);
-                let offers = Offers::new(&lines, &access, &wanted);
+                let keys = Keys::of(target);
+                let offers = Offers::new(&lines, &access, &keys, &wanted);
                 for &i in &updates {
                     let update = &plan.updates[i as usize];
                     let entry = target
@@ -250,6 +260,24 @@ fn repository_lines(target: &Target) -> Vec<&str> {
         .collect()
 }
 
+/// The attribute of the repositories of `sources` (a line each, once), and the attributes of
+/// those whose source says how they are signed (the first source of a line counts).
+fn repository_attributes(sources: &[Source]) -> (String, Vec<(String, String)>) {
+    let mut lines: Vec<String> = Vec::new();
+    let mut signed_by = Vec::new();
+    for source in sources {
+        let line = source.repository.line();
+        if lines.contains(&line) {
+            continue;
+        }
+        if let Some(value) = source.signed_by.attribute() {
+            signed_by.push((format!("{}{line}", keys::ATTRIBUTE_PREFIX), value));
+        }
+        lines.push(line);
+    }
+    (lines.join("\n"), signed_by)
+}
+
 /// The dpkg database of a Debian-family image, or none.
 fn detect() -> Option<Target> {
     let os = OsRelease::read()?;
@@ -298,14 +326,15 @@ fn detect() -> Option<Target> {
         .filter(|p| p.held)
         .map(|p| p.name.as_str())
         .collect();
-    let mut repositories: Vec<String> = sources::read(&arch).iter().map(Repository::line).collect();
+    let mut sources = sources::read(&arch);
     if distroless
-        && repositories.is_empty()
+        && sources.is_empty()
         && let Some(codename) = &os.version_codename
     {
         // No apt, so no sources: the release's own repositories.
-        repositories = distroless::default_repositories(&os.id, codename, &arch);
+        sources = distroless::default_sources(&os.id, codename, &arch);
     }
+    let (repositories, signed_by) = repository_attributes(&sources);
     let unpatchable_reason = if !distroless && !fs::exists(APT_GET) {
         Some(format!("the image has a dpkg database but no {APT_GET}"))
     } else {
@@ -314,9 +343,10 @@ fn detect() -> Option<Target> {
     let mut attributes = vec![
         (attr::OS.to_string(), os.id.clone()),
         (attr::ARCH.to_string(), arch.clone()),
-        (attr::REPOSITORIES.to_string(), repositories.join("\n")),
+        (attr::REPOSITORIES.to_string(), repositories),
         (attr::HELD.to_string(), held.join(",")),
     ];
+    attributes.extend(signed_by);
     if distroless {
         attributes.push((attr::DISTROLESS.to_string(), "true".into()));
     }

@@ -5,7 +5,8 @@
 //! grants its origin). The user's `--index deb=URL` (or `--apt-mirror URL`) replaces them: the
 //! first such URL is a mirror that serves every repository of the image at its path, in planning
 //! and in the run. Without one, a repository on another origin is not read: the run would have
-//! to reach an origin nobody granted.
+//! to reach an origin nobody granted. Each Release must be signed by the keys its source names
+//! ([`Keys`]); one that is not is not read, like a repository that cannot be reached.
 
 use std::cell::OnceCell;
 use std::collections::{BTreeSet, HashSet};
@@ -13,6 +14,8 @@ use std::collections::{BTreeSet, HashSet};
 use copa_plugin_sdk::apt_repo::{self, Offered, Packages, Repository};
 use copa_plugin_sdk::dpkg::DpkgVersion;
 use copa_plugin_sdk::{IndexSpec, Policy, index_urls, ospkg};
+
+use crate::keys::Keys;
 
 /// The archives Debian and Ubuntu images name in their sources, one `deb` index each: (default
 /// URL, what it is).
@@ -132,16 +135,24 @@ pub fn origin(uri: &str) -> String {
 pub struct Offers<'a> {
     lines: &'a [&'a str],
     access: &'a Access,
+    keys: &'a Keys<'a>,
     wanted: &'a dyn Fn(&str) -> bool,
     read: OnceCell<Vec<Result<Packages, String>>>,
 }
 
 impl<'a> Offers<'a> {
-    /// The repositories of `lines` under `access`, keeping the packages `wanted`.
-    pub fn new(lines: &'a [&'a str], access: &'a Access, wanted: &'a dyn Fn(&str) -> bool) -> Self {
+    /// The repositories of `lines` under `access`, signed by the `keys` their sources name,
+    /// keeping the packages `wanted`.
+    pub fn new(
+        lines: &'a [&'a str],
+        access: &'a Access,
+        keys: &'a Keys<'a>,
+        wanted: &'a dyn Fn(&str) -> bool,
+    ) -> Self {
         Offers {
             lines,
             access,
+            keys,
             wanted,
             read: OnceCell::new(),
         }
@@ -157,10 +168,19 @@ impl<'a> Offers<'a> {
                         .access
                         .locate(repository)
                         .ok_or_else(|| format!("{line}: not granted in this run"))?;
-                    apt_repo::read_over_http(&at, self.wanted)
+                    let trust = self.keys.trust(line).map_err(|e| format!("{line}: {e}"))?;
+                    apt_repo::read_over_http(&at, &trust, self.wanted)
                 })
                 .collect()
         })
+    }
+
+    /// Why the first repository that could not be read was not.
+    pub fn failure(&self) -> Option<&str> {
+        self.repositories()
+            .iter()
+            .find_map(|read| read.as_ref().err())
+            .map(String::as_str)
     }
 
     /// The first repository's record of `name` at exactly `version`.
