@@ -47,6 +47,29 @@ fn assert_left_nothing(tmp: &Path) {
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
+/// A dry run for libraries of the OCI layout at `layout` (tag 1) with a report of one finding,
+/// package `name` 1.0 at a dist-info of the system site-packages, fixed in 1.1.
+fn dry_run_of_one_finding(tmp: &Path, layout: &Path, name: &str, extra: &[&str]) -> Output {
+    let site = "usr/local/lib/python3.11/dist-packages";
+    let report = tmp.join("input-report.json");
+    let path = format!("{site}/evil-1.0.dist-info/METADATA");
+    let findings = [(path.as_str(), name, "1.0", "CVE-2000-1", "1.1")];
+    std::fs::write(&report, trivy_report(&findings)).unwrap();
+    let image = format!("oci:{}:1", layout.display());
+    let mut args = vec![
+        "patch",
+        "-i",
+        &image,
+        "-r",
+        report.to_str().unwrap(),
+        "--pkg-types",
+        "library",
+        "--dry-run",
+    ];
+    args.extend(extra);
+    copa_in(tmp, &args)
+}
+
 /// A tar of `nodes` followed by one regular file `path` whose header claims `claimed` bytes but
 /// which holds only a block of them: the archive ends there, as a truncated or forged one does.
 fn tar_with_lying_entry(nodes: &[common::Node], path: &str, claimed: u64) -> Vec<u8> {
@@ -75,34 +98,7 @@ fn a_layer_file_claiming_a_tebibyte_is_an_unreadable_file() {
         TEBIBYTE,
     );
     write_oci_layout(&layout, "1", &[python_image_tar(), lying]);
-    let report = tmp.path().join("input-report.json");
-    std::fs::write(
-        &report,
-        trivy_report(&[(
-            &format!("{site}/evil-1.0.dist-info/METADATA"),
-            "evil",
-            "1.0",
-            "CVE-2000-1",
-            "1.1",
-        )]),
-    )
-    .unwrap();
-    let image = format!("oci:{}:1", layout.display());
-    let output = copa_in(
-        tmp.path(),
-        &[
-            "patch",
-            "-i",
-            &image,
-            "-r",
-            report.to_str().unwrap(),
-            "--pkg-types",
-            "library",
-            "--dry-run",
-            "--summary",
-            "-",
-        ],
-    );
+    let output = dry_run_of_one_finding(tmp.path(), &layout, "evil", &["--summary", "-"]);
     // The file cannot be read (pip then does not see the package), and the run goes on: the
     // finding is skipped with the reason, nothing is allocated for the claim.
     assert!(output.status.success(), "{output:?}");
@@ -184,34 +180,8 @@ fn control_characters_in_a_package_name_are_shown_not_obeyed() {
     let tmp = tempfile::tempdir().unwrap();
     let layout = tmp.path().join("input-layout");
     write_oci_layout(&layout, "1", &[python_image_tar()]);
-    let report = tmp.path().join("input-report.json");
-    let site = "usr/local/lib/python3.11/dist-packages";
     let name = "evil\u{1b}]0;pwned\u{7}\u{1b}[2K\rurllib3 fixed";
-    std::fs::write(
-        &report,
-        trivy_report(&[(
-            &format!("{site}/evil-1.0.dist-info/METADATA"),
-            name,
-            "1.0",
-            "CVE-2000-1",
-            "1.1",
-        )]),
-    )
-    .unwrap();
-    let image = format!("oci:{}:1", layout.display());
-    let output = copa_in(
-        tmp.path(),
-        &[
-            "patch",
-            "-i",
-            &image,
-            "-r",
-            report.to_str().unwrap(),
-            "--pkg-types",
-            "library",
-            "--dry-run",
-        ],
-    );
+    let output = dry_run_of_one_finding(tmp.path(), &layout, name, &[]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     assert!(
