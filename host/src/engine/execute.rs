@@ -269,7 +269,11 @@ pub(super) async fn show_steps(
             let description = exec::step_description(step);
             lines.push(format!("  [{}/{}] {description}", index + 1, steps.len()));
             if let Step::Run(run) = step {
-                lines.push(format!("        may change: {}", run.changes.join(", ")));
+                let changes = match run.changes.join(", ") {
+                    none if none.is_empty() => "nothing".to_owned(),
+                    paths => paths,
+                };
+                lines.push(format!("        may change: {changes}"));
             }
         }
         eprintln!("{}", printable(&lines.join("\n")));

@@ -673,14 +673,12 @@ impl Executor {
             netrc: self.netrc(plugin, step.index_ecosystem.as_deref()),
         };
         let id = self.create(command).await?;
-        let result = self.start_and_wait(&id, &step.argv).await;
-        let committed = match result {
-            Ok(()) => match self.check_changes(&id, step).await {
-                Ok(()) => self.commit(&id).await,
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(e),
-        };
+        let committed = async {
+            self.start_and_wait(&id, &step.argv).await?;
+            self.check_changes(&id, step).await?;
+            self.commit(&id).await
+        }
+        .await;
         self.remove(&id).await;
         committed
     }
@@ -1038,16 +1036,23 @@ impl Allowed {
     }
 
     /// The changes (path, whether deleted) it does not admit, without the directories listed
-    /// only because something below them changed.
+    /// only because something below them changed. Linear in the changes times their depth: a
+    /// step may have written a great many.
     fn refused<'a>(&self, changed: impl Iterator<Item = (&'a str, bool)>) -> Vec<&'a str> {
         let outside: Vec<&str> = changed
             .filter(|&(path, deleted)| !self.admits(path, deleted))
             .map(|(path, _)| path)
             .collect();
-        outside
+        let above: std::collections::HashSet<&str> = outside
             .iter()
-            .copied()
-            .filter(|dir| !outside.iter().any(|p| p != dir && is_at_or_below(p, dir)))
+            .flat_map(|path| {
+                let path = path.trim_end_matches('/');
+                path.match_indices('/').map(move |(at, _)| &path[..at])
+            })
+            .collect();
+        outside
+            .into_iter()
+            .filter(|path| !above.contains(path.trim_end_matches('/')))
             .collect()
     }
 
