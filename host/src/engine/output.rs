@@ -49,9 +49,7 @@ pub(super) fn write_vex(
         .iter()
         .map(|finding| {
             let placements = placements(finding, plugins, work);
-            let names = plugins
-                .iter()
-                .find(|plugin| routes_to(finding, plugin))
+            let names = handler(finding, plugins)
                 .map_or_else(NameRule::default, |plugin| plugin.package_names.clone());
             vex::outcome(
                 finding,
@@ -99,10 +97,7 @@ pub(super) fn write_vex(
     };
     let timestamp = rfc3339(now_or_source_date_epoch());
     let declared_purl_type = |finding: &report::Finding| {
-        plugins
-            .iter()
-            .find(|plugin| routes_to(finding, plugin))
-            .and_then(|plugin| plugin.info.purl_types.first().cloned())
+        handler(finding, plugins).and_then(|plugin| plugin.info.purl_types.first().cloned())
     };
     match vex::document(
         report,
@@ -121,6 +116,11 @@ pub(super) fn write_vex(
             Ok(())
         }
     }
+}
+
+/// The first plugin a finding is routed to: whose names and package-URL type describe it.
+fn handler<'a>(finding: &report::Finding, plugins: &'a [Plugin]) -> Option<&'a Plugin> {
+    plugins.iter().find(|plugin| routes_to(finding, plugin))
 }
 
 /// Where the patchers that handled a finding found its package: the targets holding a package
